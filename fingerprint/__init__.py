@@ -1,0 +1,3 @@
+"""Fingerprint identification service."""
+
+__version__ = "0.1.0"

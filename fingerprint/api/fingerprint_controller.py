@@ -1,0 +1,71 @@
+"""POST /api/v1/fingerprint/{enroll,verify,identify}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, post
+from litestar.openapi.datastructures import ResponseSpec
+
+from fingerprint.api.disconnect import unless_disconnected
+from fingerprint.api.inputs import read_body
+from fingerprint.api.schemas import (
+    Candidate,
+    EnrollJSON,
+    EnrollResponse,
+    ErrorResponse,
+    IdentifyJSON,
+    IdentifyResponse,
+    VerifyJSON,
+    VerifyResponse,
+)
+from fingerprint.api.openapi_bodies import operation_with_image_body
+from fingerprint.batching.deadline import Deadline
+from fingerprint.service import FingerprintService
+
+
+def _errors(*codes: int) -> dict[int, ResponseSpec]:
+    text = {400: "malformed request", 404: "unknown subject", 413: "body or image too large",
+            415: "unsupported media or image type", 422: "image unusable (not a fingerprint, low quality...)",
+            503: "queue full, model not ready or store unavailable (see Retry-After)", 504: "a stage timed out"}
+    return {c: ResponseSpec(data_container=ErrorResponse, description=text[c]) for c in codes}
+
+
+class FingerprintController(Controller):
+    path = "/api/v1/fingerprint"
+    tags = ["fingerprint"]
+
+    @post("/enroll", status_code=201, operation_class=operation_with_image_body(EnrollJSON),
+          responses=_errors(400, 413, 415, 422, 503, 504), summary="Enroll a fingerprint for a subject")
+    async def enroll(self, request: Request[Any, Any, Any], service: FingerprintService) -> EnrollResponse:
+        body, image = await read_body(request, EnrollJSON)
+        deadline = Deadline.after(service.settings.request_timeout)
+        result = await unless_disconnected(
+            request, service.enroll(image, body.dpi, body.subject_id, body.finger, deadline), service.client_gone)
+        return EnrollResponse(template_id=result.template_id, subject_id=body.subject_id, finger=body.finger,
+                              quality=round(result.quality, 4), model_version=result.model_version)
+
+    @post("/verify", status_code=200, operation_class=operation_with_image_body(VerifyJSON),
+          responses=_errors(400, 404, 413, 415, 422, 503, 504), summary="1:1 - is this the subject's finger?")
+    async def verify(self, request: Request[Any, Any, Any], service: FingerprintService) -> VerifyResponse:
+        body, image = await read_body(request, VerifyJSON)
+        deadline = Deadline.after(service.settings.request_timeout)
+        result = await unless_disconnected(
+            request, service.verify(image, body.dpi, body.subject_id, deadline), service.client_gone)
+        assert service.model.meta is not None
+        return VerifyResponse(subject_id=body.subject_id, match=result.match, score=round(result.score, 6),
+                              threshold=result.threshold, template_id=result.template_id,
+                              model_version=service.model.meta.version)
+
+    @post("/identify", status_code=200, operation_class=operation_with_image_body(IdentifyJSON),
+          responses=_errors(400, 413, 415, 422, 503, 504), summary="1:N - who is this?")
+    async def identify(self, request: Request[Any, Any, Any], service: FingerprintService) -> IdentifyResponse:
+        body, image = await read_body(request, IdentifyJSON)
+        deadline = Deadline.after(service.settings.request_timeout)
+        result = await unless_disconnected(
+            request, service.identify(image, body.dpi, body.top_k, body.threshold, deadline), service.client_gone)
+        assert service.model.meta is not None
+        candidates = [Candidate(subject_id=h.subject_id, finger=h.finger, template_id=h.template_id,
+                                score=round(h.score, 6)) for h in result.candidates]
+        return IdentifyResponse(decision="match" if candidates else "no_match", threshold=result.threshold,
+                                candidates=candidates, model_version=service.model.meta.version)

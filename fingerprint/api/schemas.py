@@ -1,0 +1,135 @@
+"""Request and response bodies (msgspec), as they appear in the OpenAPI document."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+FingerPosition = Literal[
+    "unknown",
+    "right_thumb", "right_index", "right_middle", "right_ring", "right_little",
+    "left_thumb", "left_index", "left_middle", "left_ring", "left_little",
+]  # ISO/IEC 19794-2 finger positions 0-10
+FINGER_POSITIONS: frozenset[str] = frozenset(FingerPosition.__args__)  # type: ignore[attr-defined]
+
+SUBJECT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
+MAX_TOP_K = 1000
+
+SubjectId = Annotated[str, msgspec.Meta(pattern=SUBJECT_ID_PATTERN, description="1-128 of A-Z a-z 0-9 . _ : @ -")]
+Base64Image = Annotated[str, msgspec.Meta(description="PNG, JPEG, TIFF, BMP or PGM bytes, base64-encoded")]
+Dpi = Annotated[float, msgspec.Meta(ge=200, le=2000, description="capture resolution; default 500")]
+TopK = Annotated[int, msgspec.Meta(ge=1, le=MAX_TOP_K)]
+Threshold = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+Score = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+
+
+class EnrollJSON(msgspec.Struct, forbid_unknown_fields=True):
+    image: Base64Image
+    subject_id: SubjectId
+    finger: FingerPosition | None = None
+    dpi: Dpi = 500.0
+
+
+class VerifyJSON(msgspec.Struct, forbid_unknown_fields=True):
+    image: Base64Image
+    subject_id: SubjectId
+    dpi: Dpi = 500.0
+
+
+class IdentifyJSON(msgspec.Struct, forbid_unknown_fields=True):
+    image: Base64Image
+    top_k: TopK = 5
+    threshold: Threshold | None = None
+    dpi: Dpi = 500.0
+
+
+class EnrollResponse(msgspec.Struct):
+    template_id: str
+    subject_id: str
+    finger: str | None
+    quality: Score
+    model_version: str
+
+
+class VerifyResponse(msgspec.Struct):
+    subject_id: str
+    match: bool
+    score: Score
+    threshold: Threshold
+    template_id: str
+    model_version: str
+
+
+class Candidate(msgspec.Struct):
+    subject_id: str
+    finger: str | None
+    template_id: str
+    score: Score
+
+
+class IdentifyResponse(msgspec.Struct):
+    decision: Literal["match", "no_match"]
+    threshold: Threshold
+    candidates: list[Candidate]
+    model_version: str
+
+
+class TemplateInfo(msgspec.Struct):
+    template_id: str
+    finger: str | None
+    model_version: str
+    quality: Score
+    created_at: datetime
+
+
+class SubjectResponse(msgspec.Struct):
+    subject_id: str
+    templates: list[TemplateInfo]
+
+
+class EraseResponse(msgspec.Struct):
+    subject_id: str
+    erased_templates: int
+
+
+class ModelInfo(msgspec.Struct):
+    name: str
+    version: str
+    sha256: str
+    embedding_dim: int
+    load_seconds: float
+    threshold_fmr_1e2: float
+    threshold_fmr_1e3: float
+    default_threshold: float
+
+
+class QueueInfo(msgspec.Struct):
+    depth: int
+    capacity: int
+
+
+class GalleryInfo(msgspec.Struct):
+    size: int
+    stale_templates: dict[str, int]
+
+
+class StatusResponse(msgspec.Struct):
+    status: Literal["ready"]
+    model: ModelInfo
+    queue: QueueInfo
+    gallery: GalleryInfo
+
+
+class HealthResponse(msgspec.Struct):
+    status: Literal["ok"]
+
+
+class ErrorDetail(msgspec.Struct):
+    code: str
+    message: str
+
+
+class ErrorResponse(msgspec.Struct):
+    error: ErrorDetail

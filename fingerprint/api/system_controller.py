@@ -1,0 +1,47 @@
+"""Liveness, readiness and the Prometheus exposition."""
+
+from __future__ import annotations
+
+from litestar import Controller, Response, get
+from litestar.openapi.datastructures import ResponseSpec
+
+from fingerprint.api.errors import ApiError
+from fingerprint.api.schemas import ErrorResponse, GalleryInfo, HealthResponse, ModelInfo, QueueInfo, StatusResponse
+from fingerprint.service import FingerprintService, NotReady
+
+
+class SystemController(Controller):
+    tags = ["system"]
+
+    @get("/health", summary="Liveness: 200 while the process can serve")
+    async def health(self) -> HealthResponse:
+        return HealthResponse(status="ok")
+
+    @get("/api/v1/models/status", summary="Readiness: 200 once the model is loaded and warm",
+         responses={503: ResponseSpec(data_container=ErrorResponse, description="not ready")})
+    async def model_status(self, service: FingerprintService) -> StatusResponse:
+        if not service.ready or service.model.meta is None or service.index is None:
+            if service.draining:
+                raise NotReady("shutting_down", "the service is shutting down")
+            if service.model.error:
+                raise NotReady("model_unavailable", "the model failed to load; see the service log")
+            raise NotReady("model_loading", "the model is still loading")
+        try:
+            await service.store.ping()
+        except Exception:
+            raise ApiError(503, "store_unavailable", "the gallery store is unavailable", {"Retry-After": "5"}) from None
+        meta = service.model.meta
+        return StatusResponse(
+            status="ready",
+            model=ModelInfo(name=meta.name, version=meta.version, sha256=meta.sha256, embedding_dim=meta.embedding_dim,
+                            load_seconds=round(service.model.load_seconds or 0.0, 3),
+                            threshold_fmr_1e2=meta.threshold_fmr_1e2, threshold_fmr_1e3=meta.threshold_fmr_1e3,
+                            default_threshold=meta.threshold_fmr_1e3),
+            queue=QueueInfo(depth=service.admission.depth, capacity=service.admission.capacity),
+            gallery=GalleryInfo(size=len(service.index), stale_templates=service.model.stale_templates),
+        )
+
+    @get("/metrics", include_in_schema=True, summary="Prometheus text exposition", media_type="text/plain")
+    async def metrics(self, service: FingerprintService) -> Response[bytes]:
+        return Response(service.telemetry.exposition(),
+                        media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,52 @@
+"""The app factory: settings in, Litestar app out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar, Request
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+
+from fingerprint import __version__
+from fingerprint.api.errors import EXCEPTION_HANDLERS
+from fingerprint.api.fingerprint_controller import FingerprintController
+from fingerprint.api.subjects_controller import SubjectsController
+from fingerprint.api.system_controller import SystemController
+from fingerprint.lifespan import lifespan
+from fingerprint.service import FingerprintService
+from fingerprint.settings import Settings, load_settings
+from fingerprint.telemetry.http_middleware import request_telemetry
+from fingerprint.telemetry.logging import configure_logging
+from fingerprint.telemetry.metrics import Telemetry
+
+
+def _provide_service(request: Request[Any, Any, Any]) -> FingerprintService:
+    service: FingerprintService = request.app.state.service
+    return service
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or load_settings()
+    configure_logging(settings.log_level, settings.service_name, __version__)
+    telemetry = Telemetry(settings.service_name, __version__)
+    cors = CORSConfig(allow_origins=list(settings.cors_origins) or ["*"]) if settings.enable_cors else None
+    return Litestar(
+        route_handlers=[SystemController, FingerprintController, SubjectsController],
+        dependencies={"service": Provide(_provide_service, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[lambda app: request_telemetry(app, telemetry)],
+        lifespan=[lifespan],
+        state=State({"settings": settings, "telemetry": telemetry}),
+        cors_config=cors,
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Fingerprint API", version=__version__, path="/schema", render_plugins=[JsonRenderPlugin()],
+            description="Enroll, verify (1:1) and identify (1:N) fingerprints with a fixed-length embedding.",
+        ),
+        logging_config=None,
+        debug=False,
+    )

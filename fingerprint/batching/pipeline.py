@@ -1,0 +1,77 @@
+"""The inference pipeline a request goes through: admission, feature extraction, batched inference."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from fingerprint.batching.admission import Admission
+from fingerprint.batching.batcher import BatchObserver, MicroBatcher
+from fingerprint.batching.deadline import Deadline, StageTimeout
+from fingerprint.model.embedder import Embedder, PreparedImage
+
+
+class LowQuality(Exception):
+    def __init__(self, quality: float, minimum: float) -> None:
+        super().__init__(f"image quality {quality:.2f} is below the minimum {minimum:.2f}")
+        self.quality = quality
+        self.minimum = minimum
+
+
+@dataclass(frozen=True)
+class Extracted:
+    embedding: np.ndarray
+    quality: float
+
+
+@dataclass(frozen=True)
+class PipelineLimits:
+    feature_extraction_timeout: float
+    inference_timeout: float
+    max_batch_size: int
+    max_batch_wait_s: float
+    workers: int
+
+
+class InferencePipeline:
+    def __init__(
+        self, embedder: Embedder, admission: Admission, limits: PipelineLimits, observer: BatchObserver
+    ) -> None:
+        self.embedder = embedder
+        self.admission = admission
+        self._limits = limits
+        self._observer = observer
+        self._extract_pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="extract")
+        self.batcher: MicroBatcher[PreparedImage] = MicroBatcher(
+            embedder.embed, limits.max_batch_size, limits.max_batch_wait_s, observer
+        )
+
+    def start(self) -> None:
+        self.batcher.start()
+
+    async def stop(self) -> None:
+        self.admission.close()
+        await self.batcher.stop()
+        self._extract_pool.shutdown(wait=True)
+
+    async def extract(self, data: bytes, dpi: float, deadline: Deadline, min_quality: float | None = None) -> Extracted:
+        with self.admission.slot():
+            prepared = await self._prepare(data, dpi, deadline)
+            if min_quality is not None and prepared.quality < min_quality:
+                raise LowQuality(prepared.quality, min_quality)
+            embedding = await self.batcher.submit(prepared, deadline, self._limits.inference_timeout)
+            return Extracted(embedding=embedding, quality=prepared.quality)
+
+    async def _prepare(self, data: bytes, dpi: float, deadline: Deadline) -> PreparedImage:
+        budget, binding = deadline.budget(self._limits.feature_extraction_timeout)
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(self._extract_pool, self.embedder.preprocess, data, dpi)
+        try:
+            return await asyncio.wait_for(work, timeout=budget)
+        except TimeoutError:
+            stage = "feature_extraction_timeout" if binding == "stage" else "request_timeout"
+            self._observer.dropped("deadline_feature_extraction" if binding == "stage" else "deadline_request")
+            raise StageTimeout(stage) from None

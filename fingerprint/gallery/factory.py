@@ -1,0 +1,14 @@
+"""Pick the gallery store from settings: SQLite by default, PostgreSQL when DATABASE_URL says so."""
+
+from __future__ import annotations
+
+from fingerprint.gallery.sqlite_store import SqliteStore
+from fingerprint.gallery.store import GalleryStore
+from fingerprint.settings import Settings, SettingsError
+
+
+def create_store(settings: Settings) -> GalleryStore:
+    url = settings.database_url
+    if not url or url.startswith("sqlite"):
+        return SqliteStore(settings.sqlite_path)
+    raise SettingsError(f"DATABASE_URL scheme of {url.split(':', 1)[0]!r} is not supported")

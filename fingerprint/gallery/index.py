@@ -1,0 +1,135 @@
+"""The in-memory search index: every template of the current model, searched exactly.
+
+Embeddings are float16 rows of one growable matrix (512 bytes per template at d=256); a search
+converts one chunk at a time to float32 and keeps a running top-k, so memory stays flat and no full
+sort happens. A lock makes mutations and searches safe from several threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+_CHUNK = 65536
+
+
+@dataclass(frozen=True)
+class Hit:
+    template_id: str
+    subject_id: str
+    finger: str | None
+    score: float  # cosine similarity mapped to [0, 1]
+
+
+class GalleryIndex:
+    def __init__(self, dim: int, initial_capacity: int = 1024) -> None:
+        self.dim = dim
+        self._matrix = torch.zeros(initial_capacity, dim, dtype=torch.float16)
+        self._size = 0
+        self._template_ids: list[str] = []
+        self._subjects: list[str] = []
+        self._fingers: list[str | None] = []
+        self._row_of: dict[str, int] = {}
+        self._rows_of_subject: dict[str, set[int]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def bytes_per_template(self) -> int:
+        return self.dim * 2
+
+    def add(self, template_id: str, subject_id: str, finger: str | None, embedding: np.ndarray) -> None:
+        with self._lock:
+            if template_id in self._row_of:
+                return
+            if self._size == self._matrix.shape[0]:
+                grown = torch.zeros(max(1024, self._size * 2), self.dim, dtype=torch.float16)
+                grown[: self._size] = self._matrix[: self._size]
+                self._matrix = grown
+            row = self._size
+            self._matrix[row] = torch.from_numpy(np.asarray(embedding, dtype=np.float32)).to(torch.float16)
+            self._template_ids.append(template_id)
+            self._subjects.append(subject_id)
+            self._fingers.append(finger)
+            self._row_of[template_id] = row
+            self._rows_of_subject.setdefault(subject_id, set()).add(row)
+            self._size += 1
+
+    def remove_subject(self, subject_id: str) -> int:
+        with self._lock:
+            rows = sorted(self._rows_of_subject.pop(subject_id, set()), reverse=True)
+            for row in rows:
+                self._remove_row(row)
+            return len(rows)
+
+    def _remove_row(self, row: int) -> None:
+        last = self._size - 1
+        tid = self._template_ids[row]
+        del self._row_of[tid]
+        if row != last:
+            # move the last row into the hole so the matrix stays dense
+            moved = self._template_ids[last]
+            self._matrix[row] = self._matrix[last]
+            self._template_ids[row] = moved
+            self._subjects[row] = self._subjects[last]
+            self._fingers[row] = self._fingers[last]
+            self._row_of[moved] = row
+            rows = self._rows_of_subject[self._subjects[row]]
+            rows.discard(last)
+            rows.add(row)
+        self._template_ids.pop()
+        self._subjects.pop()
+        self._fingers.pop()
+        self._size -= 1
+
+    def has_subject(self, subject_id: str) -> bool:
+        return subject_id in self._rows_of_subject
+
+    def search(self, probe: np.ndarray, top_k: int) -> list[Hit]:
+        return self.search_batch(probe[None, :], top_k)[0]
+
+    def search_batch(self, probes: np.ndarray, top_k: int) -> list[list[Hit]]:
+        q = torch.from_numpy(np.ascontiguousarray(probes, dtype=np.float32))
+        with self._lock:
+            n = self._size
+            k = min(top_k, n)
+            if k == 0:
+                return [[] for _ in range(len(probes))]
+            best_scores = torch.full((len(probes), 0), -2.0)
+            best_rows = torch.zeros((len(probes), 0), dtype=torch.long)
+            for start in range(0, n, _CHUNK):
+                block = self._matrix[start : min(n, start + _CHUNK)].float()
+                sims = q @ block.T
+                kk = min(k, sims.shape[1])
+                s, r = torch.topk(sims, kk, dim=1)
+                best_scores = torch.cat([best_scores, s], dim=1)
+                best_rows = torch.cat([best_rows, r + start], dim=1)
+                if best_scores.shape[1] > k:
+                    best_scores, keep = torch.topk(best_scores, k, dim=1)
+                    best_rows = torch.gather(best_rows, 1, keep)
+            order = torch.argsort(best_scores, dim=1, descending=True)
+            best_scores = torch.gather(best_scores, 1, order)
+            best_rows = torch.gather(best_rows, 1, order)
+            out = []
+            for scores, rows in zip(best_scores.tolist(), best_rows.tolist(), strict=True):
+                out.append([
+                    Hit(self._template_ids[r], self._subjects[r], self._fingers[r], (s + 1.0) / 2.0)
+                    for s, r in zip(scores, rows, strict=True)
+                ])
+            return out
+
+    def best_for_subject(self, probe: np.ndarray, subject_id: str) -> Hit | None:
+        with self._lock:
+            rows = sorted(self._rows_of_subject.get(subject_id, ()))
+            if not rows:
+                return None
+            block = self._matrix[rows].float()
+            sims = block @ torch.from_numpy(np.asarray(probe, dtype=np.float32))
+            i = int(torch.argmax(sims))
+            r = rows[i]
+            return Hit(self._template_ids[r], self._subjects[r], self._fingers[r], (float(sims[i]) + 1.0) / 2.0)

@@ -1,0 +1,147 @@
+"""The embedded default gallery: one SQLite file in WAL mode, synchronous=FULL.
+
+With WAL and synchronous=FULL a commit is on disk before `add` returns, so an enroll answered 201
+survives kill -9 and power loss. SQLite calls run in one worker thread: the connection is not shared
+between threads and the event loop never blocks on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from fingerprint.gallery.codec import decode_embedding, encode_embedding
+from fingerprint.gallery.store import StoreUnavailable, Template, TemplateMeta
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS templates (
+    template_id   TEXT PRIMARY KEY,
+    subject_id    TEXT NOT NULL,
+    finger        TEXT,
+    model_version TEXT NOT NULL,
+    quality       REAL NOT NULL,
+    created_at    TEXT NOT NULL,
+    embedding     BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS templates_subject ON templates(subject_id);
+CREATE INDEX IF NOT EXISTS templates_version ON templates(model_version);
+"""
+
+
+def _meta(row: sqlite3.Row) -> TemplateMeta:
+    return TemplateMeta(
+        template_id=row["template_id"],
+        subject_id=row["subject_id"],
+        finger=row["finger"],
+        model_version=row["model_version"],
+        quality=row["quality"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+    )
+
+
+class SqliteStore:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            if self._conn is None:
+                raise StoreUnavailable("the gallery store is not open")
+            try:
+                return fn(self._conn)
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(str(exc)) from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def open(self) -> None:
+        def connect() -> None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.executescript(_SCHEMA)
+            self._conn = conn
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+
+    async def close(self) -> None:
+        def shut() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, shut)
+        self._executor.shutdown(wait=True)
+
+    async def add(self, template: Template) -> None:
+        m = template.meta
+
+        def insert(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(
+                    "INSERT INTO templates VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (m.template_id, m.subject_id, m.finger, m.model_version, m.quality,
+                     m.created_at.astimezone(UTC).isoformat(), encode_embedding(template.embedding)),
+                )
+
+        await self._run(insert)
+
+    async def delete_subject(self, subject_id: str) -> list[str]:
+        def delete(conn: sqlite3.Connection) -> list[str]:
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                ids = [r[0] for r in conn.execute("SELECT template_id FROM templates WHERE subject_id = ?", (subject_id,))]
+                conn.execute("DELETE FROM templates WHERE subject_id = ?", (subject_id,))
+            return ids
+
+        return await self._run(delete)
+
+    async def subject_templates(self, subject_id: str) -> list[TemplateMeta]:
+        def select(conn: sqlite3.Connection) -> list[TemplateMeta]:
+            rows = conn.execute(
+                "SELECT template_id, subject_id, finger, model_version, quality, created_at FROM templates "
+                "WHERE subject_id = ? ORDER BY created_at, template_id",
+                (subject_id,),
+            )
+            return [_meta(r) for r in rows]
+
+        return await self._run(select)
+
+    async def iter_templates(self, model_version: str) -> AsyncIterator[Template]:
+        offset = ""
+        while True:
+            def page(conn: sqlite3.Connection, after: str = offset) -> list[sqlite3.Row]:
+                return conn.execute(
+                    "SELECT * FROM templates WHERE model_version = ? AND template_id > ? ORDER BY template_id LIMIT 5000",
+                    (model_version, after),
+                ).fetchall()
+
+            rows = await self._run(page)
+            if not rows:
+                return
+            for r in rows:
+                yield Template(meta=_meta(r), embedding=decode_embedding(r["embedding"]))
+            offset = rows[-1]["template_id"]
+
+    async def count_by_version(self) -> dict[str, int]:
+        def count(conn: sqlite3.Connection) -> dict[str, int]:
+            rows = conn.execute("SELECT model_version, COUNT(*) FROM templates GROUP BY model_version")
+            return {r[0]: r[1] for r in rows}
+
+        return await self._run(count)
+
+    async def ping(self) -> None:
+        await self._run(lambda conn: conn.execute("SELECT 1").fetchone())

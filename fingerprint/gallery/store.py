@@ -1,0 +1,54 @@
+"""What a gallery store keeps, and the interface every store (SQLite, PostgreSQL) implements."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+
+
+class StoreUnavailable(Exception):
+    """The backing database cannot be reached; requests needing it answer 503."""
+
+
+@dataclass(frozen=True)
+class TemplateMeta:
+    template_id: str
+    subject_id: str
+    finger: str | None
+    model_version: str
+    quality: float
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Template:
+    meta: TemplateMeta
+    embedding: np.ndarray  # float32 (D,)
+
+
+class GalleryStore(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def add(self, template: Template) -> None:
+        """Durably stored when this returns."""
+        ...
+
+    async def delete_subject(self, subject_id: str) -> list[str]:
+        """Erase every template of the subject in one transaction; the erased template ids."""
+        ...
+
+    async def subject_templates(self, subject_id: str) -> list[TemplateMeta]: ...
+
+    def iter_templates(self, model_version: str) -> AsyncIterator[Template]: ...
+
+    async def count_by_version(self) -> dict[str, int]: ...
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable when the store cannot serve."""
+        ...

@@ -1,0 +1,68 @@
+"""The interface the service's batcher calls: preprocess one image, embed a batch."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from fingerprint.model.decode import decode_grayscale, to_target_dpi
+from fingerprint.model.preprocess import INPUT_SIZE, prepare
+from fingerprint.model.weights import ModelMeta, load_weights
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    tensor: torch.Tensor  # (1, INPUT_SIZE, INPUT_SIZE)
+    quality: float
+
+
+class Embedder(Protocol):
+    @property
+    def meta(self) -> ModelMeta: ...
+
+    def preprocess(self, data: bytes, dpi: float) -> PreparedImage:
+        """Decode and prepare; raises ImageRejected for unusable input."""
+        ...
+
+    def embed(self, batch: list[PreparedImage]) -> np.ndarray:
+        """(len(batch), embedding_dim) float32 unit vectors."""
+        ...
+
+
+def score_from_cosine(cos: np.ndarray | torch.Tensor | float) -> np.ndarray | torch.Tensor | float:
+    """Similarity scores are cosines mapped to [0, 1]."""
+    return (cos + 1.0) / 2.0
+
+
+class TorchEmbedder:
+    def __init__(self, weights: Path, max_pixels: int) -> None:
+        self._model, self._meta = load_weights(weights)
+        self._max_pixels = max_pixels
+
+    @property
+    def meta(self) -> ModelMeta:
+        return self._meta
+
+    def preprocess(self, data: bytes, dpi: float) -> PreparedImage:
+        gray = to_target_dpi(decode_grayscale(data, self._max_pixels), dpi)
+        with torch.inference_mode():
+            prepared = prepare(torch.from_numpy(gray.astype(np.float32))[None, None])
+        return PreparedImage(tensor=prepared.tensor[0], quality=float(prepared.quality[0]))
+
+    def embed(self, batch: list[PreparedImage]) -> np.ndarray:
+        with torch.inference_mode():
+            out = self._model(torch.stack([p.tensor for p in batch]))
+        return out.numpy().astype(np.float32)
+
+    def warm_up(self) -> float:
+        """One forward pass at each common batch size, so the first request is not the slow one."""
+        start = time.perf_counter()
+        blank = PreparedImage(tensor=torch.zeros(1, INPUT_SIZE, INPUT_SIZE), quality=0.0)
+        for n in (1, 4):
+            self.embed([blank] * n)
+        return time.perf_counter() - start

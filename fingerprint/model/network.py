@@ -1,0 +1,63 @@
+"""The embedding network: a small residual CNN with a spatial head, L2-normalised output.
+
+A residual trunk reduces the 250-dpi ridge map to a 10x10 grid of 128-channel texture descriptors
+(each cell ~1.3 mm, a few ridges). The head keeps the coarse spatial layout (5x5 cells) because where
+ridge patterns sit relative to each other identifies a finger more than their average does.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class _Block(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.skip: nn.Module = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.skip = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return F.relu(y + self.skip(x))
+
+
+class FingerprintNet(nn.Module):
+    def __init__(self, embedding_dim: int = 256, width: int = 32) -> None:
+        super().__init__()
+        w = width
+        self.embedding_dim = embedding_dim
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, w // 2, 5, 2, 2, bias=False),
+            nn.BatchNorm2d(w // 2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(w // 2, w, 3, 2, 1, bias=False),
+            nn.BatchNorm2d(w),
+            nn.ReLU(inplace=True),
+        )
+        self.trunk = nn.Sequential(
+            _Block(w, w, 1),
+            _Block(w, 2 * w, 2),
+            _Block(2 * w, 2 * w, 1),
+            _Block(2 * w, 4 * w, 2),
+            _Block(4 * w, 4 * w, 1),
+        )
+        self.reduce = nn.Sequential(nn.Conv2d(4 * w, 64, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True))
+        self.head = nn.Sequential(
+            nn.Dropout(0.2),
+            nn.Linear(64 * 5 * 5, embedding_dim, bias=False),
+            nn.BatchNorm1d(embedding_dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 160, 160) ridge maps -> (B, embedding_dim) unit vectors."""
+        y = self.reduce(self.trunk(self.stem(x)))
+        y = F.adaptive_avg_pool2d(y, 5).flatten(1)
+        return F.normalize(self.head(y), dim=1)

@@ -1,0 +1,38 @@
+"""The training recipe, read from a TOML file so every run is reproducible from the repo."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 20261125
+    embedding_dim: int = 256
+    width: int = 48
+    synthetic_fingers: int = 3000
+    iterations: int = 2600
+    batch_size: int = 64
+    real_fraction: float = 0.375
+    learning_rate: float = 0.002
+    weight_decay: float = 0.0005
+    warmup_iterations: int = 150
+    margin: float = 0.35
+    scale: float = 30.0
+    validate_every: int = 200
+    threads: int = 2
+    real_sets: tuple[str, ...] = ("Neurotech_CrossMatch_Sample_DB", "Neurotech_UareU_sample_DB")
+    holdout_fraction: float = 0.16
+
+
+def load_config(path: Path) -> TrainConfig:
+    raw = tomllib.loads(path.read_text())
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ValueError(f"unknown keys in {path}: {sorted(unknown)}")
+    if "real_sets" in raw:
+        raw["real_sets"] = tuple(raw["real_sets"])
+    return TrainConfig(**raw)

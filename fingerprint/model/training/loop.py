@@ -1,0 +1,199 @@
+"""Metric learning with a CosFace margin over synthetic and real fingers; resumable, seeded.
+
+Batches mix synthetic impressions rendered on the fly from the master bank with augmented real
+impressions of the training fingers. A held-out split of the real training fingers (never the FVC
+validation sets) picks the checkpoint and calibrates the decision thresholds.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fingerprint.model.evaluation.metrics import eer, threshold_at_fmr
+from fingerprint.model.network import FingerprintNet
+from fingerprint.model.preprocess import prepare
+from fingerprint.model.synth.bank import build_bank
+from fingerprint.model.synth.impressions import render_impressions
+from fingerprint.model.training.config import TrainConfig
+from fingerprint.model.training.real_data import RealSet, augment_real, finger_keys, load_real
+from fingerprint.model.weights import ModelMeta, save_weights
+
+Log = Callable[[str], None]
+
+
+def split_fingers(root: Path, cfg: TrainConfig) -> tuple[set[str], set[str]]:
+    rng = random.Random(cfg.seed)
+    train: set[str] = set()
+    held: set[str] = set()
+    for keys in finger_keys(root, cfg.real_sets).values():
+        shuffled = keys[:]
+        rng.shuffle(shuffled)
+        n_held = max(2, round(len(keys) * cfg.holdout_fraction))
+        held.update(shuffled[:n_held])
+        train.update(shuffled[n_held:])
+    return train, held
+
+
+def embed_canvases(model: FingerprintNet, canvases: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(canvases), batch):
+            out.append(model(prepare(canvases[i : i + batch]).tensor))
+    return torch.cat(out)
+
+
+def pair_scores(emb: torch.Tensor, labels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """All-pairs genuine and impostor scores, mapped from cosine to [0, 1]."""
+    sim = ((emb @ emb.T + 1) / 2).numpy()
+    lab = labels.numpy()
+    iu = np.triu_indices(len(lab), k=1)
+    same = lab[iu[0]] == lab[iu[1]]
+    scores = sim[iu]
+    return scores[same], scores[~same]
+
+
+class _Trainer:
+    def __init__(self, cfg: TrainConfig, real: RealSet, held: RealSet, masters: torch.Tensor, out: Path, log: Log):
+        self.cfg, self.real, self.held, self.masters, self.out, self.log = cfg, real, held, masters, out, log
+        self.n_syn = len(masters)
+        n_classes = self.n_syn + len(real.fingers)
+        torch.manual_seed(cfg.seed)
+        self.model = FingerprintNet(embedding_dim=cfg.embedding_dim, width=cfg.width)
+        self.classes = torch.nn.Parameter(torch.randn(n_classes, cfg.embedding_dim) * 0.01)
+        params = list(self.model.parameters()) + [self.classes]
+        self.opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.step = 0
+        self.best_eer = math.inf
+        self.history: list[dict[str, float]] = []
+
+    def lr_at(self, step: int) -> float:
+        cfg = self.cfg
+        if step < cfg.warmup_iterations:
+            return cfg.learning_rate * (step + 1) / cfg.warmup_iterations
+        t = (step - cfg.warmup_iterations) / max(1, cfg.iterations - cfg.warmup_iterations)
+        return cfg.learning_rate * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.cfg
+        n_real = round(cfg.batch_size * cfg.real_fraction)
+        n_syn = cfg.batch_size - n_real
+        syn_idx = torch.randint(0, self.n_syn, (n_syn,), generator=self.gen)
+        syn = render_impressions(self.masters[syn_idx].float() / 127.0, self.gen)
+        real_idx = torch.randint(0, len(self.real.labels), (n_real,), generator=self.gen)
+        real = augment_real(self.real.canvases[real_idx], self.real.backgrounds[real_idx], self.gen)
+        images = prepare(torch.cat([syn, real])).tensor
+        labels = torch.cat([syn_idx, self.n_syn + self.real.labels[real_idx]])
+        return images, labels
+
+    def train_step(self) -> tuple[float, float]:
+        self.model.train()
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr_at(self.step)
+        images, labels = self.batch()
+        emb = self.model(images)
+        cos = emb @ F.normalize(self.classes, dim=1).T
+        onehot = F.one_hot(labels, cos.shape[1]).float()
+        logits = self.cfg.scale * (cos - self.cfg.margin * onehot)
+        loss = F.cross_entropy(logits, labels)
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        self.step += 1
+        acc = (cos.argmax(1) == labels).float().mean()
+        return float(loss.detach()), float(acc)
+
+    def validate(self) -> tuple[float, np.ndarray]:
+        emb = embed_canvases(self.model, self.held.canvases)
+        genuine, impostor = pair_scores(emb, self.held.labels)
+        return eer(genuine, impostor), impostor
+
+    def state(self) -> dict[str, object]:
+        return {
+            "model": self.model.state_dict(),
+            "classes": self.classes.detach(),
+            "opt": self.opt.state_dict(),
+            "gen": self.gen.get_state(),
+            "step": self.step,
+            "best_eer": self.best_eer,
+            "history": self.history,
+        }
+
+    def restore(self, ckpt: dict[str, object]) -> None:
+        self.model.load_state_dict(ckpt["model"])  # type: ignore[arg-type]
+        with torch.no_grad():
+            self.classes.copy_(ckpt["classes"])  # type: ignore[arg-type]
+        self.opt.load_state_dict(ckpt["opt"])  # type: ignore[arg-type]
+        self.gen.set_state(ckpt["gen"])  # type: ignore[arg-type]
+        self.step = int(ckpt["step"])  # type: ignore[call-overload]
+        self.best_eer = float(ckpt["best_eer"])  # type: ignore[arg-type]
+        self.history = list(ckpt["history"])  # type: ignore[call-overload]
+
+    def run(self) -> None:
+        cfg = self.cfg
+        ckpt_path = self.out / "checkpoint.pt"
+        if ckpt_path.exists():
+            self.restore(torch.load(ckpt_path, weights_only=False))
+            self.log(f"resumed at iteration {self.step}")
+        t0, losses, accs = time.time(), [], []
+        start_step = self.step
+        while self.step < cfg.iterations:
+            loss, acc = self.train_step()
+            losses.append(loss)
+            accs.append(acc)
+            if self.step % 20 == 0:
+                rate = (time.time() - t0) / (self.step - start_step)
+                eta = rate * (cfg.iterations - self.step) / 60
+                self.log(
+                    f"iter {self.step}/{cfg.iterations} loss {np.mean(losses):.3f} acc {np.mean(accs):.3f} "
+                    f"{rate:.2f}s/it eta {eta:.0f}min"
+                )
+                losses, accs = [], []
+            if self.step % cfg.validate_every == 0 or self.step == cfg.iterations:
+                val_eer, _ = self.validate()
+                self.history.append({"step": self.step, "holdout_eer": val_eer})
+                self.log(f"validate iter {self.step}: held-out real EER {val_eer * 100:.2f}%")
+                if val_eer <= self.best_eer:
+                    self.best_eer = val_eer
+                    torch.save({"model": self.model.state_dict(), "step": self.step}, self.out / "best.pt")
+                tmp = ckpt_path.with_suffix(".tmp")
+                torch.save(self.state(), tmp)
+                tmp.replace(ckpt_path)
+
+
+def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache: Path, log: Log) -> ModelMeta:
+    torch.set_num_threads(cfg.threads)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(str(asdict(cfg)))
+    train_keys, held_keys = split_fingers(data_root, cfg)
+    log(f"real fingers: {len(train_keys)} train, {len(held_keys)} held out")
+    real = load_real(data_root, cfg.real_sets, train_keys)
+    held = load_real(data_root, cfg.real_sets, held_keys)
+    masters = build_bank(cache, cfg.synthetic_fingers, progress=lambda i, n: log(f"masters {i}/{n}") if i % 500 == 0 else None)
+    trainer = _Trainer(cfg, real, held, masters, out, log)
+    trainer.run()
+    best = torch.load(out / "best.pt", weights_only=False)
+    trainer.model.load_state_dict(best["model"])
+    val_eer, impostor = trainer.validate()
+    meta = ModelMeta(
+        name="fingerprint-net",
+        version=f"1.0.0+s{cfg.seed}i{best['step']}",
+        sha256="",
+        embedding_dim=cfg.embedding_dim,
+        width=cfg.width,
+        threshold_fmr_1e2=threshold_at_fmr(impostor, 0.01),
+        threshold_fmr_1e3=threshold_at_fmr(impostor, 0.001),
+        trained_on=[*cfg.real_sets, f"synthetic x{cfg.synthetic_fingers}"],
+        notes=f"held-out real EER {val_eer * 100:.2f}% at iteration {best['step']}",
+    )
+    return save_weights(trainer.model, weights_out, meta)

@@ -1,0 +1,80 @@
+"""Shipped weights: a state dict plus a JSON card of metadata, checked by sha256 before loading."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from fingerprint.model.network import FingerprintNet
+
+DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "fingerprint-net.pt"
+
+
+class WeightsError(RuntimeError):
+    """The weights are missing, corrupt or do not match their recorded hash."""
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    name: str
+    version: str
+    sha256: str
+    embedding_dim: int
+    width: int
+    threshold_fmr_1e2: float  # score threshold for a 1 % false match rate
+    threshold_fmr_1e3: float  # score threshold for a 0.1 % false match rate
+    trained_on: list[str]
+    notes: str = ""
+
+
+def meta_path(weights: Path) -> Path:
+    return weights.with_suffix(".json")
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save_weights(model: FingerprintNet, path: Path, meta: ModelMeta) -> ModelMeta:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    torch.save(state, buf)
+    path.write_bytes(buf.getvalue())
+    final = ModelMeta(**{**asdict(meta), "sha256": sha256_file(path)})
+    meta_path(path).write_text(json.dumps(asdict(final), indent=2) + "\n")
+    return final
+
+
+def read_meta(path: Path) -> ModelMeta:
+    try:
+        return ModelMeta(**json.loads(meta_path(path).read_text()))
+    except FileNotFoundError as exc:
+        raise WeightsError(f"model card {meta_path(path)} is missing") from exc
+    except (TypeError, ValueError) as exc:
+        raise WeightsError(f"model card {meta_path(path)} is invalid: {exc}") from exc
+
+
+def load_weights(path: Path) -> tuple[FingerprintNet, ModelMeta]:
+    """Load and verify; raises WeightsError on any mismatch so the service can stay unready."""
+    meta = read_meta(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise WeightsError(f"weights {path} cannot be read: {exc}") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != meta.sha256:
+        raise WeightsError(f"weights {path} sha256 {digest} does not match the recorded {meta.sha256}")
+    model = FingerprintNet(embedding_dim=meta.embedding_dim, width=meta.width)
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as exc:  # torch raises many types for a bad archive
+        raise WeightsError(f"weights {path} cannot be loaded: {exc}") from exc
+    model.eval()
+    return model, meta

@@ -1,0 +1,188 @@
+"""The fingerprint operations (enroll, verify, identify, erase) over the pipeline, store and index."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+
+from fingerprint.batching.admission import Admission
+from fingerprint.batching.deadline import Deadline
+from fingerprint.batching.pipeline import InferencePipeline, PipelineLimits
+from fingerprint.gallery.index import GalleryIndex, Hit
+from fingerprint.gallery.store import GalleryStore, Template, TemplateMeta
+from fingerprint.model.embedder import TorchEmbedder
+from fingerprint.model.weights import ModelMeta
+from fingerprint.settings import Settings
+from fingerprint.telemetry.metrics import Telemetry
+
+log = structlog.get_logger("fingerprint.service")
+
+
+class NotReady(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class SubjectNotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    template_id: str
+    quality: float
+    model_version: str
+
+
+@dataclass(frozen=True)
+class Verified:
+    match: bool
+    score: float
+    threshold: float
+    template_id: str
+
+
+@dataclass(frozen=True)
+class Identified:
+    candidates: list[Hit]
+    threshold: float
+
+
+@dataclass
+class ModelState:
+    meta: ModelMeta | None = None
+    load_seconds: float | None = None
+    error: str | None = None
+    stale_templates: dict[str, int] = field(default_factory=dict)
+
+
+class FingerprintService:
+    def __init__(self, settings: Settings, store: GalleryStore, telemetry: Telemetry) -> None:
+        self.settings = settings
+        self.store = store
+        self.telemetry = telemetry
+        self.admission = Admission(settings.max_pool_size)
+        self.model = ModelState()
+        self.pipeline: InferencePipeline | None = None
+        self.index: GalleryIndex | None = None
+        self.draining = False
+        telemetry.gauge("fingerprint.queue.depth", lambda: self.admission.depth)
+        telemetry.gauge("fingerprint.queue.capacity", lambda: self.admission.capacity)
+        telemetry.gauge("fingerprint.model.loaded", lambda: 1.0 if self.ready else 0.0)
+        telemetry.gauge("fingerprint.gallery.templates", lambda: len(self.index) if self.index else 0)
+
+    @property
+    def ready(self) -> bool:
+        return self.pipeline is not None and self.index is not None and not self.draining
+
+    async def load(self) -> None:
+        """Load and warm the model, then the gallery; on failure stay unready with the reason."""
+        started = time.perf_counter()
+        try:
+            embedder = await asyncio.to_thread(TorchEmbedder, self.settings.weights_path, self.settings.max_image_pixels)
+            await asyncio.to_thread(embedder.warm_up)
+        except Exception as exc:
+            self.model.error = str(exc)
+            self.telemetry.model_load_failures.add(1)
+            log.error("model load failed", **{"error.type": type(exc).__name__, "error.message": str(exc)})
+            return
+        meta = embedder.meta
+        self.telemetry.set_model_version(meta.version)
+        index = GalleryIndex(meta.embedding_dim)
+        async for t in self.store.iter_templates(meta.version):
+            index.add(t.meta.template_id, t.meta.subject_id, t.meta.finger, t.embedding)
+        counts = await self.store.count_by_version()
+        self.model.stale_templates = {v: n for v, n in counts.items() if v != meta.version}
+        limits = PipelineLimits(
+            feature_extraction_timeout=self.settings.feature_extraction_timeout,
+            inference_timeout=self.settings.inference_timeout,
+            max_batch_size=self.settings.max_batch_size,
+            max_batch_wait_s=self.settings.max_batch_wait_ms / 1000.0,
+            workers=self.settings.workers,
+        )
+        pipeline = InferencePipeline(embedder, self.admission, limits, self.telemetry)
+        pipeline.start()
+        self.model.meta = meta
+        self.model.load_seconds = time.perf_counter() - started
+        self.index = index
+        self.pipeline = pipeline
+        log.info("model ready", **{"model.version": meta.version, "gallery.size": len(index),
+                                   "event.duration": int(self.model.load_seconds * 1e9)})
+
+    async def stop(self) -> None:
+        """Finish admitted work and stop the pipeline (the listener is already closed)."""
+        self.draining = True
+        if self.pipeline is not None:
+            await self.pipeline.stop()
+
+    def _require_ready(self) -> tuple[InferencePipeline, GalleryIndex, ModelMeta]:
+        # while draining, readiness is 503 but admitted traffic is still served until the listener closes
+        if self.pipeline is None or self.index is None or self.model.meta is None:
+            if self.model.error:
+                raise NotReady("model_unavailable", "the model failed to load")
+            raise NotReady("model_loading", "the model is still loading")
+        return self.pipeline, self.index, self.model.meta
+
+    def client_gone(self) -> None:
+        self.telemetry.dropped("client_gone")
+
+    def _count(self, operation: str, result: str) -> None:
+        self.telemetry.operations.add(1, {"operation": operation, "result": result})
+
+    async def enroll(self, image: bytes, dpi: float, subject_id: str, finger: str | None, deadline: Deadline) -> Enrolled:
+        pipeline, index, meta = self._require_ready()
+        extracted = await pipeline.extract(image, dpi, deadline, min_quality=self.settings.min_enroll_quality)
+        template = Template(
+            meta=TemplateMeta(
+                template_id=str(uuid.uuid4()), subject_id=subject_id, finger=finger, model_version=meta.version,
+                quality=extracted.quality, created_at=datetime.now(UTC),
+            ),
+            embedding=extracted.embedding,
+        )
+        await self.store.add(template)  # durable first: the index only ever holds committed templates
+        index.add(template.meta.template_id, subject_id, finger, extracted.embedding)
+        self._count("enroll", "enrolled")
+        return Enrolled(template.meta.template_id, extracted.quality, meta.version)
+
+    async def verify(self, image: bytes, dpi: float, subject_id: str, deadline: Deadline) -> Verified:
+        pipeline, index, meta = self._require_ready()
+        if not index.has_subject(subject_id):
+            raise SubjectNotFound(subject_id)
+        extracted = await pipeline.extract(image, dpi, deadline)
+        hit = index.best_for_subject(extracted.embedding, subject_id)
+        if hit is None:  # erased while the probe was being embedded
+            raise SubjectNotFound(subject_id)
+        threshold = meta.threshold_fmr_1e3
+        match = hit.score >= threshold
+        self._count("verify", "match" if match else "no_match")
+        return Verified(match=match, score=hit.score, threshold=threshold, template_id=hit.template_id)
+
+    async def identify(self, image: bytes, dpi: float, top_k: int, threshold: float | None, deadline: Deadline) -> Identified:
+        pipeline, index, meta = self._require_ready()
+        extracted = await pipeline.extract(image, dpi, deadline)
+        used = meta.threshold_fmr_1e3 if threshold is None else threshold
+        hits = await asyncio.to_thread(index.search, extracted.embedding, top_k)
+        candidates = [h for h in hits if h.score >= used]
+        self._count("identify", "match" if candidates else "no_match")
+        return Identified(candidates=candidates, threshold=used)
+
+    async def subject(self, subject_id: str) -> list[TemplateMeta]:
+        templates = await self.store.subject_templates(subject_id)
+        if not templates:
+            raise SubjectNotFound(subject_id)
+        return templates
+
+    async def erase(self, subject_id: str) -> int:
+        erased = await self.store.delete_subject(subject_id)
+        if self.index is not None:
+            self.index.remove_subject(subject_id)
+        if not erased:
+            raise SubjectNotFound(subject_id)
+        self._count("erase", "erased")
+        return len(erased)

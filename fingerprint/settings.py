@@ -1,0 +1,96 @@
+"""Every setting of the service, read from the environment here and nowhere else."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from fingerprint.model.weights import DEFAULT_WEIGHTS
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("data")
+    database_url: str = ""  # empty: SQLite in data_dir
+    weights_path: Path = DEFAULT_WEIGHTS
+    workers: int = 4  # threads decoding and preprocessing images
+    max_pool_size: int = 100  # requests admitted to the inference pipeline at once
+    request_timeout: float = 30.0
+    feature_extraction_timeout: float = 5.0
+    inference_timeout: float = 10.0
+    max_batch_size: int = 16
+    max_batch_wait_ms: float = 5.0
+    torch_threads: int = 0  # 0: one per available core
+    min_enroll_quality: float = 0.3
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 16_000_000
+    shutdown_grace: float = 20.0  # seconds in-flight requests get to finish after SIGTERM
+    shutdown_delay: float = 2.0  # seconds readiness reports 503 before the listener closes
+    log_level: str = "INFO"
+    enable_cors: bool = False
+    cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    enable_metrics: bool = True
+    service_name: str = "fingerprint-api"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "gallery.sqlite3"
+
+    def with_overrides(self, **kwargs: Any) -> Settings:
+        return replace(self, **{k: v for k, v in kwargs.items() if v is not None})
+
+
+def _parse(name: str, raw: str, kind: Any) -> Any:
+    try:
+        if kind in (int, "int"):
+            return int(raw)
+        if kind in (float, "float"):
+            return float(raw)
+        if kind in (bool, "bool"):
+            value = raw.strip().lower()
+            if value in ("1", "true", "yes", "on"):
+                return True
+            if value in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if kind in (Path, "Path"):
+            return Path(raw)
+        if kind in ("tuple[str, ...]",):
+            return tuple(p.strip() for p in raw.split(",") if p.strip())
+    except ValueError as exc:
+        raise SettingsError(f"environment variable {name}={raw!r} is not a valid {kind}") from exc
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from environment variables named like the fields in upper case (e.g. MAX_POOL_SIZE)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        name = f.name.upper()
+        if name in env:
+            values[f.name] = _parse(name, env[name], f.type)
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    positive = ("workers", "max_pool_size", "request_timeout", "feature_extraction_timeout", "inference_timeout",
+                "max_batch_size", "max_body_bytes", "max_image_pixels")
+    for name in positive:
+        if getattr(s, name) <= 0:
+            raise SettingsError(f"{name.upper()} must be positive")
+    if not 0.0 <= s.min_enroll_quality <= 1.0:
+        raise SettingsError("MIN_ENROLL_QUALITY must be within [0, 1]")
+    if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise SettingsError(f"LOG_LEVEL {s.log_level!r} is not a log level")
