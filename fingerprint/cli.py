@@ -1,0 +1,195 @@
+"""The `fingerprint` command: serve, enroll/verify/identify on the local gallery, train, eval, synth."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from fingerprint.settings import Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings().with_overrides(**overrides)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+@click.group()
+def main() -> None:
+    """Fingerprint identification service."""
+
+
+@main.command()
+@click.option("--host", default=None, help="bind address (HOST)")
+@click.option("--port", type=int, default=None, help="port (PORT)")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="SQLite gallery folder (DATA_DIR)")
+def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
+    """Run the HTTP service (one process; scale with replicas)."""
+    from fingerprint.server import run_server
+
+    run_server(_settings(host=host, port=port, data_dir=data_dir))
+
+
+def _run_local(settings: Settings, action: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    """Run `action(service)` against the local gallery without HTTP."""
+    from fingerprint.gallery.factory import create_store
+    from fingerprint.service import FingerprintService
+    from fingerprint.telemetry.metrics import Telemetry
+
+    async def go() -> T:
+        store = create_store(settings)
+        await store.open()
+        telemetry = Telemetry(settings.service_name, "cli")
+        service = FingerprintService(settings, store, telemetry)
+        try:
+            await service.load()
+            if not service.ready:
+                raise click.ClickException(f"model not available: {service.model.error}")
+            return await action(service)
+        finally:
+            await service.stop()
+            await store.close()
+            telemetry.shutdown()
+
+    return asyncio.run(go())
+
+
+def _errors_as_click(fn: Callable[[], T]) -> T:
+    from fingerprint.api.errors import to_api_error
+
+    try:
+        return fn()
+    except click.ClickException:
+        raise
+    except Exception as exc:
+        err = to_api_error(exc)
+        if err.code == "internal_error":
+            raise
+        raise click.ClickException(f"{err.code}: {err.message}") from exc
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--subject", required=True, help="subject id to enroll under")
+@click.option("--finger", default=None, help="ISO finger position, e.g. right_index")
+@click.option("--dpi", type=float, default=500.0)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+def enroll(paths: tuple[Path, ...], subject: str, finger: str | None, dpi: float, data_dir: Path | None) -> None:
+    """Enroll images into the local gallery."""
+    from fingerprint.batching.deadline import Deadline
+
+    settings = _settings(data_dir=data_dir)
+
+    async def action(service: Any) -> list[dict[str, Any]]:
+        out = []
+        with click.progressbar(paths, label="enrolling", file=sys.stderr) as bar:
+            for path in bar:
+                try:
+                    r = await service.enroll(path.read_bytes(), dpi, subject, finger, Deadline.after(60))
+                    out.append({"path": str(path), "template_id": r.template_id, "quality": round(r.quality, 4)})
+                except Exception as exc:
+                    from fingerprint.api.errors import to_api_error
+
+                    out.append({"path": str(path), "error": to_api_error(exc).code})
+        return out
+
+    results = _errors_as_click(lambda: _run_local(settings, action))
+    click.echo(json.dumps(results, indent=2))
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--subject", required=True)
+@click.option("--dpi", type=float, default=500.0)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+def verify(path: Path, subject: str, dpi: float, data_dir: Path | None) -> None:
+    """1:1 against a subject in the local gallery."""
+    from fingerprint.batching.deadline import Deadline
+
+    async def action(service: Any) -> Any:
+        return await service.verify(path.read_bytes(), dpi, subject, Deadline.after(60))
+
+    r = _errors_as_click(lambda: _run_local(_settings(data_dir=data_dir), action))
+    click.echo(json.dumps({"match": r.match, "score": round(r.score, 6), "threshold": r.threshold}))
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--top-k", type=click.IntRange(1, 1000), default=5)
+@click.option("--threshold", type=click.FloatRange(0, 1), default=None)
+@click.option("--dpi", type=float, default=500.0)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+def identify(path: Path, top_k: int, threshold: float | None, dpi: float, data_dir: Path | None) -> None:
+    """1:N against the local gallery."""
+    from fingerprint.batching.deadline import Deadline
+
+    async def action(service: Any) -> Any:
+        return await service.identify(path.read_bytes(), dpi, top_k, threshold, Deadline.after(60))
+
+    r = _errors_as_click(lambda: _run_local(_settings(data_dir=data_dir), action))
+    click.echo(json.dumps({
+        "decision": "match" if r.candidates else "no_match", "threshold": r.threshold,
+        "candidates": [{"subject_id": h.subject_id, "finger": h.finger, "template_id": h.template_id,
+                        "score": round(h.score, 6)} for h in r.candidates],
+    }, indent=2))
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(exists=True, path_type=Path), default=Path("configs/train.toml"))
+@click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("../shared/fingerprints"), help="folder holding the real training sets")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/train"), help="checkpoints and logs")
+@click.option("--cache", type=click.Path(path_type=Path), default=Path("runs/masters"), help="synthetic master bank")
+@click.option("--weights", type=click.Path(path_type=Path), default=None, help="where to write the final weights")
+def train(config_path: Path, data: Path, out: Path, cache: Path, weights: Path | None) -> None:
+    """Train the embedding model (resumes from OUT/checkpoint.pt)."""
+    import time
+
+    from fingerprint.model.training.config import load_config
+    from fingerprint.model.training.loop import train as run_training
+    from fingerprint.model.weights import DEFAULT_WEIGHTS
+
+    t0 = time.time()
+    meta = run_training(load_config(config_path), data, out, weights or DEFAULT_WEIGHTS, cache,
+                        lambda m: click.echo(f"[{time.time() - t0:7.0f}s] {m}", err=True))
+    click.echo(json.dumps(meta.__dict__, indent=2))
+
+
+@main.command(name="eval")
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--baseline", type=click.Choice(["none", "nbis"]), default="none")
+@click.option("--weights", type=click.Path(exists=True, path_type=Path), default=None)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/eval"), help="JSON report and DET plot")
+@click.option("--dpi", type=float, default=None, help="override every folder's resolution")
+def evaluate(dirs: tuple[Path, ...], baseline: str, weights: Path | None, out: Path, dpi: float | None) -> None:
+    """FVC-protocol evaluation (EER, FMR100, FMR1000, rank-1/CMC, FTE, time per image)."""
+    from fingerprint.model.evaluation.report import run_eval
+
+    run_eval(list(dirs), baseline, weights, out, dpi, click.echo)
+
+
+@main.command()
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--fingers", type=click.IntRange(1, 100000), default=10)
+@click.option("--impressions", type=click.IntRange(1, 100), default=8)
+@click.option("--seed", type=int, default=1)
+def synth(out: Path, fingers: int, impressions: int, seed: int) -> None:
+    """Write synthetic impressions as OUT/<finger>_<impression>.png."""
+    from fingerprint.model.synth.export import write_synthetic_set
+
+    with click.progressbar(length=fingers, label="synthesising", file=sys.stderr) as bar:
+        write_synthetic_set(out, fingers, impressions, seed, progress=bar.update)
+    click.echo(f"wrote {fingers * impressions} images to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""The open NBIS matcher (mindtct + bozorth3, PyPI nbis-py) scoring the same pairs, for comparison."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class NbisScores:
+    scores: dict[tuple[int, int], float]
+    extract_seconds_per_image: float
+    compare_seconds_per_pair: float
+
+
+def nbis_available() -> bool:
+    try:
+        import nbis  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def score_pairs(paths: list[Path], dpi: float, pairs: np.ndarray) -> NbisScores:
+    import nbis
+
+    settings = nbis.NbisExtractorSettings(
+        min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=False, ppi=dpi)
+    extractor = nbis.new_nbis_extractor(settings)
+    needed = sorted({int(i) for i in pairs.flatten()})
+    templates: dict[int, Any] = {}
+    t0 = time.perf_counter()
+    for i in needed:
+        try:
+            templates[i] = extractor.extract_minutiae(paths[i].read_bytes())
+        except Exception:  # NBIS failing to extract is a failure to enroll: score 0
+            templates[i] = None
+    extract = (time.perf_counter() - t0) / max(1, len(needed))
+    scores: dict[tuple[int, int], float] = {}
+    t0 = time.perf_counter()
+    for a, b in pairs.tolist():
+        ta, tb = templates[a], templates[b]
+        scores[(a, b)] = float(ta.compare(tb)) if ta is not None and tb is not None else 0.0
+    compare = (time.perf_counter() - t0) / max(1, len(pairs))
+    return NbisScores(scores, extract, compare)

@@ -1,0 +1,213 @@
+"""`fingerprint eval`: per-set verification and identification figures, a JSON report and a DET plot."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fingerprint.model.dataset import folder_dpi, scan_folder
+from fingerprint.model.decode import ImageRejected
+from fingerprint.model.embedder import PreparedImage, TorchEmbedder
+from fingerprint.model.evaluation.metrics import cmc, det_points, eer, fnmr_at_fmr
+from fingerprint.model.evaluation.nbis_baseline import nbis_available, score_pairs
+from fingerprint.model.evaluation.protocol import Pairs, all_pairs, fvc_pairs, identification_split
+from fingerprint.model.weights import DEFAULT_WEIGHTS
+
+_MAX_PIXELS = 16_000_000
+_NBIS_ALL_PAIRS_LIMIT = 200  # images; beyond this bozorth3 all-pairs takes too long for an eval run
+
+
+@dataclass
+class ProtocolResult:
+    genuine: int
+    impostor: int
+    eer: float
+    fmr100: float | None
+    fmr1000: float | None
+
+    @classmethod
+    def of(cls, gen: np.ndarray, imp: np.ndarray) -> ProtocolResult:
+        return cls(len(gen), len(imp), eer(gen, imp), fnmr_at_fmr(gen, imp, 0.01), fnmr_at_fmr(gen, imp, 0.001))
+
+
+@dataclass
+class SetResult:
+    name: str
+    images: int
+    fingers: int
+    fte: float
+    ms_per_image: float
+    fvc: ProtocolResult
+    all_pairs: ProtocolResult
+    rank1: float
+    cmc: list[float]
+    nbis: dict[str, Any] = field(default_factory=dict)
+
+
+def _scores(emb: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    return (np.einsum("ij,ij->i", emb[pairs[:, 0]], emb[pairs[:, 1]]) + 1.0) / 2.0
+
+
+def _split(scores: np.ndarray | dict[tuple[int, int], float], pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(scores, dict):
+        return (np.array([scores[(a, b)] for a, b in pairs.genuine.tolist()]),
+                np.array([scores[(a, b)] for a, b in pairs.impostor.tolist()]))
+    raise TypeError("scores must be a pair dictionary")
+
+
+def _time_single_image(embedder: TorchEmbedder, data: bytes, dpi: float, repeats: int = 10) -> float:
+    """Preprocessing + embedding at batch size 1 on one thread, median over repeats (ms)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            embedder.embed([embedder.preprocess(data, dpi)])
+            times.append(time.perf_counter() - t0)
+        return float(np.median(times) * 1000)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: float | None,
+                    min_quality: float, log: Callable[[str], None]) -> tuple[SetResult, dict[str, Any]]:
+    imps = scan_folder(folder)
+    if len(imps) < 4:
+        raise ValueError(f"{folder} holds fewer than 4 `<finger>_<impression>` images")
+    set_dpi = dpi or folder_dpi(folder)
+    fingers = [i.finger for i in imps]
+    numbers = [i.impression for i in imps]
+    prepared: list[PreparedImage] = []
+    failed = 0
+    for imp in imps:
+        try:
+            p = embedder.preprocess(imp.path.read_bytes(), set_dpi)
+        except ImageRejected:
+            p = PreparedImage(tensor=torch.zeros(1, 160, 160), quality=0.0)
+        if p.quality < min_quality:
+            failed += 1  # still compared: FVC counts a failure to enroll against the matcher
+        prepared.append(p)
+    emb = np.concatenate([embedder.embed(prepared[i : i + 32]) for i in range(0, len(prepared), 32)])
+    ms = _time_single_image(embedder, imps[0].path.read_bytes(), set_dpi)
+    fvc = fvc_pairs(fingers, numbers)
+    allp = all_pairs(fingers)
+    fvc_gen, fvc_imp = _scores(emb, fvc.genuine), _scores(emb, fvc.impostor)
+    all_gen, all_imp = _scores(emb, allp.genuine), _scores(emb, allp.impostor)
+    gallery, probes = identification_split(fingers, numbers)
+    labels = np.array(fingers)
+    curve = cmc(emb[probes] @ emb[gallery].T, labels[probes], labels[gallery], ranks=min(10, len(gallery)))
+    result = SetResult(
+        name=folder.name, images=len(imps), fingers=len(set(fingers)), fte=failed / len(imps), ms_per_image=ms,
+        fvc=ProtocolResult.of(fvc_gen, fvc_imp), all_pairs=ProtocolResult.of(all_gen, all_imp),
+        rank1=float(curve[0]), cmc=[float(c) for c in curve],
+    )
+    curves: dict[str, Any] = {"ours_fvc": det_points(fvc_gen, fvc_imp), "ours_all": det_points(all_gen, all_imp)}
+    if baseline == "nbis":
+        if not nbis_available():
+            raise RuntimeError("--baseline nbis needs the bench extra: pip install -e '.[bench]'")
+        use_all = len(imps) <= _NBIS_ALL_PAIRS_LIMIT
+        pairs = np.concatenate([allp.genuine, allp.impostor] if use_all else [fvc.genuine, fvc.impostor])
+        log(f"  NBIS scoring {len(pairs)} pairs of {folder.name}...")
+        nb = score_pairs([i.path for i in imps], set_dpi, pairs)
+        ng, ni = _split(nb.scores, fvc)
+        result.nbis = {"fvc": ProtocolResult.of(ng, ni).__dict__,
+                       "ms_per_image_extract": nb.extract_seconds_per_image * 1000,
+                       "ms_per_comparison": nb.compare_seconds_per_pair * 1000}
+        curves["nbis_fvc"] = det_points(ng, ni)
+        if use_all:
+            ag, ai = _split(nb.scores, allp)
+            result.nbis["all_pairs"] = ProtocolResult.of(ag, ai).__dict__
+            curves["nbis_all"] = det_points(ag, ai)
+    return result, curves
+
+
+def _ours_compare_ms(dim: int) -> float:
+    a = np.random.default_rng(0).standard_normal((20000, dim)).astype(np.float32)
+    t0 = time.perf_counter()
+    np.einsum("ij,ij->i", a[:10000], a[10000:])
+    return (time.perf_counter() - t0) / 10000 * 1000
+
+
+def _pct(x: float | None) -> str:
+    return "   n/a" if x is None else f"{x * 100:6.2f}"
+
+
+def format_table(results: list[SetResult], compare_ms: float) -> str:
+    lines = [
+        "| set | protocol | EER % | FMR100 % | FMR1000 % | rank-1 % | FTE % | ms/image | NBIS EER % | EER ratio (ours/NBIS) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        for proto, res in (("FVC", r.fvc), ("all-pairs", r.all_pairs)):
+            nb = r.nbis.get("fvc" if proto == "FVC" else "all_pairs")
+            nb_eer = f"{nb['eer'] * 100:.2f}" if nb else "-"
+            ratio = f"{res.eer / nb['eer']:.2f}" if nb and nb["eer"] > 0 else "-"
+            lines.append(
+                f"| {r.name} | {proto} ({res.genuine}g/{res.impostor}i) | {_pct(res.eer)} | {_pct(res.fmr100)} | "
+                f"{_pct(res.fmr1000)} | {r.rank1 * 100:.1f} | {r.fte * 100:.1f} | {r.ms_per_image:.1f} | {nb_eer} | {ratio} |"
+            )
+    timing = [f"ours: {compare_ms * 1000:.2f} us per comparison"]
+    for r in results:
+        if r.nbis:
+            timing.append(f"NBIS on {r.name}: {r.nbis['ms_per_image_extract']:.1f} ms/extraction, "
+                          f"{r.nbis['ms_per_comparison']:.2f} ms/comparison "
+                          f"(ratio NBIS/ours {r.nbis['ms_per_comparison'] / compare_ms:.0f}x)")
+    return "\n".join(lines) + "\n\n" + "\n".join(timing)
+
+
+def _plot(curves: dict[str, dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for set_name, cs in curves.items():
+        for key, (fmr, fnmr) in cs.items():
+            style = "--" if key.startswith("nbis") else "-"
+            ax.plot(np.clip(fmr, 1e-4, 1), np.clip(fnmr, 1e-4, 1), style, label=f"{set_name} {key}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("FMR")
+    ax.set_ylabel("FNMR")
+    ax.set_title("DET")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run_eval(dirs: list[Path], baseline: str, weights: Path | None, out: Path, dpi: float | None,
+             log: Callable[[str], None], min_quality: float = 0.3) -> list[SetResult]:
+    embedder = TorchEmbedder(weights or DEFAULT_WEIGHTS, _MAX_PIXELS)
+    out.mkdir(parents=True, exist_ok=True)
+    results, curves = [], {}
+    for folder in dirs:
+        log(f"evaluating {folder} ...")
+        res, cs = evaluate_folder(folder, embedder, baseline, dpi, min_quality, log)
+        results.append(res)
+        curves[folder.name] = cs
+    compare_ms = _ours_compare_ms(embedder.meta.embedding_dim)
+    table = format_table(results, compare_ms)
+    report = {"model": embedder.meta.__dict__, "sets": [_as_dict(r) for r in results],
+              "ours_ms_per_comparison": compare_ms}
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    _plot(curves, out / "det.png")
+    log(f"model {embedder.meta.version}\n{table}\nreport: {out / 'report.json'}, DET: {out / 'det.png'}")
+    return results
+
+
+def _as_dict(r: SetResult) -> dict[str, Any]:
+    d = dict(r.__dict__)
+    d["fvc"] = r.fvc.__dict__
+    d["all_pairs"] = r.all_pairs.__dict__
+    return d
