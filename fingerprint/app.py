@@ -15,9 +15,9 @@ from fingerprint import __version__
 from fingerprint.api.errors import EXCEPTION_HANDLERS
 from fingerprint.api.fingerprint_controller import FingerprintController
 from fingerprint.api.subjects_controller import SubjectsController
-from fingerprint.api.system_controller import SystemController
+from fingerprint.api.system_controller import SystemController, metrics_endpoint
 from fingerprint.lifespan import lifespan
-from fingerprint.service import FingerprintService
+from fingerprint.service import EmbedderFactory, FingerprintService, load_torch_embedder
 from fingerprint.settings import Settings, load_settings
 from fingerprint.telemetry.http_middleware import request_telemetry
 from fingerprint.telemetry.logging import configure_logging
@@ -29,18 +29,21 @@ def _provide_service(request: Request[Any, Any, Any]) -> FingerprintService:
     return service
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, embedder_factory: EmbedderFactory = load_torch_embedder) -> Litestar:
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.service_name, __version__)
     telemetry = Telemetry(settings.service_name, __version__)
     cors = CORSConfig(allow_origins=list(settings.cors_origins) or ["*"]) if settings.enable_cors else None
+    handlers: list[Any] = [SystemController, FingerprintController, SubjectsController]
+    if settings.enable_metrics:
+        handlers.append(metrics_endpoint)
     return Litestar(
-        route_handlers=[SystemController, FingerprintController, SubjectsController],
+        route_handlers=handlers,
         dependencies={"service": Provide(_provide_service, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[lambda app: request_telemetry(app, telemetry)],
         lifespan=[lifespan],
-        state=State({"settings": settings, "telemetry": telemetry}),
+        state=State({"settings": settings, "telemetry": telemetry, "embedder_factory": embedder_factory}),
         cors_config=cors,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

@@ -23,7 +23,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     telemetry: Telemetry = app.state.telemetry
     store = create_store(settings)
     await store.open()
-    service = FingerprintService(settings, store, telemetry)
+    service = FingerprintService(settings, store, telemetry, app.state.embedder_factory)
     app.state.service = service
     # the model loads in the background: /health answers at once, readiness turns 200 when warm
     loading = asyncio.create_task(service.load(), name="model-load")

@@ -20,12 +20,11 @@ class _DrainingServer(uvicorn.Server):
         self._draining = False
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self._draining or sig == signal.SIGINT and self.should_exit:
+        if self._draining or (sig == signal.SIGINT and self.should_exit):
             super().handle_exit(sig, frame)
             return
         self._draining = True
-        app = self.config.app
-        service: FingerprintService | None = getattr(app.state, "service", None)
+        service: FingerprintService | None = getattr(getattr(self.config.app, "state", None), "service", None)
         if service is not None:
             service.draining = True  # readiness probes now fail; traffic is still served
         loop = asyncio.get_event_loop()

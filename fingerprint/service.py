@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -15,7 +16,7 @@ from fingerprint.batching.deadline import Deadline
 from fingerprint.batching.pipeline import InferencePipeline, PipelineLimits
 from fingerprint.gallery.index import GalleryIndex, Hit
 from fingerprint.gallery.store import GalleryStore, Template, TemplateMeta
-from fingerprint.model.embedder import TorchEmbedder
+from fingerprint.model.embedder import Embedder, TorchEmbedder
 from fingerprint.model.weights import ModelMeta
 from fingerprint.settings import Settings
 from fingerprint.telemetry.metrics import Telemetry
@@ -62,9 +63,20 @@ class ModelState:
     stale_templates: dict[str, int] = field(default_factory=dict)
 
 
+EmbedderFactory = Callable[[Settings], Embedder]
+
+
+def load_torch_embedder(settings: Settings) -> Embedder:
+    embedder = TorchEmbedder(settings.weights_path, settings.max_image_pixels)
+    embedder.warm_up()
+    return embedder
+
+
 class FingerprintService:
-    def __init__(self, settings: Settings, store: GalleryStore, telemetry: Telemetry) -> None:
+    def __init__(self, settings: Settings, store: GalleryStore, telemetry: Telemetry,
+                 embedder_factory: EmbedderFactory = load_torch_embedder) -> None:
         self.settings = settings
+        self._embedder_factory = embedder_factory
         self.store = store
         self.telemetry = telemetry
         self.admission = Admission(settings.max_pool_size)
@@ -85,8 +97,7 @@ class FingerprintService:
         """Load and warm the model, then the gallery; on failure stay unready with the reason."""
         started = time.perf_counter()
         try:
-            embedder = await asyncio.to_thread(TorchEmbedder, self.settings.weights_path, self.settings.max_image_pixels)
-            await asyncio.to_thread(embedder.warm_up)
+            embedder = await asyncio.to_thread(self._embedder_factory, self.settings)
         except Exception as exc:
             self.model.error = str(exc)
             self.telemetry.model_load_failures.add(1)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.exceptions import ValidationException as LitestarValidation
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
-
-import structlog
 
 from fingerprint.batching.admission import QueueFull
 from fingerprint.batching.deadline import StageTimeout
@@ -32,7 +33,7 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-def error_response(request: Request, status: int, code: str, message: str,
+def error_response(request: Request[Any, Any, Any], status: int, code: str, message: str,
                    headers: dict[str, str] | None = None) -> Response[dict[str, dict[str, str]]]:
     request.scope.setdefault("state", {})["error_code"] = code
     return Response(
@@ -63,7 +64,7 @@ def to_api_error(exc: Exception) -> ApiError:
     return ApiError(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "an internal error occurred")
 
 
-def _domain_handler(request: Request, exc: Exception) -> Response[dict[str, dict[str, str]]]:
+def _domain_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, dict[str, str]]]:
     err = to_api_error(exc)
     if err.status >= 500 and err.code == "internal_error":
         log.error("unhandled error", **{"error.type": type(exc).__name__}, exc_info=exc)
@@ -76,7 +77,7 @@ _HTTP_CODES = {
 }
 
 
-def _http_handler(request: Request, exc: HTTPException) -> Response[dict[str, dict[str, str]]]:
+def _http_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, dict[str, str]]]:
     status = exc.status_code
     if isinstance(exc, LitestarValidation):
         return error_response(request, 400, "invalid_request", _validation_message(exc))
@@ -100,9 +101,9 @@ def _validation_message(exc: LitestarValidation) -> str:
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
-    HTTPException: _http_handler,  # type: ignore[dict-item]
-    NotFoundException: _http_handler,  # type: ignore[dict-item]
-    NotAuthorizedException: _http_handler,  # type: ignore[dict-item]
-    PermissionDeniedException: _http_handler,  # type: ignore[dict-item]
+    HTTPException: _http_handler,
+    NotFoundException: _http_handler,
+    NotAuthorizedException: _http_handler,
+    PermissionDeniedException: _http_handler,
     Exception: _domain_handler,
 }

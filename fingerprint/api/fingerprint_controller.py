@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, post
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
 from fingerprint.api.disconnect import unless_disconnected
 from fingerprint.api.inputs import read_body
+from fingerprint.api.openapi_bodies import operation_with_image_body
 from fingerprint.api.schemas import (
     Candidate,
     EnrollJSON,
@@ -19,7 +21,6 @@ from fingerprint.api.schemas import (
     VerifyJSON,
     VerifyResponse,
 )
-from fingerprint.api.openapi_bodies import operation_with_image_body
 from fingerprint.batching.deadline import Deadline
 from fingerprint.service import FingerprintService
 
@@ -37,7 +38,7 @@ class FingerprintController(Controller):
 
     @post("/enroll", status_code=201, operation_class=operation_with_image_body(EnrollJSON),
           responses=_errors(400, 413, 415, 422, 503, 504), summary="Enroll a fingerprint for a subject")
-    async def enroll(self, request: Request[Any, Any, Any], service: FingerprintService) -> EnrollResponse:
+    async def enroll(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService]) -> EnrollResponse:
         body, image = await read_body(request, EnrollJSON)
         deadline = Deadline.after(service.settings.request_timeout)
         result = await unless_disconnected(
@@ -47,7 +48,7 @@ class FingerprintController(Controller):
 
     @post("/verify", status_code=200, operation_class=operation_with_image_body(VerifyJSON),
           responses=_errors(400, 404, 413, 415, 422, 503, 504), summary="1:1 - is this the subject's finger?")
-    async def verify(self, request: Request[Any, Any, Any], service: FingerprintService) -> VerifyResponse:
+    async def verify(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService]) -> VerifyResponse:
         body, image = await read_body(request, VerifyJSON)
         deadline = Deadline.after(service.settings.request_timeout)
         result = await unless_disconnected(
@@ -59,7 +60,7 @@ class FingerprintController(Controller):
 
     @post("/identify", status_code=200, operation_class=operation_with_image_body(IdentifyJSON),
           responses=_errors(400, 413, 415, 422, 503, 504), summary="1:N - who is this?")
-    async def identify(self, request: Request[Any, Any, Any], service: FingerprintService) -> IdentifyResponse:
+    async def identify(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService]) -> IdentifyResponse:
         body, image = await read_body(request, IdentifyJSON)
         deadline = Deadline.after(service.settings.request_timeout)
         result = await unless_disconnected(

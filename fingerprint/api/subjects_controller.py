@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from litestar import Controller, delete, get
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath
 
 from fingerprint.api.inputs import validate_subject_id
 from fingerprint.api.schemas import EraseResponse, ErrorResponse, SubjectResponse, TemplateInfo
@@ -21,7 +23,7 @@ class SubjectsController(Controller):
     tags = ["subjects"]
 
     @get("/{subject_id:str}", responses=_ERRORS, summary="A subject's templates (metadata, never template bytes)")
-    async def get_subject(self, subject_id: str, service: FingerprintService) -> SubjectResponse:
+    async def get_subject(self, subject_id: FromPath[str], service: NamedDependency[FingerprintService]) -> SubjectResponse:
         templates = await service.subject(validate_subject_id(subject_id))
         return SubjectResponse(
             subject_id=subject_id,
@@ -30,6 +32,6 @@ class SubjectsController(Controller):
         )
 
     @delete("/{subject_id:str}", status_code=200, responses=_ERRORS, summary="Erase a subject and all its templates")
-    async def erase_subject(self, subject_id: str, service: FingerprintService) -> EraseResponse:
+    async def erase_subject(self, subject_id: FromPath[str], service: NamedDependency[FingerprintService]) -> EraseResponse:
         count = await service.erase(validate_subject_id(subject_id))
         return EraseResponse(subject_id=subject_id, erased_templates=count)

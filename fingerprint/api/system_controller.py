@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
 from fingerprint.api.errors import ApiError
@@ -19,7 +20,7 @@ class SystemController(Controller):
 
     @get("/api/v1/models/status", summary="Readiness: 200 once the model is loaded and warm",
          responses={503: ResponseSpec(data_container=ErrorResponse, description="not ready")})
-    async def model_status(self, service: FingerprintService) -> StatusResponse:
+    async def model_status(self, service: NamedDependency[FingerprintService]) -> StatusResponse:
         if not service.ready or service.model.meta is None or service.index is None:
             if service.draining:
                 raise NotReady("shutting_down", "the service is shutting down")
@@ -41,7 +42,8 @@ class SystemController(Controller):
             gallery=GalleryInfo(size=len(service.index), stale_templates=service.model.stale_templates),
         )
 
-    @get("/metrics", include_in_schema=True, summary="Prometheus text exposition", media_type="text/plain")
-    async def metrics(self, service: FingerprintService) -> Response[bytes]:
-        return Response(service.telemetry.exposition(),
-                        media_type="text/plain; version=0.0.4; charset=utf-8")
+
+@get("/metrics", summary="Prometheus text exposition (only when ENABLE_METRICS)", media_type="text/plain",
+     tags=["system"])
+async def metrics_endpoint(service: NamedDependency[FingerprintService]) -> Response[bytes]:
+    return Response(service.telemetry.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")

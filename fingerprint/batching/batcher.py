@@ -8,6 +8,7 @@ whose deadline has passed is dropped before it costs a forward pass.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -126,10 +127,8 @@ class MicroBatcher(Generic[T]):
                 wait = self._max_wait - (time.monotonic() - oldest)
                 if wait > 0:
                     self._wakeup.clear()
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wakeup.wait(), timeout=wait)
-                    except TimeoutError:
-                        pass
                     if len(self._pending) < self._max_batch and time.monotonic() - oldest < self._max_wait:
                         continue
             batch = self._take_batch()

@@ -57,7 +57,8 @@ class TorchEmbedder:
     def embed(self, batch: list[PreparedImage]) -> np.ndarray:
         with torch.inference_mode():
             out = self._model(torch.stack([p.tensor for p in batch]))
-        return out.numpy().astype(np.float32)
+        result: np.ndarray = out.numpy().astype(np.float32)
+        return result
 
     def warm_up(self) -> float:
         """One forward pass at each common batch size, so the first request is not the slow one."""

@@ -68,7 +68,7 @@ def _coherence(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     gyy = F.avg_pool2d(gy * gy, 8)
     gxy = F.avg_pool2d(gx * gy, 8)
     coh = torch.sqrt((gxx - gyy) ** 2 + 4 * gxy**2) / (gxx + gyy + 1e-6)
-    m = F.adaptive_avg_pool2d(mask[..., 1:-1, 1:-1], coh.shape[-2:])
+    m = F.adaptive_avg_pool2d(mask[..., 1:-1, 1:-1], (coh.shape[-2], coh.shape[-1]))
     m = (m > 0.5).float()
     return (coh * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp(min=1.0)
 
@@ -96,7 +96,7 @@ def foreground_centre(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
 def prepare(images: torch.Tensor) -> Prepared:
     """`images`: (B, 1, H, W) float in [0, 255] at 500 dpi, ridges dark. H, W >= 32."""
     x = images / 255.0
-    b, _, h, w = x.shape
+    _b, _, h, w = x.shape
     mean, std = _block_stats(x)
     fg_blocks = _foreground_blocks(std)
     size = (h, w)
@@ -104,7 +104,8 @@ def prepare(images: torch.Tensor) -> Prepared:
     std_px = F.interpolate(std, size=size, mode="bilinear", align_corners=False)
     fg_px = F.interpolate(fg_blocks, size=size, mode="nearest")
     cy, cx = _centre(fg_px)
-    x, mean_c, std_c, fg_c = _crop_around(torch.cat([x, mean_px, std_px, fg_px], dim=1), cy, cx).split(1, dim=1)
+    crop4 = _crop_around(torch.cat([x, mean_px, std_px, fg_px], dim=1), cy, cx)
+    x, mean_c, std_c, fg_c = crop4[:, 0:1], crop4[:, 1:2], crop4[:, 2:3], crop4[:, 3:4]
     # ridges positive, valleys negative, background zero
     norm = torch.clamp((mean_c - x) / (std_c + 0.02), -2.5, 2.5) / 2.5 * fg_c
     crop = torch.cat([norm, fg_c], dim=1)

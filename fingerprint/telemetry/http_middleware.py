@@ -12,6 +12,7 @@ import time
 import uuid
 
 import structlog
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from fingerprint.telemetry.metrics import Telemetry
@@ -22,7 +23,7 @@ log = structlog.get_logger("fingerprint.access")
 
 def request_telemetry(app: ASGIApp, telemetry: Telemetry) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         headers = dict(scope.get("headers", []))
@@ -43,12 +44,12 @@ def request_telemetry(app: ASGIApp, telemetry: Telemetry) -> ASGIApp:
             await app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = scope.get("path_template") or "unmatched"
-            method = scope.get("method", "")
+            route = str(scope.get("path_template") or "unmatched")
+            method = str(scope.get("method", ""))
             telemetry.http_duration.record(elapsed, {
                 "http.request.method": method, "http.route": route, "http.response.status_code": status,
             })
-            fields = {
+            fields: dict[str, str | int] = {
                 "http.request.method": method, "url.path": scope.get("path", ""), "http.route": route,
                 "http.response.status_code": status, "event.duration": int(elapsed * 1e9),
             }

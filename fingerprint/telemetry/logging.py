@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import logging.config
 import sys
-from typing import Any
+from collections.abc import MutableMapping
+from typing import Any, cast
 
 import ecs_logging
 import structlog
@@ -36,7 +37,7 @@ _STD_LOGGING_CONFIG: dict[str, Any] = {
 
 
 def _service_fields(name: str, version: str) -> structlog.types.Processor:
-    def add(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    def add(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         event_dict.setdefault("service.name", name)
         event_dict.setdefault("service.version", version)
         return event_dict
@@ -56,7 +57,7 @@ def configure_logging(level: str, service_name: str, service_version: str) -> No
             structlog.contextvars.merge_contextvars,
             _service_fields(service_name, service_version),
             structlog.processors.format_exc_info,
-            ecs_logging.StructlogFormatter(),
+            cast(structlog.types.Processor, ecs_logging.StructlogFormatter()),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),

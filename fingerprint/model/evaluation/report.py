@@ -52,7 +52,8 @@ class SetResult:
 
 
 def _scores(emb: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    return (np.einsum("ij,ij->i", emb[pairs[:, 0]], emb[pairs[:, 1]]) + 1.0) / 2.0
+    cos: np.ndarray = np.einsum("ij,ij->i", emb[pairs[:, 0]], emb[pairs[:, 1]])
+    return (cos + 1.0) / 2.0
 
 
 def _split(scores: np.ndarray | dict[tuple[int, int], float], pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:

@@ -70,7 +70,7 @@ class _Trainer:
         torch.manual_seed(cfg.seed)
         self.model = FingerprintNet(embedding_dim=cfg.embedding_dim, width=cfg.width)
         self.classes = torch.nn.Parameter(torch.randn(n_classes, cfg.embedding_dim) * 0.01)
-        params = list(self.model.parameters()) + [self.classes]
+        params = [*list(self.model.parameters()), self.classes]
         self.opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.step = 0
@@ -107,7 +107,7 @@ class _Trainer:
         logits = self.cfg.scale * (cos - self.cfg.margin * onehot)
         loss = F.cross_entropy(logits, labels)
         self.opt.zero_grad()
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         self.opt.step()
         self.step += 1
         acc = (cos.argmax(1) == labels).float().mean()

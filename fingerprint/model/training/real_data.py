@@ -43,7 +43,10 @@ class RealSet:
 
 
 def load_real(root: Path, set_names: tuple[str, ...], keep: set[str] | None = None) -> RealSet:
-    canvases, bgs, labels, fingers = [], [], [], []
+    canvases: list[torch.Tensor] = []
+    bgs: list[float] = []
+    labels: list[int] = []
+    fingers: list[str] = []
     index: dict[str, int] = {}
     for name in set_names:
         folder = root / name

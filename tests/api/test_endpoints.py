@@ -1,0 +1,102 @@
+"""Each endpoint over the real app and the shipped model, in both body encodings."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.conftest import image_bytes
+
+
+def _multipart(image: bytes, **fields: Any) -> dict[str, Any]:
+    return {"files": {"image": ("print.png", image, "image/png")}, "data": {k: str(v) for k, v in fields.items()}}
+
+
+def _json(image: bytes, **fields: Any) -> dict[str, Any]:
+    return {"json": {"image": base64.b64encode(image).decode(), **fields}}
+
+
+async def test_health_and_readiness(app_client: Callable[..., Any]) -> None:
+    async with app_client() as c:
+        assert (await c.get("/health")).json() == {"status": "ok"}
+        status = (await c.get("/api/v1/models/status")).json()
+        assert status["status"] == "ready"
+        assert len(status["model"]["sha256"]) == 64 and status["model"]["embedding_dim"] <= 512
+        assert status["queue"] == {"depth": 0, "capacity": 100}
+        assert status["gallery"]["size"] == 0
+        assert status["model"]["default_threshold"] == status["model"]["threshold_fmr_1e3"]
+
+
+@pytest.mark.parametrize("encode", [_multipart, _json])
+async def test_enroll_verify_identify_erase(app_client: Callable[..., Any], png_prints: list[list[bytes]],
+                                            encode: Callable[..., dict[str, Any]]) -> None:
+    async with app_client() as c:
+        for n, finger in enumerate(png_prints):
+            r = await c.post("/api/v1/fingerprint/enroll", **encode(finger[0], subject_id=f"subject-{n}",
+                                                                     finger="right_index"))
+            assert r.status_code == 201, r.text
+            body = r.json()
+            assert body["subject_id"] == f"subject-{n}" and 0 <= body["quality"] <= 1 and body["template_id"]
+
+        r = await c.post("/api/v1/fingerprint/identify", **encode(png_prints[2][1], top_k=4, threshold=0.0))
+        assert r.status_code == 200, r.text
+        cands = r.json()["candidates"]
+        assert len(cands) == 4 and cands[0]["subject_id"] == "subject-2"
+        assert [x["score"] for x in cands] == sorted((x["score"] for x in cands), reverse=True)
+        assert set(cands[0]) == {"subject_id", "finger", "template_id", "score"}
+
+        r = await c.post("/api/v1/fingerprint/verify", **encode(png_prints[1][2], subject_id="subject-1"))
+        same = r.json()
+        r = await c.post("/api/v1/fingerprint/verify", **encode(png_prints[1][2], subject_id="subject-3"))
+        other = r.json()
+        assert same["score"] > other["score"]
+        assert same["threshold"] == (await c.get("/api/v1/models/status")).json()["model"]["threshold_fmr_1e3"]
+
+        r = await c.get("/api/v1/subjects/subject-1")
+        assert r.status_code == 200
+        templates = r.json()["templates"]
+        assert len(templates) == 1 and "embedding" not in templates[0] and templates[0]["finger"] == "right_index"
+
+        r = await c.delete("/api/v1/subjects/subject-1")
+        assert r.json() == {"subject_id": "subject-1", "erased_templates": 1}
+        assert (await c.get("/api/v1/subjects/subject-1")).status_code == 404
+        r = await c.post("/api/v1/fingerprint/identify", **encode(png_prints[1][1], top_k=10, threshold=0.0))
+        assert "subject-1" not in {x["subject_id"] for x in r.json()["candidates"]}
+        assert (await c.get("/api/v1/models/status")).json()["gallery"]["size"] == 3
+
+
+async def test_identify_defaults_to_calibrated_threshold(app_client: Callable[..., Any],
+                                                         png_prints: list[list[bytes]]) -> None:
+    async with app_client() as c:
+        r = await c.post("/api/v1/fingerprint/identify", **_json(png_prints[0][0]))
+        assert r.status_code == 200
+        body = r.json()
+        assert body["decision"] == "no_match" and body["candidates"] == []
+        status = (await c.get("/api/v1/models/status")).json()
+        assert body["threshold"] == status["model"]["threshold_fmr_1e3"]
+
+
+async def test_accepts_tiff_and_bmp_with_dpi(app_client: Callable[..., Any], prints: list[list[Any]]) -> None:
+    async with app_client() as c:
+        tiff = image_bytes(prints[0][0], "TIFF", compression="tiff_lzw")
+        r = await c.post("/api/v1/fingerprint/enroll", files={"image": ("p.tif", tiff, "image/tiff")},
+                         data={"subject_id": "t", "dpi": "500"})
+        assert r.status_code == 201, r.text
+        bmp = image_bytes(prints[0][1], "BMP")
+        r = await c.post("/api/v1/fingerprint/verify", **_json(bmp, subject_id="t", dpi=508))
+        assert r.status_code == 200, r.text
+
+
+async def test_openapi_documents_every_endpoint(app_client: Callable[..., Any]) -> None:
+    async with app_client() as c:
+        doc = (await c.get("/schema/openapi.json")).json()
+        paths = doc["paths"]
+        for p in ("/health", "/api/v1/models/status", "/api/v1/fingerprint/enroll", "/api/v1/fingerprint/verify",
+                  "/api/v1/fingerprint/identify", "/api/v1/subjects/{subject_id}", "/metrics"):
+            assert p in paths, p
+        body = paths["/api/v1/fingerprint/enroll"]["post"]["requestBody"]["content"]
+        assert set(body) == {"multipart/form-data", "application/json"}
+        assert "subject_id" in body["application/json"]["schema"]["required"]

@@ -1,0 +1,94 @@
+"""Bad input always gets a 4xx with a stable code; nothing stored is lost by a failed request."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.conftest import image_bytes
+from tests.model.test_decode import _png_header_only
+
+ENROLL = "/api/v1/fingerprint/enroll"
+IDENTIFY = "/api/v1/fingerprint/identify"
+VERIFY = "/api/v1/fingerprint/verify"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+async def _expect(r: Any, status: int, code: str) -> None:
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["code"] == code
+    assert r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("kwargs,status,code", [
+    ({"content": b"", "headers": {"content-type": "application/json"}}, 400, "empty_body"),
+    ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "invalid_json"),
+    ({"content": b"abc", "headers": {"content-type": "text/plain"}}, 415, "unsupported_media_type"),
+    ({"json": {"top_k": 3}}, 400, "missing_image"),
+    ({"json": {"image": "***"}}, 400, "invalid_base64"),
+    ({"json": {"image": _b64(b"GIF89a....")}}, 422, "invalid_image"),
+    ({"json": {"image": _b64(b"")}}, 422, "empty_image"),
+    ({"json": {"image": "aGk=", "top_k": 0}}, 400, "invalid_top_k"),
+    ({"json": {"image": "aGk=", "top_k": 1001}}, 400, "invalid_top_k"),
+    ({"json": {"image": "aGk=", "threshold": 1.5}}, 400, "invalid_threshold"),
+    ({"json": {"image": "aGk=", "dpi": 20}}, 400, "invalid_dpi"),
+    ({"json": {"image": "aGk=", "bogus": 1}}, 400, "invalid_request"),
+    ({"data": {"top_k": "3"}, "files": {"other": ("x", b"1", "text/plain")}}, 400, "missing_image"),
+    ({"data": {"top_k": "many"}, "files": {"image": ("x.png", b"1", "image/png")}}, 400, "invalid_top_k"),
+    ({"json": {"image": _b64(_png_header_only(30000, 30000))}}, 413, "image_too_large"),
+])
+async def test_identify_input_errors(app_client: Callable[..., Any], kwargs: dict[str, Any], status: int,
+                                     code: str) -> None:
+    async with app_client() as c:
+        await _expect(await c.post(IDENTIFY, **kwargs), status, code)
+
+
+async def test_image_errors(app_client: Callable[..., Any], png_prints: list[list[bytes]]) -> None:
+    async with app_client() as c:
+        truncated = png_prints[0][0][: len(png_prints[0][0]) // 3]
+        await _expect(await c.post(IDENTIFY, json={"image": _b64(truncated)}), 422, "corrupt_image")
+        tiny = image_bytes(np.full((20, 20), 128, np.uint8), "PNG")
+        await _expect(await c.post(IDENTIFY, json={"image": _b64(tiny)}), 422, "image_too_small")
+        blank = image_bytes(np.full((400, 400), 235, np.uint8), "PNG")
+        await _expect(await c.post(ENROLL, json={"image": _b64(blank), "subject_id": "x"}), 422, "low_quality")
+
+
+async def test_subject_errors(app_client: Callable[..., Any], png_prints: list[list[bytes]]) -> None:
+    async with app_client() as c:
+        img = _b64(png_prints[0][0])
+        await _expect(await c.post(ENROLL, json={"image": img, "subject_id": "bad id!"}), 400, "invalid_subject_id")
+        await _expect(await c.post(ENROLL, json={"image": img, "subject_id": "a", "finger": "toe"}), 400,
+                      "invalid_finger")
+        await _expect(await c.post(ENROLL, json={"image": img}), 400, "missing_subject_id")
+        await _expect(await c.post(VERIFY, json={"image": img, "subject_id": "nobody"}), 404, "subject_not_found")
+        await _expect(await c.get("/api/v1/subjects/nobody"), 404, "subject_not_found")
+        await _expect(await c.delete("/api/v1/subjects/nobody"), 404, "subject_not_found")
+        await _expect(await c.get("/api/v1/subjects/" + "x" * 200), 400, "invalid_subject_id")
+        await _expect(await c.get("/api/v1/nothing-here"), 404, "not_found")
+        await _expect(await c.put("/health"), 405, "method_not_allowed")
+
+
+async def test_body_limit_answers_413(app_client: Callable[..., Any]) -> None:
+    async with app_client(max_body_bytes=50_000) as c:
+        r = await c.post(IDENTIFY, content=b"x" * 60_000, headers={"content-type": "application/json"})
+        await _expect(r, 413, "payload_too_large")
+
+
+async def test_failed_requests_change_nothing_stored(app_client: Callable[..., Any],
+                                                     png_prints: list[list[bytes]]) -> None:
+    async with app_client() as c:
+        r = await c.post(ENROLL, json={"image": _b64(png_prints[0][0]), "subject_id": "keep"})
+        assert r.status_code == 201
+        for bad in (b"", b"junk", png_prints[1][0][:100]):
+            r = await c.post(ENROLL, json={"image": _b64(bad), "subject_id": "keep"})
+            assert 400 <= r.status_code < 500
+        templates = (await c.get("/api/v1/subjects/keep")).json()["templates"]
+        assert len(templates) == 1
+        assert (await c.get("/api/v1/models/status")).json()["gallery"]["size"] == 1

@@ -1,0 +1,71 @@
+"""Shared fixtures: synthetic fingerprint images made by the project's own generator, and apps."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from PIL import Image
+
+from fingerprint.app import create_app
+from fingerprint.model.synth.export import encode_png, synthetic_impressions
+from fingerprint.service import EmbedderFactory, load_torch_embedder
+from fingerprint.settings import Settings
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "fingerprints"
+
+
+@pytest.fixture(scope="session")
+def prints() -> list[list[np.ndarray]]:
+    """Four synthetic fingers x three impressions each (uint8 arrays, 400x400, 500 dpi)."""
+    return synthetic_impressions([11, 22, 33, 44], impressions=3, seed=7)
+
+
+@pytest.fixture(scope="session")
+def png_prints(prints: list[list[np.ndarray]]) -> list[list[bytes]]:
+    return [[encode_png(img) for img in finger] for finger in prints]
+
+
+def image_bytes(arr: np.ndarray, fmt: str, **kwargs: object) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    return Settings(data_dir=tmp_path / "data").with_overrides(**overrides)
+
+
+async def wait_ready(client: AsyncTestClient[Litestar], timeout: float = 30.0) -> None:
+    for _ in range(int(timeout * 20)):
+        r = await client.get("/api/v1/models/status")
+        if r.status_code == 200:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not ready: {r.text}")
+
+
+AppClient = Callable[..., AsyncIterator[AsyncTestClient[Litestar]]]
+
+
+@pytest.fixture
+def app_client(tmp_path: Path) -> Callable[..., object]:
+    """`async with app_client(**settings) as client:` a ready app on a fresh gallery."""
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def make(embedder_factory: EmbedderFactory = load_torch_embedder, ready: bool = True,
+                   **overrides: object) -> AsyncIterator[AsyncTestClient[Litestar]]:
+        app = create_app(make_settings(tmp_path, **overrides), embedder_factory)
+        async with AsyncTestClient(app=app) as client:
+            if ready:
+                await wait_ready(client)
+            yield client
+
+    return make

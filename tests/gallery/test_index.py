@@ -1,0 +1,58 @@
+"""The in-memory index is exact: same top-k as brute force float32, across chunks and removals."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from fingerprint.gallery import index as index_module
+from fingerprint.gallery.index import GalleryIndex
+
+
+def _unit(n: int, d: int, seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_top_k_matches_brute_force_across_chunks(monkeypatch: object) -> None:
+    import pytest
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(index_module, "_CHUNK", 100)  # force several chunks
+    try:
+        vecs = _unit(1000, 64, 0)
+        idx = GalleryIndex(64, initial_capacity=10)
+        for i, v in enumerate(vecs):
+            idx.add(f"t{i}", f"s{i % 300}", None, v)
+        probes = _unit(5, 64, 1)
+        stored = vecs.astype(np.float16).astype(np.float32)
+        for probe, hits in zip(probes, idx.search_batch(probes, 10), strict=True):
+            expected = np.argsort(-(stored @ probe))[:10]
+            assert [h.template_id for h in hits] == [f"t{i}" for i in expected]
+            assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
+    finally:
+        mp.undo()
+
+
+def test_remove_subject_keeps_other_rows_searchable() -> None:
+    vecs = _unit(50, 16, 2)
+    idx = GalleryIndex(16)
+    for i, v in enumerate(vecs):
+        idx.add(f"t{i}", "alice" if i < 10 else f"s{i}", None, v)
+    assert idx.remove_subject("alice") == 10
+    assert len(idx) == 40 and not idx.has_subject("alice")
+    for i in range(10, 50):
+        assert idx.search(vecs[i], 1)[0].template_id == f"t{i}"
+    assert idx.remove_subject("alice") == 0
+
+
+def test_best_for_subject_and_empty_index() -> None:
+    idx = GalleryIndex(8)
+    assert idx.search(_unit(1, 8, 3)[0], 5) == []
+    v = _unit(3, 8, 4)
+    idx.add("a1", "a", "right_index", v[0])
+    idx.add("a2", "a", "left_index", v[1])
+    hit = idx.best_for_subject(v[1], "a")
+    assert hit is not None and hit.template_id == "a2" and hit.score > 0.99
+    assert idx.best_for_subject(v[1], "nobody") is None

@@ -1,0 +1,44 @@
+"""Preprocessing is deterministic, centres the print, and scores quality sensibly on odd inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from fingerprint.model.preprocess import INPUT_SIZE, prepare
+
+
+def _t(arr: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(arr.astype(np.float32))[None, None]
+
+
+def test_deterministic(prints: list[list[np.ndarray]]) -> None:
+    a = prepare(_t(prints[0][0]))
+    b = prepare(_t(prints[0][0]))
+    assert torch.equal(a.tensor, b.tensor) and torch.equal(a.quality, b.quality)
+
+
+def test_output_shape_for_any_input_size(prints: list[list[np.ndarray]]) -> None:
+    img = prints[0][0]
+    for crop in (img[:120, :380], img[:, :150], np.pad(img, ((200, 200), (300, 300)), constant_values=230)):
+        out = prepare(_t(crop))
+        assert out.tensor.shape == (1, 1, INPUT_SIZE, INPUT_SIZE)
+        assert torch.isfinite(out.tensor).all()
+
+
+def test_blank_and_noise_images_score_low_quality(prints: list[list[np.ndarray]]) -> None:
+    blank = np.full((400, 400), 240, dtype=np.uint8)
+    noise = (np.random.default_rng(1).random((400, 400)) * 255).astype(np.uint8)
+    good = prepare(_t(prints[1][0])).quality.item()
+    assert prepare(_t(blank)).quality.item() < 0.1
+    assert prepare(_t(noise)).quality.item() < 0.5 < good
+
+
+def test_print_position_does_not_change_the_crop_much(prints: list[list[np.ndarray]]) -> None:
+    img = prints[2][0]
+    shifted = np.full_like(img, int(np.median(img)))
+    shifted[:, 40:] = img[:, :-40]
+    a = prepare(_t(img)).tensor.flatten()
+    b = prepare(_t(shifted)).tensor.flatten()
+    cos = torch.nn.functional.cosine_similarity(a, b, dim=0).item()
+    assert cos > 0.5  # centring on the foreground undoes most of a translation

@@ -1,0 +1,51 @@
+"""Weights load only when their sha256 matches the model card."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from fingerprint.model.network import FingerprintNet
+from fingerprint.model.weights import DEFAULT_WEIGHTS, ModelMeta, WeightsError, load_weights, meta_path, save_weights
+
+
+def test_shipped_weights_load_and_match_card() -> None:
+    model, meta = load_weights(DEFAULT_WEIGHTS)
+    assert meta.embedding_dim <= 512
+    assert 0.0 < meta.threshold_fmr_1e2 <= meta.threshold_fmr_1e3 < 1.0
+    assert DEFAULT_WEIGHTS.stat().st_size <= 20 * 1024 * 1024
+    out = model(torch.zeros(2, 1, 160, 160))
+    assert out.shape == (2, meta.embedding_dim)
+    assert torch.allclose(out.norm(dim=1), torch.ones(2), atol=1e-5)
+
+
+def test_hash_mismatch_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "w.pt"
+    shutil.copy(DEFAULT_WEIGHTS, target)
+    shutil.copy(meta_path(DEFAULT_WEIGHTS), meta_path(target))
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    target.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="does not match"):
+        load_weights(target)
+
+
+def test_missing_or_invalid_card_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "w.pt"
+    shutil.copy(DEFAULT_WEIGHTS, target)
+    with pytest.raises(WeightsError, match="missing"):
+        load_weights(target)
+    meta_path(target).write_text(json.dumps({"name": "x"}))
+    with pytest.raises(WeightsError, match="invalid"):
+        load_weights(target)
+
+
+def test_save_records_the_hash(tmp_path: Path) -> None:
+    meta = ModelMeta("t", "0", "", 32, 8, 0.6, 0.7, [])
+    saved = save_weights(FingerprintNet(embedding_dim=32, width=8), tmp_path / "m.pt", meta)
+    _model, loaded = load_weights(tmp_path / "m.pt")
+    assert loaded == saved and len(saved.sha256) == 64
