@@ -69,3 +69,46 @@ def app_client(tmp_path: Path) -> Callable[..., object]:
             yield client
 
     return make
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Callable[..., object]:
+    """`async with live_server(**settings) as (client, app):` uvicorn on a free loopback port, in this loop.
+
+    Real HTTP with real concurrency (the in-process test client serialises requests).
+    """
+    from contextlib import asynccontextmanager
+
+    import httpx
+    import uvicorn
+
+    @asynccontextmanager
+    async def make(embedder_factory: EmbedderFactory = load_torch_embedder,
+                   **overrides: object) -> AsyncIterator[tuple[httpx.AsyncClient, Litestar]]:
+        port = free_port()
+        app = create_app(make_settings(tmp_path, port=port, **overrides), embedder_factory)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+        task = asyncio.create_task(server.serve())
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+                for _ in range(600):
+                    try:
+                        if (await client.get("/api/v1/models/status")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.05)
+                yield client, app
+        finally:
+            server.should_exit = True
+            await task
+
+    return make

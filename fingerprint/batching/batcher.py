@@ -94,6 +94,7 @@ class MicroBatcher(Generic[T]):
             return await asyncio.wait_for(asyncio.shield(future), timeout=budget)
         except TimeoutError:
             future.cancel()
+            self._observer.dropped("deadline_inference" if binding == "stage" else "deadline_request")
             raise StageTimeout("inference_timeout" if binding == "stage" else "request_timeout") from None
         except asyncio.CancelledError:
             future.cancel()  # the caller went away: let the loop skip this job
@@ -104,11 +105,10 @@ class MicroBatcher(Generic[T]):
         while self._pending and len(batch) < self._max_batch:
             job = self._pending.popleft()
             if job.future.done():
-                self._observer.dropped("cancelled")
-                continue
+                continue  # its caller timed out or left and was counted there
             if job.deadline.expired:
                 job.future.set_exception(StageTimeout("request_timeout"))
-                self._observer.dropped("deadline_inference")
+                self._observer.dropped("deadline_request")
                 continue
             batch.append(job)
         return batch

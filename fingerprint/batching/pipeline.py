@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fingerprint.batching.admission import Admission
+from fingerprint.batching.admission import Admission, QueueFull
 from fingerprint.batching.batcher import BatchObserver, MicroBatcher
 from fingerprint.batching.deadline import Deadline, StageTimeout
 from fingerprint.model.embedder import Embedder, PreparedImage
@@ -58,7 +58,12 @@ class InferencePipeline:
         self._extract_pool.shutdown(wait=True)
 
     async def extract(self, data: bytes, dpi: float, deadline: Deadline, min_quality: float | None = None) -> Extracted:
-        with self.admission.slot():
+        try:
+            slot = self.admission.slot()
+        except QueueFull:
+            self._observer.dropped("queue_full")
+            raise
+        with slot:
             prepared = await self._prepare(data, dpi, deadline)
             if min_quality is not None and prepared.quality < min_quality:
                 raise LowQuality(prepared.quality, min_quality)

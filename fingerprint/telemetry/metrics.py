@@ -27,7 +27,7 @@ class Telemetry:
         self.registry = CollectorRegistry()
         for collector in (ProcessCollector, PlatformCollector, GCCollector):
             collector(registry=self.registry)
-        self._reader = PrometheusMetricReader(registry=self.registry)
+        self._reader = PrometheusMetricReader(registry=self.registry, scope_info_enabled=False)
         views = [
             View(instrument_name="http.server.request.duration",
                  aggregation=ExplicitBucketHistogramAggregation(_LATENCY_BUCKETS)),

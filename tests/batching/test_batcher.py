@@ -72,7 +72,7 @@ async def test_timed_out_work_is_dropped_before_the_forward_pass() -> None:
     await first
     await batcher.stop()
     assert run.batches == [[1]]  # item 2 never cost a forward pass
-    assert obs.dropped_reasons == ["cancelled"]
+    assert obs.dropped_reasons == ["deadline_inference"]
 
 
 async def test_request_deadline_names_the_request_stage() -> None:

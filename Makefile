@@ -1,0 +1,37 @@
+# Two commands do all the set-up on a fresh machine: `make serve` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
+
+.PHONY: serve test lint typecheck system-deps synth-cdk8s clean
+
+$(VENV)/.runtime: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml $(VENV)/.runtime
+	$(PIP) -e '.[dev,deploy,bench]'
+	touch $@
+
+## serve: install the runtime and start the API on 127.0.0.1:8000 (bundled model, SQLite in ./data)
+serve: $(VENV)/.runtime
+	$(VENV)/bin/fingerprint serve
+
+## system-deps: Debian tools the tests drive for real (promtool, amtool, docker-compose, PostgreSQL)
+system-deps:
+	scripts/install-system-deps.sh
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check fingerprint tests benchmarks deploy_cdk8s
+
+typecheck: $(VENV)/.dev
+	$(VENV)/bin/mypy
+
+## test: everything CI runs: lint, types, the whole test suite
+test: system-deps $(VENV)/.dev lint typecheck
+	$(VENV)/bin/pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,115 @@
+"""The bounded queue refuses at once when full; expired stages answer 504 naming the stage."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from fingerprint.model.embedder import Embedder, PreparedImage
+from fingerprint.model.weights import ModelMeta
+from fingerprint.service import load_torch_embedder
+from fingerprint.settings import Settings
+
+
+class SlowEmbedder:
+    """The real embedder with added latency, to hold the pipeline busy (plumbing tests only)."""
+
+    def __init__(self, inner: Embedder, preprocess_delay: float = 0.0, embed_delay: float = 0.0) -> None:
+        self.inner = inner
+        self.preprocess_delay = preprocess_delay
+        self.embed_delay = embed_delay
+        self.embedded = 0
+
+    @property
+    def meta(self) -> ModelMeta:
+        return self.inner.meta
+
+    def preprocess(self, data: bytes, dpi: float) -> PreparedImage:
+        time.sleep(self.preprocess_delay)
+        return self.inner.preprocess(data, dpi)
+
+    def embed(self, batch: list[PreparedImage]) -> np.ndarray:
+        time.sleep(self.embed_delay)
+        self.embedded += len(batch)
+        return self.inner.embed(batch)
+
+
+def slow(preprocess_delay: float = 0.0, embed_delay: float = 0.0) -> Callable[[Settings], SlowEmbedder]:
+    holder: dict[str, SlowEmbedder] = {}
+
+    def factory(settings: Settings) -> SlowEmbedder:
+        holder["e"] = SlowEmbedder(load_torch_embedder(settings), preprocess_delay, embed_delay)
+        return holder["e"]
+
+    factory.holder = holder  # type: ignore[attr-defined]
+    return factory
+
+
+def _body(image: bytes) -> dict[str, Any]:
+    return {"json": {"image": base64.b64encode(image).decode(), "threshold": 0.0}}
+
+
+async def test_queue_full_is_rejected_at_once_with_retry_after(live_server: Callable[..., Any],
+                                                               png_prints: list[list[bytes]]) -> None:
+    async with live_server(embedder_factory=slow(embed_delay=1.5), max_pool_size=2, max_batch_size=1) as (c, _):
+        busy = [asyncio.ensure_future(c.post("/api/v1/fingerprint/identify", **_body(png_prints[0][0])))
+                for _ in range(2)]
+        await asyncio.sleep(0.2)
+        r = await c.post("/api/v1/fingerprint/identify", **_body(png_prints[0][0]))
+        assert not all(b.done() for b in busy)  # refused while capacity was still taken, not after
+        assert r.status_code == 503 and r.json()["error"]["code"] == "queue_full"
+        assert r.headers["retry-after"] == "1"
+        assert [x.status_code for x in await asyncio.gather(*busy)] == [200, 200]
+        metrics = (await c.get("/metrics")).text
+        assert 'fingerprint_rejections_total{' in metrics and 'reason="queue_full"' in metrics
+        status = (await c.get("/api/v1/models/status")).json()
+        assert status["queue"] == {"depth": 0, "capacity": 2}
+
+
+async def test_feature_extraction_deadline(app_client: Callable[..., Any], png_prints: list[list[bytes]]) -> None:
+    async with app_client(embedder_factory=slow(preprocess_delay=0.6), feature_extraction_timeout=0.2) as c:
+        r = await c.post("/api/v1/fingerprint/identify", **_body(png_prints[0][0]))
+        assert r.status_code == 504 and r.json()["error"]["code"] == "feature_extraction_timeout"
+
+
+async def test_inference_deadline_drops_work_before_the_forward_pass(live_server: Callable[..., Any],
+                                                                      png_prints: list[list[bytes]]) -> None:
+    factory = slow(embed_delay=0.5)
+    async with live_server(embedder_factory=factory, inference_timeout=0.2, max_batch_size=1) as (c, _):
+        embedder = factory.holder["e"]  # type: ignore[attr-defined]
+        before = embedder.embedded
+        first = asyncio.ensure_future(c.post("/api/v1/fingerprint/identify", **_body(png_prints[0][0])))
+        await asyncio.sleep(0.1)
+        r = await c.post("/api/v1/fingerprint/identify", **_body(png_prints[1][0]))
+        assert r.status_code == 504 and r.json()["error"]["code"] == "inference_timeout"
+        await first
+        await asyncio.sleep(0.6)
+        assert embedder.embedded - before == 1  # the expired request never reached the model
+
+
+async def test_request_deadline(app_client: Callable[..., Any], png_prints: list[list[bytes]]) -> None:
+    async with app_client(embedder_factory=slow(preprocess_delay=0.4), request_timeout=0.2) as c:
+        r = await c.post("/api/v1/fingerprint/identify", **_body(png_prints[0][0]))
+        assert r.status_code == 504 and r.json()["error"]["code"] == "request_timeout"
+
+
+async def test_model_load_failure_keeps_liveness_and_reports_unready(app_client: Callable[..., Any],
+                                                                      tmp_path: Any) -> None:
+    async with app_client(weights_path=tmp_path / "missing.pt", ready=False) as c:
+        for _ in range(100):
+            r = await c.get("/api/v1/models/status")
+            if r.json()["error"]["code"] != "model_loading":
+                break
+            await asyncio.sleep(0.05)
+        assert r.status_code == 503 and r.json()["error"]["code"] == "model_unavailable"
+        assert (await c.get("/health")).status_code == 200
+        r = await c.post("/api/v1/fingerprint/identify", json={"image": "aGk="})
+        assert r.status_code == 503 and r.json()["error"]["code"] == "model_unavailable"
+        metrics = (await c.get("/metrics")).text
+        assert "fingerprint_model_load_failures_total" in metrics
+        assert "fingerprint_model_loaded 0.0" in metrics
