@@ -1,0 +1,168 @@
+"""Load benchmark for the real server: start-up, latency, throughput, batching speed-up, overload.
+
+    .venv/bin/python -m benchmarks.load --gallery 10000 --seconds 20
+
+Spawns `fingerprint serve` on loopback with a gallery of N templates (random unit vectors written
+straight into SQLite under the bundled model's version, so identify searches a realistic matrix), then:
+1. time from process start to readiness;
+2. one client, sequential identify: p50/p99;
+3. C concurrent clients for S seconds: throughput and p50/p99 (saturation);
+4. the same with MAX_BATCH_SIZE=1 vs the default, in this run: the micro-batching speed-up;
+5. a burst of 2x MAX_POOL_SIZE concurrent requests: how many were admitted and how many refused.
+The load generator shares the machine's cores with the server; compare ratios within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from fingerprint.gallery.codec import encode_embedding
+from fingerprint.model.synth.export import encode_png, synthetic_impressions
+from fingerprint.model.weights import DEFAULT_WEIGHTS, read_meta
+
+
+def seed_gallery(data_dir: Path, n: int, dim: int, version: str) -> None:
+    from fingerprint.gallery.sqlite_store import _SCHEMA
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(data_dir / "gallery.sqlite3")
+    conn.executescript(_SCHEMA)
+    rng = np.random.default_rng(0)
+    now = datetime.now(UTC).isoformat()
+    for start in range(0, n, 10000):
+        vecs = rng.standard_normal((min(10000, n - start), dim)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        conn.executemany(
+            "INSERT INTO templates VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(str(uuid.uuid4()), f"bench-{start + i}", None, version, 0.9, now, encode_embedding(v))
+             for i, v in enumerate(vecs)],
+        )
+    conn.commit()
+    conn.close()
+
+
+class Spawned:
+    def __init__(self, data_dir: Path, port: int, **env: str) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        environ = {**os.environ, "DATA_DIR": str(data_dir), "PORT": str(port), "LOG_LEVEL": "WARNING", **env}
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen([sys.executable, "-m", "fingerprint.cli", "serve"], env=environ,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def wait_ready(self) -> float:
+        while True:
+            try:
+                if httpx.get(self.url + "/api/v1/models/status", timeout=1).status_code == 200:
+                    return time.perf_counter() - self.started
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited during start-up")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(60)
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q) * 1000) if values else float("nan")
+
+
+async def sequential(url: str, body: dict[str, object], n: int) -> list[float]:
+    times = []
+    async with httpx.AsyncClient(base_url=url, timeout=60) as c:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            r = await c.post("/api/v1/fingerprint/identify", json=body)
+            r.raise_for_status()
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+async def closed_loop(url: str, body: dict[str, object], clients: int, seconds: float) -> dict[str, float]:
+    ok: list[float] = []
+    codes: dict[int, int] = {}
+    stop_at = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients + 4)
+
+    async def worker(c: httpx.AsyncClient) -> None:
+        while time.perf_counter() < stop_at:
+            t0 = time.perf_counter()
+            r = await c.post("/api/v1/fingerprint/identify", json=body)
+            codes[r.status_code] = codes.get(r.status_code, 0) + 1
+            if r.status_code == 200:
+                ok.append(time.perf_counter() - t0)
+
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as c:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(c) for _ in range(clients)))
+        elapsed = time.perf_counter() - t0
+    return {"rps": len(ok) / elapsed, "p50_ms": pct(ok, 50), "p99_ms": pct(ok, 99),
+            "codes": json.dumps(codes, sort_keys=True)}  # type: ignore[dict-item]
+
+
+async def burst(url: str, body: dict[str, object], n: int) -> dict[str, int]:
+    limits = httpx.Limits(max_connections=n + 4)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as c:
+        rs = await asyncio.gather(*(c.post("/api/v1/fingerprint/identify", json=body) for _ in range(n)))
+    codes: dict[int, int] = {}
+    for r in rs:
+        codes[r.status_code] = codes.get(r.status_code, 0) + 1
+    return codes
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--gallery", type=int, default=10000)
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument("--sequential", type=int, default=100)
+    ap.add_argument("--capacity", type=int, default=100)
+    ap.add_argument("--port", type=int, default=8765)
+    args = ap.parse_args()
+
+    meta = read_meta(DEFAULT_WEIGHTS)
+    probe = encode_png(synthetic_impressions([424242], 1, seed=3)[0][0])
+    body = {"image": base64.b64encode(probe).decode(), "top_k": 5}
+    results: dict[str, object] = {"model": meta.version, "gallery": args.gallery}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        seed_gallery(data, args.gallery, meta.embedding_dim, meta.version)
+        for label, batch in (("batched", "16"), ("batch1", "1")):
+            server = Spawned(data, args.port, MAX_BATCH_SIZE=batch, MAX_POOL_SIZE=str(args.capacity))
+            try:
+                ready = server.wait_ready()
+                asyncio.run(sequential(server.url, body, 5))  # warm
+                if label == "batched":
+                    results["startup_to_ready_s"] = round(ready, 2)
+                    seq = asyncio.run(sequential(server.url, body, args.sequential))
+                    results["single_client"] = {"p50_ms": round(pct(seq, 50), 1), "p99_ms": round(pct(seq, 99), 1)}
+                    results["overload_2x_capacity"] = asyncio.run(burst(server.url, body, 2 * args.capacity))
+                sat = asyncio.run(closed_loop(server.url, body, args.clients, args.seconds))
+                results[f"saturation_{label}"] = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in sat.items()}
+            finally:
+                server.stop()
+    b = results["saturation_batched"]["rps"]  # type: ignore[index]
+    one = results["saturation_batch1"]["rps"]  # type: ignore[index]
+    results["batching_speedup"] = round(b / one, 2) if one else None
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
