@@ -15,6 +15,11 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.runtime
 	$(PIP) -e '.[dev,deploy,bench]'
 	touch $@
 
+$(VENV)-checkov/.installed:
+	test -x $(VENV)-checkov/bin/python || python3 -m venv $(VENV)-checkov
+	$(VENV)-checkov/bin/python -m pip install --quiet --disable-pip-version-check checkov
+	touch $@
+
 ## serve: install the runtime and start the API on 127.0.0.1:8000 (bundled model, SQLite in ./data)
 serve: $(VENV)/.runtime
 	$(VENV)/bin/fingerprint serve
@@ -30,7 +35,7 @@ typecheck: $(VENV)/.dev
 	$(VENV)/bin/mypy
 
 ## test: everything CI runs: lint, types, the whole test suite
-test: system-deps $(VENV)/.dev lint typecheck
+test: system-deps $(VENV)/.dev $(VENV)-checkov/.installed lint typecheck
 	$(VENV)/bin/pytest -q
 
 clean:

@@ -1,0 +1,101 @@
+"""`python -m deploy_cdk8s ENV preview|apply|delete [--dry-run]`: synth, then kubectl."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from deploy_cdk8s.config import ENVIRONMENTS
+from deploy_cdk8s.synth import synth, synth_all
+
+# apply order: namespaces and RBAC come with each chart; the app last so its monitors exist first
+CHART_ORDER = ("monitoring.yaml", "logging.yaml", "application.yaml")
+
+
+class DeployError(RuntimeError):
+    pass
+
+
+def _kubectl() -> str:
+    path = shutil.which("kubectl")
+    if path is None:
+        raise DeployError("kubectl is not on PATH: install it (https://kubernetes.io/docs/tasks/tools/) to apply")
+    return path
+
+
+def _files(folder: Path) -> list[Path]:
+    return [folder / name for name in CHART_ORDER]
+
+
+def _run(cmd: list[str]) -> int:
+    print("+ " + " ".join(cmd), file=sys.stderr)
+    return subprocess.run(cmd, check=False).returncode
+
+
+def _cluster_reachable(kubectl: str) -> bool:
+    return subprocess.run([kubectl, "version", "--request-timeout=5s"], capture_output=True, check=False).returncode == 0
+
+
+def preview(folder: Path) -> int:
+    kubectl = shutil.which("kubectl")
+    if kubectl and _cluster_reachable(kubectl):
+        # kubectl diff exits 1 when there are differences: that is a successful preview
+        codes = [_run([kubectl, "diff", "-f", str(f)]) for f in _files(folder)]
+        return 0 if all(c in (0, 1) for c in codes) else max(codes)
+    for f in _files(folder):
+        sys.stdout.write(f"# ---- {f.name}\n{f.read_text()}")
+    return 0
+
+
+def apply(folder: Path, dry_run: str | None) -> int:
+    kubectl = _kubectl()
+    if not _cluster_reachable(kubectl) and dry_run != "client":
+        raise DeployError("no Kubernetes cluster is reachable with the current kubeconfig (use --dry-run=client offline)")
+    extra = [f"--dry-run={dry_run}"] if dry_run else []
+    for f in _files(folder):
+        code = _run([kubectl, "apply", "--server-side", "--field-manager=fingerprint-deploy", *extra, "-f", str(f)])
+        if code:
+            return code
+    return 0
+
+
+def delete(folder: Path, env: str, yes: bool) -> int:
+    kubectl = _kubectl()
+    if env == "production" and not yes:
+        answer = input("Delete the PRODUCTION deployment? Type 'production' to confirm: ")
+        if answer.strip() != "production":
+            print("aborted", file=sys.stderr)
+            return 1
+    for f in reversed(_files(folder)):
+        code = _run([kubectl, "delete", "--ignore-not-found", "-f", str(f)])
+        if code:
+            return code
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy_cdk8s", description=__doc__)
+    parser.add_argument("env", choices=[*ENVIRONMENTS, "synth"], help="environment, or `synth` for every one")
+    parser.add_argument("action", nargs="?", choices=["preview", "apply", "delete"], default="preview")
+    parser.add_argument("--dry-run", nargs="?", const="server", choices=["server", "client"], default=None,
+                        help="apply with kubectl --dry-run (server by default; client needs no cluster)")
+    parser.add_argument("--yes", action="store_true", help="skip the production delete confirmation")
+    parser.add_argument("--outdir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    try:
+        if args.env == "synth":
+            for folder in synth_all(args.outdir):
+                print(folder)
+            return 0
+        folder = synth(args.env, args.outdir)
+        if args.action == "preview":
+            return preview(folder)
+        if args.action == "apply":
+            return apply(folder, args.dry_run)
+        return delete(folder, args.env, args.yes)
+    except DeployError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

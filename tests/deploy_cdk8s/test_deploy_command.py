@@ -1,0 +1,80 @@
+"""The deploy command drives kubectl as promised (a fake kubectl on PATH records its arguments)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FAKE = """#!/usr/bin/env bash
+echo "$@" >> "{log}"
+if [ "$1" = "version" ]; then exit {version_rc}; fi
+if [ "$1" = "diff" ]; then exit 1; fi
+exit 0
+"""
+
+
+def _run(tmp_path: Path, *args: str, version_rc: int = 0, kubectl: bool = True,
+         stdin: str = "") -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    log = tmp_path / "kubectl.log"
+    log.write_text("")
+    node = bin_dir / "node"
+    if not node.exists():
+        node.symlink_to(shutil.which("node") or "/usr/bin/node")  # cdk8s synthesizes through node
+    if kubectl:
+        fake = bin_dir / "kubectl"
+        fake.write_text(FAKE.format(log=log, version_rc=version_rc))
+        fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    system = ":/usr/bin:/bin" if kubectl else ""  # without: no real kubectl can be found either
+    env = {**os.environ, "PATH": f"{bin_dir}:{Path(sys.executable).parent}{system}",
+           "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    proc = subprocess.run([sys.executable, "-m", "deploy_cdk8s", *args, "--outdir", str(tmp_path / "out")],
+                          capture_output=True, text=True, env=env, input=stdin, check=False, timeout=120)
+    return proc, log.read_text().splitlines()
+
+
+def test_apply_runs_server_side_apply_per_chart(tmp_path: Path) -> None:
+    proc, calls = _run(tmp_path, "staging", "apply")
+    assert proc.returncode == 0, proc.stderr
+    applies = [c for c in calls if c.startswith("apply")]
+    assert [c.rsplit("/", 1)[-1] for c in applies] == ["monitoring.yaml", "logging.yaml", "application.yaml"]
+    assert all("--server-side" in c and "--dry-run" not in c for c in applies)
+
+
+@pytest.mark.parametrize("flag,expected", [("--dry-run", "--dry-run=server"), ("--dry-run=client", "--dry-run=client")])
+def test_dry_run_is_mapped(tmp_path: Path, flag: str, expected: str) -> None:
+    proc, calls = _run(tmp_path, "production", "apply", flag)
+    assert proc.returncode == 0, proc.stderr
+    assert all(expected in c for c in calls if c.startswith("apply"))
+
+
+def test_preview_diffs_against_a_cluster_or_prints_offline(tmp_path: Path) -> None:
+    proc, calls = _run(tmp_path, "staging", "preview")
+    assert proc.returncode == 0 and sum(c.startswith("diff") for c in calls) == 3
+    proc, calls = _run(tmp_path, "staging", "preview", version_rc=1)
+    assert proc.returncode == 0 and "kind: Deployment" in proc.stdout and not any(c.startswith("diff") for c in calls)
+
+
+def test_delete_production_asks_for_confirmation(tmp_path: Path) -> None:
+    proc, calls = _run(tmp_path, "production", "delete", stdin="no\n")
+    assert proc.returncode == 1 and not any(c.startswith("delete") for c in calls)
+    proc, calls = _run(tmp_path, "production", "delete", stdin="production\n")
+    assert proc.returncode == 0
+    assert [c.rsplit("/", 1)[-1] for c in calls if c.startswith("delete")] == \
+        ["application.yaml", "logging.yaml", "monitoring.yaml"]
+    proc, calls = _run(tmp_path, "staging", "delete")
+    assert proc.returncode == 0 and sum(c.startswith("delete") for c in calls) == 3
+
+
+def test_clear_errors_without_kubectl_or_cluster(tmp_path: Path) -> None:
+    proc, _ = _run(tmp_path, "staging", "apply", kubectl=False)
+    assert proc.returncode == 2 and "kubectl is not on PATH" in proc.stderr
+    proc, _ = _run(tmp_path, "staging", "apply", version_rc=1)
+    assert proc.returncode == 2 and "no Kubernetes cluster is reachable" in proc.stderr
