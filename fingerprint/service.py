@@ -15,7 +15,8 @@ from fingerprint.batching.admission import Admission
 from fingerprint.batching.deadline import Deadline
 from fingerprint.batching.pipeline import InferencePipeline, PipelineLimits
 from fingerprint.gallery.index import GalleryIndex, Hit
-from fingerprint.gallery.store import GalleryStore, Template, TemplateMeta
+from fingerprint.gallery.store import GalleryStore, StoreUnavailable, Template, TemplateMeta
+from fingerprint.gallery.sync import GallerySync
 from fingerprint.model.embedder import Embedder, TorchEmbedder
 from fingerprint.model.weights import ModelMeta
 from fingerprint.settings import Settings
@@ -84,6 +85,8 @@ class FingerprintService:
         self.pipeline: InferencePipeline | None = None
         self.index: GalleryIndex | None = None
         self.draining = False
+        self.sync: GallerySync | None = None
+        self.store_error: str | None = None
         telemetry.gauge("fingerprint.queue.depth", lambda: self.admission.depth)
         telemetry.gauge("fingerprint.queue.capacity", lambda: self.admission.capacity)
         telemetry.gauge("fingerprint.model.loaded", lambda: 1.0 if self.ready else 0.0)
@@ -105,10 +108,23 @@ class FingerprintService:
             return
         meta = embedder.meta
         self.telemetry.set_model_version(meta.version)
-        index = GalleryIndex(meta.embedding_dim)
-        async for t in self.store.iter_templates(meta.version):
-            index.add(t.meta.template_id, t.meta.subject_id, t.meta.finger, t.embedding)
-        counts = await self.store.count_by_version()
+        backoff = 0.5
+        while True:  # the database may be down at start-up: keep trying, readiness says why
+            index = GalleryIndex(meta.embedding_dim)
+            try:
+                await self._load_gallery(index, meta.version)
+                counts = await self.store.count_by_version()
+                self.store_error = None
+                break
+            except StoreUnavailable as exc:
+                if self.sync is not None:
+                    await self.sync.stop()
+                    self.sync = None
+                if self.store_error is None:
+                    log.error("gallery load failed; retrying", **{"error.type": "StoreUnavailable"})
+                self.store_error = str(exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
         self.model.stale_templates = {v: n for v, n in counts.items() if v != meta.version}
         limits = PipelineLimits(
             feature_extraction_timeout=self.settings.feature_extraction_timeout,
@@ -126,15 +142,33 @@ class FingerprintService:
         log.info("model ready", **{"model.version": meta.version, "gallery.size": len(index),
                                    "event.duration": int(self.model.load_seconds * 1e9)})
 
+    async def _load_gallery(self, index: GalleryIndex, version: str) -> None:
+        if self.store.replicated:
+            from fingerprint.gallery.postgres_store import PostgresStore
+
+            assert isinstance(self.store, PostgresStore)
+            templates, seq = await self.store.snapshot(version)
+            for t in templates:
+                index.add(t.meta.template_id, t.meta.subject_id, t.meta.finger, t.embedding)
+            self.sync = GallerySync(self.store, index, version, seq, self.settings.gallery_sync_interval)
+            self.sync.start()
+            return
+        async for t in self.store.iter_templates(version):
+            index.add(t.meta.template_id, t.meta.subject_id, t.meta.finger, t.embedding)
+
     async def stop(self) -> None:
         """Finish admitted work and stop the pipeline (the listener is already closed)."""
         self.draining = True
+        if self.sync is not None:
+            await self.sync.stop()
         if self.pipeline is not None:
             await self.pipeline.stop()
 
     def _require_ready(self) -> tuple[InferencePipeline, GalleryIndex, ModelMeta]:
         # while draining, readiness is 503 but admitted traffic is still served until the listener closes
         if self.pipeline is None or self.index is None or self.model.meta is None:
+            if self.store_error:
+                raise StoreUnavailable(self.store_error)
             if self.model.error:
                 raise NotReady("model_unavailable", "the model failed to load")
             raise NotReady("model_loading", "the model is still loading")
@@ -156,8 +190,11 @@ class FingerprintService:
             ),
             embedding=extracted.embedding,
         )
-        await self.store.add(template)  # durable first: the index only ever holds committed templates
-        index.add(template.meta.template_id, subject_id, finger, extracted.embedding)
+        seq = await self.store.add(template)  # durable first: the index only ever holds committed templates
+        if self.sync is not None:
+            await self.sync.wait_until(seq)  # the change log is the index's only writer: order is kept
+        else:
+            index.add(template.meta.template_id, subject_id, finger, extracted.embedding)
         self._count("enroll", "enrolled")
         return Enrolled(template.meta.template_id, extracted.quality, meta.version)
 
@@ -191,7 +228,9 @@ class FingerprintService:
 
     async def erase(self, subject_id: str) -> int:
         erased = await self.store.delete_subject(subject_id)
-        if self.index is not None:
+        if self.sync is not None:
+            await self.sync.catch_up()
+        elif self.index is not None:
             self.index.remove_subject(subject_id)
         if not erased:
             raise SubjectNotFound(subject_id)

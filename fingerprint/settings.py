@@ -20,7 +20,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = Path("data")
-    database_url: str = ""  # empty: SQLite in data_dir
+    database_url: str = ""  # empty: SQLite in data_dir; postgresql://... for a shared gallery
+    gallery_sync_interval: float = 1.0  # seconds: the bound on replica staleness if notifications are lost
     weights_path: Path = DEFAULT_WEIGHTS
     workers: int = 4  # threads decoding and preprocessing images
     max_pool_size: int = 100  # requests admitted to the inference pipeline at once

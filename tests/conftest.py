@@ -112,3 +112,13 @@ def live_server(tmp_path: Path) -> Callable[..., object]:
             await task
 
     return make
+
+
+@pytest.fixture(scope="session")
+def postgres() -> object:
+    from tests.pg import PostgresServer
+
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.destroy()

@@ -24,6 +24,8 @@ class SystemController(Controller):
         if not service.ready or service.model.meta is None or service.index is None:
             if service.draining:
                 raise NotReady("shutting_down", "the service is shutting down")
+            if service.store_error:
+                raise ApiError(503, "store_unavailable", "the gallery store is unavailable", {"Retry-After": "5"})
             if service.model.error:
                 raise NotReady("model_unavailable", "the model failed to load; see the service log")
             raise NotReady("model_loading", "the model is still loading")

@@ -11,4 +11,8 @@ def create_store(settings: Settings) -> GalleryStore:
     url = settings.database_url
     if not url or url.startswith("sqlite"):
         return SqliteStore(settings.sqlite_path)
+    if url.startswith(("postgresql://", "postgres://")):
+        from fingerprint.gallery.postgres_store import PostgresStore
+
+        return PostgresStore(url)
     raise SettingsError(f"DATABASE_URL scheme of {url.split(':', 1)[0]!r} is not supported")

@@ -47,6 +47,8 @@ def _meta(row: sqlite3.Row) -> TemplateMeta:
 
 
 class SqliteStore:
+    replicated = False
+
     def __init__(self, path: Path) -> None:
         self._path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
@@ -85,7 +87,7 @@ class SqliteStore:
         await asyncio.get_running_loop().run_in_executor(self._executor, shut)
         self._executor.shutdown(wait=True)
 
-    async def add(self, template: Template) -> None:
+    async def add(self, template: Template) -> int:
         m = template.meta
 
         def insert(conn: sqlite3.Connection) -> None:
@@ -98,6 +100,7 @@ class SqliteStore:
                 )
 
         await self._run(insert)
+        return 0
 
     async def delete_subject(self, subject_id: str) -> list[str]:
         def delete(conn: sqlite3.Connection) -> list[str]:

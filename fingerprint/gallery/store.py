@@ -35,8 +35,10 @@ class GalleryStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def add(self, template: Template) -> None:
-        """Durably stored when this returns."""
+    replicated: bool  # True when other processes share the store and a change log must be followed
+
+    async def add(self, template: Template) -> int:
+        """Durably stored when this returns; the change sequence (0 for a store with no change log)."""
         ...
 
     async def delete_subject(self, subject_id: str) -> list[str]:

@@ -1,0 +1,222 @@
+"""The shared gallery: PostgreSQL, for several replicas behind one Service.
+
+Every write also appends to `gallery_changes`, a log ordered by a monotonic sequence, and NOTIFYs
+on commit. Replicas apply that log in order to their in-memory index (see `sync.py`): a missed
+notification or a reconnect loses nothing, because catch-up is by sequence, not by message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from fingerprint.gallery.codec import decode_embedding, encode_embedding
+from fingerprint.gallery.store import StoreUnavailable, Template, TemplateMeta
+
+T = TypeVar("T")
+CHANNEL = "fingerprint_gallery"
+_LOCK_ID = 727_001  # advisory lock serialising migrations across replicas
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE templates (
+        template_id   TEXT PRIMARY KEY,
+        subject_id    TEXT NOT NULL,
+        finger        TEXT,
+        model_version TEXT NOT NULL,
+        quality       REAL NOT NULL,
+        created_at    TIMESTAMPTZ NOT NULL,
+        embedding     BYTEA NOT NULL
+    );
+    CREATE INDEX templates_subject ON templates (subject_id);
+    CREATE INDEX templates_version ON templates (model_version);
+    CREATE TABLE gallery_changes (
+        seq         BIGSERIAL PRIMARY KEY,
+        op          TEXT NOT NULL CHECK (op IN ('add', 'erase')),
+        subject_id  TEXT NOT NULL,
+        template_id TEXT,
+        changed_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    """,
+)
+
+
+@dataclass(frozen=True)
+class Change:
+    seq: int
+    op: str  # "add" | "erase"
+    subject_id: str
+    template: Template | None  # for "add": the template, None if erased since
+
+
+def _meta(row: dict[str, Any]) -> TemplateMeta:
+    return TemplateMeta(template_id=row["template_id"], subject_id=row["subject_id"], finger=row["finger"],
+                        model_version=row["model_version"], quality=float(row["quality"]),
+                        created_at=row["created_at"])
+
+
+class PostgresStore:
+    replicated = True
+
+    def __init__(self, url: str, min_size: int = 1, max_size: int = 8, timeout: float = 5.0) -> None:
+        self.url = url
+        self._timeout = timeout
+        self._pool = AsyncConnectionPool(url, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
+                                         kwargs={"autocommit": False, "connect_timeout": max(1, int(timeout))})
+
+    async def _with_conn(self, fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
+        try:
+            async with self._pool.connection() as conn:
+                return await fn(conn)
+        except (psycopg.OperationalError, PoolTimeout, psycopg.errors.AdminShutdown) as exc:
+            raise StoreUnavailable(f"the gallery database is unavailable: {type(exc).__name__}") from exc
+
+    async def open(self) -> None:
+        """Start the pool without waiting: the database may be down now and come back later."""
+        await self._pool.open(wait=False)
+        self._migrated = False
+
+    async def ensure_schema(self) -> None:
+        """Run pending migrations once (an advisory lock makes concurrent replicas take turns)."""
+        if not getattr(self, "_migrated", False):
+            await self._with_conn(self._migrate)
+            self._migrated = True
+
+    @staticmethod
+    async def _migrate(conn: psycopg.AsyncConnection[Any]) -> None:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+            await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, "
+                               "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            cur = await conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
+            row = await cur.fetchone()
+            done = int(row[0]) if row else 0
+            for version, sql in enumerate(MIGRATIONS, start=1):
+                if version > done:
+                    await conn.execute(sql)
+                    await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def add(self, template: Template) -> int:
+        m = template.meta
+
+        async def insert(conn: psycopg.AsyncConnection[Any]) -> int:
+            async with conn.transaction():
+                await conn.execute(
+                    "INSERT INTO templates VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    (m.template_id, m.subject_id, m.finger, m.model_version, m.quality, m.created_at,
+                     encode_embedding(template.embedding)))
+                cur = await conn.execute(
+                    "INSERT INTO gallery_changes (op, subject_id, template_id) VALUES ('add', %s, %s) RETURNING seq",
+                    (m.subject_id, m.template_id))
+                row = await cur.fetchone()
+                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(row[0]) if row else ""))
+                return int(row[0]) if row else 0
+
+        return await self._with_conn(insert)
+
+    async def delete_subject(self, subject_id: str) -> list[str]:
+        ids, _ = await self.erase(subject_id)
+        return ids
+
+    async def erase(self, subject_id: str) -> tuple[list[str], int]:
+        """Delete every template of the subject in one transaction; (erased ids, change seq or 0)."""
+
+        async def delete(conn: psycopg.AsyncConnection[Any]) -> tuple[list[str], int]:
+            async with conn.transaction():
+                cur = await conn.execute("DELETE FROM templates WHERE subject_id = %s RETURNING template_id",
+                                         (subject_id,))
+                ids = [r[0] for r in await cur.fetchall()]
+                if not ids:
+                    return [], 0
+                cur = await conn.execute(
+                    "INSERT INTO gallery_changes (op, subject_id) VALUES ('erase', %s) RETURNING seq", (subject_id,))
+                row = await cur.fetchone()
+                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(row[0]) if row else ""))
+                return ids, int(row[0]) if row else 0
+
+        return await self._with_conn(delete)
+
+    async def subject_templates(self, subject_id: str) -> list[TemplateMeta]:
+        async def select(conn: psycopg.AsyncConnection[Any]) -> list[TemplateMeta]:
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(
+                    "SELECT template_id, subject_id, finger, model_version, quality, created_at FROM templates "
+                    "WHERE subject_id = %s ORDER BY created_at, template_id", (subject_id,))
+                return [_meta(r) for r in await cur.fetchall()]
+
+        return await self._with_conn(select)
+
+    async def snapshot(self, model_version: str) -> tuple[list[Template], int]:
+        """Every template of the version and the change sequence they reflect, from one consistent snapshot."""
+        await self.ensure_schema()
+
+        async def read(conn: psycopg.AsyncConnection[Any]) -> tuple[list[Template], int]:
+            async with conn.transaction():
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                cur = await conn.execute("SELECT coalesce(max(seq), 0) FROM gallery_changes")
+                row = await cur.fetchone()
+                seq = int(row[0]) if row else 0
+                async with conn.cursor(row_factory=dict_row) as c:
+                    await c.execute("SELECT * FROM templates WHERE model_version = %s ORDER BY template_id",
+                                    (model_version,))
+                    rows = await c.fetchall()
+            return [Template(_meta(r), decode_embedding(bytes(r["embedding"]))) for r in rows], seq
+
+        return await self._with_conn(read)
+
+    async def iter_templates(self, model_version: str) -> AsyncIterator[Template]:
+        templates, _ = await self.snapshot(model_version)
+        for t in templates:
+            yield t
+
+    async def changes_since(self, seq: int, model_version: str, limit: int = 5000) -> list[Change]:
+        async def read(conn: psycopg.AsyncConnection[Any]) -> list[Change]:
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(
+                    "SELECT c.seq, c.op, c.subject_id, t.template_id, t.finger, t.model_version, t.quality, "
+                    "t.created_at, t.embedding, t.subject_id AS t_subject FROM gallery_changes c "
+                    "LEFT JOIN templates t ON c.op = 'add' AND t.template_id = c.template_id "
+                    "WHERE c.seq > %s ORDER BY c.seq LIMIT %s", (seq, limit))
+                rows = await cur.fetchall()
+            out = []
+            for r in rows:
+                template = None
+                if r["op"] == "add" and r["template_id"] is not None and r["model_version"] == model_version:
+                    meta = _meta({**r, "subject_id": r["t_subject"]})
+                    template = Template(meta, decode_embedding(bytes(r["embedding"])))
+                out.append(Change(seq=int(r["seq"]), op=r["op"], subject_id=r["subject_id"], template=template))
+            return out
+
+        return await self._with_conn(read)
+
+    async def count_by_version(self) -> dict[str, int]:
+        async def count(conn: psycopg.AsyncConnection[Any]) -> dict[str, int]:
+            cur = await conn.execute("SELECT model_version, count(*) FROM templates GROUP BY model_version")
+            return {r[0]: int(r[1]) for r in await cur.fetchall()}
+
+        return await self._with_conn(count)
+
+    async def ping(self) -> None:
+        async def one(conn: psycopg.AsyncConnection[Any]) -> None:
+            await conn.execute("SELECT 1")
+
+        await self._with_conn(one)
+
+    async def listen(self) -> AsyncIterator[int]:
+        """Sequence numbers as they are committed; raises StoreUnavailable when the connection drops."""
+        try:
+            async with await psycopg.AsyncConnection.connect(self.url, autocommit=True,
+                                                             connect_timeout=max(1, int(self._timeout))) as conn:
+                await conn.execute(f"LISTEN {CHANNEL}")
+                async for note in conn.notifies():
+                    yield int(note.payload) if note.payload.isdigit() else 0
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable("the gallery notification channel dropped") from exc
