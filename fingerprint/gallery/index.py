@@ -1,8 +1,8 @@
 """The in-memory search index: every template of the current model, searched exactly.
 
-Embeddings are float16 rows of one growable matrix (512 bytes per template at d=256); a search
-converts one chunk at a time to float32 and keeps a running top-k, so memory stays flat and no full
-sort happens. A lock makes mutations and searches safe from several threads.
+Embeddings are float16 rows of one growable matrix (512 bytes per template at d=256). A search
+multiplies in float16 directly (no float32 copy of the gallery), keeps a running top-k per chunk
+(no full sort), then re-scores the few candidates in float32 so scores and order are exact. A lock makes mutations and searches safe from several threads.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-_CHUNK = 65536
+_CHUNK = 262144
+_RESCORE_MARGIN = 32
 
 
 @dataclass(frozen=True)
@@ -94,32 +95,34 @@ class GalleryIndex:
         return self.search_batch(probe[None, :], top_k)[0]
 
     def search_batch(self, probes: np.ndarray, top_k: int) -> list[list[Hit]]:
-        q = torch.from_numpy(np.ascontiguousarray(probes, dtype=np.float32))
+        """Exact top-k by cosine: a float16 scan for candidates, then float32 re-scoring of those rows."""
+        q32 = torch.from_numpy(np.ascontiguousarray(probes, dtype=np.float32))
+        q16 = q32.to(torch.float16)
         with self._lock:
             n = self._size
             k = min(top_k, n)
             if k == 0:
                 return [[] for _ in range(len(probes))]
-            best_scores = torch.full((len(probes), 0), -2.0)
-            best_rows = torch.zeros((len(probes), 0), dtype=torch.long)
+            # a margin of extra candidates absorbs float16 rounding in the scan's ranking
+            wide = min(n, k + _RESCORE_MARGIN)
+            best_scores = torch.empty((len(probes), 0))
+            best_rows = torch.empty((len(probes), 0), dtype=torch.long)
             for start in range(0, n, _CHUNK):
-                block = self._matrix[start : min(n, start + _CHUNK)].float()
-                sims = q @ block.T
-                kk = min(k, sims.shape[1])
-                s, r = torch.topk(sims, kk, dim=1)
+                sims = (q16 @ self._matrix[start : min(n, start + _CHUNK)].T).float()
+                s, r = torch.topk(sims, min(wide, sims.shape[1]), dim=1)
                 best_scores = torch.cat([best_scores, s], dim=1)
                 best_rows = torch.cat([best_rows, r + start], dim=1)
-                if best_scores.shape[1] > k:
-                    best_scores, keep = torch.topk(best_scores, k, dim=1)
+                if best_scores.shape[1] > wide:
+                    best_scores, keep = torch.topk(best_scores, wide, dim=1)
                     best_rows = torch.gather(best_rows, 1, keep)
-            order = torch.argsort(best_scores, dim=1, descending=True)
-            best_scores = torch.gather(best_scores, 1, order)
-            best_rows = torch.gather(best_rows, 1, order)
             out = []
-            for scores, rows in zip(best_scores.tolist(), best_rows.tolist(), strict=True):
+            for p in range(len(probes)):
+                rows = best_rows[p]
+                exact = self._matrix[rows].float() @ q32[p]
+                scores, order = torch.topk(exact, k)
                 out.append([
-                    Hit(self._template_ids[r], self._subjects[r], self._fingers[r], (s + 1.0) / 2.0)
-                    for s, r in zip(scores, rows, strict=True)
+                    Hit(self._template_ids[r], self._subjects[r], self._fingers[r], (sc + 1.0) / 2.0)
+                    for sc, r in zip(scores.tolist(), rows[order].tolist(), strict=True)
                 ])
             return out
 

@@ -74,10 +74,8 @@ class GallerySync:
     async def _poll(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
-            try:
+            with contextlib.suppress(StoreUnavailable):  # readiness reports it; the next tick retries
                 await self.catch_up()
-            except StoreUnavailable:
-                pass  # readiness reports it; the next tick retries
 
     async def _listen(self) -> None:
         backoff = 0.5
