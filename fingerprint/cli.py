@@ -177,6 +177,24 @@ def evaluate(dirs: tuple[Path, ...], baseline: str, weights: Path | None, out: P
     run_eval(list(dirs), baseline, weights, out, dpi, click.echo)
 
 
+@main.command(name="create-key")
+@click.option("--scopes", required=True, help="comma-separated: enroll,verify,identify,admin")
+@click.option("--name", default="", help="who the key is for (kept beside the hash)")
+@click.option("--file", "keys_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="the API_KEYS_FILE to append the salted hash to (created with mode 600)")
+def create_key(scopes: str, name: str, keys_file: Path) -> None:
+    """Create an API key; it is printed once and only its salted hash is stored."""
+    from fingerprint.security.api_keys import append_record, new_key
+
+    try:
+        key, record = new_key([s.strip() for s in scopes.split(",") if s.strip()], name)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    append_record(keys_file, record)
+    click.echo(key)
+    click.echo(f"key id {record.key_id}, scopes {','.join(record.scopes)}; store the key now: it is not kept", err=True)
+
+
 @main.command()
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--fingers", type=click.IntRange(1, 100000), default=10)

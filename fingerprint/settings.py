@@ -40,6 +40,9 @@ class Settings:
     enable_cors: bool = False
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     enable_metrics: bool = True
+    api_keys_file: Path | None = None  # JSON of salted key hashes (fingerprint create-key); unset = no auth
+    allow_unauthenticated: bool = False  # required to run without API keys on a non-loopback address
+    rate_limit_per_second: int = 100  # per API key (or client address without auth); 0 disables
     service_name: str = "fingerprint-api"
 
     @property
@@ -63,7 +66,7 @@ def _parse(name: str, raw: str, kind: Any) -> Any:
             if value in ("0", "false", "no", "off", ""):
                 return False
             raise ValueError(raw)
-        if kind in (Path, "Path"):
+        if kind in (Path, "Path", "Path | None"):
             return Path(raw)
         if kind in ("tuple[str, ...]",):
             return tuple(p.strip() for p in raw.split(",") if p.strip())
@@ -93,5 +96,8 @@ def _validate(s: Settings) -> None:
             raise SettingsError(f"{name.upper()} must be positive")
     if not 0.0 <= s.min_enroll_quality <= 1.0:
         raise SettingsError("MIN_ENROLL_QUALITY must be within [0, 1]")
+    if s.api_keys_file is None and not s.allow_unauthenticated and s.host not in ("127.0.0.1", "localhost", "::1"):
+        raise SettingsError(f"HOST={s.host} without API_KEYS_FILE: set API_KEYS_FILE, or ALLOW_UNAUTHENTICATED=true "
+                            "to expose an unauthenticated API deliberately")
     if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise SettingsError(f"LOG_LEVEL {s.log_level!r} is not a log level")

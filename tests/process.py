@@ -17,7 +17,8 @@ class Server:
     def __init__(self, data_dir: Path, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        environ = {**os.environ, "DATA_DIR": str(data_dir), "PORT": str(self.port), "LOG_LEVEL": "WARNING", **env}
+        environ = {**os.environ, "DATA_DIR": str(data_dir), "PORT": str(self.port), "LOG_LEVEL": "WARNING",
+                   "RATE_LIMIT_PER_SECOND": "0", **env}
         self.proc = subprocess.Popen([sys.executable, "-m", "fingerprint.cli", "serve"], env=environ,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 

@@ -22,11 +22,14 @@ from fingerprint.api.schemas import (
     VerifyResponse,
 )
 from fingerprint.batching.deadline import Deadline
+from fingerprint.security.audit import audited
+from fingerprint.security.guards import requires
 from fingerprint.service import FingerprintService
 
 
 def _errors(*codes: int) -> dict[int, ResponseSpec]:
-    text = {400: "malformed request", 404: "unknown subject", 413: "body or image too large",
+    text = {400: "malformed request", 401: "missing or invalid API key", 403: "API key lacks the scope",
+            429: "rate limit of the API key exceeded", 404: "unknown subject", 413: "body or image too large",
             415: "unsupported media or image type", 422: "image unusable (not a fingerprint, low quality...)",
             503: "queue full, model not ready or store unavailable (see Retry-After)", 504: "a stage timed out"}
     return {c: ResponseSpec(data_container=ErrorResponse, description=text[c]) for c in codes}
@@ -36,35 +39,41 @@ class FingerprintController(Controller):
     path = "/api/v1/fingerprint"
     tags = ["fingerprint"]
 
-    @post("/enroll", status_code=201, operation_class=operation_with_image_body(EnrollJSON),
-          responses=_errors(400, 413, 415, 422, 503, 504), summary="Enroll a fingerprint for a subject")
+    @post("/enroll", status_code=201, guards=[requires("enroll")], operation_class=operation_with_image_body(EnrollJSON),
+          responses=_errors(400, 401, 403, 413, 415, 422, 429, 503, 504), summary="Enroll a fingerprint for a subject")
     async def enroll(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService]) -> EnrollResponse:
-        body, image = await read_body(request, EnrollJSON)
-        deadline = Deadline.after(service.settings.request_timeout)
-        result = await unless_disconnected(
-            request, service.enroll(image, body.dpi, body.subject_id, body.finger, deadline), service.client_gone)
+        with audited(request, "enroll") as audit:
+            body, image = await read_body(request, EnrollJSON)
+            audit.subjects.append(body.subject_id)
+            deadline = Deadline.after(service.settings.request_timeout)
+            result = await unless_disconnected(
+                request, service.enroll(image, body.dpi, body.subject_id, body.finger, deadline), service.client_gone)
         return EnrollResponse(template_id=result.template_id, subject_id=body.subject_id, finger=body.finger,
                               quality=round(result.quality, 4), model_version=result.model_version)
 
-    @post("/verify", status_code=200, operation_class=operation_with_image_body(VerifyJSON),
-          responses=_errors(400, 404, 413, 415, 422, 503, 504), summary="1:1 - is this the subject's finger?")
+    @post("/verify", status_code=200, guards=[requires("verify")], operation_class=operation_with_image_body(VerifyJSON),
+          responses=_errors(400, 401, 403, 404, 413, 415, 422, 429, 503, 504), summary="1:1 - is this the subject's finger?")
     async def verify(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService]) -> VerifyResponse:
-        body, image = await read_body(request, VerifyJSON)
-        deadline = Deadline.after(service.settings.request_timeout)
-        result = await unless_disconnected(
-            request, service.verify(image, body.dpi, body.subject_id, deadline), service.client_gone)
+        with audited(request, "verify") as audit:
+            body, image = await read_body(request, VerifyJSON)
+            audit.subjects.append(body.subject_id)
+            deadline = Deadline.after(service.settings.request_timeout)
+            result = await unless_disconnected(
+                request, service.verify(image, body.dpi, body.subject_id, deadline), service.client_gone)
         assert service.model.meta is not None
         return VerifyResponse(subject_id=body.subject_id, match=result.match, score=round(result.score, 6),
                               threshold=result.threshold, template_id=result.template_id,
                               model_version=service.model.meta.version)
 
-    @post("/identify", status_code=200, operation_class=operation_with_image_body(IdentifyJSON),
-          responses=_errors(400, 413, 415, 422, 503, 504), summary="1:N - who is this?")
+    @post("/identify", status_code=200, guards=[requires("identify")], operation_class=operation_with_image_body(IdentifyJSON),
+          responses=_errors(400, 401, 403, 413, 415, 422, 429, 503, 504), summary="1:N - who is this?")
     async def identify(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService]) -> IdentifyResponse:
-        body, image = await read_body(request, IdentifyJSON)
-        deadline = Deadline.after(service.settings.request_timeout)
-        result = await unless_disconnected(
-            request, service.identify(image, body.dpi, body.top_k, body.threshold, deadline), service.client_gone)
+        with audited(request, "identify") as audit:
+            body, image = await read_body(request, IdentifyJSON)
+            deadline = Deadline.after(service.settings.request_timeout)
+            result = await unless_disconnected(
+                request, service.identify(image, body.dpi, body.top_k, body.threshold, deadline), service.client_gone)
+            audit.subjects.extend(h.subject_id for h in result.candidates)
         assert service.model.meta is not None
         candidates = [Candidate(subject_id=h.subject_id, finger=h.finger, template_id=h.template_id,
                                 score=round(h.score, 6)) for h in result.candidates]

@@ -2,7 +2,8 @@
 
 Embeddings are float16 rows of one growable matrix (512 bytes per template at d=256). A search
 multiplies in float16 directly (no float32 copy of the gallery), keeps a running top-k per chunk
-(no full sort), then re-scores the few candidates in float32 so scores and order are exact. A lock makes mutations and searches safe from several threads.
+(no full sort), then re-scores the few candidates in float32 so scores and order are exact.
+A lock makes mutations and searches safe from several threads.
 """
 
 from __future__ import annotations

@@ -1,0 +1,40 @@
+"""Route guards: a valid bearer key with the scope the operation needs (401 without, 403 short of scope)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Guard
+
+from fingerprint.security.api_keys import KeyRing, Principal
+
+
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    """The authenticated caller, cached on the request; None when authentication is disabled."""
+    state = connection.scope.setdefault("state", {})
+    if "principal" in state:
+        return state["principal"]  # type: ignore[no-any-return]
+    ring: KeyRing | None = connection.app.state.get("key_ring")
+    if ring is None:
+        state["principal"] = None
+        return None
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    principal = ring.authenticate(token.strip()) if scheme.lower() == "bearer" and token else None
+    if principal is None:
+        raise NotAuthorizedException(detail="a valid API key is required (Authorization: Bearer fpk_...)",
+                                     headers={"WWW-Authenticate": 'Bearer realm="fingerprint-api"'})
+    state["principal"] = principal
+    return principal
+
+
+def requires(scope: str) -> Guard:
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        principal = principal_of(connection)
+        if principal is not None and scope not in principal.scopes:
+            raise PermissionDeniedException(detail=f"this API key lacks the `{scope}` scope")
+
+    return guard

@@ -1,0 +1,129 @@
+"""Every protected route needs a valid key with its scope; keys are stored as salted hashes only."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from fingerprint.cli import main
+from fingerprint.security.api_keys import KeyRing, append_record, new_key
+from fingerprint.settings import Settings, SettingsError, load_settings
+
+ROUTES = [  # (method, path, scope)
+    ("post", "/api/v1/fingerprint/enroll", "enroll"),
+    ("post", "/api/v1/fingerprint/verify", "verify"),
+    ("post", "/api/v1/fingerprint/identify", "identify"),
+    ("get", "/api/v1/subjects/someone", "admin"),
+    ("delete", "/api/v1/subjects/someone", "admin"),
+]
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    path = tmp_path / "keys.json"
+    issued = {}
+    for scope in ("enroll", "verify", "identify", "admin"):
+        key, record = new_key([scope], name=f"{scope}-only")
+        append_record(path, record)
+        issued[scope] = key
+    return path, issued
+
+
+def test_keys_file_holds_no_usable_secret(keys: tuple[Path, dict[str, str]]) -> None:
+    path, issued = keys
+    text = path.read_text()
+    for key in issued.values():
+        assert key.split("_", 2)[2] not in text
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    ring = KeyRing.from_file(path)
+    assert ring.authenticate(issued["admin"]) is not None
+    assert ring.authenticate(issued["admin"] + "x") is None
+    assert ring.authenticate("fpk_unknown_secret") is None
+    assert ring.authenticate("Bearer nonsense") is None
+
+
+async def test_every_route_and_scope(app_client: Callable[..., Any], keys: tuple[Path, dict[str, str]],
+                                     png_prints: list[list[bytes]]) -> None:
+    path, issued = keys
+    body = {"image": base64.b64encode(png_prints[0][0]).decode(), "subject_id": "someone"}
+    async with app_client(api_keys_file=path) as c:
+        for method, url, scope in ROUTES:
+            kwargs: dict[str, Any] = {"json": {k: v for k, v in body.items()
+                                               if not (url.endswith("identify") and k == "subject_id")}} \
+                if method == "post" else {}
+            r = await getattr(c, method)(url, **kwargs)
+            assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized", (url, r.text)
+            assert r.headers["www-authenticate"].startswith("Bearer")
+            r = await getattr(c, method)(url, headers={"Authorization": "Bearer fpk_nope_wrong"}, **kwargs)
+            assert r.status_code == 401, url
+            for other, key in issued.items():
+                r = await getattr(c, method)(url, headers={"Authorization": f"Bearer {key}"}, **kwargs)
+                if other == scope:
+                    assert r.status_code not in (401, 403), (url, other, r.text)
+                else:
+                    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden", (url, other)
+        # open routes stay open
+        for url in ("/health", "/api/v1/models/status", "/metrics"):
+            assert (await c.get(url)).status_code == 200
+
+
+async def test_security_headers_and_audit_events(app_client: Callable[..., Any], keys: tuple[Path, dict[str, str]],
+                                                 png_prints: list[list[bytes]],
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    path, issued = keys
+    image = base64.b64encode(png_prints[0][0]).decode()
+    async with app_client(api_keys_file=path) as c:
+        capsys.readouterr()
+        auth = {"Authorization": f"Bearer {issued['enroll']}", "X-Request-ID": "audit-1"}
+        r = await c.post("/api/v1/fingerprint/enroll", json={"image": image, "subject_id": "alice"}, headers=auth)
+        assert r.status_code == 201
+        assert r.headers["x-content-type-options"] == "nosniff" and r.headers["cache-control"] == "no-store"
+        assert r.headers["x-frame-options"] == "DENY"
+        r = await c.delete("/api/v1/subjects/alice", headers={"Authorization": f"Bearer {issued['admin']}"})
+        assert r.status_code == 200
+        r = await c.delete("/api/v1/subjects/alice", headers={"Authorization": f"Bearer {issued['admin']}"})
+        assert r.status_code == 404
+    events = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"audit"' in x]
+    enroll = next(e for e in events if e["event"]["action"] == "enroll")
+    assert enroll["event"]["outcome"] == "success" and enroll["user"]["id"] == issued["enroll"].split("_")[1]
+    assert enroll["fingerprint"]["subject_ids"] == ["alice"] and enroll["http"]["request"]["id"] == "audit-1"
+    erases = [e for e in events if e["event"]["action"] == "erase"]
+    assert [e["event"]["outcome"] for e in erases] == ["success", "failure"]
+    assert erases[1]["error"]["code"] == "subject_not_found"
+    assert image[:40] not in json.dumps(events)
+
+
+async def test_rate_limit_per_key(app_client: Callable[..., Any], keys: tuple[Path, dict[str, str]]) -> None:
+    path, issued = keys
+    async with app_client(api_keys_file=path, rate_limit_per_second=3) as c:
+        auth = {"Authorization": f"Bearer {issued['admin']}"}
+        codes = [(await c.get("/api/v1/subjects/nobody", headers=auth)).status_code for _ in range(8)]
+        assert 429 in codes and codes[0] == 404
+        r = await c.get("/api/v1/subjects/nobody", headers=auth)
+        if r.status_code == 429:
+            assert r.json()["error"]["code"] == "rate_limited"
+
+
+def test_public_bind_without_keys_is_refused() -> None:
+    with pytest.raises(SettingsError, match="API_KEYS_FILE"):
+        load_settings({"HOST": "0.0.0.0"})
+    assert load_settings({"HOST": "0.0.0.0", "ALLOW_UNAUTHENTICATED": "true"}).allow_unauthenticated
+    assert isinstance(load_settings({}), Settings)
+
+
+def test_create_key_prints_once_and_stores_hash(tmp_path: Path) -> None:
+    path = tmp_path / "k.json"
+    result = CliRunner().invoke(main, ["create-key", "--scopes", "identify,verify", "--file", str(path)])
+    assert result.exit_code == 0, result.output
+    key = result.stdout.strip().splitlines()[0]
+    assert key.startswith("fpk_")
+    principal = KeyRing.from_file(path).authenticate(key)
+    assert principal is not None and principal.scopes == {"identify", "verify"}
+    bad = CliRunner().invoke(main, ["create-key", "--scopes", "root", "--file", str(path)])
+    assert bad.exit_code != 0
