@@ -59,7 +59,8 @@ def seed_gallery(data_dir: Path, n: int, dim: int, version: str) -> None:
 class Spawned:
     def __init__(self, data_dir: Path, port: int, **env: str) -> None:
         self.url = f"http://127.0.0.1:{port}"
-        environ = {**os.environ, "DATA_DIR": str(data_dir), "PORT": str(port), "LOG_LEVEL": "WARNING", **env}
+        environ = {**os.environ, "DATA_DIR": str(data_dir), "PORT": str(port), "LOG_LEVEL": "WARNING",
+                   "RATE_LIMIT_PER_SECOND": "0", **env}
         self.started = time.perf_counter()
         self.proc = subprocess.Popen([sys.executable, "-m", "fingerprint.cli", "serve"], env=environ,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -35,11 +35,11 @@ def unit(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
 def build_index(vecs: np.ndarray) -> GalleryIndex:
     idx = GalleryIndex(vecs.shape[1], initial_capacity=len(vecs))
     # bulk fill (the service adds one by one; the matrix layout is the same)
-    idx._matrix = torch.from_numpy(vecs).to(torch.float16)  # noqa: SLF001
-    idx._template_ids = [str(i) for i in range(len(vecs))]  # noqa: SLF001
-    idx._subjects = idx._template_ids  # noqa: SLF001
-    idx._fingers = [None] * len(vecs)  # noqa: SLF001
-    idx._size = len(vecs)  # noqa: SLF001
+    idx._matrix = torch.from_numpy(vecs).to(torch.float16)
+    idx._template_ids = [str(i) for i in range(len(vecs))]
+    idx._subjects = idx._template_ids
+    idx._fingers = [None] * len(vecs)
+    idx._size = len(vecs)
     return idx
 
 

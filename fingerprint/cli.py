@@ -195,6 +195,40 @@ def create_key(scopes: str, name: str, keys_file: Path) -> None:
     click.echo(f"key id {record.key_id}, scopes {','.join(record.scopes)}; store the key now: it is not kept", err=True)
 
 
+@main.command(name="new-template-key")
+@click.option("--file", "key_file", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--id", "key_id", required=True, help="id of the new key (stored beside each sealed template)")
+@click.option("--previous", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="current key file: its keys are kept so existing templates stay readable until rotated")
+def new_template_key(key_file: Path, key_id: str, previous: Path | None) -> None:
+    """Write a template key file whose active key is a new AES-256 key."""
+    from fingerprint.security.template_cipher import TemplateCipher
+
+    TemplateCipher.new_key_file(key_file, key_id, previous)
+    click.echo(f"wrote {key_file} (active key {key_id}); mount it as TEMPLATE_KEY_FILE, then run rotate-key")
+
+
+@main.command(name="rotate-key")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+def rotate_key(data_dir: Path | None) -> None:
+    """Re-encrypt every stored template under the active key of TEMPLATE_KEY_FILE."""
+    from fingerprint.gallery.factory import create_store
+
+    settings = _settings(data_dir=data_dir)
+    if settings.template_key_file is None:
+        raise click.UsageError("set TEMPLATE_KEY_FILE to the key file whose active key templates should use")
+
+    async def go() -> int:
+        store = create_store(settings)
+        await store.open()
+        try:
+            return await store.rotate()
+        finally:
+            await store.close()
+
+    click.echo(f"re-sealed {asyncio.run(go())} templates")
+
+
 @main.command()
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--fingers", type=click.IntRange(1, 100000), default=10)

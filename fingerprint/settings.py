@@ -42,6 +42,7 @@ class Settings:
     enable_metrics: bool = True
     api_keys_file: Path | None = None  # JSON of salted key hashes (fingerprint create-key); unset = no auth
     allow_unauthenticated: bool = False  # required to run without API keys on a non-loopback address
+    template_key_file: Path | None = None  # AES-256-GCM keys for templates at rest (fingerprint new-template-key)
     rate_limit_per_second: int = 100  # per API key (or client address without auth); 0 disables
     service_name: str = "fingerprint-api"
 

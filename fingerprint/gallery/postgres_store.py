@@ -15,7 +15,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from fingerprint.gallery.codec import decode_embedding, encode_embedding
+from fingerprint.gallery.codec import PLAIN, EmbeddingCodec
 from fingerprint.gallery.store import StoreUnavailable, Template, TemplateMeta
 
 T = TypeVar("T")
@@ -63,8 +63,10 @@ def _meta(row: dict[str, Any]) -> TemplateMeta:
 class PostgresStore:
     replicated = True
 
-    def __init__(self, url: str, min_size: int = 1, max_size: int = 8, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, min_size: int = 1, max_size: int = 8, timeout: float = 5.0,
+                 codec: EmbeddingCodec = PLAIN) -> None:
         self.url = url
+        self._codec = codec
         self._timeout = timeout
         self._pool = AsyncConnectionPool(url, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
                                          kwargs={"autocommit": False, "connect_timeout": max(1, int(timeout))})
@@ -112,7 +114,7 @@ class PostgresStore:
                 await conn.execute(
                     "INSERT INTO templates VALUES (%s, %s, %s, %s, %s, %s, %s)",
                     (m.template_id, m.subject_id, m.finger, m.model_version, m.quality, m.created_at,
-                     encode_embedding(template.embedding)))
+                     self._codec.encode(m.template_id, template.embedding)))
                 cur = await conn.execute(
                     "INSERT INTO gallery_changes (op, subject_id, template_id) VALUES ('add', %s, %s) RETURNING seq",
                     (m.subject_id, m.template_id))
@@ -168,7 +170,7 @@ class PostgresStore:
                     await c.execute("SELECT * FROM templates WHERE model_version = %s ORDER BY template_id",
                                     (model_version,))
                     rows = await c.fetchall()
-            return [Template(_meta(r), decode_embedding(bytes(r["embedding"]))) for r in rows], seq
+            return [Template(_meta(r), self._codec.decode(r["template_id"], bytes(r["embedding"]))) for r in rows], seq
 
         return await self._with_conn(read)
 
@@ -191,7 +193,7 @@ class PostgresStore:
                 template = None
                 if r["op"] == "add" and r["template_id"] is not None and r["model_version"] == model_version:
                     meta = _meta({**r, "subject_id": r["t_subject"]})
-                    template = Template(meta, decode_embedding(bytes(r["embedding"])))
+                    template = Template(meta, self._codec.decode(r["template_id"], bytes(r["embedding"])))
                 out.append(Change(seq=int(r["seq"]), op=r["op"], subject_id=r["subject_id"], template=template))
             return out
 
@@ -209,6 +211,22 @@ class PostgresStore:
             await conn.execute("SELECT 1")
 
         await self._with_conn(one)
+
+    async def rotate(self) -> int:
+        """Re-seal every template not under the active key, in one transaction; the count re-sealed."""
+        await self.ensure_schema()
+
+        async def rotate_all(conn: psycopg.AsyncConnection[Any]) -> int:
+            async with conn.transaction():
+                cur = await conn.execute("SELECT template_id, embedding FROM templates FOR UPDATE")
+                rows = [(r[0], bytes(r[1])) for r in await cur.fetchall()]
+                stale = [(t, b) for t, b in rows if self._codec.needs_rotation(b) or not b.startswith(b"FPE1")]
+                for tid, blob in stale:
+                    await conn.execute("UPDATE templates SET embedding = %s WHERE template_id = %s",
+                                       (self._codec.encode(tid, self._codec.decode(tid, blob)), tid))
+                return len(stale)
+
+        return await self._with_conn(rotate_all)
 
     async def listen(self) -> AsyncIterator[int]:
         """Sequence numbers as they are committed; raises StoreUnavailable when the connection drops."""

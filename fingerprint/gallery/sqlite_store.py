@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from fingerprint.gallery.codec import decode_embedding, encode_embedding
+from fingerprint.gallery.codec import PLAIN, EmbeddingCodec
 from fingerprint.gallery.store import StoreUnavailable, Template, TemplateMeta
 
 T = TypeVar("T")
@@ -49,8 +49,9 @@ def _meta(row: sqlite3.Row) -> TemplateMeta:
 class SqliteStore:
     replicated = False
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, codec: EmbeddingCodec = PLAIN) -> None:
         self._path = path
+        self._codec = codec
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._conn: sqlite3.Connection | None = None
 
@@ -96,7 +97,7 @@ class SqliteStore:
                 conn.execute(
                     "INSERT INTO templates VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (m.template_id, m.subject_id, m.finger, m.model_version, m.quality,
-                     m.created_at.astimezone(UTC).isoformat(), encode_embedding(template.embedding)),
+                     m.created_at.astimezone(UTC).isoformat(), self._codec.encode(m.template_id, template.embedding)),
                 )
 
         await self._run(insert)
@@ -136,7 +137,7 @@ class SqliteStore:
             if not rows:
                 return
             for r in rows:
-                yield Template(meta=_meta(r), embedding=decode_embedding(r["embedding"]))
+                yield Template(meta=_meta(r), embedding=self._codec.decode(r["template_id"], r["embedding"]))
             offset = rows[-1]["template_id"]
 
     async def count_by_version(self) -> dict[str, int]:
@@ -148,3 +149,19 @@ class SqliteStore:
 
     async def ping(self) -> None:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def rotate(self) -> int:
+        """Re-seal every template not under the active key; the count re-sealed."""
+
+        def rotate_all(conn: sqlite3.Connection) -> int:
+            rows = conn.execute("SELECT template_id, embedding FROM templates").fetchall()
+            stale = [(r[0], r[1]) for r in rows if self._codec.needs_rotation(r[1]) or not r[1].startswith(b"FPE1")]
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                for tid, blob in stale:
+                    vec = self._codec.decode(tid, blob)
+                    conn.execute("UPDATE templates SET embedding = ? WHERE template_id = ?",
+                                 (self._codec.encode(tid, vec), tid))
+            return len(stale)
+
+        return await self._run(rotate_all)

@@ -51,6 +51,10 @@ class GalleryStore(Protocol):
 
     async def count_by_version(self) -> dict[str, int]: ...
 
+    async def rotate(self) -> int:
+        """Re-encrypt every template under the active template key; how many were re-sealed."""
+        ...
+
     async def ping(self) -> None:
         """Raise StoreUnavailable when the store cannot serve."""
         ...
