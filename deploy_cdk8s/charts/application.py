@@ -23,7 +23,8 @@ SHUTDOWN_DELAY = 5
 SHUTDOWN_GRACE = 25
 # SIGTERM -> readiness 503 for SHUTDOWN_DELAY -> in-flight work SHUTDOWN_GRACE -> exit; plus margin
 TERMINATION_GRACE = SHUTDOWN_DELAY + SHUTDOWN_GRACE + 15
-SECRET_NAME = "fingerprint-api-secrets"  # created out of band (sealed-secrets, external-secrets...): never here
+SECRET_NAME = "fingerprint-api-secrets"
+SECRETS_DIR = "/var/run/secrets/fingerprint"  # created out of band (sealed-secrets, external-secrets...): never here
 
 
 def app_settings(env: EnvConfig) -> dict[str, str]:
@@ -32,6 +33,9 @@ def app_settings(env: EnvConfig) -> dict[str, str]:
         "FEATURE_EXTRACTION_TIMEOUT": "5", "INFERENCE_TIMEOUT": "10", "ENABLE_CORS": "false",
         "ENABLE_METRICS": "true", "HOST": "0.0.0.0", "PORT": str(API_PORT), "DATA_DIR": "/tmp/data",
         "SHUTDOWN_DELAY": str(SHUTDOWN_DELAY), "SHUTDOWN_GRACE": str(SHUTDOWN_GRACE),
+        # mounted from the Secret below: salted API key hashes and the AES keys for templates at rest
+        "API_KEYS_FILE": f"{SECRETS_DIR}/api-keys", "TEMPLATE_KEY_FILE": f"{SECRETS_DIR}/template-keys",
+        "RATE_LIMIT_PER_SECOND": "100",
     }
 
 
@@ -79,7 +83,7 @@ class ApplicationChart(Chart):
             liveness_probe=http_probe("/health", "http", initial=30, period=10),
             readiness_probe=http_probe("/api/v1/models/status", "http", initial=10, period=5),
             volume_mounts=[k8s.VolumeMount(name="tmp", mount_path="/tmp"),
-                           k8s.VolumeMount(name="api-keys", mount_path="/var/run/secrets/fingerprint", read_only=True)],
+                           k8s.VolumeMount(name="secrets", mount_path=SECRETS_DIR, read_only=True)],
         )
         pod_labels = {**labels(APP_NAME), **selector}
         k8s.KubeDeployment(self, "deployment", metadata=meta(APP_NAME, ns, annotations=skip(
@@ -98,8 +102,10 @@ class ApplicationChart(Chart):
                     termination_grace_period_seconds=TERMINATION_GRACE,
                     security_context=pod_security(APP_UID),
                     containers=[container],
-                    volumes=[tmp_volume(), k8s.Volume(name="api-keys", secret=k8s.SecretVolumeSource(
-                        secret_name=SECRET_NAME, optional=True, items=[k8s.KeyToPath(key="api-keys", path="api-keys")]))],
+                    volumes=[tmp_volume(), k8s.Volume(name="secrets", secret=k8s.SecretVolumeSource(
+                        secret_name=SECRET_NAME, default_mode=0o400,
+                        items=[k8s.KeyToPath(key="api-keys", path="api-keys"),
+                               k8s.KeyToPath(key="template-keys", path="template-keys")]))],
                     affinity=k8s.Affinity(pod_anti_affinity=k8s.PodAntiAffinity(
                         preferred_during_scheduling_ignored_during_execution=[k8s.WeightedPodAffinityTerm(
                             weight=100, pod_affinity_term=k8s.PodAffinityTerm(
