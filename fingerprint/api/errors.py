@@ -80,7 +80,9 @@ _HTTP_CODES = {
 def _http_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, dict[str, str]]]:
     status = exc.status_code
     if isinstance(exc, LitestarValidation):
-        return error_response(request, 400, "invalid_request", _validation_message(exc))
+        keys = {item.get("key") for item in exc.extra if isinstance(item, dict)} if isinstance(exc.extra, list) else set()
+        code = "invalid_subject_id" if "subject_id" in keys else "invalid_request"
+        return error_response(request, 400, code, _validation_message(exc))
     code = _HTTP_CODES.get(status, "http_error")
     if status >= 500:
         code = "internal_error"

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath
+from litestar.params import Parameter
 
 from fingerprint.api.inputs import validate_subject_id
-from fingerprint.api.schemas import EraseResponse, ErrorResponse, SubjectResponse, TemplateInfo
+from fingerprint.api.schemas import SUBJECT_ID_PATTERN, EraseResponse, ErrorResponse, SubjectResponse, TemplateInfo
 from fingerprint.security.audit import audited
 from fingerprint.security.guards import requires
 from fingerprint.service import FingerprintService
+
+SubjectPath = Annotated[str, Parameter(pattern=SUBJECT_ID_PATTERN, max_length=128,
+                                       description="1-128 of A-Z a-z 0-9 . _ : @ -")]
 
 _ERRORS = {
     401: ResponseSpec(data_container=ErrorResponse, description="missing or invalid API key"),
@@ -30,7 +33,7 @@ class SubjectsController(Controller):
 
     @get("/{subject_id:str}", responses=_ERRORS, guards=[requires("admin")],
          summary="A subject's templates (metadata, never template bytes)")
-    async def get_subject(self, request: Request[Any, Any, Any], subject_id: FromPath[str],
+    async def get_subject(self, request: Request[Any, Any, Any], subject_id: SubjectPath,
                           service: NamedDependency[FingerprintService]) -> SubjectResponse:
         with audited(request, "list_templates", subject_id):
             templates = await service.subject(validate_subject_id(subject_id))
@@ -42,7 +45,7 @@ class SubjectsController(Controller):
 
     @delete("/{subject_id:str}", status_code=200, responses=_ERRORS, guards=[requires("admin")],
             summary="Erase a subject and all its templates")
-    async def erase_subject(self, request: Request[Any, Any, Any], subject_id: FromPath[str],
+    async def erase_subject(self, request: Request[Any, Any, Any], subject_id: SubjectPath,
                             service: NamedDependency[FingerprintService]) -> EraseResponse:
         with audited(request, "erase", subject_id):
             count = await service.erase(validate_subject_id(subject_id))
