@@ -113,6 +113,8 @@ def prepare(images: torch.Tensor) -> Prepared:
     tensor, fg_small = small[:, :1], small[:, 1:]
     foreground = fg_small.flatten(1).mean(1)
     coherence = _coherence(tensor, fg_small)
-    # area saturates at ~40 % of the window (a typical small-sensor print); clarity at coherence 0.6
-    quality = torch.sqrt(torch.clamp(foreground / 0.4, 0, 1) * torch.clamp(coherence / 0.6, 0, 1))
+    # area saturates at 40 % of the window (a small-sensor print). Ridge clarity: random texture has
+    # coherence ~0.17, real prints 0.4-0.85 (1st-99th percentile over ../shared/fingerprints), so the
+    # score ramps from 0.2 to full at 0.7.
+    quality = torch.clamp(foreground / 0.4, 0, 1) * torch.clamp((coherence - 0.2) / 0.5, 0, 1)
     return Prepared(tensor=tensor, foreground=foreground, coherence=coherence, quality=quality)

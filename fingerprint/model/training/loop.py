@@ -142,6 +142,12 @@ class _Trainer:
     def run(self) -> None:
         cfg = self.cfg
         ckpt_path = self.out / "checkpoint.pt"
+        if not ckpt_path.exists() and cfg.init_from:
+            init = torch.load(cfg.init_from, weights_only=False)
+            self.model.load_state_dict(init["model"])
+            with torch.no_grad():
+                self.classes.copy_(init["classes"])
+            self.log(f"initialised from {cfg.init_from} (iteration {init['step']})")
         if ckpt_path.exists():
             self.restore(torch.load(ckpt_path, weights_only=False))
             self.log(f"resumed at iteration {self.step}")
