@@ -6,6 +6,7 @@ import io
 import struct
 import time
 import zipfile
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -59,7 +60,7 @@ CORPUS: dict[str, tuple[bytes, str]] = {
 
 
 def _rss_kb(pid: int) -> int:
-    for line in open(f"/proc/{pid}/status"):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
