@@ -6,8 +6,8 @@ import io
 import struct
 import time
 import zipfile
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
