@@ -128,6 +128,57 @@ async def burst(url: str, body: dict[str, object], n: int) -> dict[str, int]:
     return codes
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def open_loop(server: Spawned, body: dict[str, object], rate: float, seconds: float) -> dict[str, object]:
+    """Offer `rate` requests/s regardless of answers (what overload looks like); watch queue and memory."""
+    codes: dict[int, int] = {}
+    admitted: list[float] = []
+    rejected: list[float] = []
+    depth_max = 0
+    rss_start = rss_mb(server.proc.pid)
+    stop_at = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=2000)
+
+    async def one(c: httpx.AsyncClient) -> None:
+        t0 = time.perf_counter()
+        try:
+            r = await c.post("/api/v1/fingerprint/identify", json=body)
+            code = r.status_code
+        except httpx.TransportError:
+            code = 0
+        codes[code] = codes.get(code, 0) + 1
+        (admitted if code == 200 else rejected).append(time.perf_counter() - t0)
+
+    async def watch(c: httpx.AsyncClient) -> None:
+        nonlocal depth_max
+        while time.perf_counter() < stop_at:
+            r = await c.get("/api/v1/models/status")
+            if r.status_code == 200:
+                depth_max = max(depth_max, r.json()["queue"]["depth"])
+            await asyncio.sleep(0.25)
+
+    async with httpx.AsyncClient(base_url=server.url, timeout=120, limits=limits) as c:
+        watcher = asyncio.ensure_future(watch(c))
+        tasks = []
+        next_at = time.perf_counter()
+        while next_at < stop_at:
+            tasks.append(asyncio.ensure_future(one(c)))
+            next_at += 1.0 / rate
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+        await asyncio.gather(*tasks)
+        await watcher
+    return {"offered_rps": round(rate, 1), "seconds": seconds, "codes": codes,
+            "admitted_p50_ms": round(pct(admitted, 50), 1), "admitted_p99_ms": round(pct(admitted, 99), 1),
+            "rejected_p99_ms": round(pct(rejected, 99), 1), "queue_depth_max": depth_max,
+            "rss_start_mb": round(rss_start, 1), "rss_end_mb": round(rss_mb(server.proc.pid), 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gallery", type=int, default=10000)
@@ -136,6 +187,7 @@ def main() -> None:
     ap.add_argument("--sequential", type=int, default=100)
     ap.add_argument("--capacity", type=int, default=100)
     ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--overload-seconds", type=float, default=0, help="open-loop soak at 2x measured capacity")
     args = ap.parse_args()
 
     meta = read_meta(DEFAULT_WEIGHTS)
@@ -157,6 +209,14 @@ def main() -> None:
                     results["overload_2x_capacity"] = asyncio.run(burst(server.url, body, 2 * args.capacity))
                 sat = asyncio.run(closed_loop(server.url, body, args.clients, args.seconds))
                 results[f"saturation_{label}"] = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in sat.items()}
+            finally:
+                server.stop()
+        if args.overload_seconds > 0:
+            server = Spawned(data, args.port, MAX_POOL_SIZE=str(args.capacity))
+            try:
+                server.wait_ready()
+                capacity = results["saturation_batched"]["rps"]  # type: ignore[index]
+                results["overload_soak"] = asyncio.run(open_loop(server, body, 2 * capacity, args.overload_seconds))
             finally:
                 server.stop()
     b = results["saturation_batched"]["rps"]  # type: ignore[index]

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from fingerprint.batching.admission import Admission
+from fingerprint.batching.admission import Admission, QueueFull
 from fingerprint.batching.deadline import Deadline
 from fingerprint.batching.pipeline import InferencePipeline, PipelineLimits
 from fingerprint.gallery.index import GalleryIndex, Hit
@@ -173,6 +173,12 @@ class FingerprintService:
                 raise NotReady("model_unavailable", "the model failed to load")
             raise NotReady("model_loading", "the model is still loading")
         return self.pipeline, self.index, self.model.meta
+
+    def reject_if_saturated(self) -> None:
+        """Refuse before reading the body when the queue is already full: overload must be cheap to refuse."""
+        if self.admission.closed or self.admission.depth >= self.admission.capacity:
+            self.telemetry.dropped("queue_full")
+            raise QueueFull(self.admission.capacity)
 
     def client_gone(self) -> None:
         self.telemetry.dropped("client_gone")
