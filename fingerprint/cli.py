@@ -43,7 +43,11 @@ def _run_local(settings: Settings, action: Callable[[Any], Coroutine[Any, Any, T
     """Run `action(service)` against the local gallery without HTTP."""
     from fingerprint.gallery.factory import create_store
     from fingerprint.service import FingerprintService
+    from fingerprint.telemetry.logging import configure_logging
     from fingerprint.telemetry.metrics import Telemetry
+
+    # results go to stdout as JSON; logs to stderr, warnings and worse only
+    configure_logging("WARNING", settings.service_name, "cli", stream=sys.stderr)
 
     async def go() -> T:
         store = create_store(settings)

@@ -10,7 +10,7 @@ import logging
 import logging.config
 import sys
 from collections.abc import MutableMapping
-from typing import Any, cast
+from typing import Any, TextIO, cast
 
 import ecs_logging
 import structlog
@@ -45,7 +45,7 @@ def _service_fields(name: str, version: str) -> structlog.types.Processor:
     return add
 
 
-def configure_logging(level: str, service_name: str, service_version: str) -> None:
+def configure_logging(level: str, service_name: str, service_version: str, stream: TextIO = sys.stdout) -> None:
     """Configure structlog and stdlib logging for this process (both are process-global by design)."""
     numeric = logging.getLevelName(level.upper())
     config = {**_STD_LOGGING_CONFIG}
@@ -60,6 +60,6 @@ def configure_logging(level: str, service_name: str, service_version: str) -> No
             cast(structlog.types.Processor, ecs_logging.StructlogFormatter()),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )

@@ -1,0 +1,38 @@
+"""The `fingerprint` command works on a local gallery end to end, with the real model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from fingerprint.cli import main
+
+
+def test_synth_enroll_identify_verify(tmp_path: Path) -> None:
+    runner = CliRunner()
+    prints = tmp_path / "prints"
+    r = runner.invoke(main, ["synth", str(prints), "--fingers", "3", "--impressions", "2", "--seed", "5"])
+    assert r.exit_code == 0, r.output
+    files = sorted(prints.glob("*.png"))
+    assert [f.name for f in files] == ["00001_1.png", "00001_2.png", "00002_1.png", "00002_2.png",
+                                       "00003_1.png", "00003_2.png"]
+    data = str(tmp_path / "data")
+    for finger in ("00001", "00002", "00003"):
+        r = runner.invoke(main, ["enroll", str(prints / f"{finger}_1.png"), "--subject", f"s{finger}",
+                                 "--data-dir", data])
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout)[0]["template_id"]
+    r = runner.invoke(main, ["identify", str(prints / "00002_2.png"), "--threshold", "0", "--top-k", "3",
+                             "--data-dir", data])
+    assert r.exit_code == 0, r.output
+    ranked = json.loads(r.stdout)["candidates"]
+    assert ranked[0]["subject_id"] == "s00002" and len(ranked) == 3
+    r = runner.invoke(main, ["verify", str(prints / "00002_2.png"), "--subject", "s00002", "--data-dir", data])
+    same = json.loads(r.stdout)
+    r = runner.invoke(main, ["verify", str(prints / "00002_2.png"), "--subject", "s00001", "--data-dir", data])
+    other = json.loads(r.stdout)
+    assert same["score"] > other["score"]
+    r = runner.invoke(main, ["verify", str(prints / "00002_2.png"), "--subject", "nobody", "--data-dir", data])
+    assert r.exit_code != 0 and "subject_not_found" in r.output
