@@ -14,6 +14,7 @@ from typing import Any, TextIO, cast
 
 import ecs_logging
 import structlog
+from pythonjsonlogger.core import RESERVED_ATTRS
 
 _STD_LOGGING_CONFIG: dict[str, Any] = {
     "version": 1,
@@ -24,6 +25,8 @@ _STD_LOGGING_CONFIG: dict[str, Any] = {
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
             "rename_fields": {"asctime": "@timestamp", "levelname": "log.level", "name": "log.logger"},
             "datefmt": "%Y-%m-%dT%H:%M:%S%z",
+            # uvicorn adds `color_message` (the message with ANSI colours): not for a log pipeline
+            "reserved_attrs": [*RESERVED_ATTRS, "color_message"],
         }
     },
     "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
