@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import shutil
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 
 from fingerprint.model.embedder import Embedder, PreparedImage
-from fingerprint.model.weights import ModelMeta
+from fingerprint.model.weights import DEFAULT_WEIGHTS, ModelMeta, meta_path
 from fingerprint.service import load_torch_embedder
 from fingerprint.settings import Settings
 
@@ -98,9 +100,16 @@ async def test_request_deadline(app_client: Callable[..., Any], png_prints: list
         assert r.status_code == 504 and r.json()["error"]["code"] == "request_timeout"
 
 
-async def test_model_load_failure_keeps_liveness_and_reports_unready(app_client: Callable[..., Any],
-                                                                      tmp_path: Any) -> None:
-    async with app_client(weights_path=tmp_path / "missing.pt", ready=False) as c:
+@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+async def test_model_load_failure_keeps_liveness_and_reports_unready(app_client: Callable[..., Any], tmp_path: Any,
+                                                                      damage: str,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    weights = tmp_path / "w.pt"
+    if damage == "corrupt":
+        shutil.copy(DEFAULT_WEIGHTS, weights)
+        shutil.copy(meta_path(DEFAULT_WEIGHTS), meta_path(weights))
+        weights.write_bytes(weights.read_bytes()[:-1000] + b"\x00" * 1000)
+    async with app_client(weights_path=weights, ready=False) as c:
         for _ in range(100):
             r = await c.get("/api/v1/models/status")
             if r.json()["error"]["code"] != "model_loading":
@@ -113,3 +122,5 @@ async def test_model_load_failure_keeps_liveness_and_reports_unready(app_client:
         metrics = (await c.get("/metrics")).text
         assert "fingerprint_model_load_failures_total" in metrics
         assert "fingerprint_model_loaded 0.0" in metrics
+    log_lines = [line for line in capsys.readouterr().out.splitlines() if "model load failed" in line]
+    assert log_lines and '"log.level":"error"' in log_lines[0]
