@@ -14,6 +14,8 @@ import uuid
 import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from opentelemetry.propagate import extract
+from opentelemetry.trace import SpanKind
 
 from fingerprint.telemetry.metrics import Telemetry
 
@@ -39,10 +41,16 @@ def request_telemetry(app: ASGIApp, telemetry: Telemetry) -> ASGIApp:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
-        structlog.contextvars.bind_contextvars(**{"http.request.id": request_id})
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers.items()}
+        span = telemetry.tracer.start_span(str(scope.get("method", "")), context=extract(carrier), kind=SpanKind.SERVER)
+        trace_id = format(span.get_span_context().trace_id, "032x")
+        structlog.contextvars.bind_contextvars(**{"http.request.id": request_id, "trace.id": trace_id})
         try:
             await app(scope, receive, send_with_id)
         finally:
+            span.set_attribute("http.response.status_code", status)
+            span.update_name(f"{scope.get('method', '')} {scope.get('path_template') or 'unmatched'}")
+            span.end()
             elapsed = time.perf_counter() - started
             route = str(scope.get("path_template") or "unmatched")
             method = str(scope.get("method", ""))
@@ -59,6 +67,6 @@ def request_telemetry(app: ASGIApp, telemetry: Telemetry) -> ASGIApp:
                 fields["error.type"] = "client_error" if status < 500 else "server_error"
             if route not in ("/health", "/metrics") or status >= 400:
                 (log.warning if status >= 500 else log.info)("request", **fields)
-            structlog.contextvars.unbind_contextvars("http.request.id")
+            structlog.contextvars.unbind_contextvars("http.request.id", "trace.id")
 
     return middleware

@@ -14,6 +14,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, generate_latest
 
 # resolve the SLO edges exactly: 1 s (p99 alert) and 5 s (queue-wait alert)
@@ -38,6 +39,10 @@ class Telemetry:
         ]
         resource = Resource.create({"service.name": service_name, "service.version": service_version})
         self.provider = MeterProvider(resource=resource, metric_readers=[self._reader], views=views)
+        # spans give every request a W3C trace id (continued from an incoming `traceparent`), logged as
+        # trace.id; add a span exporter to this provider to ship them to a tracing backend
+        self.tracer_provider = TracerProvider(resource=resource)
+        self.tracer = self.tracer_provider.get_tracer("fingerprint")
         meter = self.provider.get_meter("fingerprint")
         self.http_duration = meter.create_histogram(
             "http.server.request.duration", unit="s", description="Duration of HTTP server requests")
@@ -93,3 +98,4 @@ class Telemetry:
 
     def shutdown(self) -> None:
         self.provider.shutdown()
+        self.tracer_provider.shutdown()

@@ -21,7 +21,8 @@ async def test_request_lines_are_ecs_json(app_client: Callable[..., Any], png_pr
     async with app_client() as c:
         capsys.readouterr()
         r = await c.post("/api/v1/fingerprint/enroll", json={"image": b64, "subject_id": "log-subject"},
-                         headers={"X-Request-ID": "req-123"})
+                         headers={"X-Request-ID": "req-123",
+                                  "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
         assert r.status_code == 201 and r.headers["x-request-id"] == "req-123"
         bad = await c.post("/api/v1/fingerprint/identify", json={"image": "***"})
         assert bad.status_code == 400 and len(bad.headers["x-request-id"]) == 32
@@ -31,6 +32,7 @@ async def test_request_lines_are_ecs_json(app_client: Callable[..., Any], png_pr
     assert len(access) >= 2
     ok = next(x for x in access if x["http"]["request"]["id"] == "req-123")
     assert ok["log.level"] == "info" and ok["@timestamp"].endswith("Z")
+    assert ok["trace"]["id"] == "4bf92f3577b34da6a3ce929d0e0e4736"  # continued from the caller's traceparent
     assert ok["service"] == {"name": "fingerprint-api", "version": ok["service"]["version"]}
     assert ok["http"]["request"]["method"] == "POST"
     assert ok["url"]["path"] == "/api/v1/fingerprint/enroll"
