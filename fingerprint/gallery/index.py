@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from fingerprint.model.evaluation.metrics import score_from_cosine
+
 _CHUNK = 262144
 _RESCORE_MARGIN = 32
 
@@ -122,7 +124,7 @@ class GalleryIndex:
                 exact = self._matrix[rows].float() @ q32[p]
                 scores, order = torch.topk(exact, k)
                 out.append([
-                    Hit(self._template_ids[r], self._subjects[r], self._fingers[r], (sc + 1.0) / 2.0)
+                    Hit(self._template_ids[r], self._subjects[r], self._fingers[r], score_from_cosine(sc))
                     for sc, r in zip(scores.tolist(), rows[order].tolist(), strict=True)
                 ])
             return out
@@ -136,4 +138,4 @@ class GalleryIndex:
             sims = block @ torch.from_numpy(np.asarray(probe, dtype=np.float32))
             i = int(torch.argmax(sims))
             r = rows[i]
-            return Hit(self._template_ids[r], self._subjects[r], self._fingers[r], (float(sims[i]) + 1.0) / 2.0)
+            return Hit(self._template_ids[r], self._subjects[r], self._fingers[r], score_from_cosine(float(sims[i])))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-IMAGE_SUFFIXES = frozenset({".tif", ".tiff", ".png", ".bmp", ".jpg", ".jpeg", ".pgm", ".wsq"})
+IMAGE_SUFFIXES = frozenset({".tif", ".tiff", ".png", ".bmp", ".jpg", ".jpeg", ".pgm"})
 
 # Sensors whose files do not say their true resolution (README of ../shared/fingerprints).
 KNOWN_DPI = {"Neurotech_UareU_sample_DB": 512.0}
@@ -22,7 +22,7 @@ def scan_folder(folder: Path) -> list[Impression]:
     """Impressions sorted by finger then impression number; files not following the layout are skipped."""
     found = []
     for path in sorted(folder.iterdir()):
-        if path.suffix.lower() not in IMAGE_SUFFIXES or path.suffix.lower() == ".wsq":
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
             continue
         finger, sep, number = path.stem.rpartition("_")
         if not sep or not number.isdigit():

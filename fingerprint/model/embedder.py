@@ -34,11 +34,6 @@ class Embedder(Protocol):
         ...
 
 
-def score_from_cosine(cos: np.ndarray | torch.Tensor | float) -> np.ndarray | torch.Tensor | float:
-    """Similarity scores are cosines mapped to [0, 1]."""
-    return (cos + 1.0) / 2.0
-
-
 class TorchEmbedder:
     def __init__(self, weights: Path, max_pixels: int) -> None:
         self._model, self._meta = load_weights(weights)

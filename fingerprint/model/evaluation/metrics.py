@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
+
+T = TypeVar("T")
+
+
+def score_from_cosine(cos: T) -> T:
+    """Similarity scores are cosines mapped to [0, 1]; every scorer in the project goes through here."""
+    return (cos + 1.0) / 2.0  # type: ignore[operator, return-value]
 
 
 def det_points(genuine: np.ndarray, impostor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ import torch
 from fingerprint.model.dataset import folder_dpi, scan_folder
 from fingerprint.model.decode import ImageRejected
 from fingerprint.model.embedder import PreparedImage, TorchEmbedder
-from fingerprint.model.evaluation.metrics import cmc, det_points, eer, fnmr_at_fmr
+from fingerprint.model.evaluation.metrics import cmc, det_points, eer, fnmr_at_fmr, score_from_cosine
 from fingerprint.model.evaluation.nbis_baseline import nbis_available, score_pairs
 from fingerprint.model.evaluation.protocol import Pairs, all_pairs, fvc_pairs, identification_split
 from fingerprint.model.weights import DEFAULT_WEIGHTS
@@ -53,7 +53,7 @@ class SetResult:
 
 def _scores(emb: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     cos: np.ndarray = np.einsum("ij,ij->i", emb[pairs[:, 0]], emb[pairs[:, 1]])
-    return (cos + 1.0) / 2.0
+    return score_from_cosine(cos)
 
 
 def _split(scores: np.ndarray | dict[tuple[int, int], float], pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:

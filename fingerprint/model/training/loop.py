@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fingerprint.model.evaluation.metrics import eer, threshold_at_fmr
+from fingerprint.model.evaluation.metrics import eer, score_from_cosine, threshold_at_fmr
 from fingerprint.model.network import FingerprintNet
 from fingerprint.model.preprocess import prepare
 from fingerprint.model.synth.bank import build_bank
@@ -54,7 +54,7 @@ def embed_canvases(model: FingerprintNet, canvases: torch.Tensor, batch: int = 6
 
 def pair_scores(emb: torch.Tensor, labels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """All-pairs genuine and impostor scores, mapped from cosine to [0, 1]."""
-    sim = ((emb @ emb.T + 1) / 2).numpy()
+    sim = score_from_cosine(emb @ emb.T).numpy()
     lab = labels.numpy()
     iu = np.triu_indices(len(lab), k=1)
     same = lab[iu[0]] == lab[iu[1]]
