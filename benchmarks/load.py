@@ -138,6 +138,7 @@ def rss_mb(pid: int) -> float:
 async def open_loop(server: Spawned, body: dict[str, object], rate: float, seconds: float) -> dict[str, object]:
     """Offer `rate` requests/s regardless of answers (what overload looks like); watch queue and memory."""
     codes: dict[int, int] = {}
+    errors: dict[str, int] = {}
     admitted: list[float] = []
     rejected: list[float] = []
     depth_max = 0
@@ -150,17 +151,24 @@ async def open_loop(server: Spawned, body: dict[str, object], rate: float, secon
         try:
             r = await c.post("/api/v1/fingerprint/identify", json=body)
             code = r.status_code
-        except httpx.TransportError:
+        except httpx.TransportError as exc:
             code = 0
+            errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
         codes[code] = codes.get(code, 0) + 1
         (admitted if code == 200 else rejected).append(time.perf_counter() - t0)
 
+    rss_timeline: list[float] = []
+
     async def watch(c: httpx.AsyncClient) -> None:
         nonlocal depth_max
+        last_rss = 0.0
         while time.perf_counter() < stop_at:
             r = await c.get("/api/v1/models/status")
             if r.status_code == 200:
                 depth_max = max(depth_max, r.json()["queue"]["depth"])
+            if time.perf_counter() - last_rss >= 15:
+                last_rss = time.perf_counter()
+                rss_timeline.append(round(rss_mb(server.proc.pid), 1))
             await asyncio.sleep(0.25)
 
     async with httpx.AsyncClient(base_url=server.url, timeout=120, limits=limits) as c:
@@ -173,10 +181,11 @@ async def open_loop(server: Spawned, body: dict[str, object], rate: float, secon
             await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
         await asyncio.gather(*tasks)
         await watcher
-    return {"offered_rps": round(rate, 1), "seconds": seconds, "codes": codes,
+    return {"offered_rps": round(rate, 1), "seconds": seconds, "codes": codes, "transport_errors": errors,
             "admitted_p50_ms": round(pct(admitted, 50), 1), "admitted_p99_ms": round(pct(admitted, 99), 1),
             "rejected_p99_ms": round(pct(rejected, 99), 1), "queue_depth_max": depth_max,
-            "rss_start_mb": round(rss_start, 1), "rss_end_mb": round(rss_mb(server.proc.pid), 1)}
+            "rss_start_mb": round(rss_start, 1), "rss_end_mb": round(rss_mb(server.proc.pid), 1),
+            "rss_every_15s_mb": rss_timeline}
 
 
 def main() -> None:

@@ -43,6 +43,7 @@ class FingerprintController(Controller):
           responses=_errors(400, 401, 403, 413, 415, 422, 429, 503, 504), summary="Enroll a fingerprint for a subject")
     async def enroll(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService]) -> EnrollResponse:
         with audited(request, "enroll") as audit:
+            await request.body()  # drain first: answering mid-upload makes the server reset the connection
             service.reject_if_saturated()
             body, image = await read_body(request, EnrollJSON)
             audit.subjects.append(body.subject_id)
@@ -56,6 +57,7 @@ class FingerprintController(Controller):
           responses=_errors(400, 401, 403, 404, 413, 415, 422, 429, 503, 504), summary="1:1 - is this the subject's finger?")
     async def verify(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService]) -> VerifyResponse:
         with audited(request, "verify") as audit:
+            await request.body()  # drain first: answering mid-upload makes the server reset the connection
             service.reject_if_saturated()
             body, image = await read_body(request, VerifyJSON)
             audit.subjects.append(body.subject_id)
@@ -71,6 +73,7 @@ class FingerprintController(Controller):
           responses=_errors(400, 401, 403, 413, 415, 422, 429, 503, 504), summary="1:N - who is this?")
     async def identify(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService]) -> IdentifyResponse:
         with audited(request, "identify") as audit:
+            await request.body()  # drain first: answering mid-upload makes the server reset the connection
             service.reject_if_saturated()
             body, image = await read_body(request, IdentifyJSON)
             deadline = Deadline.after(service.settings.request_timeout)
