@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
 from fingerprint.api.disconnect import unless_disconnected
-from fingerprint.api.inputs import read_body
+from fingerprint.api.inputs import S, read_body
 from fingerprint.api.openapi_bodies import operation_with_image_body
 from fingerprint.api.schemas import (
     Candidate,
@@ -35,6 +35,14 @@ def _errors(*codes: int) -> dict[int, ResponseSpec]:
     return {c: ResponseSpec(data_container=ErrorResponse, description=text[c]) for c in codes}
 
 
+async def _admit(request: Request[Any, Any, Any], service: FingerprintService, schema: type[S]) -> tuple[S, bytes]:
+    """Refuse at once when the queue is full, else parse; the body is drained first either way,
+    because answering mid-upload makes the server reset the connection."""
+    await request.body()
+    service.reject_if_saturated()
+    return await read_body(request, schema)
+
+
 class FingerprintController(Controller):
     path = "/api/v1/fingerprint"
     tags = ["fingerprint"]
@@ -43,9 +51,7 @@ class FingerprintController(Controller):
           responses=_errors(400, 401, 403, 413, 415, 422, 429, 503, 504), summary="Enroll a fingerprint for a subject")
     async def enroll(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService]) -> EnrollResponse:
         with audited(request, "enroll") as audit:
-            await request.body()  # drain first: answering mid-upload makes the server reset the connection
-            service.reject_if_saturated()
-            body, image = await read_body(request, EnrollJSON)
+            body, image = await _admit(request, service, EnrollJSON)
             audit.subjects.append(body.subject_id)
             deadline = Deadline.after(service.settings.request_timeout)
             result = await unless_disconnected(
@@ -57,9 +63,7 @@ class FingerprintController(Controller):
           responses=_errors(400, 401, 403, 404, 413, 415, 422, 429, 503, 504), summary="1:1 - is this the subject's finger?")
     async def verify(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService]) -> VerifyResponse:
         with audited(request, "verify") as audit:
-            await request.body()  # drain first: answering mid-upload makes the server reset the connection
-            service.reject_if_saturated()
-            body, image = await read_body(request, VerifyJSON)
+            body, image = await _admit(request, service, VerifyJSON)
             audit.subjects.append(body.subject_id)
             deadline = Deadline.after(service.settings.request_timeout)
             result = await unless_disconnected(
@@ -73,9 +77,7 @@ class FingerprintController(Controller):
           responses=_errors(400, 401, 403, 413, 415, 422, 429, 503, 504), summary="1:N - who is this?")
     async def identify(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService]) -> IdentifyResponse:
         with audited(request, "identify") as audit:
-            await request.body()  # drain first: answering mid-upload makes the server reset the connection
-            service.reject_if_saturated()
-            body, image = await read_body(request, IdentifyJSON)
+            body, image = await _admit(request, service, IdentifyJSON)
             deadline = Deadline.after(service.settings.request_timeout)
             result = await unless_disconnected(
                 request, service.identify(image, body.dpi, body.top_k, body.threshold, deadline), service.client_gone)
