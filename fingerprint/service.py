@@ -164,13 +164,13 @@ class FingerprintService:
         if self.pipeline is not None:
             await self.pipeline.stop()
 
-    def _require_ready(self) -> tuple[InferencePipeline, GalleryIndex, ModelMeta]:
+    def require_ready(self) -> tuple[InferencePipeline, GalleryIndex, ModelMeta]:
         # while draining, readiness is 503 but admitted traffic is still served until the listener closes
         if self.pipeline is None or self.index is None or self.model.meta is None:
             if self.store_error:
                 raise StoreUnavailable(self.store_error)
             if self.model.error:
-                raise NotReady("model_unavailable", "the model failed to load")
+                raise NotReady("model_unavailable", "the model failed to load; see the service log")
             raise NotReady("model_loading", "the model is still loading")
         return self.pipeline, self.index, self.model.meta
 
@@ -187,7 +187,7 @@ class FingerprintService:
         self.telemetry.operations.add(1, {"operation": operation, "result": result})
 
     async def enroll(self, image: bytes, dpi: float, subject_id: str, finger: str | None, deadline: Deadline) -> Enrolled:
-        pipeline, index, meta = self._require_ready()
+        pipeline, index, meta = self.require_ready()
         extracted = await pipeline.extract(image, dpi, deadline, min_quality=self.settings.min_enroll_quality)
         template = Template(
             meta=TemplateMeta(
@@ -205,7 +205,7 @@ class FingerprintService:
         return Enrolled(template.meta.template_id, extracted.quality, meta.version)
 
     async def verify(self, image: bytes, dpi: float, subject_id: str, deadline: Deadline) -> Verified:
-        pipeline, index, meta = self._require_ready()
+        pipeline, index, meta = self.require_ready()
         if not index.has_subject(subject_id):
             raise SubjectNotFound(subject_id)
         extracted = await pipeline.extract(image, dpi, deadline)
@@ -218,7 +218,7 @@ class FingerprintService:
         return Verified(match=match, score=hit.score, threshold=threshold, template_id=hit.template_id)
 
     async def identify(self, image: bytes, dpi: float, top_k: int, threshold: float | None, deadline: Deadline) -> Identified:
-        pipeline, index, meta = self._require_ready()
+        pipeline, index, meta = self.require_ready()
         extracted = await pipeline.extract(image, dpi, deadline)
         used = meta.threshold_fmr_1e3 if threshold is None else threshold
         hits = await asyncio.to_thread(index.search, extracted.embedding, top_k)

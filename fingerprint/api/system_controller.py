@@ -6,7 +6,6 @@ from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
-from fingerprint.api.errors import ApiError
 from fingerprint.api.schemas import ErrorResponse, GalleryInfo, HealthResponse, ModelInfo, QueueInfo, StatusResponse
 from fingerprint.service import FingerprintService, NotReady
 
@@ -21,19 +20,10 @@ class SystemController(Controller):
     @get("/api/v1/models/status", summary="Readiness: 200 once the model is loaded and warm",
          responses={503: ResponseSpec(data_container=ErrorResponse, description="not ready")})
     async def model_status(self, service: NamedDependency[FingerprintService]) -> StatusResponse:
-        if not service.ready or service.model.meta is None or service.index is None:
-            if service.draining:
-                raise NotReady("shutting_down", "the service is shutting down")
-            if service.store_error:
-                raise ApiError(503, "store_unavailable", "the gallery store is unavailable", {"Retry-After": "5"})
-            if service.model.error:
-                raise NotReady("model_unavailable", "the model failed to load; see the service log")
-            raise NotReady("model_loading", "the model is still loading")
-        try:
-            await service.store.ping()
-        except Exception:
-            raise ApiError(503, "store_unavailable", "the gallery store is unavailable", {"Retry-After": "5"}) from None
-        meta = service.model.meta
+        if service.draining:
+            raise NotReady("shutting_down", "the service is shutting down")
+        _, index, meta = service.require_ready()
+        await service.store.ping()  # StoreUnavailable -> 503 store_unavailable, like every other route
         return StatusResponse(
             status="ready",
             model=ModelInfo(name=meta.name, version=meta.version, sha256=meta.sha256, embedding_dim=meta.embedding_dim,
@@ -41,7 +31,7 @@ class SystemController(Controller):
                             threshold_fmr_1e2=meta.threshold_fmr_1e2, threshold_fmr_1e3=meta.threshold_fmr_1e3,
                             default_threshold=meta.threshold_fmr_1e3),
             queue=QueueInfo(depth=service.admission.depth, capacity=service.admission.capacity),
-            gallery=GalleryInfo(size=len(service.index), stale_templates=service.model.stale_templates),
+            gallery=GalleryInfo(size=len(index), stale_templates=service.model.stale_templates),
         )
 
 

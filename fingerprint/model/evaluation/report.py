@@ -56,11 +56,9 @@ def _scores(emb: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     return score_from_cosine(cos)
 
 
-def _split(scores: np.ndarray | dict[tuple[int, int], float], pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(scores, dict):
-        return (np.array([scores[(a, b)] for a, b in pairs.genuine.tolist()]),
-                np.array([scores[(a, b)] for a, b in pairs.impostor.tolist()]))
-    raise TypeError("scores must be a pair dictionary")
+def _split(scores: dict[tuple[int, int], float], pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([scores[(a, b)] for a, b in pairs.genuine.tolist()]),
+            np.array([scores[(a, b)] for a, b in pairs.impostor.tolist()]))
 
 
 def _time_single_image(embedder: TorchEmbedder, data: bytes, dpi: float, repeats: int = 10) -> float:
