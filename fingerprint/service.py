@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
+import torch
 
 from fingerprint.batching.admission import Admission, QueueFull
 from fingerprint.batching.deadline import Deadline
@@ -68,6 +69,8 @@ EmbedderFactory = Callable[[Settings], Embedder]
 
 
 def load_torch_embedder(settings: Settings) -> Embedder:
+    if settings.torch_threads > 0:
+        torch.set_num_threads(settings.torch_threads)
     embedder = TorchEmbedder(settings.weights_path, settings.max_image_pixels)
     embedder.warm_up()
     return embedder
@@ -132,6 +135,7 @@ class FingerprintService:
             max_batch_size=self.settings.max_batch_size,
             max_batch_wait_s=self.settings.max_batch_wait_ms / 1000.0,
             workers=self.settings.workers,
+            compute_niceness=self.settings.compute_niceness,
         )
         pipeline = InferencePipeline(embedder, self.admission, limits, self.telemetry)
         pipeline.start()

@@ -31,6 +31,7 @@ class Settings:
     max_batch_size: int = 16
     max_batch_wait_ms: float = 5.0
     torch_threads: int = 0  # 0: one per available core
+    compute_niceness: int = 10  # preprocessing/inference threads run this far below the event loop (Linux)
     min_enroll_quality: float = 0.3
     max_body_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 16_000_000

@@ -55,6 +55,7 @@ class MicroBatcher(Generic[T]):
         max_batch_size: int,
         max_wait_s: float,
         observer: BatchObserver | None = None,
+        thread_initializer: Callable[[], None] | None = None,
     ) -> None:
         self._run_batch = run_batch
         self._max_batch = max_batch_size
@@ -63,7 +64,8 @@ class MicroBatcher(Generic[T]):
         self._pending: deque[_Job[T]] = deque()
         self._wakeup = asyncio.Event()
         # one thread owns the model: torch parallelises inside a forward pass, not across them
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="inference", initializer=thread_initializer)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 

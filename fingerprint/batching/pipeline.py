@@ -11,6 +11,7 @@ import numpy as np
 from fingerprint.batching.admission import Admission, QueueFull
 from fingerprint.batching.batcher import BatchObserver, MicroBatcher
 from fingerprint.batching.deadline import Deadline, StageTimeout
+from fingerprint.batching.priority import lower_thread_priority
 from fingerprint.model.embedder import Embedder, PreparedImage
 
 
@@ -34,6 +35,7 @@ class PipelineLimits:
     max_batch_size: int
     max_batch_wait_s: float
     workers: int
+    compute_niceness: int = 0  # how far below the event loop the compute threads run
 
 
 class InferencePipeline:
@@ -44,9 +46,11 @@ class InferencePipeline:
         self.admission = admission
         self._limits = limits
         self._observer = observer
-        self._extract_pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="extract")
+        lower = lower_thread_priority(limits.compute_niceness)
+        self._extract_pool = ThreadPoolExecutor(
+            max_workers=limits.workers, thread_name_prefix="extract", initializer=lower)
         self.batcher: MicroBatcher[PreparedImage] = MicroBatcher(
-            embedder.embed, limits.max_batch_size, limits.max_batch_wait_s, observer
+            embedder.embed, limits.max_batch_size, limits.max_batch_wait_s, observer, thread_initializer=lower
         )
 
     def start(self) -> None:

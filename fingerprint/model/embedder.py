@@ -17,7 +17,7 @@ from fingerprint.model.weights import ModelMeta, load_weights
 
 @dataclass(frozen=True)
 class PreparedImage:
-    tensor: torch.Tensor  # (1, INPUT_SIZE, INPUT_SIZE)
+    tensor: torch.Tensor  # (2, INPUT_SIZE, INPUT_SIZE), see preprocess.Prepared
     quality: float
 
 
@@ -58,7 +58,7 @@ class TorchEmbedder:
     def warm_up(self) -> float:
         """One forward pass at each common batch size, so the first request is not the slow one."""
         start = time.perf_counter()
-        blank = PreparedImage(tensor=torch.zeros(1, INPUT_SIZE, INPUT_SIZE), quality=0.0)
+        blank = PreparedImage(tensor=torch.zeros(2, INPUT_SIZE, INPUT_SIZE), quality=0.0)
         for n in (1, 4):
             self.embed([blank] * n)
         return time.perf_counter() - start

@@ -30,8 +30,10 @@ class _Block(nn.Module):
 
 
 class FingerprintNet(nn.Module):
-    def __init__(self, embedding_dim: int = 256, width: int = 32) -> None:
+    def __init__(self, embedding_dim: int = 256, width: int = 32, enhanced_input: bool = False) -> None:
         super().__init__()
+        # which of the two prepared channels the network reads (preprocess.Prepared.tensor)
+        self.input_channel = 1 if enhanced_input else 0
         w = width
         self.embedding_dim = embedding_dim
         self.stem = nn.Sequential(
@@ -57,7 +59,8 @@ class FingerprintNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 1, 160, 160) ridge maps -> (B, embedding_dim) unit vectors."""
-        y = self.reduce(self.trunk(self.stem(x)))
+        """(B, 2, 160, 160) prepared images -> (B, embedding_dim) unit vectors."""
+        c = self.input_channel
+        y = self.reduce(self.trunk(self.stem(x[:, c : c + 1])))
         y = F.adaptive_avg_pool2d(y, 5).flatten(1)
         return F.normalize(self.head(y), dim=1)

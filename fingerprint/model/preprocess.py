@@ -3,7 +3,8 @@
 Stages, each a few tensor operations so the same code serves a single request and a training batch:
 local contrast normalisation (block mean/std, so sensors with different gain look alike),
 foreground segmentation (blocks with ridge contrast), centring the crop window on the foreground,
-and a 2x reduction to the network's 250-dpi input. Deterministic by construction.
+a 2x reduction to the network's 250-dpi input, and a Gabor-enhanced copy of that input
+(`enhance.py`). Deterministic by construction.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from fingerprint.model.enhance import enhance
+
 WINDOW = 320  # crop at 500 dpi (16 mm): most of a finger's contact area
 INPUT_SIZE = WINDOW // 2  # network input at 250 dpi
 _BLOCK = 16
@@ -21,7 +24,7 @@ _STRIDE = 8
 
 @dataclass(frozen=True)
 class Prepared:
-    tensor: torch.Tensor  # (B, 1, INPUT_SIZE, INPUT_SIZE)
+    tensor: torch.Tensor  # (B, 2, INPUT_SIZE, INPUT_SIZE): normalised ridge map, enhanced ridge map
     foreground: torch.Tensor  # (B,) fraction of the crop window that is fingerprint
     coherence: torch.Tensor  # (B,) mean ridge orientation coherence over the foreground
     quality: torch.Tensor  # (B,) in [0, 1]
@@ -117,4 +120,5 @@ def prepare(images: torch.Tensor) -> Prepared:
     # coherence ~0.17, real prints 0.4-0.85 (1st-99th percentile over ../shared/fingerprints), so the
     # score ramps from 0.2 to full at 0.7.
     quality = torch.clamp(foreground / 0.4, 0, 1) * torch.clamp((coherence - 0.2) / 0.5, 0, 1)
-    return Prepared(tensor=tensor, foreground=foreground, coherence=coherence, quality=quality)
+    enhanced = enhance(tensor, (fg_small > 0.5).float())
+    return Prepared(tensor=torch.cat([tensor, enhanced], dim=1), foreground=foreground, coherence=coherence, quality=quality)

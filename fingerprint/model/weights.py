@@ -30,6 +30,7 @@ class ModelMeta:
     threshold_fmr_1e3: float  # score threshold for a 0.1 % false match rate
     trained_on: list[str]
     notes: str = ""
+    enhanced_input: bool = False  # reads the Gabor-enhanced channel (cards before it read the raw one)
 
 
 def meta_path(weights: Path) -> Path:
@@ -70,7 +71,7 @@ def load_weights(path: Path) -> tuple[FingerprintNet, ModelMeta]:
     digest = hashlib.sha256(data).hexdigest()
     if digest != meta.sha256:
         raise WeightsError(f"weights {path} sha256 {digest} does not match the recorded {meta.sha256}")
-    model = FingerprintNet(embedding_dim=meta.embedding_dim, width=meta.width)
+    model = FingerprintNet(embedding_dim=meta.embedding_dim, width=meta.width, enhanced_input=meta.enhanced_input)
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         model.load_state_dict(state)

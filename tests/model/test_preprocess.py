@@ -22,7 +22,7 @@ def test_output_shape_for_any_input_size(prints: list[list[np.ndarray]]) -> None
     img = prints[0][0]
     for crop in (img[:120, :380], img[:, :150], np.pad(img, ((200, 200), (300, 300)), constant_values=230)):
         out = prepare(_t(crop))
-        assert out.tensor.shape == (1, 1, INPUT_SIZE, INPUT_SIZE)
+        assert out.tensor.shape == (1, 2, INPUT_SIZE, INPUT_SIZE)  # normalised + enhanced
         assert torch.isfinite(out.tensor).all()
 
 

@@ -25,6 +25,7 @@ class TrainConfig:
     threads: int = 2
     real_sets: tuple[str, ...] = ("Neurotech_CrossMatch_Sample_DB", "Neurotech_UareU_sample_DB")
     holdout_fraction: float = 0.16
+    enhanced_input: bool = False  # train on the Gabor-enhanced channel of the prepared input
     init_from: str = ""  # a previous run's checkpoint.pt to continue from (network and class weights)
 
 

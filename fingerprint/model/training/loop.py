@@ -68,7 +68,7 @@ class _Trainer:
         self.n_syn = len(masters)
         n_classes = self.n_syn + len(real.fingers)
         torch.manual_seed(cfg.seed)
-        self.model = FingerprintNet(embedding_dim=cfg.embedding_dim, width=cfg.width)
+        self.model = FingerprintNet(embedding_dim=cfg.embedding_dim, width=cfg.width, enhanced_input=cfg.enhanced_input)
         self.classes = torch.nn.Parameter(torch.randn(n_classes, cfg.embedding_dim) * 0.01)
         params = [*list(self.model.parameters()), self.classes]
         self.opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
@@ -197,6 +197,7 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
         sha256="",
         embedding_dim=cfg.embedding_dim,
         width=cfg.width,
+        enhanced_input=cfg.enhanced_input,
         threshold_fmr_1e2=threshold_at_fmr(impostor, 0.01),
         threshold_fmr_1e3=threshold_at_fmr(impostor, 0.001),
         trained_on=[*cfg.real_sets, f"synthetic x{cfg.synthetic_fingers}"],
