@@ -8,7 +8,8 @@ straight into SQLite under the bundled model's version, so identify searches a r
 2. one client, sequential identify: p50/p99;
 3. C concurrent clients for S seconds: throughput and p50/p99 (saturation);
 4. the same with MAX_BATCH_SIZE=1 vs the default, in this run: the micro-batching speed-up;
-5. a burst of 2x MAX_POOL_SIZE concurrent requests: how many were admitted and how many refused.
+5. a burst of 2x MAX_POOL_SIZE concurrent requests: how many were admitted and how many refused;
+6. with --overload-seconds, an open-loop soak at 2x the measured capacity (benchmarks/overload.py).
 The load generator shares the machine's cores with the server; compare ratios within one run.
 """
 
@@ -31,6 +32,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from benchmarks.overload import open_loop
 from fingerprint.gallery.codec import encode_embedding
 from fingerprint.model.synth.export import encode_png, synthetic_impressions
 from fingerprint.model.weights import DEFAULT_WEIGHTS, read_meta
@@ -118,7 +120,7 @@ async def closed_loop(url: str, body: dict[str, object], clients: int, seconds: 
             "codes": json.dumps(codes, sort_keys=True)}  # type: ignore[dict-item]
 
 
-async def burst(url: str, body: dict[str, object], n: int) -> dict[str, int]:
+async def burst(url: str, body: dict[str, object], n: int) -> dict[int, int]:
     limits = httpx.Limits(max_connections=n + 4)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as c:
         rs = await asyncio.gather(*(c.post("/api/v1/fingerprint/identify", json=body) for _ in range(n)))
@@ -126,66 +128,6 @@ async def burst(url: str, body: dict[str, object], n: int) -> dict[str, int]:
     for r in rs:
         codes[r.status_code] = codes.get(r.status_code, 0) + 1
     return codes
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-async def open_loop(server: Spawned, body: dict[str, object], rate: float, seconds: float) -> dict[str, object]:
-    """Offer `rate` requests/s regardless of answers (what overload looks like); watch queue and memory."""
-    codes: dict[int, int] = {}
-    errors: dict[str, int] = {}
-    admitted: list[float] = []
-    rejected: list[float] = []
-    depth_max = 0
-    rss_start = rss_mb(server.proc.pid)
-    stop_at = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=2000)
-
-    async def one(c: httpx.AsyncClient) -> None:
-        t0 = time.perf_counter()
-        try:
-            r = await c.post("/api/v1/fingerprint/identify", json=body)
-            code = r.status_code
-        except httpx.TransportError as exc:
-            code = 0
-            errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
-        codes[code] = codes.get(code, 0) + 1
-        (admitted if code == 200 else rejected).append(time.perf_counter() - t0)
-
-    rss_timeline: list[float] = []
-
-    async def watch(c: httpx.AsyncClient) -> None:
-        nonlocal depth_max
-        last_rss = 0.0
-        while time.perf_counter() < stop_at:
-            r = await c.get("/api/v1/models/status")
-            if r.status_code == 200:
-                depth_max = max(depth_max, r.json()["queue"]["depth"])
-            if time.perf_counter() - last_rss >= 15:
-                last_rss = time.perf_counter()
-                rss_timeline.append(round(rss_mb(server.proc.pid), 1))
-            await asyncio.sleep(0.25)
-
-    async with httpx.AsyncClient(base_url=server.url, timeout=120, limits=limits) as c:
-        watcher = asyncio.ensure_future(watch(c))
-        tasks = []
-        next_at = time.perf_counter()
-        while next_at < stop_at:
-            tasks.append(asyncio.ensure_future(one(c)))
-            next_at += 1.0 / rate
-            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-        await asyncio.gather(*tasks)
-        await watcher
-    return {"offered_rps": round(rate, 1), "seconds": seconds, "codes": codes, "transport_errors": errors,
-            "admitted_p50_ms": round(pct(admitted, 50), 1), "admitted_p99_ms": round(pct(admitted, 99), 1),
-            "rejected_p99_ms": round(pct(rejected, 99), 1), "queue_depth_max": depth_max,
-            "rss_start_mb": round(rss_start, 1), "rss_end_mb": round(rss_mb(server.proc.pid), 1),
-            "rss_every_15s_mb": rss_timeline}
 
 
 def main() -> None:
@@ -197,6 +139,7 @@ def main() -> None:
     ap.add_argument("--capacity", type=int, default=100)
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--overload-seconds", type=float, default=0, help="open-loop soak at 2x measured capacity")
+    ap.add_argument("--compare-niceness", action="store_true", help="repeat the soak with COMPUTE_NICENESS=0")
     args = ap.parse_args()
 
     meta = read_meta(DEFAULT_WEIGHTS)
@@ -221,13 +164,19 @@ def main() -> None:
             finally:
                 server.stop()
         if args.overload_seconds > 0:
-            server = Spawned(data, args.port, MAX_POOL_SIZE=str(args.capacity))
-            try:
-                server.wait_ready()
-                capacity = results["saturation_batched"]["rps"]  # type: ignore[index]
-                results["overload_soak"] = asyncio.run(open_loop(server, body, 2 * capacity, args.overload_seconds))
-            finally:
-                server.stop()
+            capacity = results["saturation_batched"]["rps"]  # type: ignore[index]
+            # the same soak with compute threads at the event loop's priority, for the ratio in one run
+            variants: list[tuple[str, dict[str, str]]] = [("overload_soak", {})] + (
+                [("overload_soak_niceness0", {"COMPUTE_NICENESS": "0"})] if args.compare_niceness else [])
+            for label, extra in variants:
+                server = Spawned(data, args.port, MAX_POOL_SIZE=str(args.capacity), **extra)
+                try:
+                    server.wait_ready()
+                    asyncio.run(sequential(server.url, body, 5))  # warm
+                    results[label] = asyncio.run(
+                        open_loop(server.url, server.proc.pid, body, 2 * capacity, args.overload_seconds))
+                finally:
+                    server.stop()
     b = results["saturation_batched"]["rps"]  # type: ignore[index]
     one = results["saturation_batch1"]["rps"]  # type: ignore[index]
     results["batching_speedup"] = round(b / one, 2) if one else None
