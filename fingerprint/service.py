@@ -198,13 +198,13 @@ class FingerprintService:
                 template_id=str(uuid.uuid4()), subject_id=subject_id, finger=finger, model_version=meta.version,
                 quality=extracted.quality, created_at=datetime.now(UTC),
             ),
-            embedding=extracted.embedding,
+            embedding=extracted.template,
         )
         seq = await self.store.add(template)  # durable first: the index only ever holds committed templates
         if self.sync is not None:
             await self.sync.wait_until(seq)  # the change log is the index's only writer: order is kept
         else:
-            index.add(template.meta.template_id, subject_id, finger, extracted.embedding)
+            index.add(template.meta.template_id, subject_id, finger, extracted.template)
         self._count("enroll", "enrolled")
         return Enrolled(template.meta.template_id, extracted.quality, meta.version)
 
@@ -213,7 +213,7 @@ class FingerprintService:
         if not index.has_subject(subject_id):
             raise SubjectNotFound(subject_id)
         extracted = await pipeline.extract(image, dpi, deadline)
-        hit = index.best_for_subject(extracted.embedding, subject_id)
+        hit = index.best_for_subject(extracted.views, subject_id)
         if hit is None:  # erased while the probe was being embedded
             raise SubjectNotFound(subject_id)
         threshold = meta.threshold_fmr_1e3
@@ -225,7 +225,7 @@ class FingerprintService:
         pipeline, index, meta = self.require_ready()
         extracted = await pipeline.extract(image, dpi, deadline)
         used = meta.threshold_fmr_1e3 if threshold is None else threshold
-        hits = await asyncio.to_thread(index.search, extracted.embedding, top_k)
+        hits = await asyncio.to_thread(index.search_views, extracted.views, top_k)
         candidates = [h for h in hits if h.score >= used]
         self._count("identify", "match" if candidates else "no_match")
         return Identified(candidates=candidates, threshold=used)

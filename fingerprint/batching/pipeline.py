@@ -24,8 +24,13 @@ class LowQuality(Exception):
 
 @dataclass(frozen=True)
 class Extracted:
-    embedding: np.ndarray
+    views: np.ndarray  # (K, D): views[0] is what is enrolled, all K are compared as a probe
     quality: float
+
+    @property
+    def template(self) -> np.ndarray:
+        first: np.ndarray = self.views[0]
+        return first
 
 
 @dataclass(frozen=True)
@@ -71,8 +76,8 @@ class InferencePipeline:
             prepared = await self._prepare(data, dpi, deadline)
             if min_quality is not None and prepared.quality < min_quality:
                 raise LowQuality(prepared.quality, min_quality)
-            embedding = await self.batcher.submit(prepared, deadline, self._limits.inference_timeout)
-            return Extracted(embedding=embedding, quality=prepared.quality)
+            views = await self.batcher.submit(prepared, deadline, self._limits.inference_timeout)
+            return Extracted(views=views, quality=prepared.quality)
 
     async def _prepare(self, data: bytes, dpi: float, deadline: Deadline) -> PreparedImage:
         budget, binding = deadline.budget(self._limits.feature_extraction_timeout)

@@ -18,6 +18,7 @@ from fingerprint.model.evaluation.metrics import score_from_cosine
 
 _CHUNK = 262144
 _RESCORE_MARGIN = 32
+_SHORTLIST = 256  # candidates by the probe's centred view that its shifted views re-score
 
 
 @dataclass(frozen=True)
@@ -129,13 +130,39 @@ class GalleryIndex:
                 ])
             return out
 
+    def search_views(self, views: np.ndarray, top_k: int) -> list[Hit]:
+        """Top-k for a probe given as (K, D) views, a template scoring its best view.
+
+        The scan ranks the whole gallery by the centred view (views[0]) alone, so a search costs the
+        same as with one vector; the shortlist it keeps is then re-scored exactly with every view.
+        A template whose centred score is below the shortlist's cut is not re-scored: at 1M templates
+        that is 256 candidates, 0.03 % of the gallery.
+        """
+        views = np.atleast_2d(views)
+        if len(views) == 1:
+            return self.search(views[0], top_k)
+        shortlist = self.search(views[0], max(top_k, _SHORTLIST))
+        if not shortlist:
+            return []
+        with self._lock:
+            rows = [self._row_of[h.template_id] for h in shortlist if h.template_id in self._row_of]
+            sims = (self._matrix[rows].float() @ torch.from_numpy(np.ascontiguousarray(views, dtype=np.float32)).T)
+            best = sims.max(dim=1).values
+            scores, order = torch.topk(best, min(top_k, len(rows)))
+            return [
+                Hit(self._template_ids[r], self._subjects[r], self._fingers[r], score_from_cosine(sc))
+                for sc, r in zip(scores.tolist(), [rows[i] for i in order.tolist()], strict=True)
+            ]
+
     def best_for_subject(self, probe: np.ndarray, subject_id: str) -> Hit | None:
+        """The subject's best-matching template for a probe given as (D,) or (K, D) views."""
         with self._lock:
             rows = sorted(self._rows_of_subject.get(subject_id, ()))
             if not rows:
                 return None
             block = self._matrix[rows].float()
-            sims = block @ torch.from_numpy(np.asarray(probe, dtype=np.float32))
+            views = torch.from_numpy(np.ascontiguousarray(np.atleast_2d(probe), dtype=np.float32))
+            sims = (block @ views.T).max(dim=1).values
             i = int(torch.argmax(sims))
             r = rows[i]
             return Hit(self._template_ids[r], self._subjects[r], self._fingers[r], score_from_cosine(float(sims[i])))

@@ -30,7 +30,9 @@ class Embedder(Protocol):
         ...
 
     def embed(self, batch: list[PreparedImage]) -> np.ndarray:
-        """(len(batch), embedding_dim) float32 unit vectors."""
+        """(len(batch), views, embedding_dim) float32 unit vectors. View 0 is the template (the print
+        as centred); the others are the same print shifted (`ModelMeta.probe_shift_radius`), used
+        when it is the probe of a comparison."""
         ...
 
 
@@ -51,7 +53,7 @@ class TorchEmbedder:
 
     def embed(self, batch: list[PreparedImage]) -> np.ndarray:
         with torch.inference_mode():
-            out = self._model(torch.stack([p.tensor for p in batch]))
+            out = self._model.shifted_views(torch.stack([p.tensor for p in batch]), self._meta.probe_shift_radius)
         result: np.ndarray = out.numpy().astype(np.float32)
         return result
 

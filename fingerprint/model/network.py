@@ -58,9 +58,35 @@ class FingerprintNet(nn.Module):
             nn.BatchNorm1d(embedding_dim),
         )
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 2, 160, 160) prepared images -> (B, 64, 10, 10) local ridge descriptors."""
+        c = self.input_channel
+        out: torch.Tensor = self.reduce(self.trunk(self.stem(x[:, c : c + 1])))
+        return out
+
+    def embed_features(self, y: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.head(F.adaptive_avg_pool2d(y, 5).flatten(1)), dim=1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 2, 160, 160) prepared images -> (B, embedding_dim) unit vectors."""
-        c = self.input_channel
-        y = self.reduce(self.trunk(self.stem(x[:, c : c + 1])))
-        y = F.adaptive_avg_pool2d(y, 5).flatten(1)
-        return F.normalize(self.head(y), dim=1)
+        return self.embed_features(self.features(x))
+
+    def shifted_views(self, x: torch.Tensor, radius: int) -> torch.Tensor:
+        """(B, K, embedding_dim): the embedding, then the embeddings of the same print moved by up to
+        `radius` feature cells (1.6 mm each) in each direction, K = (2 radius + 1)^2.
+
+        Two impressions of a finger rarely sit at the same place in the crop, and the spatial head is
+        sensitive to where patterns sit. Comparing a probe's shifted views with a template recovers
+        most of that misalignment for the cost of the head alone (one trunk pass).
+        """
+        y = self.features(x)
+        views = [self.embed_features(y)]
+        if radius > 0:
+            h, w = y.shape[-2:]
+            padded = F.pad(y, (radius, radius, radius, radius))
+            for dy in range(-radius, radius + 1):
+                for dx in range(-radius, radius + 1):
+                    if dy or dx:
+                        moved = padded[..., radius - dy : radius - dy + h, radius - dx : radius - dx + w]
+                        views.append(self.embed_features(moved))
+        return torch.stack(views, dim=1)

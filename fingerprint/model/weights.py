@@ -31,6 +31,7 @@ class ModelMeta:
     trained_on: list[str]
     notes: str = ""
     enhanced_input: bool = False  # reads the Gabor-enhanced channel (cards before it read the raw one)
+    probe_shift_radius: int = 0  # probes are compared in (2r+1)^2 shifted views; thresholds assume it
 
 
 def meta_path(weights: Path) -> Path:

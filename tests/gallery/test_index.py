@@ -56,3 +56,23 @@ def test_best_for_subject_and_empty_index() -> None:
     hit = idx.best_for_subject(v[1], "a")
     assert hit is not None and hit.template_id == "a2" and hit.score > 0.99
     assert idx.best_for_subject(v[1], "nobody") is None
+
+
+def test_a_probe_scores_each_template_by_its_best_view() -> None:
+    rng = np.random.default_rng(3)
+    index = GalleryIndex(16)
+    templates = rng.standard_normal((50, 16)).astype(np.float32)
+    templates /= np.linalg.norm(templates, axis=1, keepdims=True)
+    for i, t in enumerate(templates):
+        index.add(f"t{i}", f"s{i}", None, t)
+    # the centred view is unrelated to every template; a shifted view is template 7 itself
+    views = rng.standard_normal((9, 16)).astype(np.float32)
+    views /= np.linalg.norm(views, axis=1, keepdims=True)
+    views[4] = templates[7]
+    hits = index.search_views(views, 3)
+    assert hits[0].template_id == "t7" and abs(hits[0].score - 1.0) < 1e-3
+    expected = np.sort((templates @ views.T).max(axis=1))[::-1][:3]
+    assert np.allclose([h.score for h in hits], (expected + 1) / 2, atol=1e-3)
+    best = index.best_for_subject(views, "s7")
+    assert best is not None and abs(best.score - 1.0) < 1e-3
+    assert [h.template_id for h in index.search_views(views[:1], 3)] == [h.template_id for h in index.search(views[0], 3)]

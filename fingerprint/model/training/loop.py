@@ -52,9 +52,20 @@ def embed_canvases(model: FingerprintNet, canvases: torch.Tensor, batch: int = 6
     return torch.cat(out)
 
 
+def embed_views(model: FingerprintNet, canvases: torch.Tensor, radius: int, batch: int = 64) -> torch.Tensor:
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(canvases), batch):
+            out.append(model.shifted_views(prepare(canvases[i : i + batch]).tensor, radius))
+    return torch.cat(out)
+
+
 def pair_scores(emb: torch.Tensor, labels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """All-pairs genuine and impostor scores, mapped from cosine to [0, 1]."""
-    sim = score_from_cosine(emb @ emb.T).numpy()
+    """All-pairs genuine and impostor scores, mapped from cosine to [0, 1]. `emb`: (N, D), or
+    (N, K, D) views, scored as the service does: row i enrolled (view 0), row j > i the probe."""
+    cos = emb @ emb.T if emb.dim() == 2 else torch.einsum("jkd,id->ijk", emb, emb[:, 0]).amax(dim=2)
+    sim = score_from_cosine(cos).numpy()
     lab = labels.numpy()
     iu = np.triu_indices(len(lab), k=1)
     same = lab[iu[0]] == lab[iu[1]]
@@ -190,7 +201,9 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
     trainer.run()
     best = torch.load(out / "best.pt", weights_only=False)
     trainer.model.load_state_dict(best["model"])
-    val_eer, impostor = trainer.validate()
+    # thresholds come from the scores the service will compute: with the probe's shifted views
+    genuine, impostor = pair_scores(embed_views(trainer.model, held.canvases, cfg.probe_shift_radius), held.labels)
+    val_eer = eer(genuine, impostor)
     meta = ModelMeta(
         name="fingerprint-net",
         version=f"1.0.0+s{cfg.seed}i{best['step']}",
@@ -198,6 +211,7 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
         embedding_dim=cfg.embedding_dim,
         width=cfg.width,
         enhanced_input=cfg.enhanced_input,
+        probe_shift_radius=cfg.probe_shift_radius,
         threshold_fmr_1e2=threshold_at_fmr(impostor, 0.01),
         threshold_fmr_1e3=threshold_at_fmr(impostor, 0.001),
         trained_on=[*cfg.real_sets, f"synthetic x{cfg.synthetic_fingers}"],
