@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,27 @@ def nbis_available() -> bool:
     return True
 
 
+def _as_gray_png(data: bytes) -> bytes:
+    """NBIS reads 8-bit grayscale only; palette or LZW TIFFs (the Neurotech sets) are re-encoded
+    losslessly through the project's decoder, pixels unchanged."""
+    from PIL import Image
+
+    from fingerprint.model.decode import decode_grayscale
+
+    out = io.BytesIO()
+    Image.fromarray(decode_grayscale(data, 16_000_000)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _extract(extractor: Any, data: bytes) -> Any:
+    with contextlib.suppress(Exception):  # nbis raises bare Exceptions for formats it cannot read
+        return extractor.extract_minutiae(data)
+    try:
+        return extractor.extract_minutiae(_as_gray_png(data))
+    except Exception:  # NBIS failing to extract is a failure to enroll: score 0
+        return None
+
+
 def score_pairs(paths: list[Path], dpi: float, pairs: np.ndarray) -> NbisScores:
     import nbis
 
@@ -35,10 +58,7 @@ def score_pairs(paths: list[Path], dpi: float, pairs: np.ndarray) -> NbisScores:
     templates: dict[int, Any] = {}
     t0 = time.perf_counter()
     for i in needed:
-        try:
-            templates[i] = extractor.extract_minutiae(paths[i].read_bytes())
-        except Exception:  # NBIS failing to extract is a failure to enroll: score 0
-            templates[i] = None
+        templates[i] = _extract(extractor, paths[i].read_bytes())
     extract = (time.perf_counter() - t0) / max(1, len(needed))
     scores: dict[tuple[int, int], float] = {}
     t0 = time.perf_counter()
