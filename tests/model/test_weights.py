@@ -18,7 +18,7 @@ def test_shipped_weights_load_and_match_card() -> None:
     assert meta.embedding_dim <= 512
     assert 0.0 < meta.threshold_fmr_1e2 <= meta.threshold_fmr_1e3 < 1.0
     assert DEFAULT_WEIGHTS.stat().st_size <= 20 * 1024 * 1024
-    out = model(torch.zeros(2, 1, 160, 160))
+    out = model(torch.zeros(2, 2, 160, 160))  # prepared images: normalised + enhanced channels
     assert out.shape == (2, meta.embedding_dim)
     assert torch.allclose(out.norm(dim=1), torch.ones(2), atol=1e-5)
 
