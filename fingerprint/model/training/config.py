@@ -9,6 +9,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class TrainConfig:
+    version: str = "1.0.0"  # release part of the model version; the checkpoint iteration is appended
     seed: int = 20261125
     embedding_dim: int = 256
     width: int = 48

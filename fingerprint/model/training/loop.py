@@ -206,7 +206,7 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
     val_eer = eer(genuine, impostor)
     meta = ModelMeta(
         name="fingerprint-net",
-        version=f"1.0.0+s{cfg.seed}i{best['step']}",
+        version=f"{cfg.version}+s{cfg.seed}i{best['step']}",
         sha256="",
         embedding_dim=cfg.embedding_dim,
         width=cfg.width,
