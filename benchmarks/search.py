@@ -101,13 +101,8 @@ async def load_time(store: GalleryStore, n: int, d: int) -> dict[str, float]:
     write = time.perf_counter() - t0
     t0 = time.perf_counter()
     idx = GalleryIndex(d, initial_capacity=n)
-    if isinstance(store, PostgresStore):
-        templates, _ = await store.snapshot("bench")
-        for t in templates:
-            idx.add(t.meta.template_id, t.meta.subject_id, None, t.embedding)
-    else:
-        async for t in store.iter_templates("bench"):
-            idx.add(t.meta.template_id, t.meta.subject_id, None, t.embedding)
+    async for t in store.iter_templates("bench"):  # PostgreSQL: one consistent snapshot, as a replica loads
+        idx.add(t.meta.template_id, t.meta.subject_id, None, t.embedding)
     load = time.perf_counter() - t0
     await store.close()
     return {"templates": n, "enroll_writes_per_s": round(n / write, 1), "startup_load_s": round(load, 2)}

@@ -18,7 +18,7 @@ from fingerprint.api.fingerprint_controller import FingerprintController
 from fingerprint.api.subjects_controller import SubjectsController
 from fingerprint.api.system_controller import SystemController, metrics_endpoint
 from fingerprint.lifespan import lifespan
-from fingerprint.security.api_keys import KeyRing
+from fingerprint.security.api_keys import KeyRing, bearer_token, split_key
 from fingerprint.security.headers import security_headers
 from fingerprint.service import EmbedderFactory, FingerprintService, load_torch_embedder
 from fingerprint.settings import Settings, load_settings
@@ -34,10 +34,9 @@ def _provide_service(request: Request[Any, Any, Any]) -> FingerprintService:
 
 def _rate_limit_identity(request: Request[Any, Any, Any]) -> str:
     """Bucket by API key id (cheap to read; the guard verifies the key), else by client address."""
-    token = request.headers.get("authorization", "").partition(" ")[2]
-    parts = token.split("_", 2)
-    if len(parts) == 3 and parts[0] == "fpk":
-        return f"key:{parts[1]}"
+    split = split_key(bearer_token(request.headers.get("authorization", "")))
+    if split is not None:
+        return f"key:{split[0]}"
     client = request.client
     return f"addr:{client.host if client else 'unknown'}"
 

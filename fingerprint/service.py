@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
-import torch
 
 from fingerprint.batching.admission import Admission, QueueFull
 from fingerprint.batching.deadline import Deadline
@@ -69,9 +68,7 @@ EmbedderFactory = Callable[[Settings], Embedder]
 
 
 def load_torch_embedder(settings: Settings) -> Embedder:
-    if settings.torch_threads > 0:
-        torch.set_num_threads(settings.torch_threads)
-    embedder = TorchEmbedder(settings.weights_path, settings.max_image_pixels)
+    embedder = TorchEmbedder(settings.weights_path, settings.max_image_pixels, settings.torch_threads)
     embedder.warm_up()
     return embedder
 
@@ -179,7 +176,7 @@ class FingerprintService:
         return self.pipeline, self.index, self.model.meta
 
     def reject_if_saturated(self) -> None:
-        """Refuse before reading the body when the queue is already full: overload must be cheap to refuse."""
+        """Refuse before parsing the body when the queue is already full: overload must be cheap to refuse."""
         if self.admission.closed or self.admission.depth >= self.admission.capacity:
             self.telemetry.dropped("queue_full")
             raise QueueFull(self.admission.capacity)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fingerprint.security.template_cipher import MAGIC, TemplateCipher
+from fingerprint.security.template_cipher import MAGIC, CipherError, TemplateCipher
 
 
 class EmbeddingCodec:
@@ -19,13 +19,12 @@ class EmbeddingCodec:
     def decode(self, template_id: str, blob: bytes) -> np.ndarray:
         if blob.startswith(MAGIC):
             if self.cipher is None:
-                from fingerprint.security.template_cipher import CipherError
-
                 raise CipherError("encrypted templates but no TEMPLATE_KEY_FILE is configured")
             blob = self.cipher.open(template_id, blob)
         return np.frombuffer(blob, dtype="<f2").astype(np.float32)
 
     def needs_rotation(self, blob: bytes) -> bool:
+        """True for a plain row or one sealed under another key, when a key is configured."""
         if self.cipher is None:
             return False
         return self.cipher.key_id_of(blob) != self.cipher.active

@@ -68,6 +68,7 @@ class PostgresStore:
         self.url = url
         self._codec = codec
         self._timeout = timeout
+        self._migrated = False
         self._pool = AsyncConnectionPool(url, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
                                          kwargs={"autocommit": False, "connect_timeout": max(1, int(timeout))})
 
@@ -85,7 +86,7 @@ class PostgresStore:
 
     async def ensure_schema(self) -> None:
         """Run pending migrations once (an advisory lock makes concurrent replicas take turns)."""
-        if not getattr(self, "_migrated", False):
+        if not self._migrated:
             await self._with_conn(self._migrate)
             self._migrated = True
 
@@ -220,7 +221,7 @@ class PostgresStore:
             async with conn.transaction():
                 cur = await conn.execute("SELECT template_id, embedding FROM templates FOR UPDATE")
                 rows = [(r[0], bytes(r[1])) for r in await cur.fetchall()]
-                stale = [(t, b) for t, b in rows if self._codec.needs_rotation(b) or not b.startswith(b"FPE1")]
+                stale = [(t, b) for t, b in rows if self._codec.needs_rotation(b)]
                 for tid, blob in stale:
                     await conn.execute("UPDATE templates SET embedding = %s WHERE template_id = %s",
                                        (self._codec.encode(tid, self._codec.decode(tid, blob)), tid))

@@ -155,7 +155,7 @@ class SqliteStore:
 
         def rotate_all(conn: sqlite3.Connection) -> int:
             rows = conn.execute("SELECT template_id, embedding FROM templates").fetchall()
-            stale = [(r[0], r[1]) for r in rows if self._codec.needs_rotation(r[1]) or not r[1].startswith(b"FPE1")]
+            stale = [(r[0], r[1]) for r in rows if self._codec.needs_rotation(r[1])]
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
                 for tid, blob in stale:

@@ -19,6 +19,7 @@ from fingerprint.gallery.postgres_store import Change
 from fingerprint.gallery.store import StoreUnavailable
 
 log = structlog.get_logger("fingerprint.gallery.sync")
+_PAGE = 5000  # changes read per query while catching up
 
 
 class ChangeLog(Protocol):
@@ -60,10 +61,10 @@ class GallerySync:
     async def catch_up(self) -> None:
         async with self._lock:
             while True:
-                changes = await self._store.changes_since(self.last_seq, self._version)
+                changes = await self._store.changes_since(self.last_seq, self._version, _PAGE)
                 for change in changes:
                     self._apply(change)
-                if len(changes) < 5000:
+                if len(changes) < _PAGE:
                     return
 
     async def wait_until(self, seq: int) -> None:

@@ -37,7 +37,9 @@ class Embedder(Protocol):
 
 
 class TorchEmbedder:
-    def __init__(self, weights: Path, max_pixels: int) -> None:
+    def __init__(self, weights: Path, max_pixels: int, threads: int = 0) -> None:
+        if threads > 0:  # torch's intra-op pool is process-wide; 0 keeps its default of one per core
+            torch.set_num_threads(threads)
         self._model, self._meta = load_weights(weights)
         self._max_pixels = max_pixels
 

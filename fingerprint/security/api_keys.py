@@ -55,6 +55,20 @@ def load_records(path: Path) -> list[KeyRecord]:
     return [KeyRecord(r["key_id"], r["salt"], r["hash"], tuple(r["scopes"]), r.get("name", "")) for r in raw]
 
 
+def split_key(presented: str) -> tuple[str, str] | None:
+    """(key id, secret) of a presented `fpk_<key id>_<secret>`, None when it is not shaped like one."""
+    parts = presented.split("_", 2)
+    if len(parts) != 3 or parts[0] != _PREFIX:
+        return None
+    return parts[1], parts[2]
+
+
+def bearer_token(authorization: str) -> str:
+    """The token of an `Authorization: Bearer <token>` header value, empty for any other scheme."""
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 @dataclass(frozen=True)
 class Principal:
     key_id: str
@@ -71,10 +85,10 @@ class KeyRing:
         return cls(load_records(path))
 
     def authenticate(self, presented: str) -> Principal | None:
-        parts = presented.split("_", 2)
-        if len(parts) != 3 or parts[0] != _PREFIX:
+        split = split_key(presented)
+        if split is None:
             return None
-        _, key_id, secret = parts
+        key_id, secret = split
         record = self._records.get(key_id)
         if record is None:
             # spend the same work as a real check so unknown ids are not distinguishable by timing

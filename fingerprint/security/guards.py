@@ -9,7 +9,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard
 
-from fingerprint.security.api_keys import KeyRing, Principal
+from fingerprint.security.api_keys import KeyRing, Principal, bearer_token
 
 
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
@@ -21,9 +21,8 @@ def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | 
     if ring is None:
         state["principal"] = None
         return None
-    header = connection.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    principal = ring.authenticate(token.strip()) if scheme.lower() == "bearer" and token else None
+    token = bearer_token(connection.headers.get("authorization", ""))
+    principal = ring.authenticate(token) if token else None
     if principal is None:
         raise NotAuthorizedException(detail="a valid API key is required (Authorization: Bearer fpk_...)",
                                      headers={"WWW-Authenticate": 'Bearer realm="fingerprint-api"'})

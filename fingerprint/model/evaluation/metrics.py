@@ -14,6 +14,13 @@ def score_from_cosine(cos: T) -> T:
     return (cos + 1.0) / 2.0  # type: ignore[operator, return-value]
 
 
+def best_view_cosines(probe_views: np.ndarray, templates: np.ndarray) -> np.ndarray:
+    """(P, G) cosines as the service compares: each probe's best view (P, K, D) against each
+    template (G, D). Evaluation and calibration both score through here."""
+    cos: np.ndarray = np.einsum("pkd,gd->pgk", probe_views, templates).max(axis=2)
+    return cos
+
+
 def det_points(genuine: np.ndarray, impostor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """FMR and FNMR at every distinct score used as the acceptance threshold (score >= t)."""
     thresholds = np.unique(np.concatenate([genuine, impostor]))

@@ -15,7 +15,7 @@ import torch
 from fingerprint.model.dataset import folder_dpi, scan_folder
 from fingerprint.model.decode import ImageRejected
 from fingerprint.model.embedder import PreparedImage, TorchEmbedder
-from fingerprint.model.evaluation.metrics import cmc, det_points, eer, fnmr_at_fmr, score_from_cosine
+from fingerprint.model.evaluation.metrics import best_view_cosines, cmc, det_points, eer, fnmr_at_fmr, score_from_cosine
 from fingerprint.model.evaluation.nbis_baseline import nbis_available, score_pairs
 from fingerprint.model.evaluation.protocol import Pairs, all_pairs, fvc_pairs, identification_split
 from fingerprint.model.preprocess import INPUT_SIZE
@@ -52,16 +52,9 @@ class SetResult:
     nbis: dict[str, Any] = field(default_factory=dict)
 
 
-def _scores(views: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    """Scores as the service computes them: the pair's first image enrolled (its centred view),
-    the second the probe (its best view). `views`: (N, K, D)."""
-    cos: np.ndarray = np.einsum("pkd,pd->pk", views[pairs[:, 1]], views[pairs[:, 0], 0]).max(axis=1)
-    return score_from_cosine(cos)
-
-
-def _probe_gallery_cosines(views: np.ndarray, probes: list[int], gallery: list[int]) -> np.ndarray:
-    cos: np.ndarray = np.einsum("pkd,gd->pgk", views[probes], views[gallery, 0]).max(axis=2)
-    return cos
+def _scores(cos: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """`cos[probe, enrolled]`; a pair's first image is enrolled, its second is the probe."""
+    return score_from_cosine(cos[pairs[:, 1], pairs[:, 0]])
 
 
 def _split(scores: dict[tuple[int, int], float], pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
@@ -102,16 +95,16 @@ def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: f
         if p.quality < min_quality:
             failed += 1  # still compared: FVC counts a failure to enroll against the matcher
         prepared.append(p)
-    emb = np.concatenate([embedder.embed(prepared[i : i + 32]) for i in range(0, len(prepared), 32)])
+    views = np.concatenate([embedder.embed(prepared[i : i + 32]) for i in range(0, len(prepared), 32)])
+    cos = best_view_cosines(views, views[:, 0])  # every image as a probe against every image enrolled
     ms = _time_single_image(embedder, imps[0].path.read_bytes(), set_dpi)
     fvc = fvc_pairs(fingers, numbers)
     allp = all_pairs(fingers)
-    fvc_gen, fvc_imp = _scores(emb, fvc.genuine), _scores(emb, fvc.impostor)
-    all_gen, all_imp = _scores(emb, allp.genuine), _scores(emb, allp.impostor)
+    fvc_gen, fvc_imp = _scores(cos, fvc.genuine), _scores(cos, fvc.impostor)
+    all_gen, all_imp = _scores(cos, allp.genuine), _scores(cos, allp.impostor)
     gallery, probes = identification_split(fingers, numbers)
     labels = np.array(fingers)
-    curve = cmc(_probe_gallery_cosines(emb, probes, gallery), labels[probes], labels[gallery],
-                ranks=min(10, len(gallery)))
+    curve = cmc(cos[np.ix_(probes, gallery)], labels[probes], labels[gallery], ranks=min(10, len(gallery)))
     result = SetResult(
         name=folder.name, images=len(imps), fingers=len(set(fingers)), fte=failed / len(imps), ms_per_image=ms,
         fvc=ProtocolResult.of(fvc_gen, fvc_imp), all_pairs=ProtocolResult.of(all_gen, all_imp),

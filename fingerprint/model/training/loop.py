@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fingerprint.model.evaluation.metrics import eer, score_from_cosine, threshold_at_fmr
+from fingerprint.model.evaluation.metrics import best_view_cosines, eer, score_from_cosine, threshold_at_fmr
 from fingerprint.model.network import FingerprintNet
 from fingerprint.model.preprocess import prepare
 from fingerprint.model.synth.bank import build_bank
@@ -43,15 +43,6 @@ def split_fingers(root: Path, cfg: TrainConfig) -> tuple[set[str], set[str]]:
     return train, held
 
 
-def embed_canvases(model: FingerprintNet, canvases: torch.Tensor, batch: int = 64) -> torch.Tensor:
-    model.eval()
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(canvases), batch):
-            out.append(model(prepare(canvases[i : i + batch]).tensor))
-    return torch.cat(out)
-
-
 def embed_views(model: FingerprintNet, canvases: torch.Tensor, radius: int, batch: int = 64) -> torch.Tensor:
     model.eval()
     out = []
@@ -61,11 +52,11 @@ def embed_views(model: FingerprintNet, canvases: torch.Tensor, radius: int, batc
     return torch.cat(out)
 
 
-def pair_scores(emb: torch.Tensor, labels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """All-pairs genuine and impostor scores, mapped from cosine to [0, 1]. `emb`: (N, D), or
-    (N, K, D) views, scored as the service does: row i enrolled (view 0), row j > i the probe."""
-    cos = emb @ emb.T if emb.dim() == 2 else torch.einsum("jkd,id->ijk", emb, emb[:, 0]).amax(dim=2)
-    sim = score_from_cosine(cos).numpy()
+def pair_scores(views: torch.Tensor, labels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """All-pairs genuine and impostor scores in [0, 1] from (N, K, D) views, scored as the service
+    does: row i enrolled (view 0), row j > i the probe (its best view)."""
+    v = views.numpy()
+    sim = score_from_cosine(best_view_cosines(v, v[:, 0]).T)
     lab = labels.numpy()
     iu = np.triu_indices(len(lab), k=1)
     same = lab[iu[0]] == lab[iu[1]]
@@ -125,7 +116,7 @@ class _Trainer:
         return float(loss.detach()), float(acc)
 
     def validate(self) -> tuple[float, np.ndarray]:
-        emb = embed_canvases(self.model, self.held.canvases)
+        emb = embed_views(self.model, self.held.canvases, 0)
         genuine, impostor = pair_scores(emb, self.held.labels)
         return eer(genuine, impostor), impostor
 
