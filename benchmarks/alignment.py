@@ -1,9 +1,10 @@
 """How much would alignment buy? An experiment for the next step of the model (issue 3).
 
 Scores every pair of a `<finger>_<impression>` folder three ways with the same network:
-1. `embedding`: the shipped comparison (probe's shifted views against the template);
+1. `embedding`: the probe's shifted views against the template (the search vector's comparison);
 2. `dense`: the network's 10x10 grid of local descriptors (before the head), compared cell by cell
-   over the best of 7x7 relative shifts, normalised by the overlap;
+   over the best of 7x7 relative shifts, normalised by the overlap (model/dense.py; what models
+   with `dense_matching` verify and re-rank with);
 3. `dense+rotation`: the same, the probe also rotated by each of --angles degrees.
 It prints all-pairs EER per set. Dense templates are 12.8 KB instead of 512 bytes and rotation costs
 one forward pass per angle, so this measures the ceiling of alignment before building it into the
@@ -24,12 +25,11 @@ import torch.nn.functional as F
 
 from fingerprint.model.dataset import folder_dpi, scan_folder
 from fingerprint.model.decode import decode_grayscale, to_target_dpi
+from fingerprint.model.dense import dense_grid, grid_scores, to_int8
 from fingerprint.model.evaluation.metrics import eer
 from fingerprint.model.network import FingerprintNet
 from fingerprint.model.preprocess import prepare
 from fingerprint.model.weights import DEFAULT_WEIGHTS, load_weights
-
-_SHIFT = 3  # cells (1.6 mm each) in each direction
 
 
 def _rotate(t: torch.Tensor, degrees: float) -> torch.Tensor:
@@ -39,24 +39,8 @@ def _rotate(t: torch.Tensor, degrees: float) -> torch.Tensor:
     return F.grid_sample(t, grid, align_corners=False)
 
 
-def _dense(model: FingerprintNet, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    y = model.features(t)
-    fg = F.adaptive_avg_pool2d((t[:, :1].abs() > 0).float(), y.shape[-1]) > 0.6
-    return F.normalize(y - y.mean(1, keepdim=True), dim=1) * fg, fg[:, 0].float()
-
-
-def _dense_scores(fa: torch.Tensor, ma: torch.Tensor, fb: torch.Tensor, mb: torch.Tensor) -> torch.Tensor:
-    """(N, N): best over relative shifts of the summed cell cosines / (overlap + 8 cells)."""
-    h, w = fa.shape[-2:]
-    best = torch.full((len(fa), len(fb)), -math.inf)
-    for dy in range(-_SHIFT, _SHIFT + 1):
-        for dx in range(-_SHIFT, _SHIFT + 1):
-            ya, yb = slice(max(0, dy), h + min(0, dy)), slice(max(0, -dy), h + min(0, -dy))
-            xa, xb = slice(max(0, dx), w + min(0, dx)), slice(max(0, -dx), w + min(0, -dx))
-            num = torch.einsum("ichw,jchw->ij", fa[:, :, ya, xa], fb[:, :, yb, xb])
-            overlap = torch.einsum("ihw,jhw->ij", ma[:, ya, xa], mb[:, yb, xb])
-            best = torch.maximum(best, num / (overlap + 8))
-    return best
+def _dense(model: FingerprintNet, t: torch.Tensor) -> torch.Tensor:
+    return to_int8(dense_grid(model.features(t), t)[0])
 
 
 def _eer_all_pairs(scores: np.ndarray, fingers: np.ndarray) -> float:
@@ -82,11 +66,11 @@ def main() -> None:
             t = torch.cat([prepare(torch.from_numpy(g.astype(np.float32))[None, None]).tensor for g in grays])
             views = model.shifted_views(t, meta.probe_shift_radius)
             emb = torch.einsum("jkd,id->ijk", views, views[:, 0]).amax(dim=2)
-            f0, m0 = _dense(model, t)
-            dense = _dense_scores(f0, m0, f0, m0)
+            g0 = _dense(model, t)
+            dense = grid_scores(g0, g0)
             rotated = dense.clone()
             for angle in angles:
-                rotated = torch.maximum(rotated, _dense_scores(f0, m0, *_dense(model, _rotate(t, angle))))
+                rotated = torch.maximum(rotated, grid_scores(g0, _dense(model, _rotate(t, angle))))
         sym = [(name, torch.maximum(s, s.T).numpy()) for name, s in
                (("embedding", emb), ("dense", dense), ("dense+rotation", rotated))]
         print(folder.name, "  ".join(f"{name} EER {_eer_all_pairs(s, fingers) * 100:.2f}%" for name, s in sym))

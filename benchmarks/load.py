@@ -38,7 +38,9 @@ from fingerprint.model.synth.export import encode_png, synthetic_impressions
 from fingerprint.model.weights import DEFAULT_WEIGHTS, read_meta
 
 
-def seed_gallery(data_dir: Path, n: int, dim: int, version: str) -> None:
+def seed_gallery(data_dir: Path, n: int, dim: int, version: str, grid: tuple[int, int, int] | None = None) -> None:
+    """n random templates of the model's version; with `grid`, random int8 descriptor grids too, so
+    identify pays for re-ranking its shortlist as it would on a real gallery."""
     from fingerprint.gallery.sqlite_store import _SCHEMA
 
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -49,10 +51,11 @@ def seed_gallery(data_dir: Path, n: int, dim: int, version: str) -> None:
     for start in range(0, n, 10000):
         vecs = rng.standard_normal((min(10000, n - start), dim)).astype(np.float32)
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        grids = [None] * len(vecs) if grid is None else rng.integers(-60, 61, (len(vecs), *grid), dtype=np.int8)
         conn.executemany(
             "INSERT INTO templates VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(str(uuid.uuid4()), f"bench-{start + i}", None, version, 0.9, now, encode_embedding(v))
-             for i, v in enumerate(vecs)],
+            [(str(uuid.uuid4()), f"bench-{start + i}", None, version, 0.9, now, encode_embedding(v, g))
+             for i, (v, g) in enumerate(zip(vecs, grids, strict=True))],
         )
     conn.commit()
     conn.close()
@@ -148,7 +151,7 @@ def main() -> None:
     results: dict[str, object] = {"model": meta.version, "gallery": args.gallery}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
-        seed_gallery(data, args.gallery, meta.embedding_dim, meta.version)
+        seed_gallery(data, args.gallery, meta.embedding_dim, meta.version, (64, 10, 10) if meta.dense_matching else None)
         for label, batch in (("batched", "16"), ("batch1", "1")):
             server = Spawned(data, args.port, MAX_BATCH_SIZE=batch, MAX_POOL_SIZE=str(args.capacity))
             try:

@@ -150,12 +150,12 @@ class FingerprintService:
             assert isinstance(self.store, PostgresStore)
             templates, seq = await self.store.snapshot(version)
             for t in templates:
-                index.add(t.meta.template_id, t.meta.subject_id, t.meta.finger, t.embedding)
+                index.add(t.meta.template_id, t.meta.subject_id, t.meta.finger, t.embedding, t.dense)
             self.sync = GallerySync(self.store, index, version, seq, self.settings.gallery_sync_interval)
             self.sync.start()
             return
         async for t in self.store.iter_templates(version):
-            index.add(t.meta.template_id, t.meta.subject_id, t.meta.finger, t.embedding)
+            index.add(t.meta.template_id, t.meta.subject_id, t.meta.finger, t.embedding, t.dense)
 
     async def stop(self) -> None:
         """Finish admitted work and stop the pipeline (the listener is already closed)."""
@@ -196,12 +196,13 @@ class FingerprintService:
                 quality=extracted.quality, created_at=datetime.now(UTC),
             ),
             embedding=extracted.template,
+            dense=extracted.dense,
         )
         seq = await self.store.add(template)  # durable first: the index only ever holds committed templates
         if self.sync is not None:
             await self.sync.wait_until(seq)  # the change log is the index's only writer: order is kept
         else:
-            index.add(template.meta.template_id, subject_id, finger, extracted.template)
+            index.add(template.meta.template_id, subject_id, finger, extracted.template, extracted.dense)
         self._count("enroll", "enrolled")
         return Enrolled(template.meta.template_id, extracted.quality, meta.version)
 
@@ -210,7 +211,7 @@ class FingerprintService:
         if not index.has_subject(subject_id):
             raise SubjectNotFound(subject_id)
         extracted = await pipeline.extract(image, dpi, deadline)
-        hit = index.best_for_subject(extracted.views, subject_id)
+        hit = await asyncio.to_thread(index.best_for_subject, extracted.views, subject_id, extracted.dense)
         if hit is None:  # erased while the probe was being embedded
             raise SubjectNotFound(subject_id)
         threshold = meta.threshold_fmr_1e3
@@ -222,7 +223,7 @@ class FingerprintService:
         pipeline, index, meta = self.require_ready()
         extracted = await pipeline.extract(image, dpi, deadline)
         used = meta.threshold_fmr_1e3 if threshold is None else threshold
-        hits = await asyncio.to_thread(index.search_views, extracted.views, top_k)
+        hits = await asyncio.to_thread(index.search_views, extracted.views, top_k, extracted.dense)
         candidates = [h for h in hits if h.score >= used]
         self._count("identify", "match" if candidates else "no_match")
         return Identified(candidates=candidates, threshold=used)

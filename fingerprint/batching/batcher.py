@@ -11,16 +11,15 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-import numpy as np
-
 from fingerprint.batching.deadline import Deadline, StageTimeout
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class BatchObserver(Protocol):
@@ -41,17 +40,17 @@ class _NullObserver:
 
 
 @dataclass
-class _Job(Generic[T]):
+class _Job(Generic[T, R]):
     item: T
-    future: asyncio.Future[np.ndarray]
+    future: asyncio.Future[R]
     deadline: Deadline
     enqueued: float = field(default_factory=time.monotonic)
 
 
-class MicroBatcher(Generic[T]):
+class MicroBatcher(Generic[T, R]):
     def __init__(
         self,
-        run_batch: Callable[[list[T]], np.ndarray],
+        run_batch: Callable[[list[T]], Sequence[R]],
         max_batch_size: int,
         max_wait_s: float,
         observer: BatchObserver | None = None,
@@ -61,7 +60,7 @@ class MicroBatcher(Generic[T]):
         self._max_batch = max_batch_size
         self._max_wait = max_wait_s
         self._observer = observer or _NullObserver()
-        self._pending: deque[_Job[T]] = deque()
+        self._pending: deque[_Job[T, R]] = deque()
         self._wakeup = asyncio.Event()
         # one thread owns the model: torch parallelises inside a forward pass, not across them
         self._executor = ThreadPoolExecutor(
@@ -84,11 +83,11 @@ class MicroBatcher(Generic[T]):
             await self._task
         self._executor.shutdown(wait=True)
 
-    async def submit(self, item: T, deadline: Deadline, stage_timeout: float) -> np.ndarray:
+    async def submit(self, item: T, deadline: Deadline, stage_timeout: float) -> R:
         """The item's embedding; StageTimeout('inference_timeout' or 'request_timeout') when late."""
         if self._stopping:
             raise RuntimeError("the batcher is stopped")
-        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append(_Job(item, future, deadline))
         self._wakeup.set()
         budget, binding = deadline.budget(stage_timeout)
@@ -102,8 +101,8 @@ class MicroBatcher(Generic[T]):
             future.cancel()  # the caller went away: let the loop skip this job
             raise
 
-    def _take_batch(self) -> list[_Job[T]]:
-        batch: list[_Job[T]] = []
+    def _take_batch(self) -> list[_Job[T, R]]:
+        batch: list[_Job[T, R]] = []
         while self._pending and len(batch) < self._max_batch:
             job = self._pending.popleft()
             if job.future.done():

@@ -12,7 +12,7 @@ from fingerprint.batching.admission import Admission, QueueFull
 from fingerprint.batching.batcher import BatchObserver, MicroBatcher
 from fingerprint.batching.deadline import Deadline, StageTimeout
 from fingerprint.batching.priority import lower_thread_priority
-from fingerprint.model.embedder import Embedder, PreparedImage
+from fingerprint.model.embedder import Embedder, Embedding, PreparedImage
 
 
 class LowQuality(Exception):
@@ -24,13 +24,22 @@ class LowQuality(Exception):
 
 @dataclass(frozen=True)
 class Extracted:
-    views: np.ndarray  # (K, D): views[0] is what is enrolled, all K are compared as a probe
+    embedding: Embedding
     quality: float
 
     @property
+    def views(self) -> np.ndarray:
+        """(K, D): views[0] is what is enrolled, all K are compared as a probe."""
+        return self.embedding.views
+
+    @property
     def template(self) -> np.ndarray:
-        first: np.ndarray = self.views[0]
+        first: np.ndarray = self.embedding.views[0]
         return first
+
+    @property
+    def dense(self) -> np.ndarray | None:
+        return self.embedding.dense
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,7 @@ class InferencePipeline:
         lower = lower_thread_priority(limits.compute_niceness)
         self._extract_pool = ThreadPoolExecutor(
             max_workers=limits.workers, thread_name_prefix="extract", initializer=lower)
-        self.batcher: MicroBatcher[PreparedImage] = MicroBatcher(
+        self.batcher: MicroBatcher[PreparedImage, Embedding] = MicroBatcher(
             embedder.embed, limits.max_batch_size, limits.max_batch_wait_s, observer, thread_initializer=lower
         )
 
@@ -76,8 +85,8 @@ class InferencePipeline:
             prepared = await self._prepare(data, dpi, deadline)
             if min_quality is not None and prepared.quality < min_quality:
                 raise LowQuality(prepared.quality, min_quality)
-            views = await self.batcher.submit(prepared, deadline, self._limits.inference_timeout)
-            return Extracted(views=views, quality=prepared.quality)
+            embedding = await self.batcher.submit(prepared, deadline, self._limits.inference_timeout)
+            return Extracted(embedding=embedding, quality=prepared.quality)
 
     async def _prepare(self, data: bytes, dpi: float, deadline: Deadline) -> PreparedImage:
         budget, binding = deadline.budget(self._limits.feature_extraction_timeout)

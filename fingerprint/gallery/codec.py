@@ -1,27 +1,52 @@
-"""How an embedding is kept in a store row: float16 little-endian bytes (512 bytes at d=256),
-sealed with AES-GCM when a template key is configured."""
+"""How a template is kept in a store row, sealed with AES-GCM when a template key is configured.
+
+Two layouts, told apart by their first bytes:
+- a bare search vector: float16 little-endian (512 bytes at d=256), written before dense matching;
+- `FPT2`, a header (dim, C, H, W), the float16 search vector, then the int8 descriptor grid
+  (6.4 KB for 64x10x10). No bare vector can start with `FPT2`: as float16 those bytes are about 34,
+  and a unit vector's components are at most 1.
+"""
 
 from __future__ import annotations
+
+import struct
 
 import numpy as np
 
 from fingerprint.security.template_cipher import MAGIC, CipherError, TemplateCipher
+
+_GRID_MAGIC = b"FPT2"
+_HEADER = struct.Struct("<4sHBBB")
 
 
 class EmbeddingCodec:
     def __init__(self, cipher: TemplateCipher | None = None) -> None:
         self.cipher = cipher
 
-    def encode(self, template_id: str, vec: np.ndarray) -> bytes:
+    def encode(self, template_id: str, vec: np.ndarray, dense: np.ndarray | None = None) -> bytes:
         plain = np.asarray(vec, dtype="<f2").tobytes()
+        if dense is not None:
+            c, h, w = dense.shape
+            plain = _HEADER.pack(_GRID_MAGIC, len(vec), c, h, w) + plain + np.asarray(dense, dtype=np.int8).tobytes()
         return self.cipher.seal(template_id, plain) if self.cipher else plain
 
-    def decode(self, template_id: str, blob: bytes) -> np.ndarray:
+    def decode(self, template_id: str, blob: bytes) -> tuple[np.ndarray, np.ndarray | None]:
+        """The float32 search vector and the int8 grid (None for a bare vector)."""
         if blob.startswith(MAGIC):
             if self.cipher is None:
                 raise CipherError("encrypted templates but no TEMPLATE_KEY_FILE is configured")
             blob = self.cipher.open(template_id, blob)
-        return np.frombuffer(blob, dtype="<f2").astype(np.float32)
+        if not blob.startswith(_GRID_MAGIC):
+            return np.frombuffer(blob, dtype="<f2").astype(np.float32), None
+        _, dim, c, h, w = _HEADER.unpack_from(blob)
+        start = _HEADER.size + 2 * dim
+        vec = np.frombuffer(blob[_HEADER.size : start], dtype="<f2").astype(np.float32)
+        dense = np.frombuffer(blob[start:], dtype=np.int8).reshape(c, h, w)
+        return vec, dense
+
+    def reseal(self, template_id: str, blob: bytes) -> bytes:
+        """The same template sealed under the active key (key rotation)."""
+        return self.encode(template_id, *self.decode(template_id, blob))
 
     def needs_rotation(self, blob: bytes) -> bool:
         """True for a plain row or one sealed under another key, when a key is configured."""
@@ -33,6 +58,6 @@ class EmbeddingCodec:
 PLAIN = EmbeddingCodec()
 
 
-def encode_embedding(vec: np.ndarray) -> bytes:
-    """Plain float16 bytes (benchmarks seeding a gallery without a key)."""
-    return PLAIN.encode("", vec)
+def encode_embedding(vec: np.ndarray, dense: np.ndarray | None = None) -> bytes:
+    """Plain bytes (benchmarks seeding a gallery without a key)."""
+    return PLAIN.encode("", vec, dense)

@@ -3,6 +3,8 @@
 Embeddings are float16 rows of one growable matrix (512 bytes per template at d=256). A search
 multiplies in float16 directly (no float32 copy of the gallery), keeps a running top-k per chunk
 (no full sort), then re-scores the few candidates in float32 so scores and order are exact.
+For models with dense matching each row also has an int8 descriptor grid (6.4 KB) in a parallel
+array: verify and the identify shortlist are scored on it (model/dense.py), the scan never reads it.
 A lock makes mutations and searches safe from several threads.
 """
 
@@ -14,11 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from fingerprint.model.dense import grid_scores
 from fingerprint.model.evaluation.metrics import score_from_cosine
 
 _CHUNK = 262144
 _RESCORE_MARGIN = 32
 _SHORTLIST = 256  # candidates by the probe's centred view that its shifted views re-score
+DENSE_SHORTLIST = 64  # of those, the best by views that the descriptor grids re-score
 
 
 @dataclass(frozen=True)
@@ -26,13 +30,15 @@ class Hit:
     template_id: str
     subject_id: str
     finger: str | None
-    score: float  # cosine similarity mapped to [0, 1]
+    score: float  # cosine (or dense grid) similarity mapped to [0, 1]
 
 
 class GalleryIndex:
-    def __init__(self, dim: int, initial_capacity: int = 1024) -> None:
+    def __init__(self, dim: int, initial_capacity: int = 1024, dense_shortlist: int = DENSE_SHORTLIST) -> None:
         self.dim = dim
         self._matrix = torch.zeros(initial_capacity, dim, dtype=torch.float16)
+        self._grids: torch.Tensor | None = None  # (capacity, C, H, W) int8 once a grid is added
+        self._dense_shortlist = dense_shortlist
         self._size = 0
         self._template_ids: list[str] = []
         self._subjects: list[str] = []
@@ -46,18 +52,29 @@ class GalleryIndex:
 
     @property
     def bytes_per_template(self) -> int:
-        return self.dim * 2
+        grid = 0 if self._grids is None else int(np.prod(self._grids.shape[1:]))
+        return self.dim * 2 + grid
 
-    def add(self, template_id: str, subject_id: str, finger: str | None, embedding: np.ndarray) -> None:
+    def add(self, template_id: str, subject_id: str, finger: str | None, embedding: np.ndarray,
+            dense: np.ndarray | None = None) -> None:
         with self._lock:
             if template_id in self._row_of:
                 return
             if self._size == self._matrix.shape[0]:
-                grown = torch.zeros(max(1024, self._size * 2), self.dim, dtype=torch.float16)
+                capacity = max(1024, self._size * 2)
+                grown = torch.zeros(capacity, self.dim, dtype=torch.float16)
                 grown[: self._size] = self._matrix[: self._size]
                 self._matrix = grown
+                if self._grids is not None:
+                    grids = torch.zeros((capacity, *self._grids.shape[1:]), dtype=torch.int8)
+                    grids[: self._size] = self._grids[: self._size]
+                    self._grids = grids
             row = self._size
             self._matrix[row] = torch.from_numpy(np.asarray(embedding, dtype=np.float32)).to(torch.float16)
+            if dense is not None:
+                if self._grids is None:
+                    self._grids = torch.zeros((self._matrix.shape[0], *dense.shape), dtype=torch.int8)
+                self._grids[row] = torch.from_numpy(np.asarray(dense, dtype=np.int8))
             self._template_ids.append(template_id)
             self._subjects.append(subject_id)
             self._fingers.append(finger)
@@ -80,6 +97,8 @@ class GalleryIndex:
             # move the last row into the hole so the matrix stays dense
             moved = self._template_ids[last]
             self._matrix[row] = self._matrix[last]
+            if self._grids is not None:
+                self._grids[row] = self._grids[last]
             self._template_ids[row] = moved
             self._subjects[row] = self._subjects[last]
             self._fingers[row] = self._fingers[last]
@@ -130,16 +149,17 @@ class GalleryIndex:
                 ])
             return out
 
-    def search_views(self, views: np.ndarray, top_k: int) -> list[Hit]:
-        """Top-k for a probe given as (K, D) views, a template scoring its best view.
+    def search_views(self, views: np.ndarray, top_k: int, dense: np.ndarray | None = None) -> list[Hit]:
+        """Top-k for a probe given as (K, D) views (and its int8 grid when the model has one).
 
         The scan ranks the whole gallery by the centred view (views[0]) alone, so a search costs the
-        same as with one vector; the shortlist it keeps is then re-scored exactly with every view.
-        A template whose centred score is below the shortlist's cut is not re-scored: at 1M templates
-        that is 256 candidates, 0.03 % of the gallery.
+        same as with one vector; its 256-row shortlist is re-scored exactly with every view, and with
+        a grid the best 64 of those are scored on the descriptor grids, which decide the order and
+        the scores. A template outside the shortlist is not re-scored: at 1M templates the scan
+        keeps 0.03 % of the gallery.
         """
         views = np.atleast_2d(views)
-        if len(views) == 1:
+        if len(views) == 1 and dense is None:
             return self.search(views[0], top_k)
         shortlist = self.search(views[0], max(top_k, _SHORTLIST))
         if not shortlist:
@@ -148,21 +168,36 @@ class GalleryIndex:
             rows = [self._row_of[h.template_id] for h in shortlist if h.template_id in self._row_of]
             sims = (self._matrix[rows].float() @ torch.from_numpy(np.ascontiguousarray(views, dtype=np.float32)).T)
             best = sims.max(dim=1).values
-            scores, order = torch.topk(best, min(top_k, len(rows)))
-            return [
-                Hit(self._template_ids[r], self._subjects[r], self._fingers[r], score_from_cosine(sc))
-                for sc, r in zip(scores.tolist(), [rows[i] for i in order.tolist()], strict=True)
-            ]
+            if dense is None or self._grids is None:
+                scores, order = torch.topk(best, min(top_k, len(rows)))
+                return self._hits(scores.tolist(), [rows[i] for i in order.tolist()])
+            _, order = torch.topk(best, min(max(top_k, self._dense_shortlist), len(rows)))
+            rows = [rows[i] for i in order.tolist()]
+            grids = self._grids[rows].clone()
+            names = [(self._template_ids[r], self._subjects[r], self._fingers[r]) for r in rows]
+        # the grid comparison is the costly part: done outside the lock, on a copy of the rows
+        dense_sims = grid_scores(torch.from_numpy(np.asarray(dense, dtype=np.int8))[None], grids)[0]
+        scores, order = torch.topk(dense_sims, min(top_k, len(rows)))
+        return [Hit(names[i][0], names[i][1], names[i][2], score_from_cosine(sc))
+                for sc, i in zip(scores.tolist(), order.tolist(), strict=True)]
 
-    def best_for_subject(self, probe: np.ndarray, subject_id: str) -> Hit | None:
-        """The subject's best-matching template for a probe given as (D,) or (K, D) views."""
+    def _hits(self, scores: list[float], rows: list[int]) -> list[Hit]:
+        return [Hit(self._template_ids[r], self._subjects[r], self._fingers[r], score_from_cosine(sc))
+                for sc, r in zip(scores, rows, strict=True)]
+
+    def best_for_subject(self, probe: np.ndarray, subject_id: str, dense: np.ndarray | None = None) -> Hit | None:
+        """The subject's best-matching template for a probe given as (D,) or (K, D) views, scored
+        on the descriptor grids when the probe has one."""
         with self._lock:
             rows = sorted(self._rows_of_subject.get(subject_id, ()))
             if not rows:
                 return None
-            block = self._matrix[rows].float()
-            views = torch.from_numpy(np.ascontiguousarray(np.atleast_2d(probe), dtype=np.float32))
-            sims = (block @ views.T).max(dim=1).values
+            if dense is not None and self._grids is not None:
+                probe_grid = torch.from_numpy(np.asarray(dense, dtype=np.int8))[None]
+                sims = grid_scores(probe_grid, self._grids[rows])[0]
+            else:
+                block = self._matrix[rows].float()
+                views = torch.from_numpy(np.ascontiguousarray(np.atleast_2d(probe), dtype=np.float32))
+                sims = (block @ views.T).max(dim=1).values
             i = int(torch.argmax(sims))
-            r = rows[i]
-            return Hit(self._template_ids[r], self._subjects[r], self._fingers[r], score_from_cosine(float(sims[i])))
+            return self._hits([float(sims[i])], [rows[i]])[0]

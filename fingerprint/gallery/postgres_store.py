@@ -115,7 +115,7 @@ class PostgresStore:
                 await conn.execute(
                     "INSERT INTO templates VALUES (%s, %s, %s, %s, %s, %s, %s)",
                     (m.template_id, m.subject_id, m.finger, m.model_version, m.quality, m.created_at,
-                     self._codec.encode(m.template_id, template.embedding)))
+                     self._codec.encode(m.template_id, template.embedding, template.dense)))
                 cur = await conn.execute(
                     "INSERT INTO gallery_changes (op, subject_id, template_id) VALUES ('add', %s, %s) RETURNING seq",
                     (m.subject_id, m.template_id))
@@ -171,7 +171,7 @@ class PostgresStore:
                     await c.execute("SELECT * FROM templates WHERE model_version = %s ORDER BY template_id",
                                     (model_version,))
                     rows = await c.fetchall()
-            return [Template(_meta(r), self._codec.decode(r["template_id"], bytes(r["embedding"]))) for r in rows], seq
+            return [Template(_meta(r), *self._codec.decode(r["template_id"], bytes(r["embedding"]))) for r in rows], seq
 
         return await self._with_conn(read)
 
@@ -194,7 +194,7 @@ class PostgresStore:
                 template = None
                 if r["op"] == "add" and r["template_id"] is not None and r["model_version"] == model_version:
                     meta = _meta({**r, "subject_id": r["t_subject"]})
-                    template = Template(meta, self._codec.decode(r["template_id"], bytes(r["embedding"])))
+                    template = Template(meta, *self._codec.decode(r["template_id"], bytes(r["embedding"])))
                 out.append(Change(seq=int(r["seq"]), op=r["op"], subject_id=r["subject_id"], template=template))
             return out
 
@@ -224,7 +224,7 @@ class PostgresStore:
                 stale = [(t, b) for t, b in rows if self._codec.needs_rotation(b)]
                 for tid, blob in stale:
                     await conn.execute("UPDATE templates SET embedding = %s WHERE template_id = %s",
-                                       (self._codec.encode(tid, self._codec.decode(tid, blob)), tid))
+                                       (self._codec.reseal(tid, blob), tid))
                 return len(stale)
 
         return await self._with_conn(rotate_all)

@@ -97,7 +97,8 @@ class SqliteStore:
                 conn.execute(
                     "INSERT INTO templates VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (m.template_id, m.subject_id, m.finger, m.model_version, m.quality,
-                     m.created_at.astimezone(UTC).isoformat(), self._codec.encode(m.template_id, template.embedding)),
+                     m.created_at.astimezone(UTC).isoformat(),
+                     self._codec.encode(m.template_id, template.embedding, template.dense)),
                 )
 
         await self._run(insert)
@@ -137,7 +138,7 @@ class SqliteStore:
             if not rows:
                 return
             for r in rows:
-                yield Template(meta=_meta(r), embedding=self._codec.decode(r["template_id"], r["embedding"]))
+                yield Template(_meta(r), *self._codec.decode(r["template_id"], r["embedding"]))
             offset = rows[-1]["template_id"]
 
     async def count_by_version(self) -> dict[str, int]:
@@ -159,9 +160,8 @@ class SqliteStore:
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
                 for tid, blob in stale:
-                    vec = self._codec.decode(tid, blob)
                     conn.execute("UPDATE templates SET embedding = ? WHERE template_id = ?",
-                                 (self._codec.encode(tid, vec), tid))
+                                 (self._codec.reseal(tid, blob), tid))
             return len(stale)
 
         return await self._run(rotate_all)

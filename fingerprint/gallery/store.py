@@ -27,7 +27,8 @@ class TemplateMeta:
 @dataclass(frozen=True)
 class Template:
     meta: TemplateMeta
-    embedding: np.ndarray  # float32 (D,)
+    embedding: np.ndarray  # float32 (D,): the search vector
+    dense: np.ndarray | None = None  # int8 (C, H, W) descriptor grid for models with dense matching
 
 
 class GalleryStore(Protocol):

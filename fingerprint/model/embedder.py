@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from fingerprint.model.decode import decode_grayscale, to_target_dpi
+from fingerprint.model.dense import dense_grid, to_int8
 from fingerprint.model.preprocess import INPUT_SIZE, prepare
 from fingerprint.model.weights import ModelMeta, load_weights
 
@@ -21,6 +22,16 @@ class PreparedImage:
     quality: float
 
 
+@dataclass(frozen=True)
+class Embedding:
+    """What the network makes of one print. `views[0]` is the search vector that is enrolled; all
+    views are compared when the print is the probe (`ModelMeta.probe_shift_radius`). `dense` is the
+    int8 grid of local descriptors (model/dense.py) for models that verify and re-rank with it."""
+
+    views: np.ndarray  # (K, D) float32 unit vectors
+    dense: np.ndarray | None  # (C, H, W) int8, or None when the model card says dense_matching false
+
+
 class Embedder(Protocol):
     @property
     def meta(self) -> ModelMeta: ...
@@ -29,10 +40,8 @@ class Embedder(Protocol):
         """Decode and prepare; raises ImageRejected for unusable input."""
         ...
 
-    def embed(self, batch: list[PreparedImage]) -> np.ndarray:
-        """(len(batch), views, embedding_dim) float32 unit vectors. View 0 is the template (the print
-        as centred); the others are the same print shifted (`ModelMeta.probe_shift_radius`), used
-        when it is the probe of a comparison."""
+    def embed(self, batch: list[PreparedImage]) -> list[Embedding]:
+        """One Embedding per prepared image, in order."""
         ...
 
 
@@ -53,11 +62,15 @@ class TorchEmbedder:
             prepared = prepare(torch.from_numpy(gray.astype(np.float32))[None, None])
         return PreparedImage(tensor=prepared.tensor[0], quality=float(prepared.quality[0]))
 
-    def embed(self, batch: list[PreparedImage]) -> np.ndarray:
+    def embed(self, batch: list[PreparedImage]) -> list[Embedding]:
         with torch.inference_mode():
-            out = self._model.shifted_views(torch.stack([p.tensor for p in batch]), self._meta.probe_shift_radius)
-        result: np.ndarray = out.numpy().astype(np.float32)
-        return result
+            images = torch.stack([p.tensor for p in batch])
+            features = self._model.features(images)
+            views = self._model.shifted_views_of(features, self._meta.probe_shift_radius).numpy()
+            if not self._meta.dense_matching:
+                return [Embedding(v, None) for v in views]
+            grids = to_int8(dense_grid(features, images)[0]).numpy()
+        return [Embedding(v, g) for v, g in zip(views, grids, strict=True)]
 
     def warm_up(self) -> float:
         """One forward pass at each common batch size, so the first request is not the slow one."""

@@ -79,7 +79,10 @@ class FingerprintNet(nn.Module):
         sensitive to where patterns sit. Comparing a probe's shifted views with a template recovers
         most of that misalignment for the cost of the head alone (one trunk pass).
         """
-        y = self.features(x)
+        return self.shifted_views_of(self.features(x), radius)
+
+    def shifted_views_of(self, y: torch.Tensor, radius: int) -> torch.Tensor:
+        """`shifted_views` from already computed features (B, C, H, W)."""
         views = [self.embed_features(y)]
         if radius > 0:
             h, w = y.shape[-2:]

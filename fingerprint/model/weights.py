@@ -32,6 +32,8 @@ class ModelMeta:
     notes: str = ""
     enhanced_input: bool = False  # reads the Gabor-enhanced channel (cards before it read the raw one)
     probe_shift_radius: int = 0  # probes are compared in (2r+1)^2 shifted views; thresholds assume it
+    # verify and identify's shortlist compare descriptor grids (model/dense.py); thresholds are on that score
+    dense_matching: bool = False
 
 
 def meta_path(weights: Path) -> Path:

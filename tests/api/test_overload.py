@@ -9,10 +9,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import pytest
 
-from fingerprint.model.embedder import Embedder, PreparedImage
+from fingerprint.model.embedder import Embedder, Embedding, PreparedImage
 from fingerprint.model.weights import DEFAULT_WEIGHTS, ModelMeta, meta_path
 from fingerprint.service import load_torch_embedder
 from fingerprint.settings import Settings
@@ -35,7 +34,7 @@ class SlowEmbedder:
         time.sleep(self.preprocess_delay)
         return self.inner.preprocess(data, dpi)
 
-    def embed(self, batch: list[PreparedImage]) -> np.ndarray:
+    def embed(self, batch: list[PreparedImage]) -> list[Embedding]:
         time.sleep(self.embed_delay)
         self.embedded += len(batch)
         return self.inner.embed(batch)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import torch
 
 from fingerprint.gallery import index as index_module
 from fingerprint.gallery.index import GalleryIndex
+from fingerprint.model.dense import grid_scores
 
 
 def _unit(n: int, d: int, seed: int) -> np.ndarray:
@@ -76,3 +78,33 @@ def test_a_probe_scores_each_template_by_its_best_view() -> None:
     best = index.best_for_subject(views, "s7")
     assert best is not None and abs(best.score - 1.0) < 1e-3
     assert [h.template_id for h in index.search_views(views[:1], 3)] == [h.template_id for h in index.search(views[0], 3)]
+
+
+def _grids(n: int, seed: int) -> np.ndarray:
+    """Random int8 descriptor grids (unit cells x 127) with a random off-print border."""
+    rng = np.random.default_rng(seed)
+    cells = rng.standard_normal((n, 16, 10, 10)).astype(np.float32)
+    cells /= np.linalg.norm(cells, axis=1, keepdims=True)
+    cells[:, :, :, : rng.integers(0, 3)] = 0
+    return np.round(cells * 127).astype(np.int8)
+
+
+def test_grids_decide_the_order_and_follow_their_rows() -> None:
+    vecs, grids = _unit(40, 16, 5), _grids(40, 6)
+    idx = GalleryIndex(16, initial_capacity=4)  # grows several times: grids must grow with the rows
+    for i in range(40):
+        idx.add(f"t{i}", "gone" if i < 5 else f"s{i}", None, vecs[i], grids[i])
+    assert idx.bytes_per_template == 16 * 2 + 16 * 100
+    idx.remove_subject("gone")  # moves the last rows into the holes
+    # the probe's vectors are unrelated to every template; its grid is template 37's moved 2 cells
+    probe_grid = np.zeros_like(grids[37])
+    probe_grid[:, 2:, :] = grids[37][:, :-2, :]
+    hits = idx.search_views(_unit(9, 16, 7), 3, probe_grid)
+    assert hits[0].template_id == "t37"
+    p = torch.from_numpy(probe_grid)[None]
+    expected = grid_scores(p, torch.from_numpy(grids[[int(h.template_id[1:]) for h in hits]]))[0]
+    assert np.allclose([h.score for h in hits], (expected.numpy() + 1) / 2, atol=1e-5)
+    assert hits[0].score > 0.9 > hits[1].score
+    best = idx.best_for_subject(_unit(1, 16, 8), "s37", probe_grid)
+    assert best is not None and best.template_id == "t37" and abs(best.score - hits[0].score) < 1e-6
+    assert idx.best_for_subject(_unit(1, 16, 8), "gone", probe_grid) is None

@@ -60,7 +60,19 @@ async def test_round_trip_survives_reopen(make_store: Callable[[], GalleryStore]
     loaded = await _all(s, "v1")
     assert [x.meta.template_id for x in loaded] == ["t1"]
     assert np.allclose(loaded[0].embedding, t.embedding, atol=1e-3)  # float16 at rest
-    assert await s.count_by_version() == {"v1": 1, "old": 1}
+    assert loaded[0].dense is None
+    await s.close()
+
+    s = make_store()
+    await s.open()
+    grid = np.random.default_rng(3).integers(-127, 128, (64, 10, 10)).astype(np.int8)
+    await s.add(Template(_template("t3", "bob").meta, t.embedding, grid))
+    await s.close()
+    s = make_store()
+    await s.open()
+    (with_grid,) = [x for x in await _all(s, "v1") if x.meta.template_id == "t3"]
+    assert np.array_equal(with_grid.dense, grid)  # the descriptor grid survives byte for byte
+    assert await s.count_by_version() == {"v1": 2, "old": 1}
     assert [m.template_id for m in await s.subject_templates("alice")] == ["t1", "t2"]
     await s.close()
 

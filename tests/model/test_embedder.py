@@ -7,18 +7,18 @@ import itertools
 import numpy as np
 
 from fingerprint.model.embedder import TorchEmbedder
+from fingerprint.model.evaluation.report import similarity_matrix
 from fingerprint.model.weights import DEFAULT_WEIGHTS
 
 
 def test_same_finger_outscores_different_fingers(png_prints: list[list[bytes]]) -> None:
     embedder = TorchEmbedder(DEFAULT_WEIGHTS, 16_000_000)
-    views = [embedder.embed([embedder.preprocess(b, 500.0) for b in finger]) for finger in png_prints]
-
-    def score(enrolled: np.ndarray, probe: np.ndarray) -> float:  # as the service: best probe view
-        return float((probe @ enrolled[0]).max())
-
-    genuine = [score(v[i], v[j]) for v in views for i, j in itertools.combinations(range(len(v)), 2)]
-    impostor = [score(a[i], b[j]) for a, b in itertools.combinations(views, 2) for i in range(3) for j in range(3)]
+    embeddings = [e for finger in png_prints for e in embedder.embed([embedder.preprocess(b, 500.0) for b in finger])]
+    finger_of = [f for f, finger in enumerate(png_prints) for _ in finger]
+    sim = similarity_matrix(embeddings)  # [probe, enrolled], scored as the service scores
+    pairs = list(itertools.permutations(range(len(embeddings)), 2))
+    genuine = [sim[p, e] for p, e in pairs if finger_of[p] == finger_of[e]]
+    impostor = [sim[p, e] for p, e in pairs if finger_of[p] != finger_of[e]]
     assert np.mean(genuine) > np.mean(impostor) + 0.1
     assert np.median(genuine) > np.percentile(impostor, 90)
 
@@ -26,8 +26,12 @@ def test_same_finger_outscores_different_fingers(png_prints: list[list[bytes]]) 
 def test_embedding_is_deterministic_and_unit_length(png_prints: list[list[bytes]]) -> None:
     embedder = TorchEmbedder(DEFAULT_WEIGHTS, 16_000_000)
     p = embedder.preprocess(png_prints[0][0], 500.0)
-    a = embedder.embed([p])
-    b = embedder.embed([p, embedder.preprocess(png_prints[1][0], 500.0)])
-    assert a.shape[:2] == (1, (2 * embedder.meta.probe_shift_radius + 1) ** 2)
-    assert np.allclose(a[0], b[0], atol=1e-5)
-    assert np.allclose(np.linalg.norm(a[0], axis=-1), 1.0, atol=1e-4)
+    (a,) = embedder.embed([p])
+    b, _ = embedder.embed([p, embedder.preprocess(png_prints[1][0], 500.0)])
+    assert a.views.shape[0] == (2 * embedder.meta.probe_shift_radius + 1) ** 2
+    assert np.allclose(a.views, b.views, atol=1e-5)
+    assert np.allclose(np.linalg.norm(a.views, axis=-1), 1.0, atol=1e-4)
+    assert (a.dense is None) == (not embedder.meta.dense_matching)
+    if a.dense is not None and b.dense is not None:
+        assert a.dense.dtype == np.int8
+        assert np.abs(a.dense.astype(int) - b.dense.astype(int)).max() <= 1  # batch-size rounding only

@@ -22,8 +22,10 @@ from fingerprint.security.template_cipher import CipherError, TemplateCipher
 
 
 def _template(tid: str) -> Template:
-    v = np.random.default_rng(7).standard_normal(256).astype(np.float32)
-    return Template(TemplateMeta(tid, "alice", None, "v1", 0.9, datetime.now(UTC)), v / np.linalg.norm(v))
+    rng = np.random.default_rng(7)
+    v = rng.standard_normal(256).astype(np.float32)
+    grid = rng.integers(-127, 128, (64, 10, 10)).astype(np.int8)
+    return Template(TemplateMeta(tid, "alice", None, "v1", 0.9, datetime.now(UTC)), v / np.linalg.norm(v), grid)
 
 
 def _cipher(tmp_path: Path, kid: str, previous: Path | None = None) -> tuple[Path, TemplateCipher]:
@@ -36,10 +38,12 @@ def test_sealed_template_reveals_nothing_and_resists_tampering(tmp_path: Path) -
     _, cipher = _cipher(tmp_path, "k1")
     codec = EmbeddingCodec(cipher)
     t = _template("t1")
-    plain = PLAIN.encode("t1", t.embedding)
-    sealed = codec.encode("t1", t.embedding)
-    assert plain not in sealed and plain[:16] not in sealed and plain[100:116] not in sealed
-    assert np.allclose(codec.decode("t1", sealed), t.embedding, atol=1e-3)
+    plain = PLAIN.encode("t1", t.embedding, t.dense)
+    sealed = codec.encode("t1", t.embedding, t.dense)
+    assert all(plain[i : i + 16] not in sealed for i in range(0, len(plain) - 16, 100))
+    vec, grid = codec.decode("t1", sealed)
+    assert np.allclose(vec, t.embedding, atol=1e-3)
+    assert np.array_equal(grid, t.dense)
     with pytest.raises(CipherError):
         codec.decode("t2", sealed)  # moved onto another row
     with pytest.raises(CipherError):
@@ -87,6 +91,7 @@ async def test_rotation_reseals_every_row_in_both_stores(tmp_path: Path,
     await store.open()
     (loaded,) = await _load(store)
     assert np.allclose(loaded.embedding, t.embedding, atol=1e-3)
+    assert np.array_equal(loaded.dense, t.dense)  # the grid is re-sealed with the vector
     await store.close()
 
 

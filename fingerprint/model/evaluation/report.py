@@ -14,7 +14,8 @@ import torch
 
 from fingerprint.model.dataset import folder_dpi, scan_folder
 from fingerprint.model.decode import ImageRejected
-from fingerprint.model.embedder import PreparedImage, TorchEmbedder
+from fingerprint.model.dense import grid_scores
+from fingerprint.model.embedder import Embedding, PreparedImage, TorchEmbedder
 from fingerprint.model.evaluation.metrics import best_view_cosines, cmc, det_points, eer, fnmr_at_fmr, score_from_cosine
 from fingerprint.model.evaluation.nbis_baseline import nbis_available, score_pairs
 from fingerprint.model.evaluation.protocol import Pairs, all_pairs, fvc_pairs, identification_split
@@ -62,6 +63,19 @@ def _split(scores: dict[tuple[int, int], float], pairs: Pairs) -> tuple[np.ndarr
             np.array([scores[(a, b)] for a, b in pairs.impostor.tolist()]))
 
 
+def similarity_matrix(embeddings: list[Embedding]) -> np.ndarray:
+    """`cos[probe, enrolled]` for every image as a probe against every image enrolled, scored as the
+    service scores: on the descriptor grids when the model has them, else the probe's best view."""
+    grids = [e.dense for e in embeddings]
+    if all(g is not None for g in grids):
+        stacked = torch.from_numpy(np.stack(grids))  # type: ignore[arg-type]
+        with torch.inference_mode():
+            out: np.ndarray = grid_scores(stacked, stacked).numpy()
+        return out
+    views = np.stack([e.views for e in embeddings])
+    return best_view_cosines(views, views[:, 0])
+
+
 def _time_single_image(embedder: TorchEmbedder, data: bytes, dpi: float, repeats: int = 10) -> float:
     """Preprocessing + embedding at batch size 1 on one thread, median over repeats (ms)."""
     threads = torch.get_num_threads()
@@ -95,8 +109,8 @@ def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: f
         if p.quality < min_quality:
             failed += 1  # still compared: FVC counts a failure to enroll against the matcher
         prepared.append(p)
-    views = np.concatenate([embedder.embed(prepared[i : i + 32]) for i in range(0, len(prepared), 32)])
-    cos = best_view_cosines(views, views[:, 0])  # every image as a probe against every image enrolled
+    embeddings = [e for i in range(0, len(prepared), 32) for e in embedder.embed(prepared[i : i + 32])]
+    cos = similarity_matrix(embeddings)
     ms = _time_single_image(embedder, imps[0].path.read_bytes(), set_dpi)
     fvc = fvc_pairs(fingers, numbers)
     allp = all_pairs(fingers)
@@ -130,9 +144,18 @@ def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: f
     return result, curves
 
 
-def _ours_compare_ms(dim: int, views: int) -> float:
-    """One 1:1 comparison: the probe's views against a template, best view wins."""
+def _ours_compare_ms(dim: int, views: int, grid: tuple[int, ...] | None) -> float:
+    """One 1:1 comparison as the service makes it: the probe's grid against a template's (the
+    shift search, 64 templates at a time as in identify's re-ranking), else the probe's views
+    against a template, best view wins."""
     rng = np.random.default_rng(0)
+    if grid is not None:
+        cells = torch.from_numpy(rng.integers(-127, 128, (65, *grid), dtype=np.int8))
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            for _ in range(20):
+                grid_scores(cells[:1], cells[1:])
+        return (time.perf_counter() - t0) / (20 * 64) * 1000
     probes = rng.standard_normal((10000, views, dim)).astype(np.float32)
     templates = rng.standard_normal((10000, dim)).astype(np.float32)
     t0 = time.perf_counter()
@@ -200,7 +223,8 @@ def run_eval(dirs: list[Path], baseline: str, weights: Path | None, out: Path, d
         res, cs = evaluate_folder(folder, embedder, baseline, dpi, min_quality, log)
         results.append(res)
         curves[folder.name] = cs
-    compare_ms = _ours_compare_ms(embedder.meta.embedding_dim, (2 * embedder.meta.probe_shift_radius + 1) ** 2)
+    grid = _grid_shape(embedder)
+    compare_ms = _ours_compare_ms(embedder.meta.embedding_dim, (2 * embedder.meta.probe_shift_radius + 1) ** 2, grid)
     table = format_table(results, compare_ms)
     report = {"model": embedder.meta.__dict__, "sets": [_as_dict(r) for r in results],
               "ours_ms_per_comparison": compare_ms}
@@ -208,6 +232,14 @@ def run_eval(dirs: list[Path], baseline: str, weights: Path | None, out: Path, d
     _plot(curves, out / "det.png")
     log(f"model {embedder.meta.version}\n{table}\nreport: {out / 'report.json'}, DET: {out / 'det.png'}")
     return results
+
+
+def _grid_shape(embedder: TorchEmbedder) -> tuple[int, ...] | None:
+    if not embedder.meta.dense_matching:
+        return None
+    blank = PreparedImage(tensor=torch.zeros(2, INPUT_SIZE, INPUT_SIZE), quality=0.0)
+    dense = embedder.embed([blank])[0].dense
+    return None if dense is None else tuple(dense.shape)
 
 
 def _as_dict(r: SetResult) -> dict[str, Any]:

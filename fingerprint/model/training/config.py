@@ -29,6 +29,11 @@ class TrainConfig:
     enhanced_input: bool = False  # train on the Gabor-enhanced channel of the prepared input
     probe_shift_radius: int = 0  # written to the card; calibration scores probes in these shifted views
     init_from: str = ""  # a previous run's checkpoint.pt to continue from (network and class weights)
+    # dense matching loss (model/dense.py): batches become pairs of impressions of one finger and a
+    # contrastive loss over the shift-searched grid scores is added with this weight; 0 = off
+    dense_weight: float = 0.0
+    dense_scale: float = 16.0
+    dense_margin: float = 0.1
 
 
 def load_config(path: Path) -> TrainConfig:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fingerprint.model.dense import dense_grid, dense_scores, grid_scores, to_int8
 from fingerprint.model.evaluation.metrics import best_view_cosines, eer, score_from_cosine, threshold_at_fmr
 from fingerprint.model.network import FingerprintNet
 from fingerprint.model.preprocess import prepare
@@ -52,6 +53,27 @@ def embed_views(model: FingerprintNet, canvases: torch.Tensor, radius: int, batc
     return torch.cat(out)
 
 
+def dense_grids(model: FingerprintNet, canvases: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """(N, C, H, W) int8 descriptor grids, as the service stores them."""
+    model.eval()
+    cells = []
+    with torch.inference_mode():
+        for i in range(0, len(canvases), batch):
+            images = prepare(canvases[i : i + batch]).tensor
+            cells.append(to_int8(dense_grid(model.features(images), images)[0]))
+    return torch.cat(cells)
+
+
+def dense_pair_scores(cells: torch.Tensor, labels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """All-pairs genuine and impostor grid scores in [0, 1] of int8 grids, as the service scores."""
+    with torch.inference_mode():
+        sim = score_from_cosine(grid_scores(cells, cells).numpy())
+    lab = labels.numpy()
+    iu = np.triu_indices(len(lab), k=1)
+    same = lab[iu[0]] == lab[iu[1]]
+    return sim[iu][same], sim[iu][~same]
+
+
 def pair_scores(views: torch.Tensor, labels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """All-pairs genuine and impostor scores in [0, 1] from (N, K, D) views, scored as the service
     does: row i enrolled (view 0), row j > i the probe (its best view)."""
@@ -78,6 +100,7 @@ class _Trainer:
         self.step = 0
         self.best_eer = math.inf
         self.history: list[dict[str, float]] = []
+        self.by_finger = [torch.nonzero(real.labels == f).flatten() for f in range(len(real.fingers))]
 
     def lr_at(self, step: int) -> float:
         cfg = self.cfg
@@ -88,26 +111,56 @@ class _Trainer:
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.cfg
-        n_real = round(cfg.batch_size * cfg.real_fraction)
+        paired = cfg.dense_weight > 0
+        n_real = round(cfg.batch_size * cfg.real_fraction) // 2 * 2
         n_syn = cfg.batch_size - n_real
-        syn_idx = torch.randint(0, self.n_syn, (n_syn,), generator=self.gen)
+        if paired:  # rows 2k and 2k+1 are two impressions of one finger
+            syn_idx = torch.randint(0, self.n_syn, (n_syn // 2,), generator=self.gen).repeat_interleave(2)
+            real_idx = self.real_pairs(n_real // 2)
+        else:
+            syn_idx = torch.randint(0, self.n_syn, (n_syn,), generator=self.gen)
+            real_idx = torch.randint(0, len(self.real.labels), (n_real,), generator=self.gen)
         syn = render_impressions(self.masters[syn_idx].float() / 127.0, self.gen)
-        real_idx = torch.randint(0, len(self.real.labels), (n_real,), generator=self.gen)
         real = augment_real(self.real.canvases[real_idx], self.real.backgrounds[real_idx], self.gen)
         images = prepare(torch.cat([syn, real])).tensor
         labels = torch.cat([syn_idx, self.n_syn + self.real.labels[real_idx]])
         return images, labels
+
+    def real_pairs(self, n: int) -> torch.Tensor:
+        """Indices of n pairs of distinct impressions, each pair of one real training finger."""
+        first = torch.randint(0, len(self.real.labels), (n,), generator=self.gen)
+        out = []
+        for i in first.tolist():
+            mates = self.by_finger[int(self.real.labels[i])]
+            mates = mates[mates != i]
+            j = int(mates[torch.randint(0, len(mates), (1,), generator=self.gen)]) if len(mates) else i
+            out += [i, j]
+        return torch.tensor(out)
+
+    def dense_loss(self, images: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Each impression's mate must outscore every other impression of the batch under the
+        shift-searched grid score the service verifies with (an InfoNCE with an additive margin)."""
+        cells, mask = dense_grid(features, images)
+        scores = dense_scores(cells, mask, cells, mask)
+        n = len(scores)
+        mate = torch.arange(n) ^ 1
+        logits = scores - self.cfg.dense_margin * F.one_hot(mate, n).float()
+        logits = logits.masked_fill(torch.eye(n, dtype=torch.bool), -math.inf)
+        return F.cross_entropy(self.cfg.dense_scale * logits, mate)
 
     def train_step(self) -> tuple[float, float]:
         self.model.train()
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(self.step)
         images, labels = self.batch()
-        emb = self.model(images)
+        features = self.model.features(images)
+        emb = self.model.embed_features(features)
         cos = emb @ F.normalize(self.classes, dim=1).T
         onehot = F.one_hot(labels, cos.shape[1]).float()
         logits = self.cfg.scale * (cos - self.cfg.margin * onehot)
         loss = F.cross_entropy(logits, labels)
+        if self.cfg.dense_weight > 0:
+            loss = loss + self.cfg.dense_weight * self.dense_loss(images, features)
         self.opt.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
         self.opt.step()
@@ -115,10 +168,12 @@ class _Trainer:
         acc = (cos.argmax(1) == labels).float().mean()
         return float(loss.detach()), float(acc)
 
-    def validate(self) -> tuple[float, np.ndarray]:
+    def validate(self) -> tuple[float, float]:
+        """Held-out EER of the embedding and of dense matching; the run selects on the score it trains."""
         emb = embed_views(self.model, self.held.canvases, 0)
-        genuine, impostor = pair_scores(emb, self.held.labels)
-        return eer(genuine, impostor), impostor
+        emb_eer = eer(*pair_scores(emb, self.held.labels))
+        dense_eer = eer(*dense_pair_scores(dense_grids(self.model, self.held.canvases), self.held.labels))
+        return emb_eer, dense_eer
 
     def state(self) -> dict[str, object]:
         return {
@@ -168,9 +223,14 @@ class _Trainer:
                 )
                 losses, accs = [], []
             if self.step % cfg.validate_every == 0 or self.step == cfg.iterations:
-                val_eer, _ = self.validate()
-                self.history.append({"step": self.step, "holdout_eer": val_eer})
-                self.log(f"validate iter {self.step}: held-out real EER {val_eer * 100:.2f}%")
+                emb_eer, dense_eer = self.validate()
+                val_eer = dense_eer if cfg.dense_weight > 0 else emb_eer
+                self.history.append({"step": self.step, "holdout_eer": val_eer, "holdout_embedding_eer": emb_eer,
+                                     "holdout_dense_eer": dense_eer})
+                self.log(
+                    f"validate iter {self.step}: held-out real EER embedding {emb_eer * 100:.2f}% "
+                    f"dense {dense_eer * 100:.2f}%"
+                )
                 if val_eer <= self.best_eer:
                     self.best_eer = val_eer
                     torch.save({"model": self.model.state_dict(), "step": self.step}, self.out / "best.pt")
@@ -192,8 +252,12 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
     trainer.run()
     best = torch.load(out / "best.pt", weights_only=False)
     trainer.model.load_state_dict(best["model"])
-    # thresholds come from the scores the service will compute: with the probe's shifted views
-    genuine, impostor = pair_scores(embed_views(trainer.model, held.canvases, cfg.probe_shift_radius), held.labels)
+    # thresholds come from the scores the service will compute: on the grids, or with the probe's shifted views
+    dense_matching = cfg.dense_weight > 0
+    if dense_matching:
+        genuine, impostor = dense_pair_scores(dense_grids(trainer.model, held.canvases), held.labels)
+    else:
+        genuine, impostor = pair_scores(embed_views(trainer.model, held.canvases, cfg.probe_shift_radius), held.labels)
     val_eer = eer(genuine, impostor)
     meta = ModelMeta(
         name="fingerprint-net",
@@ -203,6 +267,7 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
         width=cfg.width,
         enhanced_input=cfg.enhanced_input,
         probe_shift_radius=cfg.probe_shift_radius,
+        dense_matching=dense_matching,
         threshold_fmr_1e2=threshold_at_fmr(impostor, 0.01),
         threshold_fmr_1e3=threshold_at_fmr(impostor, 0.001),
         trained_on=[*cfg.real_sets, f"synthetic x{cfg.synthetic_fingers}"],

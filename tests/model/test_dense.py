@@ -1,0 +1,45 @@
+"""Dense matching finds a print's grid under relative shifts and keeps the mask through int8."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from fingerprint.model.dense import MAX_SHIFT, cell_mask, dense_grid, dense_scores, from_int8, grid_scores, to_int8
+
+
+def _cells(seed: int, n: int = 1) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return F.normalize(torch.randn(n, 16, 10, 10, generator=g), dim=1)
+
+
+def _moved(cells: torch.Tensor, dy: int) -> torch.Tensor:
+    out = torch.zeros_like(cells)
+    out[:, :, dy:, :] = cells[:, :, : cells.shape[2] - dy, :]
+    return out
+
+
+def test_a_grid_is_found_again_under_shifts_up_to_the_search_radius() -> None:
+    a = _cells(0)
+    ones = torch.ones(1, 10, 10)
+    itself = float(dense_scores(a, ones, a, ones))
+    assert abs(itself - 100 / 108) < 1e-5  # every cell agrees; the prior discounts small overlaps
+    for dy in range(1, MAX_SHIFT + 1):
+        b = _moved(a, dy)
+        overlap = 10 * (10 - dy)
+        assert abs(float(dense_scores(a, ones, b, cell_mask(b))) - overlap / (overlap + 8)) < 1e-5
+    beyond = _moved(a, MAX_SHIFT + 1)
+    assert float(dense_scores(a, ones, beyond, cell_mask(beyond))) < 0.3
+    assert float(dense_scores(a, ones, _cells(1), ones)) < 0.3  # another print
+
+
+def test_int8_grids_keep_their_mask_and_their_scores() -> None:
+    prepared = torch.zeros(2, 2, 160, 160)
+    prepared[:, :, 40:, :] = 1.0  # the top quarter is off the print
+    cells, mask = dense_grid(torch.randn(2, 16, 10, 10), prepared)
+    assert mask[:, :2].sum() == 0 and mask[:, 3:].all()
+    stored = to_int8(cells)
+    assert torch.equal(cell_mask(from_int8(stored)), mask)
+    exact = dense_scores(cells, mask, cells, mask)
+    assert torch.allclose(grid_scores(stored, stored), exact, atol=0.01)
+    assert grid_scores(stored, stored).shape == (2, 2)
