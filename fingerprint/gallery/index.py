@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fingerprint.model.dense import grid_scores
+from fingerprint.model.dense import MAX_SHIFT, grid_scores
 from fingerprint.model.evaluation.metrics import score_from_cosine
 
 _CHUNK = 262144
@@ -34,11 +34,13 @@ class Hit:
 
 
 class GalleryIndex:
-    def __init__(self, dim: int, initial_capacity: int = 1024, dense_shortlist: int = DENSE_SHORTLIST) -> None:
+    def __init__(self, dim: int, initial_capacity: int = 1024, dense_shortlist: int = DENSE_SHORTLIST,
+                 dense_max_shift: int = MAX_SHIFT) -> None:
         self.dim = dim
         self._matrix = torch.zeros(initial_capacity, dim, dtype=torch.float16)
         self._grids: torch.Tensor | None = None  # (capacity, C, H, W) int8 once a grid is added
         self._dense_shortlist = dense_shortlist
+        self._dense_max_shift = dense_max_shift
         self._size = 0
         self._template_ids: list[str] = []
         self._subjects: list[str] = []
@@ -176,7 +178,7 @@ class GalleryIndex:
             grids = self._grids[rows].clone()
             names = [(self._template_ids[r], self._subjects[r], self._fingers[r]) for r in rows]
         # the grid comparison is the costly part: done outside the lock, on a copy of the rows
-        dense_sims = grid_scores(torch.from_numpy(np.asarray(dense, dtype=np.int8))[None], grids)[0]
+        dense_sims = grid_scores(torch.from_numpy(np.asarray(dense, dtype=np.int8))[None], grids, self._dense_max_shift)[0]
         scores, order = torch.topk(dense_sims, min(top_k, len(rows)))
         return [Hit(names[i][0], names[i][1], names[i][2], score_from_cosine(sc))
                 for sc, i in zip(scores.tolist(), order.tolist(), strict=True)]
@@ -194,7 +196,7 @@ class GalleryIndex:
                 return None
             if dense is not None and self._grids is not None:
                 probe_grid = torch.from_numpy(np.asarray(dense, dtype=np.int8))[None]
-                sims = grid_scores(probe_grid, self._grids[rows])[0]
+                sims = grid_scores(probe_grid, self._grids[rows], self._dense_max_shift)[0]
             else:
                 block = self._matrix[rows].float()
                 views = torch.from_numpy(np.ascontiguousarray(np.atleast_2d(probe), dtype=np.float32))

@@ -34,6 +34,7 @@ class ModelMeta:
     probe_shift_radius: int = 0  # probes are compared in (2r+1)^2 shifted views; thresholds assume it
     # verify and identify's shortlist compare descriptor grids (model/dense.py); thresholds are on that score
     dense_matching: bool = False
+    dense_max_shift: int = 3  # cells searched in each direction when grids are compared
 
 
 def meta_path(weights: Path) -> Path:

@@ -43,3 +43,14 @@ def test_int8_grids_keep_their_mask_and_their_scores() -> None:
     exact = dense_scores(cells, mask, cells, mask)
     assert torch.allclose(grid_scores(stored, stored), exact, atol=0.01)
     assert grid_scores(stored, stored).shape == (2, 2)
+
+
+def test_the_fast_grid_scorer_equals_the_shift_loop_at_every_radius() -> None:
+    cells = _cells(2, 6)
+    cells[:3, :, :2] = 0  # partial prints: masks differ between grids
+    cells[3:, :, :, 7:] = 0
+    stored = to_int8(cells)
+    f = from_int8(stored)
+    for radius in (1, 3, 4):
+        loop = dense_scores(f[:2], cell_mask(f[:2]), f, cell_mask(f), radius)
+        assert torch.allclose(grid_scores(stored[:2], stored, radius, chunk=4), loop, atol=1e-5)

@@ -34,6 +34,7 @@ class TrainConfig:
     dense_weight: float = 0.0
     dense_scale: float = 16.0
     dense_margin: float = 0.1
+    dense_max_shift: int = 3  # the shift search validation, calibration and the service use (the loss uses 3)
 
 
 def load_config(path: Path) -> TrainConfig:

@@ -64,10 +64,10 @@ def dense_grids(model: FingerprintNet, canvases: torch.Tensor, batch: int = 64) 
     return torch.cat(cells)
 
 
-def dense_pair_scores(cells: torch.Tensor, labels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def dense_pair_scores(cells: torch.Tensor, labels: torch.Tensor, max_shift: int) -> tuple[np.ndarray, np.ndarray]:
     """All-pairs genuine and impostor grid scores in [0, 1] of int8 grids, as the service scores."""
     with torch.inference_mode():
-        sim = score_from_cosine(grid_scores(cells, cells).numpy())
+        sim = score_from_cosine(grid_scores(cells, cells, max_shift).numpy())
     lab = labels.numpy()
     iu = np.triu_indices(len(lab), k=1)
     same = lab[iu[0]] == lab[iu[1]]
@@ -172,7 +172,8 @@ class _Trainer:
         """Held-out EER of the embedding and of dense matching; the run selects on the score it trains."""
         emb = embed_views(self.model, self.held.canvases, 0)
         emb_eer = eer(*pair_scores(emb, self.held.labels))
-        dense_eer = eer(*dense_pair_scores(dense_grids(self.model, self.held.canvases), self.held.labels))
+        grids = dense_grids(self.model, self.held.canvases)
+        dense_eer = eer(*dense_pair_scores(grids, self.held.labels, self.cfg.dense_max_shift))
         return emb_eer, dense_eer
 
     def state(self) -> dict[str, object]:
@@ -255,7 +256,7 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
     # thresholds come from the scores the service will compute: on the grids, or with the probe's shifted views
     dense_matching = cfg.dense_weight > 0
     if dense_matching:
-        genuine, impostor = dense_pair_scores(dense_grids(trainer.model, held.canvases), held.labels)
+        genuine, impostor = dense_pair_scores(dense_grids(trainer.model, held.canvases), held.labels, cfg.dense_max_shift)
     else:
         genuine, impostor = pair_scores(embed_views(trainer.model, held.canvases, cfg.probe_shift_radius), held.labels)
     val_eer = eer(genuine, impostor)
@@ -268,6 +269,7 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
         enhanced_input=cfg.enhanced_input,
         probe_shift_radius=cfg.probe_shift_radius,
         dense_matching=dense_matching,
+        dense_max_shift=cfg.dense_max_shift,
         threshold_fmr_1e2=threshold_at_fmr(impostor, 0.01),
         threshold_fmr_1e3=threshold_at_fmr(impostor, 0.001),
         trained_on=[*cfg.real_sets, f"synthetic x{cfg.synthetic_fingers}"],
