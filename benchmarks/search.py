@@ -5,7 +5,8 @@
 For each gallery size (random unit vectors of the model's dimension): single-probe search time p50/p99,
 probes/s when 64 probes are batched, bytes per template in the index, recall@1 and recall@10 against
 exact float32 (probes are noisy copies of gallery vectors, as a real mate would be, plus random probes),
-the numpy reference time and the ratio. Start-up load time from each store is measured at --load-size.
+the numpy reference time and the ratio; then the re-ranking a dense-matching model adds to identify.
+Start-up load time from each store is measured at --load-size.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def build_index(vecs: np.ndarray) -> GalleryIndex:
     idx._template_ids = [str(i) for i in range(len(vecs))]
     idx._subjects = idx._template_ids
     idx._fingers = [None] * len(vecs)
+    idx._row_of = {t: i for i, t in enumerate(idx._template_ids)}
     idx._size = len(vecs)
     return idx
 
@@ -86,6 +88,26 @@ def bench_size(n: int, d: int, k: int, rng: np.random.Generator) -> dict[str, ob
     }
 
 
+def bench_rerank(d: int, rng: np.random.Generator, n: int = 10_000) -> dict[str, object]:
+    """What identify adds to the scan for a model with dense matching: the probe's 9 views re-score
+    the 256-row shortlist, then its descriptor grid re-scores the best 64 (independent of n)."""
+    gallery = unit(n, d, rng)
+    idx = build_index(gallery)
+    idx._grids = torch.randint(-60, 61, (n, 64, 10, 10), dtype=torch.int8)
+    views = unit(9, d, rng)
+    grid = torch.randint(-60, 61, (64, 10, 10), dtype=torch.int8).numpy()
+    assert len(idx.search_views(views, 10, grid)) == 10  # warm
+    scan = timed(lambda: idx.search(views[0], 10), 30)
+    full = timed(lambda: idx.search_views(views, 10, grid), 30)
+    return {
+        "templates": n,
+        "scan_ms_p50": round(float(np.percentile(scan, 50)) * 1000, 2),
+        "identify_ms_p50": round(float(np.percentile(full, 50)) * 1000, 2),
+        "identify_ms_p99": round(float(np.percentile(full, 99)) * 1000, 2),
+        "bytes_per_template": idx.bytes_per_template,
+    }
+
+
 async def load_time(store: GalleryStore, n: int, d: int) -> dict[str, float]:
     from fingerprint.gallery.postgres_store import PostgresStore
 
@@ -120,7 +142,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     report: dict[str, object] = {"threads": args.threads, "dim": args.dim,
-                                 "search": [bench_size(n, args.dim, args.k, rng) for n in args.sizes]}
+                                 "search": [bench_size(n, args.dim, args.k, rng) for n in args.sizes],
+                                 "identify_with_dense_rerank": bench_rerank(args.dim, rng)}
     with tempfile.TemporaryDirectory() as tmp:
         loads = {"sqlite": asyncio.run(load_time(SqliteStore(Path(tmp) / "g.sqlite3"), args.load_size, args.dim))}
     if args.postgres_url:

@@ -10,9 +10,6 @@ training, calibration, evaluation and the service all score through `dense_score
 
 from __future__ import annotations
 
-import functools
-import math
-
 import torch
 import torch.nn.functional as F
 
@@ -29,25 +26,19 @@ def dense_grid(features: torch.Tensor, prepared: torch.Tensor) -> tuple[torch.Te
     return cells, fg[:, 0].float()
 
 
-def _windows(size: int, d: int) -> tuple[slice, slice]:
-    return slice(max(0, d), size + min(0, d)), slice(max(0, -d), size + min(0, -d))
-
-
 def dense_scores(
     fa: torch.Tensor, ma: torch.Tensor, fb: torch.Tensor, mb: torch.Tensor, max_shift: int = MAX_SHIFT
 ) -> torch.Tensor:
     """(A, B) similarities in about [-1, 1]: for each pair, the best over relative shifts of the
-    summed cell cosines divided by (overlap + prior). Differentiable (through the best shift)."""
-    h, w = fa.shape[-2:]
-    best = torch.full((len(fa), len(fb)), -math.inf, dtype=fa.dtype)
-    for dy in range(-max_shift, max_shift + 1):
-        ya, yb = _windows(h, dy)
-        for dx in range(-max_shift, max_shift + 1):
-            xa, xb = _windows(w, dx)
-            num = torch.einsum("ichw,jchw->ij", fa[:, :, ya, xa], fb[:, :, yb, xb])
-            overlap = torch.einsum("ihw,jhw->ij", ma[:, ya, xa], mb[:, yb, xb])
-            best = torch.maximum(best, num / (overlap + _OVERLAP_PRIOR))
-    return best
+    summed cell cosines divided by (overlap + prior). Differentiable (through the best shift).
+
+    Every shift's sum at once is a cross-correlation: each grid of `fa` is a convolution kernel slid
+    over the zero-padded grids of `fb`, and the masks likewise give each shift's overlap.
+    """
+    pad = (max_shift,) * 4
+    num = F.conv2d(F.pad(fb, pad), fa)  # (B, A, 2s+1, 2s+1)
+    overlap = F.conv2d(F.pad(mb[:, None], pad), ma[:, None])
+    return (num / (overlap + _OVERLAP_PRIOR)).flatten(2).amax(2).T
 
 
 def to_int8(cells: torch.Tensor) -> torch.Tensor:
@@ -64,40 +55,9 @@ def cell_mask(cells: torch.Tensor) -> torch.Tensor:
     return (cells.abs().sum(1) > 0).float()
 
 
-@functools.lru_cache(maxsize=8)
-def _shift_pairs(h: int, w: int, max_shift: int) -> torch.Tensor:
-    """(H*W*H*W, S) 0/1 matrix: which (cell of a, cell of b) products each relative shift sums,
-    the same pairing as `dense_scores` (a's cell (y, x) meets b's cell (y - dy, x - dx))."""
-    n = h * w
-    shifts = [(dy, dx) for dy in range(-max_shift, max_shift + 1) for dx in range(-max_shift, max_shift + 1)]
-    pairs = torch.zeros(n * n, len(shifts))
-    for s, (dy, dx) in enumerate(shifts):
-        for y in range(max(0, dy), h + min(0, dy)):
-            for x in range(max(0, dx), w + min(0, dx)):
-                pairs[(y * w + x) * n + (y - dy) * w + (x - dx), s] = 1.0
-    return pairs
-
-
-def grid_scores(probes: torch.Tensor, templates: torch.Tensor, max_shift: int = MAX_SHIFT,
-                chunk: int = 256) -> torch.Tensor:
-    """(P, G) scores between stored int8 grids (P, C, H, W) and (G, C, H, W), equal to
-    `dense_scores`; the mask is recovered from the zeroed cells, so a grid is all a template needs.
-    Every scorer of stored or served grids (service, calibration, evaluation) goes through here.
-
-    One matrix product gives every cell-to-cell cosine of a pair; a second sums them along each
-    shift's diagonal. That is a few large products instead of 49 small strided ones (10x faster).
-    """
+def grid_scores(probes: torch.Tensor, templates: torch.Tensor, max_shift: int = MAX_SHIFT) -> torch.Tensor:
+    """(P, G) `dense_scores` between stored int8 grids (P, C, H, W) and (G, C, H, W); the mask is
+    recovered from the zeroed cells, so a grid is all a template needs. Every scorer of stored or
+    served grids (service, calibration, evaluation) goes through here."""
     p, t = from_int8(probes), from_int8(templates)
-    h, w = p.shape[-2:]
-    pairs = _shift_pairs(h, w, max_shift)
-    pc, tc = p.flatten(2), t.flatten(2)  # (P, C, HW)
-    pm, tm = cell_mask(p).flatten(1), cell_mask(t).flatten(1)  # (P, HW)
-    out = torch.empty(len(p), len(t))
-    for i in range(len(p)):
-        for start in range(0, len(t), chunk):
-            block = tc[start : start + chunk]
-            cos = torch.matmul(pc[i].T, block).flatten(1)  # (g, HW*HW): every cell of i against every cell of g
-            overlap = (pm[i][:, None] * tm[start : start + chunk, None, :]).flatten(1)
-            ratio = (cos @ pairs) / (overlap @ pairs + _OVERLAP_PRIOR)
-            out[i, start : start + chunk] = ratio.max(dim=1).values
-    return out
+    return dense_scores(p, cell_mask(p), t, cell_mask(t), max_shift)
