@@ -110,7 +110,8 @@ class FingerprintService:
         self.telemetry.set_model_version(meta.version)
         backoff = 0.5
         while True:  # the database may be down at start-up: keep trying, readiness says why
-            index = GalleryIndex(meta.embedding_dim, dense_max_shift=meta.dense_max_shift)
+            index = GalleryIndex(meta.embedding_dim, dense_max_shift=meta.dense_max_shift,
+                                 dense_rotations=meta.dense_rotations)
             try:
                 await self._load_gallery(index, meta.version)
                 counts = await self.store.count_by_version()

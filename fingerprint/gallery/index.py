@@ -35,12 +35,13 @@ class Hit:
 
 class GalleryIndex:
     def __init__(self, dim: int, initial_capacity: int = 1024, dense_shortlist: int = DENSE_SHORTLIST,
-                 dense_max_shift: int = MAX_SHIFT) -> None:
+                 dense_max_shift: int = MAX_SHIFT, dense_rotations: tuple[float, ...] = ()) -> None:
         self.dim = dim
         self._matrix = torch.zeros(initial_capacity, dim, dtype=torch.float16)
         self._grids: torch.Tensor | None = None  # (capacity, C, H, W) int8 once a grid is added
         self._dense_shortlist = dense_shortlist
         self._dense_max_shift = dense_max_shift
+        self._dense_rotations = dense_rotations
         self._size = 0
         self._template_ids: list[str] = []
         self._subjects: list[str] = []
@@ -178,7 +179,8 @@ class GalleryIndex:
             grids = self._grids[rows].clone()
             names = [(self._template_ids[r], self._subjects[r], self._fingers[r]) for r in rows]
         # the grid comparison is the costly part: done outside the lock, on a copy of the rows
-        dense_sims = grid_scores(torch.from_numpy(np.asarray(dense, dtype=np.int8))[None], grids, self._dense_max_shift)[0]
+        probe_grid = torch.from_numpy(np.asarray(dense, dtype=np.int8))[None]
+        dense_sims = grid_scores(probe_grid, grids, self._dense_max_shift, self._dense_rotations)[0]
         scores, order = torch.topk(dense_sims, min(top_k, len(rows)))
         return [Hit(names[i][0], names[i][1], names[i][2], score_from_cosine(sc))
                 for sc, i in zip(scores.tolist(), order.tolist(), strict=True)]
@@ -196,7 +198,7 @@ class GalleryIndex:
                 return None
             if dense is not None and self._grids is not None:
                 probe_grid = torch.from_numpy(np.asarray(dense, dtype=np.int8))[None]
-                sims = grid_scores(probe_grid, self._grids[rows], self._dense_max_shift)[0]
+                sims = grid_scores(probe_grid, self._grids[rows], self._dense_max_shift, self._dense_rotations)[0]
             else:
                 block = self._matrix[rows].float()
                 views = torch.from_numpy(np.ascontiguousarray(np.atleast_2d(probe), dtype=np.float32))

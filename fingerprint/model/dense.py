@@ -10,6 +10,8 @@ training, calibration, evaluation and the service all score through `dense_score
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -55,9 +57,30 @@ def cell_mask(cells: torch.Tensor) -> torch.Tensor:
     return (cells.abs().sum(1) > 0).float()
 
 
-def grid_scores(probes: torch.Tensor, templates: torch.Tensor, max_shift: int = MAX_SHIFT) -> torch.Tensor:
-    """(P, G) `dense_scores` between stored int8 grids (P, C, H, W) and (G, C, H, W); the mask is
+def rotate_cells(cells: torch.Tensor, mask: torch.Tensor, degrees: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The grid's cells moved as the print would move if turned by `degrees` about the grid centre
+    (bilinear, renormalised); the descriptors themselves are not turned. Differentiable."""
+    a = math.radians(degrees)
+    theta = torch.tensor([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0]])
+    sampling = F.affine_grid(theta[None].expand(len(cells), 2, 3), list(cells.shape), align_corners=False)
+    moved_mask = (F.grid_sample(mask[:, None], sampling, align_corners=False) > 0.5).float()
+    moved = F.normalize(F.grid_sample(cells, sampling, align_corners=False), dim=1) * moved_mask
+    return moved, moved_mask[:, 0]
+
+
+def rotation_scores(fa: torch.Tensor, ma: torch.Tensor, fb: torch.Tensor, mb: torch.Tensor,
+                    max_shift: int = MAX_SHIFT, rotations: tuple[float, ...] = ()) -> torch.Tensor:
+    """`dense_scores`, also trying `a`'s grid turned by each of `rotations` degrees: the best wins."""
+    best = dense_scores(fa, ma, fb, mb, max_shift)
+    for degrees in rotations:
+        best = torch.maximum(best, dense_scores(*rotate_cells(fa, ma, degrees), fb, mb, max_shift))
+    return best
+
+
+def grid_scores(probes: torch.Tensor, templates: torch.Tensor, max_shift: int = MAX_SHIFT,
+                rotations: tuple[float, ...] = ()) -> torch.Tensor:
+    """(P, G) `rotation_scores` between stored int8 grids (P, C, H, W) and (G, C, H, W); the mask is
     recovered from the zeroed cells, so a grid is all a template needs. Every scorer of stored or
     served grids (service, calibration, evaluation) goes through here."""
     p, t = from_int8(probes), from_int8(templates)
-    return dense_scores(p, cell_mask(p), t, cell_mask(t), max_shift)
+    return rotation_scores(p, cell_mask(p), t, cell_mask(t), max_shift, rotations)

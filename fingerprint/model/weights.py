@@ -35,6 +35,7 @@ class ModelMeta:
     # verify and identify's shortlist compare descriptor grids (model/dense.py); thresholds are on that score
     dense_matching: bool = False
     dense_max_shift: int = 3  # cells searched in each direction when grids are compared
+    dense_rotations: tuple[float, ...] = ()  # probe grid rotations (degrees) tried beside the unturned grid
 
 
 def meta_path(weights: Path) -> Path:
@@ -58,7 +59,9 @@ def save_weights(model: FingerprintNet, path: Path, meta: ModelMeta) -> ModelMet
 
 def read_meta(path: Path) -> ModelMeta:
     try:
-        return ModelMeta(**json.loads(meta_path(path).read_text()))
+        raw = json.loads(meta_path(path).read_text())
+        raw["dense_rotations"] = tuple(raw.get("dense_rotations", ()))
+        return ModelMeta(**raw)
     except FileNotFoundError as exc:
         raise WeightsError(f"model card {meta_path(path)} is missing") from exc
     except (TypeError, ValueError) as exc:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from fingerprint.model.dense import MAX_SHIFT, cell_mask, dense_grid, dense_scores, from_int8, grid_scores, to_int8
+from fingerprint.model.dense import (
+    MAX_SHIFT,
+    cell_mask,
+    dense_grid,
+    dense_scores,
+    from_int8,
+    grid_scores,
+    rotate_cells,
+    to_int8,
+)
 
 
 def _cells(seed: int, n: int = 1) -> torch.Tensor:
@@ -68,3 +77,15 @@ def test_the_grid_scorer_equals_the_shift_by_shift_definition() -> None:
     f = from_int8(stored)
     for radius in (1, 3, 4):
         assert torch.allclose(grid_scores(stored[:2], stored, radius), _shift_loop(f[:2], f, radius), atol=1e-5)
+
+
+def test_a_turned_grid_is_found_when_its_rotation_is_searched() -> None:
+    a = _cells(3)
+    ones = torch.ones(1, 10, 10)
+    turned, turned_mask = rotate_cells(a, ones, 20.0)
+    stored_a, stored_turned = to_int8(a), to_int8(turned)
+    plain = float(grid_scores(stored_turned, stored_a))
+    searched = float(grid_scores(stored_turned, stored_a, rotations=(-20.0, 20.0)))
+    assert searched > plain + 0.2  # turning the probe back by -20 degrees realigns most cells
+    assert float(grid_scores(stored_a, stored_a, rotations=(-20.0, 20.0))) == float(grid_scores(stored_a, stored_a))
+    assert turned_mask.sum() < 100  # corners leave the grid

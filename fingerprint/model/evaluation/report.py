@@ -63,14 +63,15 @@ def _split(scores: dict[tuple[int, int], float], pairs: Pairs) -> tuple[np.ndarr
             np.array([scores[(a, b)] for a, b in pairs.impostor.tolist()]))
 
 
-def similarity_matrix(embeddings: list[Embedding], dense_max_shift: int = MAX_SHIFT) -> np.ndarray:
+def similarity_matrix(embeddings: list[Embedding], dense_max_shift: int = MAX_SHIFT,
+                      dense_rotations: tuple[float, ...] = ()) -> np.ndarray:
     """`cos[probe, enrolled]` for every image as a probe against every image enrolled, scored as the
     service scores: on the descriptor grids when the model has them, else the probe's best view."""
     grids = [e.dense for e in embeddings]
     if all(g is not None for g in grids):
         stacked = torch.from_numpy(np.stack(grids))  # type: ignore[arg-type]
         with torch.inference_mode():
-            out: np.ndarray = grid_scores(stacked, stacked, dense_max_shift).numpy()
+            out: np.ndarray = grid_scores(stacked, stacked, dense_max_shift, dense_rotations).numpy()
         return out
     views = np.stack([e.views for e in embeddings])
     return best_view_cosines(views, views[:, 0])
@@ -110,7 +111,7 @@ def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: f
             failed += 1  # still compared: FVC counts a failure to enroll against the matcher
         prepared.append(p)
     embeddings = [e for i in range(0, len(prepared), 32) for e in embedder.embed(prepared[i : i + 32])]
-    cos = similarity_matrix(embeddings, embedder.meta.dense_max_shift)
+    cos = similarity_matrix(embeddings, embedder.meta.dense_max_shift, embedder.meta.dense_rotations)
     ms = _time_single_image(embedder, imps[0].path.read_bytes(), set_dpi)
     fvc = fvc_pairs(fingers, numbers)
     allp = all_pairs(fingers)
@@ -144,7 +145,8 @@ def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: f
     return result, curves
 
 
-def _ours_compare_ms(dim: int, views: int, grid: tuple[int, ...] | None, max_shift: int) -> float:
+def _ours_compare_ms(dim: int, views: int, grid: tuple[int, ...] | None, max_shift: int,
+                     rotations: tuple[float, ...]) -> float:
     """One 1:1 comparison as the service makes it: the probe's grid against a template's (the
     shift search, 64 templates at a time as in identify's re-ranking), else the probe's views
     against a template, best view wins."""
@@ -154,7 +156,7 @@ def _ours_compare_ms(dim: int, views: int, grid: tuple[int, ...] | None, max_shi
         with torch.inference_mode():
             t0 = time.perf_counter()
             for _ in range(20):
-                grid_scores(cells[:1], cells[1:], max_shift)
+                grid_scores(cells[:1], cells[1:], max_shift, rotations)
         return (time.perf_counter() - t0) / (20 * 64) * 1000
     probes = rng.standard_normal((10000, views, dim)).astype(np.float32)
     templates = rng.standard_normal((10000, dim)).astype(np.float32)
@@ -225,7 +227,7 @@ def run_eval(dirs: list[Path], baseline: str, weights: Path | None, out: Path, d
         curves[folder.name] = cs
     grid = _grid_shape(embedder)
     compare_ms = _ours_compare_ms(embedder.meta.embedding_dim, (2 * embedder.meta.probe_shift_radius + 1) ** 2, grid,
-                                  embedder.meta.dense_max_shift)
+                                  embedder.meta.dense_max_shift, embedder.meta.dense_rotations)
     table = format_table(results, compare_ms)
     report = {"model": embedder.meta.__dict__, "sets": [_as_dict(r) for r in results],
               "ours_ms_per_comparison": compare_ms}

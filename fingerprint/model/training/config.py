@@ -35,6 +35,8 @@ class TrainConfig:
     dense_scale: float = 16.0
     dense_margin: float = 0.1
     dense_max_shift: int = 3  # the shift search validation, calibration and the service use (the loss uses 3)
+    # probe grid rotations (degrees) tried beside the unturned grid, in the loss and wherever grids are scored
+    dense_rotations: tuple[float, ...] = ()
 
 
 def load_config(path: Path) -> TrainConfig:
@@ -43,6 +45,7 @@ def load_config(path: Path) -> TrainConfig:
     unknown = set(raw) - known
     if unknown:
         raise ValueError(f"unknown keys in {path}: {sorted(unknown)}")
-    if "real_sets" in raw:
-        raw["real_sets"] = tuple(raw["real_sets"])
+    for key in ("real_sets", "dense_rotations"):
+        if key in raw:
+            raw[key] = tuple(raw[key])
     return TrainConfig(**raw)

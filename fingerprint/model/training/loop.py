@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fingerprint.model.dense import dense_grid, dense_scores, grid_scores, to_int8
+from fingerprint.model.dense import MAX_SHIFT, dense_grid, grid_scores, rotation_scores, to_int8
 from fingerprint.model.evaluation.metrics import best_view_cosines, eer, score_from_cosine, threshold_at_fmr
 from fingerprint.model.network import FingerprintNet
 from fingerprint.model.preprocess import prepare
@@ -64,10 +64,11 @@ def dense_grids(model: FingerprintNet, canvases: torch.Tensor, batch: int = 64) 
     return torch.cat(cells)
 
 
-def dense_pair_scores(cells: torch.Tensor, labels: torch.Tensor, max_shift: int) -> tuple[np.ndarray, np.ndarray]:
-    """All-pairs genuine and impostor grid scores in [0, 1] of int8 grids, as the service scores."""
+def dense_pair_scores(cells: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """All-pairs genuine and impostor grid scores in [0, 1] of int8 grids, as the service scores:
+    row i enrolled, row j > i the probe."""
     with torch.inference_mode():
-        sim = score_from_cosine(grid_scores(cells, cells, max_shift).numpy())
+        sim = score_from_cosine(grid_scores(cells, cells, cfg.dense_max_shift, cfg.dense_rotations).numpy().T)
     lab = labels.numpy()
     iu = np.triu_indices(len(lab), k=1)
     same = lab[iu[0]] == lab[iu[1]]
@@ -141,7 +142,7 @@ class _Trainer:
         """Each impression's mate must outscore every other impression of the batch under the
         shift-searched grid score the service verifies with (an InfoNCE with an additive margin)."""
         cells, mask = dense_grid(features, images)
-        scores = dense_scores(cells, mask, cells, mask)
+        scores = rotation_scores(cells, mask, cells, mask, MAX_SHIFT, self.cfg.dense_rotations)
         n = len(scores)
         mate = torch.arange(n) ^ 1
         logits = scores - self.cfg.dense_margin * F.one_hot(mate, n).float()
@@ -173,7 +174,7 @@ class _Trainer:
         emb = embed_views(self.model, self.held.canvases, 0)
         emb_eer = eer(*pair_scores(emb, self.held.labels))
         grids = dense_grids(self.model, self.held.canvases)
-        dense_eer = eer(*dense_pair_scores(grids, self.held.labels, self.cfg.dense_max_shift))
+        dense_eer = eer(*dense_pair_scores(grids, self.held.labels, self.cfg))
         return emb_eer, dense_eer
 
     def state(self) -> dict[str, object]:
@@ -256,7 +257,7 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
     # thresholds come from the scores the service will compute: on the grids, or with the probe's shifted views
     dense_matching = cfg.dense_weight > 0
     if dense_matching:
-        genuine, impostor = dense_pair_scores(dense_grids(trainer.model, held.canvases), held.labels, cfg.dense_max_shift)
+        genuine, impostor = dense_pair_scores(dense_grids(trainer.model, held.canvases), held.labels, cfg)
     else:
         genuine, impostor = pair_scores(embed_views(trainer.model, held.canvases, cfg.probe_shift_radius), held.labels)
     val_eer = eer(genuine, impostor)
@@ -270,6 +271,7 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
         probe_shift_radius=cfg.probe_shift_radius,
         dense_matching=dense_matching,
         dense_max_shift=cfg.dense_max_shift,
+        dense_rotations=cfg.dense_rotations,
         threshold_fmr_1e2=threshold_at_fmr(impostor, 0.01),
         threshold_fmr_1e3=threshold_at_fmr(impostor, 0.001),
         trained_on=[*cfg.real_sets, f"synthetic x{cfg.synthetic_fingers}"],
