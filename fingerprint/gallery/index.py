@@ -77,7 +77,7 @@ class GalleryIndex:
             if dense is not None:
                 if self._grids is None:
                     self._grids = torch.zeros((self._matrix.shape[0], *dense.shape), dtype=torch.int8)
-                self._grids[row] = torch.from_numpy(np.asarray(dense, dtype=np.int8))
+                self._grids[row] = torch.from_numpy(np.array(dense, dtype=np.int8))  # a copy: store rows are read-only
             self._template_ids.append(template_id)
             self._subjects.append(subject_id)
             self._fingers.append(finger)
