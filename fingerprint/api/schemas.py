@@ -103,6 +103,7 @@ class ModelInfo(msgspec.Struct):
     threshold_fmr_1e2: float
     threshold_fmr_1e3: float
     default_threshold: float
+    dense_matching: bool  # scores compare descriptor grids (see the model card)
 
 
 class QueueInfo(msgspec.Struct):
@@ -113,6 +114,7 @@ class QueueInfo(msgspec.Struct):
 class GalleryInfo(msgspec.Struct):
     size: int
     stale_templates: dict[str, int]
+    bytes_per_template: int  # index memory per template, for capacity planning
 
 
 class StatusResponse(msgspec.Struct):

@@ -29,9 +29,10 @@ class SystemController(Controller):
             model=ModelInfo(name=meta.name, version=meta.version, sha256=meta.sha256, embedding_dim=meta.embedding_dim,
                             load_seconds=round(service.model.load_seconds or 0.0, 3),
                             threshold_fmr_1e2=meta.threshold_fmr_1e2, threshold_fmr_1e3=meta.threshold_fmr_1e3,
-                            default_threshold=meta.threshold_fmr_1e3),
+                            default_threshold=meta.threshold_fmr_1e3, dense_matching=meta.dense_matching),
             queue=QueueInfo(depth=service.admission.depth, capacity=service.admission.capacity),
-            gallery=GalleryInfo(size=len(index), stale_templates=service.model.stale_templates),
+            gallery=GalleryInfo(size=len(index), stale_templates=service.model.stale_templates,
+                                bytes_per_template=index.bytes_per_template),
         )
 
 

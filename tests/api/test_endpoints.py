@@ -65,7 +65,11 @@ async def test_enroll_verify_identify_erase(app_client: Callable[..., Any], png_
         assert (await c.get("/api/v1/subjects/subject-1")).status_code == 404
         r = await c.post("/api/v1/fingerprint/identify", **encode(png_prints[1][1], top_k=10, threshold=0.0))
         assert "subject-1" not in {x["subject_id"] for x in r.json()["candidates"]}
-        assert (await c.get("/api/v1/models/status")).json()["gallery"]["size"] == 3
+        status = (await c.get("/api/v1/models/status")).json()
+        assert status["gallery"]["size"] == 3
+        # a template in memory: the float16 search vector, plus the int8 grid for dense matching
+        grid_bytes = 64 * 10 * 10 if status["model"]["dense_matching"] else 0
+        assert status["gallery"]["bytes_per_template"] == status["model"]["embedding_dim"] * 2 + grid_bytes
 
 
 async def test_identify_defaults_to_calibrated_threshold(app_client: Callable[..., Any],
