@@ -75,8 +75,9 @@ def test_the_grid_scorer_equals_the_shift_by_shift_definition() -> None:
     cells[3:, :, :, 7:] = 0
     stored = to_int8(cells)
     f = from_int8(stored)
-    for radius in (1, 3, 4):
+    for radius in (1, 3, 4):  # fewer probes than templates and the other way round: two code paths
         assert torch.allclose(grid_scores(stored[:2], stored, radius), _shift_loop(f[:2], f, radius), atol=1e-5)
+        assert torch.allclose(grid_scores(stored, stored[:2], radius), _shift_loop(f, f[:2], radius), atol=1e-5)
 
 
 def test_a_turned_grid_is_found_when_its_rotation_is_searched() -> None:
