@@ -77,10 +77,13 @@ def rotate_cells(cells: torch.Tensor, mask: torch.Tensor, degrees: float) -> tup
 def rotation_scores(fa: torch.Tensor, ma: torch.Tensor, fb: torch.Tensor, mb: torch.Tensor,
                     max_shift: int = MAX_SHIFT, rotations: tuple[float, ...] = ()) -> torch.Tensor:
     """`dense_scores`, also trying `a`'s grid turned by each of `rotations` degrees: the best wins."""
-    best = dense_scores(fa, ma, fb, mb, max_shift)
-    for degrees in rotations:
-        best = torch.maximum(best, dense_scores(*rotate_cells(fa, ma, degrees), fb, mb, max_shift))
-    return best
+    if not rotations:
+        return dense_scores(fa, ma, fb, mb, max_shift)
+    turned = [rotate_cells(fa, ma, degrees) for degrees in rotations]
+    # every turn of `a` in one call: (R * A, B) scores, then the best turn per pair
+    cells = torch.cat([fa, *(c for c, _ in turned)])
+    masks = torch.cat([ma, *(m for _, m in turned)])
+    return dense_scores(cells, masks, fb, mb, max_shift).view(len(rotations) + 1, len(fa), len(fb)).amax(0)
 
 
 def grid_scores(probes: torch.Tensor, templates: torch.Tensor, max_shift: int = MAX_SHIFT,
