@@ -6,18 +6,14 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
 
 import structlog
-import torch
 
 from fingerprint.batching.admission import Admission, QueueFull
 from fingerprint.batching.deadline import Deadline
 from fingerprint.batching.pipeline import InferencePipeline, PipelineLimits
-from fingerprint.batching.priority import lower_thread_priority
 from fingerprint.gallery.index import GalleryIndex, Hit
 from fingerprint.gallery.store import GalleryStore, StoreUnavailable, Template, TemplateMeta
 from fingerprint.gallery.sync import GallerySync
@@ -27,7 +23,6 @@ from fingerprint.settings import Settings
 from fingerprint.telemetry.metrics import Telemetry
 
 log = structlog.get_logger("fingerprint.service")
-T = TypeVar("T")
 
 
 class NotReady(Exception):
@@ -72,19 +67,6 @@ class ModelState:
 EmbedderFactory = Callable[[Settings], Embedder]
 
 
-def _search_thread(niceness: int) -> Callable[[], None]:
-    """Gallery search and grid scoring run on one thread, below the event loop like the other compute
-    threads, with one intra-op thread: a second OpenMP team beside the forward pass's would fight it
-    for the cores (measured: 60 vs 70 identify/s at saturation, 2 cores)."""
-    lower = lower_thread_priority(niceness)
-
-    def init() -> None:
-        lower()
-        torch.set_num_threads(1)  # per calling thread with OpenMP builds: the inference thread keeps its own
-
-    return init
-
-
 def load_torch_embedder(settings: Settings) -> Embedder:
     embedder = TorchEmbedder(settings.weights_path, settings.max_image_pixels, settings.torch_threads)
     embedder.warm_up()
@@ -105,7 +87,6 @@ class FingerprintService:
         self.draining = False
         self.sync: GallerySync | None = None
         self.store_error: str | None = None
-        self._search_pool: ThreadPoolExecutor | None = None
         telemetry.gauge("fingerprint.queue.depth", lambda: self.admission.depth)
         telemetry.gauge("fingerprint.queue.capacity", lambda: self.admission.capacity)
         telemetry.gauge("fingerprint.model.loaded", lambda: 1.0 if self.ready else 0.0)
@@ -156,8 +137,6 @@ class FingerprintService:
         )
         pipeline = InferencePipeline(embedder, self.admission, limits, self.telemetry)
         pipeline.start()
-        self._search_pool = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="search", initializer=_search_thread(self.settings.compute_niceness))
         self.model.meta = meta
         self.model.load_seconds = time.perf_counter() - started
         self.index = index
@@ -186,8 +165,6 @@ class FingerprintService:
             await self.sync.stop()
         if self.pipeline is not None:
             await self.pipeline.stop()
-        if self._search_pool is not None:
-            self._search_pool.shutdown(wait=True)
 
     def require_ready(self) -> tuple[InferencePipeline, GalleryIndex, ModelMeta]:
         # while draining, readiness is 503 but admitted traffic is still served until the listener closes
@@ -234,8 +211,8 @@ class FingerprintService:
         pipeline, index, meta = self.require_ready()
         if not index.has_subject(subject_id):
             raise SubjectNotFound(subject_id)
-        extracted = await pipeline.extract(image, dpi, deadline)
-        hit = await self._search(index.best_for_subject, extracted.views, subject_id, extracted.dense)
+        hit = await pipeline.match(image, dpi, deadline,
+                                   lambda probe: index.best_for_subject(probe.views, subject_id, probe.dense))
         if hit is None:  # erased while the probe was being embedded
             raise SubjectNotFound(subject_id)
         threshold = meta.threshold_fmr_1e3
@@ -245,16 +222,11 @@ class FingerprintService:
 
     async def identify(self, image: bytes, dpi: float, top_k: int, threshold: float | None, deadline: Deadline) -> Identified:
         pipeline, index, meta = self.require_ready()
-        extracted = await pipeline.extract(image, dpi, deadline)
         used = meta.threshold_fmr_1e3 if threshold is None else threshold
-        hits = await self._search(index.search_views, extracted.views, top_k, extracted.dense)
+        hits = await pipeline.match(image, dpi, deadline, lambda probe: index.search_views(probe.views, top_k, probe.dense))
         candidates = [h for h in hits if h.score >= used]
         self._count("identify", "match" if candidates else "no_match")
         return Identified(candidates=candidates, threshold=used)
-
-    async def _search(self, fn: Callable[..., T], *args: Any) -> T:
-        assert self._search_pool is not None  # require_ready() passed: load() created it
-        return await asyncio.get_running_loop().run_in_executor(self._search_pool, fn, *args)
 
     async def subject(self, subject_id: str) -> list[TemplateMeta]:
         templates = await self.store.subject_templates(subject_id)

@@ -123,3 +123,30 @@ async def test_model_load_failure_keeps_liveness_and_reports_unready(app_client:
         assert "fingerprint_model_loaded 0.0" in metrics
     log_lines = [line for line in capsys.readouterr().out.splitlines() if "model load failed" in line]
     assert log_lines and '"log.level":"error"' in log_lines[0]
+
+
+async def test_gallery_search_is_inside_the_queue_bound_and_the_request_deadline(
+        live_server: Callable[..., Any], png_prints: list[list[bytes]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow search holds its request's slot: overload is refused at the door, not queued behind it."""
+    from fingerprint.gallery.index import GalleryIndex
+
+    real_search = GalleryIndex.search_views
+
+    def slow_search(self: GalleryIndex, *args: Any) -> Any:
+        time.sleep(0.8)
+        return real_search(self, *args)
+
+    monkeypatch.setattr(GalleryIndex, "search_views", slow_search)
+    async with live_server(max_pool_size=1, request_timeout=5.0) as (c, _):
+        busy = asyncio.ensure_future(c.post("/api/v1/fingerprint/identify", **_body(png_prints[0][0])))
+        await asyncio.sleep(0.4)  # extracted and embedded by now: it is searching
+        r = await c.post("/api/v1/fingerprint/identify", **_body(png_prints[0][0]))
+        assert r.status_code == 503 and r.json()["error"]["code"] == "queue_full"
+        assert (await busy).status_code == 200
+    # three searches queue on the one search thread: the later ones run out of their 1.5 s deadline
+    async with live_server(max_pool_size=4, request_timeout=1.5) as (c, _):
+        both = await asyncio.gather(*(c.post("/api/v1/fingerprint/identify", **_body(png_prints[0][0]))
+                                      for _ in range(3)))
+        codes = sorted(r.status_code for r in both)
+        assert codes[0] == 200 and codes[-1] == 504
+        assert all(r.json()["error"]["code"] == "request_timeout" for r in both if r.status_code == 504)
