@@ -37,6 +37,8 @@ class TrainConfig:
     dense_max_shift: int = 3  # the shift search validation, calibration and the service use (the loss uses 3)
     # probe grid rotations (degrees) tried beside the unturned grid, in the loss and wherever grids are scored
     dense_rotations: tuple[float, ...] = ()
+    # the rotations written to the card, calibrated and served, when they differ from the loss's
+    serve_dense_rotations: tuple[float, ...] | None = None
 
 
 def load_config(path: Path) -> TrainConfig:
@@ -45,7 +47,7 @@ def load_config(path: Path) -> TrainConfig:
     unknown = set(raw) - known
     if unknown:
         raise ValueError(f"unknown keys in {path}: {sorted(unknown)}")
-    for key in ("real_sets", "dense_rotations"):
+    for key in ("real_sets", "dense_rotations", "serve_dense_rotations"):
         if key in raw:
             raw[key] = tuple(raw[key])
     return TrainConfig(**raw)

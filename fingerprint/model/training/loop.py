@@ -11,7 +11,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -256,8 +256,10 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
     trainer.model.load_state_dict(best["model"])
     # thresholds come from the scores the service will compute: on the grids, or with the probe's shifted views
     dense_matching = cfg.dense_weight > 0
+    served = cfg.dense_rotations if cfg.serve_dense_rotations is None else cfg.serve_dense_rotations
     if dense_matching:
-        genuine, impostor = dense_pair_scores(dense_grids(trainer.model, held.canvases), held.labels, cfg)
+        serve_cfg = replace(cfg, dense_rotations=served)
+        genuine, impostor = dense_pair_scores(dense_grids(trainer.model, held.canvases), held.labels, serve_cfg)
     else:
         genuine, impostor = pair_scores(embed_views(trainer.model, held.canvases, cfg.probe_shift_radius), held.labels)
     val_eer = eer(genuine, impostor)
@@ -271,7 +273,7 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
         probe_shift_radius=cfg.probe_shift_radius,
         dense_matching=dense_matching,
         dense_max_shift=cfg.dense_max_shift,
-        dense_rotations=cfg.dense_rotations,
+        dense_rotations=served,
         threshold_fmr_1e2=threshold_at_fmr(impostor, 0.01),
         threshold_fmr_1e3=threshold_at_fmr(impostor, 0.001),
         trained_on=[*cfg.real_sets, f"synthetic x{cfg.synthetic_fingers}"],
