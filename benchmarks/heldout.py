@@ -1,0 +1,73 @@
+"""Grid-matching variants on the held-out split of the training sets: the split that may choose.
+
+The FVC validation sets must never pick a model or a scoring parameter; the 18 held-out training
+fingers may. They are few and their impressions are barely turned, so the split is also scored on a
+copy with every print turned by a random angle of up to ±35° (seeded), the rotation a touch sensor
+gives. For each checkpoint (a `runs/*/best.pt` or `checkpoint.pt`) and each shift radius and set of
+probe-grid rotations, it prints the all-pairs EER on both, scored exactly as the service scores.
+Example (how 3.1.1's served rotations were chosen, see MODEL_CARD.md):
+
+    .venv/bin/python -m benchmarks.heldout runs/train6/best.pt --rotations 20,10 30,20,10
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from fingerprint.model.evaluation.metrics import eer
+from fingerprint.model.network import FingerprintNet
+from fingerprint.model.training.config import load_config
+from fingerprint.model.training.loop import dense_grids, dense_pair_scores, split_fingers
+from fingerprint.model.training.real_data import load_real
+
+
+def turned(canvases: torch.Tensor, max_degrees: float, seed: int) -> torch.Tensor:
+    """Each print turned by its own random angle; the border is extended so no dark corners appear."""
+    gen = torch.Generator().manual_seed(seed)
+    a = (torch.rand(len(canvases), generator=gen) * 2 - 1) * math.radians(max_degrees)
+    zero = torch.zeros_like(a)
+    theta = torch.stack([torch.stack([a.cos(), -a.sin(), zero], 1), torch.stack([a.sin(), a.cos(), zero], 1)], 1)
+    grid = F.affine_grid(theta, list(canvases.shape), align_corners=False)
+    return F.grid_sample(canvases, grid, padding_mode="border", align_corners=False)
+
+
+def _rotation_set(spec: str) -> tuple[float, ...]:
+    """'30,20,10' -> (-30, -20, -10, 10, 20, 30); '' -> no rotation."""
+    steps = sorted({abs(float(x)) for x in spec.split(",") if x.strip()})
+    return tuple([-s for s in reversed(steps)] + steps)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoints", nargs="+", type=Path)
+    ap.add_argument("--config", type=Path, default=Path("configs/train-dense-rot.toml"), help="split, sets, width")
+    ap.add_argument("--data", type=Path, default=Path("../shared/fingerprints"))
+    ap.add_argument("--shifts", default="3", help="comma-separated shift radii (cells)")
+    ap.add_argument("--rotations", nargs="+", default=["", "20,10"], help="rotation sets, e.g. '30,20,10'")
+    ap.add_argument("--max-turn", type=float, default=35.0)
+    args = ap.parse_args()
+    cfg = load_config(args.config)
+    torch.set_num_threads(cfg.threads)
+    _, held_keys = split_fingers(args.data, cfg)
+    held = load_real(args.data, cfg.real_sets, held_keys)
+    splits = {"held-out": held.canvases, f"turned ±{args.max_turn:g}°": turned(held.canvases, args.max_turn, cfg.seed)}
+    for path in args.checkpoints:
+        model = FingerprintNet(cfg.embedding_dim, cfg.width, enhanced_input=cfg.enhanced_input)
+        model.load_state_dict(torch.load(path, weights_only=False)["model"])
+        for name, canvases in splits.items():
+            grids = dense_grids(model, canvases)
+            for shift in (int(s) for s in args.shifts.split(",")):
+                for spec in args.rotations:
+                    variant = replace(cfg, dense_max_shift=shift, dense_rotations=_rotation_set(spec))
+                    value = eer(*dense_pair_scores(grids, held.labels, variant)) * 100
+                    print(f"{path} {name}: shift {shift} rotations [{spec or 'none'}] EER {value:.2f}%", flush=True)
+
+
+if __name__ == "__main__":
+    main()
