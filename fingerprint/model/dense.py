@@ -93,3 +93,12 @@ def grid_scores(probes: torch.Tensor, templates: torch.Tensor, max_shift: int = 
     served grids (service, calibration, evaluation) goes through here."""
     p, t = from_int8(probes), from_int8(templates)
     return rotation_scores(p, cell_mask(p), t, cell_mask(t), max_shift, rotations)
+
+
+def fused(grid: torch.Tensor, view_cosines: torch.Tensor, weight: float) -> torch.Tensor:
+    """The grid score with the search vector's best-view cosine added at `weight`, rescaled to about
+    [-1, 1]. The vector sees the whole print's layout at once, the grid sees local agreement: their
+    errors differ, so a little of the first corrects the second (card `dense_fusion_weight`)."""
+    if weight == 0:
+        return grid
+    return (grid + weight * view_cosines) / (1 + weight)

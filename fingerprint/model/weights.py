@@ -36,6 +36,7 @@ class ModelMeta:
     dense_matching: bool = False
     dense_max_shift: int = 3  # cells searched in each direction when grids are compared
     dense_rotations: tuple[float, ...] = ()  # probe grid rotations (degrees) tried beside the unturned grid
+    dense_fusion_weight: float = 0.0  # share of the search vector's best-view cosine in a comparison
 
 
 def meta_path(weights: Path) -> Path:

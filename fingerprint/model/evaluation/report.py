@@ -14,7 +14,7 @@ import torch
 
 from fingerprint.model.dataset import folder_dpi, scan_folder
 from fingerprint.model.decode import ImageRejected
-from fingerprint.model.dense import MAX_SHIFT, grid_scores
+from fingerprint.model.dense import MAX_SHIFT, fused, grid_scores
 from fingerprint.model.embedder import Embedding, PreparedImage, TorchEmbedder
 from fingerprint.model.evaluation.metrics import best_view_cosines, cmc, det_points, eer, fnmr_at_fmr, score_from_cosine
 from fingerprint.model.evaluation.nbis_baseline import nbis_available, score_pairs
@@ -64,17 +64,20 @@ def _split(scores: dict[tuple[int, int], float], pairs: Pairs) -> tuple[np.ndarr
 
 
 def similarity_matrix(embeddings: list[Embedding], dense_max_shift: int = MAX_SHIFT,
-                      dense_rotations: tuple[float, ...] = ()) -> np.ndarray:
+                      dense_rotations: tuple[float, ...] = (), dense_fusion_weight: float = 0.0) -> np.ndarray:
     """`cos[probe, enrolled]` for every image as a probe against every image enrolled, scored as the
-    service scores: on the descriptor grids when the model has them, else the probe's best view."""
+    service scores: on the descriptor grids when the model has them (fused with the best view at the
+    card's weight), else the probe's best view."""
+    views = np.stack([e.views for e in embeddings])
+    view_cos = best_view_cosines(views, views[:, 0])
     grids = [e.dense for e in embeddings]
     if all(g is not None for g in grids):
         stacked = torch.from_numpy(np.stack(grids))  # type: ignore[arg-type]
         with torch.inference_mode():
-            out: np.ndarray = grid_scores(stacked, stacked, dense_max_shift, dense_rotations).numpy()
+            grid = grid_scores(stacked, stacked, dense_max_shift, dense_rotations)
+            out: np.ndarray = fused(grid, torch.from_numpy(view_cos), dense_fusion_weight).numpy()
         return out
-    views = np.stack([e.views for e in embeddings])
-    return best_view_cosines(views, views[:, 0])
+    return view_cos
 
 
 def _time_single_image(embedder: TorchEmbedder, data: bytes, dpi: float, repeats: int = 10) -> float:
@@ -111,7 +114,8 @@ def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: f
             failed += 1  # still compared: FVC counts a failure to enroll against the matcher
         prepared.append(p)
     embeddings = [e for i in range(0, len(prepared), 32) for e in embedder.embed(prepared[i : i + 32])]
-    cos = similarity_matrix(embeddings, embedder.meta.dense_max_shift, embedder.meta.dense_rotations)
+    cos = similarity_matrix(embeddings, embedder.meta.dense_max_shift, embedder.meta.dense_rotations,
+                            embedder.meta.dense_fusion_weight)
     ms = _time_single_image(embedder, imps[0].path.read_bytes(), set_dpi)
     fvc = fvc_pairs(fingers, numbers)
     allp = all_pairs(fingers)

@@ -39,6 +39,7 @@ class TrainConfig:
     dense_rotations: tuple[float, ...] = ()
     # the rotations written to the card, calibrated and served, when they differ from the loss's
     serve_dense_rotations: tuple[float, ...] | None = None
+    serve_dense_fusion_weight: float = 0.0  # the card's dense_fusion_weight, calibrated with it
 
 
 def load_config(path: Path) -> TrainConfig:

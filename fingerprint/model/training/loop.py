@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fingerprint.model.dense import MAX_SHIFT, dense_grid, grid_scores, rotation_scores, to_int8
+from fingerprint.model.dense import MAX_SHIFT, dense_grid, fused, grid_scores, rotation_scores, to_int8
 from fingerprint.model.evaluation.metrics import best_view_cosines, eer, score_from_cosine, threshold_at_fmr
 from fingerprint.model.network import FingerprintNet
 from fingerprint.model.preprocess import prepare
@@ -64,11 +64,16 @@ def dense_grids(model: FingerprintNet, canvases: torch.Tensor, batch: int = 64) 
     return torch.cat(cells)
 
 
-def dense_pair_scores(cells: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+def dense_pair_scores(cells: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
+                      views: torch.Tensor | None = None, fusion: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """All-pairs genuine and impostor grid scores in [0, 1] of int8 grids, as the service scores:
-    row i enrolled, row j > i the probe."""
+    row i enrolled, row j > i the probe; with `views` (N, K, D), fused with their best-view cosines."""
     with torch.inference_mode():
-        sim = score_from_cosine(grid_scores(cells, cells, cfg.dense_max_shift, cfg.dense_rotations).numpy().T)
+        grid = grid_scores(cells, cells, cfg.dense_max_shift, cfg.dense_rotations)  # [probe, enrolled]
+        if views is not None and fusion > 0:
+            v = views.numpy()
+            grid = fused(grid, torch.from_numpy(best_view_cosines(v, v[:, 0])), fusion)
+        sim = score_from_cosine(grid.numpy().T)
     lab = labels.numpy()
     iu = np.triu_indices(len(lab), k=1)
     same = lab[iu[0]] == lab[iu[1]]
@@ -259,7 +264,9 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
     served = cfg.dense_rotations if cfg.serve_dense_rotations is None else cfg.serve_dense_rotations
     if dense_matching:
         serve_cfg = replace(cfg, dense_rotations=served)
-        genuine, impostor = dense_pair_scores(dense_grids(trainer.model, held.canvases), held.labels, serve_cfg)
+        views = embed_views(trainer.model, held.canvases, cfg.probe_shift_radius)
+        genuine, impostor = dense_pair_scores(dense_grids(trainer.model, held.canvases), held.labels, serve_cfg,
+                                              views, cfg.serve_dense_fusion_weight)
     else:
         genuine, impostor = pair_scores(embed_views(trainer.model, held.canvases, cfg.probe_shift_radius), held.labels)
     val_eer = eer(genuine, impostor)
@@ -274,6 +281,7 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
         dense_matching=dense_matching,
         dense_max_shift=cfg.dense_max_shift,
         dense_rotations=served,
+        dense_fusion_weight=cfg.serve_dense_fusion_weight if dense_matching else 0.0,
         threshold_fmr_1e2=threshold_at_fmr(impostor, 0.01),
         threshold_fmr_1e3=threshold_at_fmr(impostor, 0.001),
         trained_on=[*cfg.real_sets, f"synthetic x{cfg.synthetic_fingers}"],
