@@ -4,10 +4,11 @@ The FVC validation sets must never pick a model or a scoring parameter; the 18 h
 fingers may. They are few and their impressions are barely turned, so the split is also scored on a
 copy with every print turned by a random angle of up to ±35° (seeded), the rotation a touch sensor
 gives. For each checkpoint (a `runs/*/best.pt` or `checkpoint.pt`) and each shift radius and set of
-probe-grid rotations, it prints the all-pairs EER on both, scored exactly as the service scores.
-Example (how 3.1.1's served rotations were chosen, see MODEL_CARD.md):
+probe-grid rotations and weight of the search vector's score, it prints the all-pairs EER on both,
+scored exactly as the service scores. Example (how 3.1.2's served rotations and fusion weight were
+chosen, see MODEL_CARD.md):
 
-    .venv/bin/python -m benchmarks.heldout runs/train6/best.pt --rotations 20,10 30,20,10
+    .venv/bin/python -m benchmarks.heldout runs/train6/best.pt --rotations "" 20,10 30,20,10 --fusion 0,0.25,0.5,1
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 from fingerprint.model.evaluation.metrics import eer
 from fingerprint.model.network import FingerprintNet
 from fingerprint.model.training.config import load_config
-from fingerprint.model.training.loop import dense_grids, dense_pair_scores, split_fingers
+from fingerprint.model.training.loop import dense_grids, dense_pair_scores, embed_views, split_fingers
 from fingerprint.model.training.real_data import load_real
 
 
@@ -50,6 +51,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("../shared/fingerprints"))
     ap.add_argument("--shifts", default="3", help="comma-separated shift radii (cells)")
     ap.add_argument("--rotations", nargs="+", default=["", "20,10"], help="rotation sets, e.g. '30,20,10'")
+    ap.add_argument("--fusion", default="0", help="comma-separated weights of the search vector's best-view cosine")
     ap.add_argument("--max-turn", type=float, default=35.0)
     args = ap.parse_args()
     cfg = load_config(args.config)
@@ -62,11 +64,14 @@ def main() -> None:
         model.load_state_dict(torch.load(path, weights_only=False)["model"])
         for name, canvases in splits.items():
             grids = dense_grids(model, canvases)
+            views = embed_views(model, canvases, cfg.probe_shift_radius)
             for shift in (int(s) for s in args.shifts.split(",")):
                 for spec in args.rotations:
-                    variant = replace(cfg, dense_max_shift=shift, dense_rotations=_rotation_set(spec))
-                    value = eer(*dense_pair_scores(grids, held.labels, variant)) * 100
-                    print(f"{path} {name}: shift {shift} rotations [{spec or 'none'}] EER {value:.2f}%", flush=True)
+                    for weight in (float(w) for w in args.fusion.split(",")):
+                        variant = replace(cfg, dense_max_shift=shift, dense_rotations=_rotation_set(spec))
+                        value = eer(*dense_pair_scores(grids, held.labels, variant, views, weight)) * 100
+                        print(f"{path} {name}: shift {shift} rotations [{spec or 'none'}] fusion {weight:g} "
+                              f"EER {value:.2f}%", flush=True)
 
 
 if __name__ == "__main__":
