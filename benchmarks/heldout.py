@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import argparse
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from fingerprint.model.dense import GridMatcher
 from fingerprint.model.evaluation.metrics import eer
 from fingerprint.model.network import FingerprintNet
 from fingerprint.model.training.config import load_config
-from fingerprint.model.training.loop import dense_grids, dense_pair_scores, embed_views, split_fingers
+from fingerprint.model.training.loop import dense_pair_scores, embed_with_grids, split_fingers
 from fingerprint.model.training.real_data import load_real
 
 
@@ -63,13 +63,12 @@ def main() -> None:
         model = FingerprintNet(cfg.embedding_dim, cfg.width, enhanced_input=cfg.enhanced_input)
         model.load_state_dict(torch.load(path, weights_only=False)["model"])
         for name, canvases in splits.items():
-            grids = dense_grids(model, canvases)
-            views = embed_views(model, canvases, cfg.probe_shift_radius)
+            views, grids = embed_with_grids(model, canvases, cfg.probe_shift_radius)
             for shift in (int(s) for s in args.shifts.split(",")):
                 for spec in args.rotations:
                     for weight in (float(w) for w in args.fusion.split(",")):
-                        variant = replace(cfg, dense_max_shift=shift, dense_rotations=_rotation_set(spec))
-                        value = eer(*dense_pair_scores(grids, held.labels, variant, views, weight)) * 100
+                        matcher = GridMatcher(shift, _rotation_set(spec), weight)
+                        value = eer(*dense_pair_scores(views, grids, held.labels, matcher)) * 100
                         print(f"{path} {name}: shift {shift} rotations [{spec or 'none'}] fusion {weight:g} "
                               f"EER {value:.2f}%", flush=True)
 

@@ -96,7 +96,7 @@ def bench_rerank(d: int, rng: np.random.Generator, n: int = 10_000) -> dict[str,
     gallery = unit(n, d, rng)
     idx = build_index(gallery)
     idx._grids = torch.randint(-60, 61, (n, 64, 10, 10), dtype=torch.int8)
-    idx._dense_rotations = read_meta(DEFAULT_WEIGHTS).dense_rotations  # as the bundled model scores
+    idx._matcher = read_meta(DEFAULT_WEIGHTS).grid_matcher() or idx._matcher  # as the bundled model scores
     views = unit(9, d, rng)
     grid = torch.randint(-60, 61, (64, 10, 10), dtype=torch.int8).numpy()
     assert len(idx.search_views(views, 10, grid)) == 10  # warm

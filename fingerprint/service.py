@@ -110,8 +110,7 @@ class FingerprintService:
         self.telemetry.set_model_version(meta.version)
         backoff = 0.5
         while True:  # the database may be down at start-up: keep trying, readiness says why
-            index = GalleryIndex(meta.embedding_dim, dense_max_shift=meta.dense_max_shift,
-                                 dense_rotations=meta.dense_rotations, dense_fusion_weight=meta.dense_fusion_weight)
+            index = GalleryIndex(meta.embedding_dim, matcher=meta.grid_matcher())
             try:
                 await self._load_gallery(index, meta.version)
                 counts = await self.store.count_by_version()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fingerprint.model.dense import MAX_SHIFT, fused, grid_scores
+from fingerprint.model.dense import GridMatcher
 from fingerprint.model.evaluation.metrics import score_from_cosine
 
 _CHUNK = 262144
@@ -35,15 +35,12 @@ class Hit:
 
 class GalleryIndex:
     def __init__(self, dim: int, initial_capacity: int = 1024, dense_shortlist: int = DENSE_SHORTLIST,
-                 dense_max_shift: int = MAX_SHIFT, dense_rotations: tuple[float, ...] = (),
-                 dense_fusion_weight: float = 0.0) -> None:
+                 matcher: GridMatcher | None = None) -> None:
         self.dim = dim
         self._matrix = torch.zeros(initial_capacity, dim, dtype=torch.float16)
         self._grids: torch.Tensor | None = None  # (capacity, C, H, W) int8 once a grid is added
         self._dense_shortlist = dense_shortlist
-        self._dense_max_shift = dense_max_shift
-        self._dense_rotations = dense_rotations
-        self._dense_fusion = dense_fusion_weight
+        self._matcher = matcher or GridMatcher()
         self._size = 0
         self._template_ids: list[str] = []
         self._subjects: list[str] = []
@@ -178,12 +175,12 @@ class GalleryIndex:
                 return self._hits(scores.tolist(), [rows[i] for i in order.tolist()])
             view_best, order = torch.topk(best, min(max(top_k, self._dense_shortlist), len(rows)))
             rows = [rows[i] for i in order.tolist()]
-            grids = self._grids[rows].clone()
+            grids = self._grids[rows]  # indexing copies: the rows are safe to score outside the lock
+            view_best = view_best[None]
             names = [(self._template_ids[r], self._subjects[r], self._fingers[r]) for r in rows]
-        # the grid comparison is the costly part: done outside the lock, on a copy of the rows
+        # the grid comparison is the costly part: done outside the lock
         probe_grid = torch.from_numpy(np.asarray(dense, dtype=np.int8))[None]
-        dense_sims = fused(grid_scores(probe_grid, grids, self._dense_max_shift, self._dense_rotations)[0],
-                           view_best, self._dense_fusion)
+        dense_sims = self._matcher.scores(probe_grid, grids, view_best)[0]
         scores, order = torch.topk(dense_sims, min(top_k, len(rows)))
         return [Hit(names[i][0], names[i][1], names[i][2], score_from_cosine(sc))
                 for sc, i in zip(scores.tolist(), order.tolist(), strict=True)]
@@ -204,7 +201,6 @@ class GalleryIndex:
             sims = (block @ views.T).max(dim=1).values
             if dense is not None and self._grids is not None:
                 probe_grid = torch.from_numpy(np.asarray(dense, dtype=np.int8))[None]
-                grid = grid_scores(probe_grid, self._grids[rows], self._dense_max_shift, self._dense_rotations)[0]
-                sims = fused(grid, sims, self._dense_fusion)
+                sims = self._matcher.scores(probe_grid, self._grids[rows], sims[None])[0]
             i = int(torch.argmax(sims))
             return self._hits([float(sims[i])], [rows[i]])[0]

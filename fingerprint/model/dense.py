@@ -11,6 +11,7 @@ training, calibration, evaluation and the service all score through `dense_score
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -95,10 +96,20 @@ def grid_scores(probes: torch.Tensor, templates: torch.Tensor, max_shift: int = 
     return rotation_scores(p, cell_mask(p), t, cell_mask(t), max_shift, rotations)
 
 
-def fused(grid: torch.Tensor, view_cosines: torch.Tensor, weight: float) -> torch.Tensor:
-    """The grid score with the search vector's best-view cosine added at `weight`, rescaled to about
-    [-1, 1]. The vector sees the whole print's layout at once, the grid sees local agreement: their
-    errors differ, so a little of the first corrects the second (card `dense_fusion_weight`)."""
-    if weight == 0:
-        return grid
-    return (grid + weight * view_cosines) / (1 + weight)
+@dataclass(frozen=True)
+class GridMatcher:
+    """A comparison as the model card defines it: the grid score over `max_shift` and `rotations`,
+    with the search vector's best-view cosine added at `fusion_weight` and rescaled to about [-1, 1]
+    (the vector sees the whole print's layout at once, the grid local agreement: their errors
+    differ). The service, calibration and evaluation all compare through one of these."""
+
+    max_shift: int = MAX_SHIFT
+    rotations: tuple[float, ...] = ()
+    fusion_weight: float = 0.0
+
+    def scores(self, probes: torch.Tensor, templates: torch.Tensor, view_cosines: torch.Tensor) -> torch.Tensor:
+        """(P, G) from int8 grids (P, C, H, W), (G, C, H, W) and the (P, G) best-view cosines."""
+        grid = grid_scores(probes, templates, self.max_shift, self.rotations)
+        if self.fusion_weight == 0:
+            return grid
+        return (grid + self.fusion_weight * view_cosines) / (1 + self.fusion_weight)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from fingerprint.model.dense import GridMatcher
 from fingerprint.model.network import FingerprintNet
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "fingerprint-net.pt"
@@ -37,6 +38,12 @@ class ModelMeta:
     dense_max_shift: int = 3  # cells searched in each direction when grids are compared
     dense_rotations: tuple[float, ...] = ()  # probe grid rotations (degrees) tried beside the unturned grid
     dense_fusion_weight: float = 0.0  # share of the search vector's best-view cosine in a comparison
+
+    def grid_matcher(self) -> GridMatcher | None:
+        """How two prints are compared, or None when the model compares search vectors only."""
+        if not self.dense_matching:
+            return None
+        return GridMatcher(self.dense_max_shift, self.dense_rotations, self.dense_fusion_weight)
 
 
 def meta_path(weights: Path) -> Path:

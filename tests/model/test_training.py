@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fingerprint.model.dense import GridMatcher
 from fingerprint.model.synth.bank import build_bank
 from fingerprint.model.synth.impressions import render_impressions
 from fingerprint.model.training.config import TrainConfig
@@ -62,6 +63,7 @@ def test_calibration_scores_probe_rows_against_enrolled_rows() -> None:
     grids = torch.round(cells * 127).to(torch.int8)
     grids[1] = grids[0]  # finger 0: two identical impressions
     labels = torch.tensor([0, 0, 1, 2])
-    genuine, impostor = dense_pair_scores(grids, labels, TrainConfig(dense_rotations=(-10.0, 10.0)))
+    views = torch.nn.functional.normalize(torch.randn(4, 1, 16, generator=g), dim=2)
+    genuine, impostor = dense_pair_scores(views, grids, labels, GridMatcher(rotations=(-10.0, 10.0)))
     assert genuine.shape == (1,) and impostor.shape == (5,)
     assert genuine[0] > 0.9 and impostor.max() < 0.7

@@ -14,7 +14,7 @@ import torch
 
 from fingerprint.model.dataset import folder_dpi, scan_folder
 from fingerprint.model.decode import ImageRejected
-from fingerprint.model.dense import MAX_SHIFT, fused, grid_scores
+from fingerprint.model.dense import GridMatcher
 from fingerprint.model.embedder import Embedding, PreparedImage, TorchEmbedder
 from fingerprint.model.evaluation.metrics import best_view_cosines, cmc, det_points, eer, fnmr_at_fmr, score_from_cosine
 from fingerprint.model.evaluation.nbis_baseline import nbis_available, score_pairs
@@ -63,21 +63,18 @@ def _split(scores: dict[tuple[int, int], float], pairs: Pairs) -> tuple[np.ndarr
             np.array([scores[(a, b)] for a, b in pairs.impostor.tolist()]))
 
 
-def similarity_matrix(embeddings: list[Embedding], dense_max_shift: int = MAX_SHIFT,
-                      dense_rotations: tuple[float, ...] = (), dense_fusion_weight: float = 0.0) -> np.ndarray:
+def similarity_matrix(embeddings: list[Embedding], matcher: GridMatcher | None = None) -> np.ndarray:
     """`cos[probe, enrolled]` for every image as a probe against every image enrolled, scored as the
-    service scores: on the descriptor grids when the model has them (fused with the best view at the
-    card's weight), else the probe's best view."""
+    service scores: by the card's matcher on the descriptor grids, else the probe's best view."""
     views = np.stack([e.views for e in embeddings])
     view_cos = best_view_cosines(views, views[:, 0])
     grids = [e.dense for e in embeddings]
-    if all(g is not None for g in grids):
-        stacked = torch.from_numpy(np.stack(grids))  # type: ignore[arg-type]
-        with torch.inference_mode():
-            grid = grid_scores(stacked, stacked, dense_max_shift, dense_rotations)
-            out: np.ndarray = fused(grid, torch.from_numpy(view_cos), dense_fusion_weight).numpy()
-        return out
-    return view_cos
+    if matcher is None or any(g is None for g in grids):
+        return view_cos
+    stacked = torch.from_numpy(np.stack(grids))  # type: ignore[arg-type]
+    with torch.inference_mode():
+        out: np.ndarray = matcher.scores(stacked, stacked, torch.from_numpy(view_cos)).numpy()
+    return out
 
 
 def _time_single_image(embedder: TorchEmbedder, data: bytes, dpi: float, repeats: int = 10) -> float:
@@ -114,8 +111,7 @@ def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: f
             failed += 1  # still compared: FVC counts a failure to enroll against the matcher
         prepared.append(p)
     embeddings = [e for i in range(0, len(prepared), 32) for e in embedder.embed(prepared[i : i + 32])]
-    cos = similarity_matrix(embeddings, embedder.meta.dense_max_shift, embedder.meta.dense_rotations,
-                            embedder.meta.dense_fusion_weight)
+    cos = similarity_matrix(embeddings, embedder.meta.grid_matcher())
     ms = _time_single_image(embedder, imps[0].path.read_bytes(), set_dpi)
     fvc = fvc_pairs(fingers, numbers)
     allp = all_pairs(fingers)
@@ -149,18 +145,18 @@ def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: f
     return result, curves
 
 
-def _ours_compare_ms(dim: int, views: int, grid: tuple[int, ...] | None, max_shift: int,
-                     rotations: tuple[float, ...]) -> float:
+def _ours_compare_ms(dim: int, views: int, grid: tuple[int, ...] | None, matcher: GridMatcher | None) -> float:
     """One 1:1 comparison as the service makes it: the probe's grid against a template's (the
     shift search, 64 templates at a time as in identify's re-ranking), else the probe's views
     against a template, best view wins."""
     rng = np.random.default_rng(0)
-    if grid is not None:
+    if grid is not None and matcher is not None:
         cells = torch.from_numpy(rng.integers(-127, 128, (65, *grid), dtype=np.int8))
+        view_cos = torch.from_numpy(rng.uniform(-1, 1, (1, 64)).astype(np.float32))
         with torch.inference_mode():
             t0 = time.perf_counter()
             for _ in range(20):
-                grid_scores(cells[:1], cells[1:], max_shift, rotations)
+                matcher.scores(cells[:1], cells[1:], view_cos)
         return (time.perf_counter() - t0) / (20 * 64) * 1000
     probes = rng.standard_normal((10000, views, dim)).astype(np.float32)
     templates = rng.standard_normal((10000, dim)).astype(np.float32)
@@ -231,7 +227,7 @@ def run_eval(dirs: list[Path], baseline: str, weights: Path | None, out: Path, d
         curves[folder.name] = cs
     grid = _grid_shape(embedder)
     compare_ms = _ours_compare_ms(embedder.meta.embedding_dim, (2 * embedder.meta.probe_shift_radius + 1) ** 2, grid,
-                                  embedder.meta.dense_max_shift, embedder.meta.dense_rotations)
+                                  embedder.meta.grid_matcher())
     table = format_table(results, compare_ms)
     report = {"model": embedder.meta.__dict__, "sets": [_as_dict(r) for r in results],
               "ours_ms_per_comparison": compare_ms}

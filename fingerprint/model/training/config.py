@@ -6,6 +6,8 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from fingerprint.model.dense import GridMatcher
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -40,6 +42,12 @@ class TrainConfig:
     # the rotations written to the card, calibrated and served, when they differ from the loss's
     serve_dense_rotations: tuple[float, ...] | None = None
     serve_dense_fusion_weight: float = 0.0  # the card's dense_fusion_weight, calibrated with it
+
+
+def served_matcher(cfg: TrainConfig) -> GridMatcher:
+    """The comparison the card will describe: the loss's rotations unless the recipe serves others."""
+    rotations = cfg.dense_rotations if cfg.serve_dense_rotations is None else cfg.serve_dense_rotations
+    return GridMatcher(cfg.dense_max_shift, rotations, cfg.serve_dense_fusion_weight)
 
 
 def load_config(path: Path) -> TrainConfig:

@@ -11,20 +11,20 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fingerprint.model.dense import MAX_SHIFT, dense_grid, fused, grid_scores, rotation_scores, to_int8
+from fingerprint.model.dense import MAX_SHIFT, GridMatcher, dense_grid, rotation_scores, to_int8
 from fingerprint.model.evaluation.metrics import best_view_cosines, eer, score_from_cosine, threshold_at_fmr
 from fingerprint.model.network import FingerprintNet
 from fingerprint.model.preprocess import prepare
 from fingerprint.model.synth.bank import build_bank
 from fingerprint.model.synth.impressions import render_impressions
-from fingerprint.model.training.config import TrainConfig
+from fingerprint.model.training.config import TrainConfig, served_matcher
 from fingerprint.model.training.real_data import RealSet, augment_real, finger_keys, load_real
 from fingerprint.model.weights import ModelMeta, save_weights
 
@@ -44,36 +44,29 @@ def split_fingers(root: Path, cfg: TrainConfig) -> tuple[set[str], set[str]]:
     return train, held
 
 
-def embed_views(model: FingerprintNet, canvases: torch.Tensor, radius: int, batch: int = 64) -> torch.Tensor:
+def embed_with_grids(model: FingerprintNet, canvases: torch.Tensor, radius: int,
+                     batch: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, K, D) views and (N, C, H, W) int8 descriptor grids from one forward pass, as the service
+    computes and stores them."""
     model.eval()
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(canvases), batch):
-            out.append(model.shifted_views(prepare(canvases[i : i + batch]).tensor, radius))
-    return torch.cat(out)
-
-
-def dense_grids(model: FingerprintNet, canvases: torch.Tensor, batch: int = 64) -> torch.Tensor:
-    """(N, C, H, W) int8 descriptor grids, as the service stores them."""
-    model.eval()
-    cells = []
+    views, cells = [], []
     with torch.inference_mode():
         for i in range(0, len(canvases), batch):
             images = prepare(canvases[i : i + batch]).tensor
-            cells.append(to_int8(dense_grid(model.features(images), images)[0]))
-    return torch.cat(cells)
+            features = model.features(images)
+            views.append(model.shifted_views_of(features, radius))
+            cells.append(to_int8(dense_grid(features, images)[0]))
+    return torch.cat(views), torch.cat(cells)
 
 
-def dense_pair_scores(cells: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
-                      views: torch.Tensor | None = None, fusion: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """All-pairs genuine and impostor grid scores in [0, 1] of int8 grids, as the service scores:
-    row i enrolled, row j > i the probe; with `views` (N, K, D), fused with their best-view cosines."""
+def dense_pair_scores(views: torch.Tensor, cells: torch.Tensor, labels: torch.Tensor,
+                      matcher: GridMatcher) -> tuple[np.ndarray, np.ndarray]:
+    """All-pairs genuine and impostor scores in [0, 1] by `matcher`, as the service scores:
+    row i enrolled, row j > i the probe."""
+    v = views.numpy()
     with torch.inference_mode():
-        grid = grid_scores(cells, cells, cfg.dense_max_shift, cfg.dense_rotations)  # [probe, enrolled]
-        if views is not None and fusion > 0:
-            v = views.numpy()
-            grid = fused(grid, torch.from_numpy(best_view_cosines(v, v[:, 0])), fusion)
-        sim = score_from_cosine(grid.numpy().T)
+        cos = matcher.scores(cells, cells, torch.from_numpy(best_view_cosines(v, v[:, 0])))  # [probe, enrolled]
+        sim = score_from_cosine(cos.numpy().T)
     lab = labels.numpy()
     iu = np.triu_indices(len(lab), k=1)
     same = lab[iu[0]] == lab[iu[1]]
@@ -176,10 +169,10 @@ class _Trainer:
 
     def validate(self) -> tuple[float, float]:
         """Held-out EER of the embedding and of dense matching; the run selects on the score it trains."""
-        emb = embed_views(self.model, self.held.canvases, 0)
-        emb_eer = eer(*pair_scores(emb, self.held.labels))
-        grids = dense_grids(self.model, self.held.canvases)
-        dense_eer = eer(*dense_pair_scores(grids, self.held.labels, self.cfg))
+        views, grids = embed_with_grids(self.model, self.held.canvases, 0)
+        emb_eer = eer(*pair_scores(views, self.held.labels))
+        matcher = GridMatcher(self.cfg.dense_max_shift, self.cfg.dense_rotations)
+        dense_eer = eer(*dense_pair_scores(views, grids, self.held.labels, matcher))
         return emb_eer, dense_eer
 
     def state(self) -> dict[str, object]:
@@ -261,14 +254,12 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
     trainer.model.load_state_dict(best["model"])
     # thresholds come from the scores the service will compute: on the grids, or with the probe's shifted views
     dense_matching = cfg.dense_weight > 0
-    served = cfg.dense_rotations if cfg.serve_dense_rotations is None else cfg.serve_dense_rotations
+    matcher = served_matcher(cfg)
+    views, grids = embed_with_grids(trainer.model, held.canvases, cfg.probe_shift_radius)
     if dense_matching:
-        serve_cfg = replace(cfg, dense_rotations=served)
-        views = embed_views(trainer.model, held.canvases, cfg.probe_shift_radius)
-        genuine, impostor = dense_pair_scores(dense_grids(trainer.model, held.canvases), held.labels, serve_cfg,
-                                              views, cfg.serve_dense_fusion_weight)
+        genuine, impostor = dense_pair_scores(views, grids, held.labels, matcher)
     else:
-        genuine, impostor = pair_scores(embed_views(trainer.model, held.canvases, cfg.probe_shift_radius), held.labels)
+        genuine, impostor = pair_scores(views, held.labels)
     val_eer = eer(genuine, impostor)
     meta = ModelMeta(
         name="fingerprint-net",
@@ -279,9 +270,9 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
         enhanced_input=cfg.enhanced_input,
         probe_shift_radius=cfg.probe_shift_radius,
         dense_matching=dense_matching,
-        dense_max_shift=cfg.dense_max_shift,
-        dense_rotations=served,
-        dense_fusion_weight=cfg.serve_dense_fusion_weight if dense_matching else 0.0,
+        dense_max_shift=matcher.max_shift,
+        dense_rotations=matcher.rotations,
+        dense_fusion_weight=matcher.fusion_weight if dense_matching else 0.0,
         threshold_fmr_1e2=threshold_at_fmr(impostor, 0.01),
         threshold_fmr_1e3=threshold_at_fmr(impostor, 0.001),
         trained_on=[*cfg.real_sets, f"synthetic x{cfg.synthetic_fingers}"],
