@@ -63,7 +63,7 @@ def main() -> None:
         model = FingerprintNet(cfg.embedding_dim, cfg.width, enhanced_input=cfg.enhanced_input)
         model.load_state_dict(torch.load(path, weights_only=False)["model"])
         for name, canvases in splits.items():
-            views, grids = embed_with_grids(model, canvases, cfg.probe_shift_radius)
+            views, grids = embed_with_grids(model, canvases, cfg.probe_shift_radius, cfg.window)
             for shift in (int(s) for s in args.shifts.split(",")):
                 for spec in args.rotations:
                     for weight in (float(w) for w in args.fusion.split(",")):

@@ -151,7 +151,7 @@ def main() -> None:
     results: dict[str, object] = {"model": meta.version, "gallery": args.gallery}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
-        seed_gallery(data, args.gallery, meta.embedding_dim, meta.version, (64, 10, 10) if meta.dense_matching else None)
+        seed_gallery(data, args.gallery, meta.embedding_dim, meta.version, meta.grid_shape())
         for label, batch in (("batched", "16"), ("batch1", "1")):
             server = Spawned(data, args.port, MAX_BATCH_SIZE=batch, MAX_POOL_SIZE=str(args.capacity))
             try:

@@ -12,13 +12,13 @@ import torch
 
 from fingerprint.model.decode import decode_grayscale, to_target_dpi
 from fingerprint.model.dense import dense_grid, to_int8
-from fingerprint.model.preprocess import INPUT_SIZE, prepare
+from fingerprint.model.preprocess import prepare
 from fingerprint.model.weights import ModelMeta, load_weights
 
 
 @dataclass(frozen=True)
 class PreparedImage:
-    tensor: torch.Tensor  # (2, INPUT_SIZE, INPUT_SIZE), see preprocess.Prepared
+    tensor: torch.Tensor  # (2, S, S), S = the card's window / 2, see preprocess.Prepared
     quality: float
 
 
@@ -59,7 +59,7 @@ class TorchEmbedder:
     def preprocess(self, data: bytes, dpi: float) -> PreparedImage:
         gray = to_target_dpi(decode_grayscale(data, self._max_pixels), dpi)
         with torch.inference_mode():
-            prepared = prepare(torch.from_numpy(gray.astype(np.float32))[None, None])
+            prepared = prepare(torch.from_numpy(gray.astype(np.float32))[None, None], self._meta.window)
         return PreparedImage(tensor=prepared.tensor[0], quality=float(prepared.quality[0]))
 
     def embed(self, batch: list[PreparedImage]) -> list[Embedding]:
@@ -75,7 +75,11 @@ class TorchEmbedder:
     def warm_up(self) -> float:
         """One forward pass at each common batch size, so the first request is not the slow one."""
         start = time.perf_counter()
-        blank = PreparedImage(tensor=torch.zeros(2, INPUT_SIZE, INPUT_SIZE), quality=0.0)
         for n in (1, 4):
-            self.embed([blank] * n)
+            self.embed([self.blank()] * n)
         return time.perf_counter() - start
+
+    def blank(self) -> PreparedImage:
+        """An empty print of this model's input size (what an undecodable image is scored as)."""
+        size = self._meta.window // 2
+        return PreparedImage(tensor=torch.zeros(2, size, size), quality=0.0)

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 
 from fingerprint.model.enhance import enhance
 
-WINDOW = 320  # crop at 500 dpi (16 mm): most of a finger's contact area
-INPUT_SIZE = WINDOW // 2  # network input at 250 dpi
+WINDOW = 320  # default crop at 500 dpi (16 mm): most of a finger's contact area
+INPUT_SIZE = WINDOW // 2  # network input at 250 dpi for the default window
 _BLOCK = 16
 _STRIDE = 8
 
@@ -51,12 +51,12 @@ def _foreground_blocks(std: torch.Tensor) -> torch.Tensor:
     return (F.avg_pool2d(closed, 5, stride=1, padding=2, count_include_pad=False) > 0.5).float()
 
 
-def _crop_around(x: torch.Tensor, cy: torch.Tensor, cx: torch.Tensor) -> torch.Tensor:
-    """WINDOW x WINDOW crops centred at (cy, cx); outside the image is zero. One gather, no copies."""
+def _crop_around(x: torch.Tensor, cy: torch.Tensor, cx: torch.Tensor, window: int) -> torch.Tensor:
+    """window x window crops centred at (cy, cx); outside the image is zero. One gather, no copies."""
     b, _, h, w = x.shape
-    offsets = torch.arange(WINDOW) - WINDOW // 2
-    ys = cy.long().view(b, 1, 1) + offsets.view(1, WINDOW, 1)
-    xs = cx.long().view(b, 1, 1) + offsets.view(1, 1, WINDOW)
+    offsets = torch.arange(window) - window // 2
+    ys = cy.long().view(b, 1, 1) + offsets.view(1, window, 1)
+    xs = cx.long().view(b, 1, 1) + offsets.view(1, 1, window)
     valid = ((ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)).unsqueeze(1)
     rows = torch.arange(b).view(b, 1, 1)
     crop = x.permute(0, 2, 3, 1)[rows, ys.clamp(0, h - 1), xs.clamp(0, w - 1)].permute(0, 3, 1, 2)
@@ -96,8 +96,9 @@ def foreground_centre(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     return _centre(fg_px)
 
 
-def prepare(images: torch.Tensor) -> Prepared:
-    """`images`: (B, 1, H, W) float in [0, 255] at 500 dpi, ridges dark. H, W >= 32."""
+def prepare(images: torch.Tensor, window: int = WINDOW) -> Prepared:
+    """`images`: (B, 1, H, W) float in [0, 255] at 500 dpi, ridges dark. H, W >= 32. The crop is
+    `window` pixels square (even; the model card's `window`), the network input half that."""
     x = images / 255.0
     _b, _, h, w = x.shape
     mean, std = _block_stats(x)
@@ -107,7 +108,7 @@ def prepare(images: torch.Tensor) -> Prepared:
     std_px = F.interpolate(std, size=size, mode="bilinear", align_corners=False)
     fg_px = F.interpolate(fg_blocks, size=size, mode="nearest")
     cy, cx = _centre(fg_px)
-    crop4 = _crop_around(torch.cat([x, mean_px, std_px, fg_px], dim=1), cy, cx)
+    crop4 = _crop_around(torch.cat([x, mean_px, std_px, fg_px], dim=1), cy, cx, window)
     x, mean_c, std_c, fg_c = crop4[:, 0:1], crop4[:, 1:2], crop4[:, 2:3], crop4[:, 3:4]
     # ridges positive, valleys negative, background zero
     norm = torch.clamp((mean_c - x) / (std_c + 0.02), -2.5, 2.5) / 2.5 * fg_c

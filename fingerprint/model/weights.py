@@ -32,12 +32,20 @@ class ModelMeta:
     trained_on: list[str]
     notes: str = ""
     enhanced_input: bool = False  # reads the Gabor-enhanced channel (cards before it read the raw one)
+    window: int = 320  # crop at 500 dpi (preprocess.prepare); the network input is half of it
     probe_shift_radius: int = 0  # probes are compared in (2r+1)^2 shifted views; thresholds assume it
     # verify and identify's shortlist compare descriptor grids (model/dense.py); thresholds are on that score
     dense_matching: bool = False
     dense_max_shift: int = 3  # cells searched in each direction when grids are compared
     dense_rotations: tuple[float, ...] = ()  # probe grid rotations (degrees) tried beside the unturned grid
     dense_fusion_weight: float = 0.0  # share of the search vector's best-view cosine in a comparison
+
+    def grid_shape(self) -> tuple[int, int, int] | None:
+        """(C, H, W) of the descriptor grid a print gets: the network's 64 channels, one cell per
+        32 px of the window at 500 dpi."""
+        if not self.dense_matching:
+            return None
+        return (64, self.window // 32, self.window // 32)
 
     def grid_matcher(self) -> GridMatcher | None:
         """How two prints are compared, or None when the model compares search vectors only."""

@@ -26,6 +26,15 @@ def test_output_shape_for_any_input_size(prints: list[list[np.ndarray]]) -> None
         assert torch.isfinite(out.tensor).all()
 
 
+def test_the_window_sets_the_crop_and_the_network_input(prints: list[list[np.ndarray]]) -> None:
+    img = _t(prints[0][0])
+    small, large = prepare(img, 320), prepare(img, 384)
+    assert small.tensor.shape[-1] == 160 and large.tensor.shape[-1] == 192
+    # the larger window keeps the smaller one's centre: the middle of its input is the same crop
+    assert torch.allclose(large.tensor[:, 0, 16:176, 16:176], small.tensor[:, 0], atol=1e-6)
+    assert large.foreground.item() * 384**2 >= small.foreground.item() * 320**2 * 0.99
+
+
 def test_blank_and_noise_images_score_low_quality(prints: list[list[np.ndarray]]) -> None:
     blank = np.full((400, 400), 240, dtype=np.uint8)
     noise = (np.random.default_rng(1).random((400, 400)) * 255).astype(np.uint8)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from fingerprint.model.embedder import TorchEmbedder
 from fingerprint.model.network import FingerprintNet
 from fingerprint.model.weights import DEFAULT_WEIGHTS, ModelMeta, WeightsError, load_weights, meta_path, save_weights
 
@@ -21,6 +22,18 @@ def test_shipped_weights_load_and_match_card() -> None:
     out = model(torch.zeros(2, 2, 160, 160))  # prepared images: normalised + enhanced channels
     assert out.shape == (2, meta.embedding_dim)
     assert torch.allclose(out.norm(dim=1), torch.ones(2), atol=1e-5)
+
+
+def test_the_card_window_sets_the_input_and_grid_size(tmp_path: Path) -> None:
+    _, meta = load_weights(DEFAULT_WEIGHTS)
+    model = FingerprintNet(meta.embedding_dim, meta.width, enhanced_input=True)
+    card = ModelMeta(**{**meta.__dict__, "window": 384, "dense_matching": True})
+    saved = save_weights(model, tmp_path / "w.pt", card)
+    embedder = TorchEmbedder(tmp_path / "w.pt", 16_000_000)
+    assert embedder.meta.window == 384 == saved.window
+    (emb,) = embedder.embed([embedder.blank()])
+    assert embedder.blank().tensor.shape == (2, 192, 192)
+    assert emb.dense is not None and emb.dense.shape == card.grid_shape() == (64, 12, 12)
 
 
 def test_hash_mismatch_is_refused(tmp_path: Path) -> None:

@@ -19,7 +19,6 @@ from fingerprint.model.embedder import Embedding, PreparedImage, TorchEmbedder
 from fingerprint.model.evaluation.metrics import best_view_cosines, cmc, det_points, eer, fnmr_at_fmr, score_from_cosine
 from fingerprint.model.evaluation.nbis_baseline import nbis_available, score_pairs
 from fingerprint.model.evaluation.protocol import Pairs, all_pairs, fvc_pairs, identification_split
-from fingerprint.model.preprocess import INPUT_SIZE
 from fingerprint.model.weights import DEFAULT_WEIGHTS
 
 _MAX_PIXELS = 16_000_000
@@ -106,7 +105,7 @@ def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: f
         try:
             p = embedder.preprocess(imp.path.read_bytes(), set_dpi)
         except ImageRejected:
-            p = PreparedImage(tensor=torch.zeros(2, INPUT_SIZE, INPUT_SIZE), quality=0.0)
+            p = embedder.blank()
         if p.quality < min_quality:
             failed += 1  # still compared: FVC counts a failure to enroll against the matcher
         prepared.append(p)
@@ -225,7 +224,7 @@ def run_eval(dirs: list[Path], baseline: str, weights: Path | None, out: Path, d
         res, cs = evaluate_folder(folder, embedder, baseline, dpi, min_quality, log)
         results.append(res)
         curves[folder.name] = cs
-    grid = _grid_shape(embedder)
+    grid = embedder.meta.grid_shape()
     compare_ms = _ours_compare_ms(embedder.meta.embedding_dim, (2 * embedder.meta.probe_shift_radius + 1) ** 2, grid,
                                   embedder.meta.grid_matcher())
     table = format_table(results, compare_ms)
@@ -235,14 +234,6 @@ def run_eval(dirs: list[Path], baseline: str, weights: Path | None, out: Path, d
     _plot(curves, out / "det.png")
     log(f"model {embedder.meta.version}\n{table}\nreport: {out / 'report.json'}, DET: {out / 'det.png'}")
     return results
-
-
-def _grid_shape(embedder: TorchEmbedder) -> tuple[int, ...] | None:
-    if not embedder.meta.dense_matching:
-        return None
-    blank = PreparedImage(tensor=torch.zeros(2, INPUT_SIZE, INPUT_SIZE), quality=0.0)
-    dense = embedder.embed([blank])[0].dense
-    return None if dense is None else tuple(dense.shape)
 
 
 def _as_dict(r: SetResult) -> dict[str, Any]:

@@ -29,6 +29,7 @@ class TrainConfig:
     real_sets: tuple[str, ...] = ("Neurotech_CrossMatch_Sample_DB", "Neurotech_UareU_sample_DB")
     holdout_fraction: float = 0.16
     enhanced_input: bool = False  # train on the Gabor-enhanced channel of the prepared input
+    window: int = 320  # crop at 500 dpi (preprocess.prepare), written to the card
     probe_shift_radius: int = 0  # written to the card; calibration scores probes in these shifted views
     init_from: str = ""  # a previous run's checkpoint.pt to continue from (network and class weights)
     # dense matching loss (model/dense.py): batches become pairs of impressions of one finger and a

@@ -44,7 +44,7 @@ def split_fingers(root: Path, cfg: TrainConfig) -> tuple[set[str], set[str]]:
     return train, held
 
 
-def embed_with_grids(model: FingerprintNet, canvases: torch.Tensor, radius: int,
+def embed_with_grids(model: FingerprintNet, canvases: torch.Tensor, radius: int, window: int,
                      batch: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, K, D) views and (N, C, H, W) int8 descriptor grids from one forward pass, as the service
     computes and stores them."""
@@ -52,7 +52,7 @@ def embed_with_grids(model: FingerprintNet, canvases: torch.Tensor, radius: int,
     views, cells = [], []
     with torch.inference_mode():
         for i in range(0, len(canvases), batch):
-            images = prepare(canvases[i : i + batch]).tensor
+            images = prepare(canvases[i : i + batch], window).tensor
             features = model.features(images)
             views.append(model.shifted_views_of(features, radius))
             cells.append(to_int8(dense_grid(features, images)[0]))
@@ -121,7 +121,7 @@ class _Trainer:
             real_idx = torch.randint(0, len(self.real.labels), (n_real,), generator=self.gen)
         syn = render_impressions(self.masters[syn_idx].float() / 127.0, self.gen)
         real = augment_real(self.real.canvases[real_idx], self.real.backgrounds[real_idx], self.gen)
-        images = prepare(torch.cat([syn, real])).tensor
+        images = prepare(torch.cat([syn, real]), cfg.window).tensor
         labels = torch.cat([syn_idx, self.n_syn + self.real.labels[real_idx]])
         return images, labels
 
@@ -169,7 +169,7 @@ class _Trainer:
 
     def validate(self) -> tuple[float, float]:
         """Held-out EER of the embedding and of dense matching; the run selects on the score it trains."""
-        views, grids = embed_with_grids(self.model, self.held.canvases, 0)
+        views, grids = embed_with_grids(self.model, self.held.canvases, 0, self.cfg.window)
         emb_eer = eer(*pair_scores(views, self.held.labels))
         matcher = GridMatcher(self.cfg.dense_max_shift, self.cfg.dense_rotations)
         dense_eer = eer(*dense_pair_scores(views, grids, self.held.labels, matcher))
@@ -255,7 +255,7 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
     # thresholds come from the scores the service will compute: on the grids, or with the probe's shifted views
     dense_matching = cfg.dense_weight > 0
     matcher = served_matcher(cfg)
-    views, grids = embed_with_grids(trainer.model, held.canvases, cfg.probe_shift_radius)
+    views, grids = embed_with_grids(trainer.model, held.canvases, cfg.probe_shift_radius, cfg.window)
     if dense_matching:
         genuine, impostor = dense_pair_scores(views, grids, held.labels, matcher)
     else:
@@ -268,6 +268,7 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
         embedding_dim=cfg.embedding_dim,
         width=cfg.width,
         enhanced_input=cfg.enhanced_input,
+        window=cfg.window,
         probe_shift_radius=cfg.probe_shift_radius,
         dense_matching=dense_matching,
         dense_max_shift=matcher.max_shift,
