@@ -1,14 +1,17 @@
 """Grid-matching variants on the held-out split of the training sets: the split that may choose.
 
 The FVC validation sets must never pick a model or a scoring parameter; the 18 held-out training
-fingers may. They are few and their impressions are barely turned, so the split is also scored on a
-copy with every print turned by a random angle of up to ±35° (seeded), the rotation a touch sensor
-gives. For each checkpoint (a `runs/*/best.pt` or `checkpoint.pt`) and each shift radius and set of
-probe-grid rotations and weight of the search vector's score, it prints the all-pairs EER on both,
-scored exactly as the service scores. Example (how 3.1.2's served rotations and fusion weight were
-chosen, see MODEL_CARD.md):
+fingers may. They are few and their impressions are barely turned or displaced, so the split is also
+scored on a copy with every print turned by a random angle of up to ±35° (seeded), the rotation a
+touch sensor gives, and with `--max-move` on a "placed" copy: turned, moved by up to that many pixels
+and cut to a 18x16 mm sensor area, so impressions share only part of the print. For each checkpoint
+(a `runs/*/best.pt` or `checkpoint.pt`), each shift radius, set of probe-grid rotations and weight of
+the search vector's score, it prints the all-pairs EER on each copy, scored exactly as the service
+scores. Example (how 3.1.2's served rotations and fusion weight were chosen, see MODEL_CARD.md):
 
     .venv/bin/python -m benchmarks.heldout runs/train6/best.pt --rotations "" 20,10 30,20,10 --fusion 0,0.25,0.5,1
+
+`--windows 320,384` scores a checkpoint at other crop windows than its recipe's.
 """
 
 from __future__ import annotations
@@ -38,6 +41,26 @@ def turned(canvases: torch.Tensor, max_degrees: float, seed: int) -> torch.Tenso
     return F.grid_sample(canvases, grid, padding_mode="border", align_corners=False)
 
 
+def placed(canvases: torch.Tensor, backgrounds: torch.Tensor, max_degrees: float, max_move: float,
+           sensor: tuple[int, int], seed: int) -> torch.Tensor:
+    """Each print turned by up to `max_degrees`, moved by up to `max_move` px in x and y, then cut to a
+    centred `sensor` (height, width) area: a finger put down off-centre on a sensor that is not much
+    larger than it, so two impressions share only part of their area (what large-print sensors do)."""
+    gen = torch.Generator().manual_seed(seed)
+    n, _, h, w = canvases.shape
+    a = (torch.rand(n, generator=gen) * 2 - 1) * math.radians(max_degrees)
+    move = (torch.rand(n, 2, generator=gen) * 2 - 1) * max_move
+    theta = torch.stack([torch.stack([a.cos(), -a.sin(), move[:, 0] * 2 / w], 1),
+                         torch.stack([a.sin(), a.cos(), move[:, 1] * 2 / h], 1)], 1)
+    grid = F.affine_grid(theta, list(canvases.shape), align_corners=False)
+    bg = backgrounds.view(n, 1, 1, 1)
+    out = F.grid_sample(canvases - bg, grid, padding_mode="zeros", align_corners=False) + bg
+    top, left = (h - sensor[0]) // 2, (w - sensor[1]) // 2
+    inside = torch.zeros(1, 1, h, w, dtype=torch.bool)
+    inside[..., top : top + sensor[0], left : left + sensor[1]] = True
+    return torch.where(inside, out, bg.expand_as(out))
+
+
 def _rotation_set(spec: str) -> tuple[float, ...]:
     """'30,20,10' -> (-30, -20, -10, 10, 20, 30); '' -> no rotation."""
     steps = sorted({abs(float(x)) for x in spec.split(",") if x.strip()})
@@ -53,23 +76,29 @@ def main() -> None:
     ap.add_argument("--rotations", nargs="+", default=["", "20,10"], help="rotation sets, e.g. '30,20,10'")
     ap.add_argument("--fusion", default="0", help="comma-separated weights of the search vector's best-view cosine")
     ap.add_argument("--max-turn", type=float, default=35.0)
+    ap.add_argument("--max-move", type=float, default=0.0, help="also score a placed copy (turned, moved, cut)")
+    ap.add_argument("--windows", default="", help="comma-separated crop windows (default: the recipe's)")
     args = ap.parse_args()
     cfg = load_config(args.config)
     torch.set_num_threads(cfg.threads)
     _, held_keys = split_fingers(args.data, cfg)
     held = load_real(args.data, cfg.real_sets, held_keys)
     splits = {"held-out": held.canvases, f"turned ±{args.max_turn:g}°": turned(held.canvases, args.max_turn, cfg.seed)}
+    if args.max_move > 0:
+        splits[f"placed ±{args.max_turn:g}° ±{args.max_move:g} px"] = placed(
+            held.canvases, held.backgrounds, args.max_turn, args.max_move, (360, 320), cfg.seed + 1)
     for path in args.checkpoints:
         model = FingerprintNet(cfg.embedding_dim, cfg.width, enhanced_input=cfg.enhanced_input)
         model.load_state_dict(torch.load(path, weights_only=False)["model"])
         for name, canvases in splits.items():
-            views, grids = embed_with_grids(model, canvases, cfg.probe_shift_radius, cfg.window)
+          for window in [int(x) for x in args.windows.split(",") if x] or [cfg.window]:
+            views, grids = embed_with_grids(model, canvases, cfg.probe_shift_radius, window)
             for shift in (int(s) for s in args.shifts.split(",")):
                 for spec in args.rotations:
                     for weight in (float(w) for w in args.fusion.split(",")):
                         matcher = GridMatcher(shift, _rotation_set(spec), weight)
                         value = eer(*dense_pair_scores(views, grids, held.labels, matcher)) * 100
-                        print(f"{path} {name}: shift {shift} rotations [{spec or 'none'}] fusion {weight:g} "
+                        print(f"{path} {name}: window {window} shift {shift} rotations [{spec or 'none'}] fusion {weight:g} "
                               f"EER {value:.2f}%", flush=True)
 
 
