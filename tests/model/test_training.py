@@ -13,7 +13,7 @@ from fingerprint.model.synth.bank import build_bank
 from fingerprint.model.synth.impressions import render_impressions
 from fingerprint.model.training.config import TrainConfig
 from fingerprint.model.training.loop import _Trainer, dense_pair_scores
-from fingerprint.model.training.real_data import RealSet
+from fingerprint.model.training.real_data import RealSet, skin_and_optics
 
 
 def _fake_real(masters: torch.Tensor, per_finger: int, seed: int) -> RealSet:
@@ -67,3 +67,16 @@ def test_calibration_scores_probe_rows_against_enrolled_rows() -> None:
     genuine, impostor = dense_pair_scores(views, grids, labels, GridMatcher(rotations=(-10.0, 10.0)))
     assert genuine.shape == (1,) and impostor.shape == (5,)
     assert genuine[0] > 0.9 and impostor.max() < 0.7
+
+
+def test_wet_prints_spread_ridges_and_dry_prints_thin_them(tmp_path: Path) -> None:
+    masters = build_bank(tmp_path / "masters", 2)
+    prints = _fake_real(masters, 4, 5).canvases  # ridges dark on a light background
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(skin_and_optics(prints, gen, 0.0), prints)
+    # wet: a 3x3 minimum; dry: a 3x3 maximum; blended in at 40-100 % strength for every print at share 1
+    out = skin_and_optics(prints, torch.Generator().manual_seed(1), 1.0)
+    darker = (out.mean((1, 2, 3)) < prints.mean((1, 2, 3)) - 1.0).sum().item()
+    lighter = (out.mean((1, 2, 3)) > prints.mean((1, 2, 3)) + 1.0).sum().item()
+    assert darker > 0 and lighter > 0 and darker + lighter == len(prints)
+    assert torch.equal(skin_and_optics(prints, torch.Generator().manual_seed(1), 1.0), out)  # seeded

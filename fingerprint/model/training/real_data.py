@@ -72,9 +72,31 @@ def finger_keys(root: Path, set_names: tuple[str, ...]) -> dict[str, list[str]]:
     return out
 
 
-def augment_real(batch: torch.Tensor, bgs: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def skin_and_optics(images: torch.Tensor, gen: torch.Generator, share: float) -> torch.Tensor:
+    """For `share` of the prints: wet skin (dark ridges spread: a 3x3 minimum), or dry skin (ridges thin
+    and break: a 3x3 maximum), blended in at a random strength, and for some a defocus blur. The two
+    real training sensors print evenly; other sensors and fingers do not (FVC2002's wet prints merge
+    ridges, its dry ones dot them)."""
+    b = images.shape[0]
+    if share <= 0:
+        return images
+    padded = F.pad(images, (1, 1, 1, 1), mode="replicate")
+    wet = -F.max_pool2d(-padded, 3, stride=1)
+    dry = F.max_pool2d(padded, 3, stride=1)
+    pick = torch.rand(b, generator=gen)
+    strength = (0.4 + 0.6 * torch.rand(b, generator=gen)) * (pick < share).float()
+    skin = torch.where((pick < share / 2).view(b, 1, 1, 1), wet, dry)
+    s = strength.view(b, 1, 1, 1)
+    out = images * (1 - s) + skin * s
+    blur = (torch.rand(b, generator=gen) < share / 2).view(b, 1, 1, 1)
+    blurred = F.avg_pool2d(F.pad(out, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    return torch.where(blur, blurred, out)
+
+
+def augment_real(batch: torch.Tensor, bgs: torch.Tensor, gen: torch.Generator, skin_share: float = 0.0) -> torch.Tensor:
     b = batch.shape[0]
     out = random_warp(batch, gen, max_rotation_deg=30, max_shift_px=30, elastic_px=5, fill=bgs, scale_range=(0.8, 1.25))
+    out = skin_and_optics(out, gen, skin_share)
     bg = bgs.view(b, 1, 1, 1)
     gain = 0.6 + 0.6 * torch.rand(b, 1, 1, 1, generator=gen)
     out = bg + (out - bg) * gain
