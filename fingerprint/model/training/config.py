@@ -44,12 +44,15 @@ class TrainConfig:
     # the rotations written to the card, calibrated and served, when they differ from the loss's
     serve_dense_rotations: tuple[float, ...] | None = None
     serve_dense_fusion_weight: float = 0.0  # the card's dense_fusion_weight, calibrated with it
+    serve_dense_max_shift: int | None = None  # the card's shift search when it differs from dense_max_shift
 
 
 def served_matcher(cfg: TrainConfig) -> GridMatcher:
-    """The comparison the card will describe: the loss's rotations unless the recipe serves others."""
+    """The comparison the card will describe: the validation's shifts and the loss's rotations unless
+    the recipe serves others."""
     rotations = cfg.dense_rotations if cfg.serve_dense_rotations is None else cfg.serve_dense_rotations
-    return GridMatcher(cfg.dense_max_shift, rotations, cfg.serve_dense_fusion_weight)
+    shift = cfg.dense_max_shift if cfg.serve_dense_max_shift is None else cfg.serve_dense_max_shift
+    return GridMatcher(shift, rotations, cfg.serve_dense_fusion_weight)
 
 
 def load_config(path: Path) -> TrainConfig:
