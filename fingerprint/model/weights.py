@@ -77,11 +77,17 @@ def read_meta(path: Path) -> ModelMeta:
     try:
         raw = json.loads(meta_path(path).read_text())
         raw["dense_rotations"] = tuple(raw.get("dense_rotations", ()))
-        return ModelMeta(**raw)
+        meta = ModelMeta(**raw)
     except FileNotFoundError as exc:
         raise WeightsError(f"model card {meta_path(path)} is missing") from exc
     except (TypeError, ValueError) as exc:
         raise WeightsError(f"model card {meta_path(path)} is invalid: {exc}") from exc
+    # the network reduces its input 16x and the input is half the window: other sizes would give
+    # grids of a size the card does not promise
+    if not (isinstance(meta.window, int) and 128 <= meta.window <= 640 and meta.window % 32 == 0):
+        raise WeightsError(f"model card {meta_path(path)} is invalid: window {meta.window!r} "
+                           "is not a multiple of 32 in 128-640")
+    return meta
 
 
 def load_weights(path: Path) -> tuple[FingerprintNet, ModelMeta]:

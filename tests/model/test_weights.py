@@ -36,6 +36,16 @@ def test_the_card_window_sets_the_input_and_grid_size(tmp_path: Path) -> None:
     assert emb.dense is not None and emb.dense.shape == card.grid_shape() == (64, 12, 12)
 
 
+@pytest.mark.parametrize("window", [300, 64, 2048, "320"])
+def test_a_window_the_network_cannot_tile_is_refused(tmp_path: Path, window: object) -> None:
+    target = tmp_path / "w.pt"
+    shutil.copy(DEFAULT_WEIGHTS, target)
+    card = json.loads(meta_path(DEFAULT_WEIGHTS).read_text())
+    meta_path(target).write_text(json.dumps({**card, "window": window}))
+    with pytest.raises(WeightsError, match="window"):
+        load_weights(target)
+
+
 def test_hash_mismatch_is_refused(tmp_path: Path) -> None:
     target = tmp_path / "w.pt"
     shutil.copy(DEFAULT_WEIGHTS, target)
