@@ -126,7 +126,7 @@ async def load_time(store: GalleryStore, n: int, d: int) -> dict[str, float]:
     write = time.perf_counter() - t0
     t0 = time.perf_counter()
     idx = GalleryIndex(d, initial_capacity=n)
-    async for t in store.iter_templates("bench"):  # PostgreSQL: one consistent snapshot, as a replica loads
+    async for t in store.iter_templates(("bench",)):  # PostgreSQL: one consistent snapshot, as a replica loads
         idx.add(t.meta.template_id, t.meta.subject_id, None, t.embedding)
     load = time.perf_counter() - t0
     await store.close()

@@ -112,7 +112,7 @@ class FingerprintService:
         while True:  # the database may be down at start-up: keep trying, readiness says why
             index = GalleryIndex(meta.embedding_dim, matcher=meta.grid_matcher())
             try:
-                await self._load_gallery(index, meta.version)
+                await self._load_gallery(index, meta.readable_versions())
                 counts = await self.store.count_by_version()
                 self.store_error = None
                 break
@@ -125,7 +125,7 @@ class FingerprintService:
                 self.store_error = str(exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
-        self.model.stale_templates = {v: n for v, n in counts.items() if v != meta.version}
+        self.model.stale_templates = {v: n for v, n in counts.items() if v not in meta.readable_versions()}
         limits = PipelineLimits(
             feature_extraction_timeout=self.settings.feature_extraction_timeout,
             inference_timeout=self.settings.inference_timeout,
@@ -143,18 +143,18 @@ class FingerprintService:
         log.info("model ready", **{"model.version": meta.version, "gallery.size": len(index),
                                    "event.duration": int(self.model.load_seconds * 1e9)})
 
-    async def _load_gallery(self, index: GalleryIndex, version: str) -> None:
+    async def _load_gallery(self, index: GalleryIndex, versions: tuple[str, ...]) -> None:
         if self.store.replicated:
             from fingerprint.gallery.postgres_store import PostgresStore
 
             assert isinstance(self.store, PostgresStore)
-            templates, seq = await self.store.snapshot(version)
+            templates, seq = await self.store.snapshot(versions)
             for t in templates:
                 index.add(t.meta.template_id, t.meta.subject_id, t.meta.finger, t.embedding, t.dense)
-            self.sync = GallerySync(self.store, index, version, seq, self.settings.gallery_sync_interval)
+            self.sync = GallerySync(self.store, index, versions, seq, self.settings.gallery_sync_interval)
             self.sync.start()
             return
-        async for t in self.store.iter_templates(version):
+        async for t in self.store.iter_templates(versions):
             index.add(t.meta.template_id, t.meta.subject_id, t.meta.finger, t.embedding, t.dense)
 
     async def stop(self) -> None:

@@ -157,8 +157,8 @@ class PostgresStore:
 
         return await self._with_conn(select)
 
-    async def snapshot(self, model_version: str) -> tuple[list[Template], int]:
-        """Every template of the version and the change sequence they reflect, from one consistent snapshot."""
+    async def snapshot(self, versions: tuple[str, ...]) -> tuple[list[Template], int]:
+        """Every template of the versions and the change sequence they reflect, from one consistent snapshot."""
         await self.ensure_schema()
 
         async def read(conn: psycopg.AsyncConnection[Any]) -> tuple[list[Template], int]:
@@ -168,19 +168,19 @@ class PostgresStore:
                 row = await cur.fetchone()
                 seq = int(row[0]) if row else 0
                 async with conn.cursor(row_factory=dict_row) as c:
-                    await c.execute("SELECT * FROM templates WHERE model_version = %s ORDER BY template_id",
-                                    (model_version,))
+                    await c.execute("SELECT * FROM templates WHERE model_version = ANY(%s) ORDER BY template_id",
+                                    (list(versions),))
                     rows = await c.fetchall()
             return [Template(_meta(r), *self._codec.decode(r["template_id"], bytes(r["embedding"]))) for r in rows], seq
 
         return await self._with_conn(read)
 
-    async def iter_templates(self, model_version: str) -> AsyncIterator[Template]:
-        templates, _ = await self.snapshot(model_version)
+    async def iter_templates(self, versions: tuple[str, ...]) -> AsyncIterator[Template]:
+        templates, _ = await self.snapshot(versions)
         for t in templates:
             yield t
 
-    async def changes_since(self, seq: int, model_version: str, limit: int = 5000) -> list[Change]:
+    async def changes_since(self, seq: int, versions: tuple[str, ...], limit: int = 5000) -> list[Change]:
         async def read(conn: psycopg.AsyncConnection[Any]) -> list[Change]:
             async with conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(
@@ -192,7 +192,7 @@ class PostgresStore:
             out = []
             for r in rows:
                 template = None
-                if r["op"] == "add" and r["template_id"] is not None and r["model_version"] == model_version:
+                if r["op"] == "add" and r["template_id"] is not None and r["model_version"] in versions:
                     meta = _meta({**r, "subject_id": r["t_subject"]})
                     template = Template(meta, *self._codec.decode(r["template_id"], bytes(r["embedding"])))
                 out.append(Change(seq=int(r["seq"]), op=r["op"], subject_id=r["subject_id"], template=template))

@@ -125,13 +125,15 @@ class SqliteStore:
 
         return await self._run(select)
 
-    async def iter_templates(self, model_version: str) -> AsyncIterator[Template]:
+    async def iter_templates(self, versions: tuple[str, ...]) -> AsyncIterator[Template]:
         offset = ""
+        marks = ",".join("?" * len(versions))
         while True:
             def page(conn: sqlite3.Connection, after: str = offset) -> list[sqlite3.Row]:
                 return conn.execute(
-                    "SELECT * FROM templates WHERE model_version = ? AND template_id > ? ORDER BY template_id LIMIT 5000",
-                    (model_version, after),
+                    f"SELECT * FROM templates WHERE model_version IN ({marks}) AND template_id > ? "
+                    "ORDER BY template_id LIMIT 5000",
+                    (*versions, after),
                 ).fetchall()
 
             rows = await self._run(page)

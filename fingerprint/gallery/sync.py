@@ -23,17 +23,17 @@ _PAGE = 5000  # changes read per query while catching up
 
 
 class ChangeLog(Protocol):
-    async def changes_since(self, seq: int, model_version: str, limit: int = 5000) -> list[Change]: ...
+    async def changes_since(self, seq: int, versions: tuple[str, ...], limit: int = 5000) -> list[Change]: ...
 
     def listen(self) -> object: ...
 
 
 class GallerySync:
-    def __init__(self, store: ChangeLog, index: GalleryIndex, model_version: str, last_seq: int,
+    def __init__(self, store: ChangeLog, index: GalleryIndex, versions: tuple[str, ...], last_seq: int,
                  interval: float = 1.0) -> None:
         self._store = store
         self._index = index
-        self._version = model_version
+        self._versions = versions
         self.last_seq = last_seq
         self._interval = interval
         self._lock = asyncio.Lock()
@@ -61,7 +61,7 @@ class GallerySync:
     async def catch_up(self) -> None:
         async with self._lock:
             while True:
-                changes = await self._store.changes_since(self.last_seq, self._version, _PAGE)
+                changes = await self._store.changes_since(self.last_seq, self._versions, _PAGE)
                 for change in changes:
                     self._apply(change)
                 if len(changes) < _PAGE:

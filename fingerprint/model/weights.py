@@ -39,6 +39,13 @@ class ModelMeta:
     dense_max_shift: int = 3  # cells searched in each direction when grids are compared
     dense_rotations: tuple[float, ...] = ()  # probe grid rotations (degrees) tried beside the unturned grid
     dense_fusion_weight: float = 0.0  # share of the search vector's best-view cosine in a comparison
+    # versions whose stored templates this model reads as its own: the same network and template
+    # layout, only scoring parameters changed, so upgrading does not ask for re-enrolment
+    reads_templates_of: tuple[str, ...] = ()
+
+    def readable_versions(self) -> tuple[str, ...]:
+        """The model versions of the stored templates the gallery loads for this model."""
+        return (self.version, *self.reads_templates_of)
 
     def grid_shape(self) -> tuple[int, int, int] | None:
         """(C, H, W) of the descriptor grid a print gets: the network's 64 channels, one cell per
@@ -77,6 +84,7 @@ def read_meta(path: Path) -> ModelMeta:
     try:
         raw = json.loads(meta_path(path).read_text())
         raw["dense_rotations"] = tuple(raw.get("dense_rotations", ()))
+        raw["reads_templates_of"] = tuple(raw.get("reads_templates_of", ()))
         meta = ModelMeta(**raw)
     except FileNotFoundError as exc:
         raise WeightsError(f"model card {meta_path(path)} is missing") from exc

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import base64
+import json
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fingerprint.model.weights import DEFAULT_WEIGHTS, meta_path
 from tests.conftest import image_bytes
 
 
@@ -104,3 +108,29 @@ async def test_openapi_documents_every_endpoint(app_client: Callable[..., Any]) 
         body = paths["/api/v1/fingerprint/enroll"]["post"]["requestBody"]["content"]
         assert set(body) == {"multipart/form-data", "application/json"}
         assert "subject_id" in body["application/json"]["schema"]["required"]
+
+
+async def test_a_model_upgrade_keeps_the_templates_its_card_reads_and_reports_the_rest(
+        app_client: Callable[..., Any], png_prints: list[list[bytes]], tmp_path: Path) -> None:
+    def card(version: str, reads: list[str]) -> Path:
+        target = tmp_path / version / "w.pt"
+        target.parent.mkdir()
+        shutil.copy(DEFAULT_WEIGHTS, target)
+        meta = json.loads(meta_path(DEFAULT_WEIGHTS).read_text())
+        meta_path(target).write_text(json.dumps({**meta, "version": version, "reads_templates_of": reads}))
+        return target
+
+    async with app_client(weights_path=card("9.0.0+a", [])) as c:
+        r = await c.post("/api/v1/fingerprint/enroll", **_multipart(png_prints[0][0], subject_id="s0"))
+        assert r.status_code == 201, r.text
+    # same network, other scoring: the card says it reads 9.0.0's templates, so nobody re-enrolls
+    async with app_client(weights_path=card("9.0.1+b", ["9.0.0+a"])) as c:
+        gallery = (await c.get("/api/v1/models/status")).json()["gallery"]
+        assert gallery["size"] == 1 and gallery["stale_templates"] == {}
+        r = await c.post("/api/v1/fingerprint/identify", **_multipart(png_prints[0][1], top_k=1, threshold=0.0))
+        assert r.json()["candidates"][0]["subject_id"] == "s0"
+        assert (await c.post("/api/v1/fingerprint/enroll", **_multipart(png_prints[1][0], subject_id="s1"))).status_code == 201
+    # a new network reads neither: nothing is loaded or lost, both versions are reported for re-enrolment
+    async with app_client(weights_path=card("9.1.0+c", [])) as c:
+        gallery = (await c.get("/api/v1/models/status")).json()["gallery"]
+        assert gallery["size"] == 0 and gallery["stale_templates"] == {"9.0.0+a": 1, "9.0.1+b": 1}

@@ -43,7 +43,7 @@ async def store(make_store: Callable[[], GalleryStore]) -> AsyncIterator[Gallery
 async def _all(s: GalleryStore, version: str) -> list[Template]:
     if isinstance(s, PostgresStore):
         await s.ensure_schema()
-    return [t async for t in s.iter_templates(version)]
+    return [t async for t in s.iter_templates((version,))]
 
 
 async def test_round_trip_survives_reopen(make_store: Callable[[], GalleryStore]) -> None:
@@ -101,12 +101,12 @@ async def test_postgres_change_log_is_ordered_and_complete(postgres: Any) -> Non
     url = postgres.create_database(f"t_{uuid.uuid4().hex[:12]}")
     s = PostgresStore(url)
     await s.open()
-    _, seq0 = await s.snapshot("v1")
+    _, seq0 = await s.snapshot(("v1",))
     a = await s.add(_template("x1", "s1"))
     b = await s.add(_template("x2", "s2"))
     ids, c = await s.erase("s1")
     assert seq0 < a < b < c and ids == ["x1"]
-    changes = await s.changes_since(seq0, "v1")
+    changes = await s.changes_since(seq0, ("v1",))
     assert [(ch.op, ch.subject_id) for ch in changes] == [("add", "s1"), ("add", "s2"), ("erase", "s1")]
     assert changes[0].template is None  # erased since: its bytes are gone from the log's view too
     assert changes[1].template is not None and changes[1].template.meta.template_id == "x2"

@@ -64,9 +64,9 @@ def store_at(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[Embedd
 
 async def _load(store: GalleryStore) -> list[Template]:
     if isinstance(store, PostgresStore):
-        templates, _ = await store.snapshot("v1")
+        templates, _ = await store.snapshot(("v1",))
         return templates
-    return [t async for t in store.iter_templates("v1")]
+    return [t async for t in store.iter_templates(("v1",))]
 
 
 async def test_rotation_reseals_every_row_in_both_stores(tmp_path: Path,

@@ -44,6 +44,8 @@ class TrainConfig:
     # the rotations written to the card, calibrated and served, when they differ from the loss's
     serve_dense_rotations: tuple[float, ...] | None = None
     serve_dense_fusion_weight: float = 0.0  # the card's dense_fusion_weight, calibrated with it
+    # model versions (full strings) whose templates this model reads: same network, other scoring
+    reads_templates_of: tuple[str, ...] = ()
     serve_dense_max_shift: int | None = None  # the card's shift search when it differs from dense_max_shift
 
 
@@ -61,7 +63,7 @@ def load_config(path: Path) -> TrainConfig:
     unknown = set(raw) - known
     if unknown:
         raise ValueError(f"unknown keys in {path}: {sorted(unknown)}")
-    for key in ("real_sets", "dense_rotations", "serve_dense_rotations"):
+    for key in ("real_sets", "dense_rotations", "serve_dense_rotations", "reads_templates_of"):
         if key in raw:
             raw[key] = tuple(raw[key])
     return TrainConfig(**raw)

@@ -274,6 +274,7 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
         dense_max_shift=matcher.max_shift,
         dense_rotations=matcher.rotations,
         dense_fusion_weight=matcher.fusion_weight if dense_matching else 0.0,
+        reads_templates_of=cfg.reads_templates_of,
         threshold_fmr_1e2=threshold_at_fmr(impostor, 0.01),
         threshold_fmr_1e3=threshold_at_fmr(impostor, 0.001),
         trained_on=[*cfg.real_sets, f"synthetic x{cfg.synthetic_fingers}"],
