@@ -21,7 +21,7 @@ from fingerprint.model.evaluation.metrics import score_from_cosine
 
 _CHUNK = 262144
 _RESCORE_MARGIN = 32
-_SHORTLIST = 256  # candidates by the probe's centred view that its shifted views re-score
+VIEW_SHORTLIST = 256  # candidates by the probe's centred view that its shifted views re-score
 DENSE_SHORTLIST = 64  # of those, the best by views that the descriptor grids re-score
 
 
@@ -163,7 +163,7 @@ class GalleryIndex:
         views = np.atleast_2d(views)
         if len(views) == 1 and dense is None:
             return self.search(views[0], top_k)
-        shortlist = self.search(views[0], max(top_k, _SHORTLIST))
+        shortlist = self.search(views[0], max(top_k, VIEW_SHORTLIST))
         if not shortlist:
             return []
         with self._lock:
