@@ -17,6 +17,7 @@ scores. Example (how 3.1.2's served rotations and fusion weight were chosen, see
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 from pathlib import Path
 
@@ -107,19 +108,19 @@ def main() -> None:
             held.canvases, held.backgrounds, args.max_turn, args.max_move, (360, 320), cfg.seed + 1), held.labels)
     if args.synthetic > 0:
         splits[f"synthetic x{args.synthetic}"] = synthetic_split(args.synthetic, 8, cfg.seed)
+    windows = [int(x) for x in args.windows.split(",") if x] or [cfg.window]
+    shifts = [int(s) for s in args.shifts.split(",")]
+    weights = [float(w) for w in args.fusion.split(",")]
     for path in args.checkpoints:
         model = FingerprintNet(cfg.embedding_dim, cfg.width, enhanced_input=cfg.enhanced_input)
         model.load_state_dict(torch.load(path, weights_only=False)["model"])
-        for name, (canvases, labels) in splits.items():
-          for window in [int(x) for x in args.windows.split(",") if x] or [cfg.window]:
+        for (name, (canvases, labels)), window in itertools.product(splits.items(), windows):
             views, grids = embed_with_grids(model, canvases, cfg.probe_shift_radius, window)
-            for shift in (int(s) for s in args.shifts.split(",")):
-                for spec in args.rotations:
-                    for weight in (float(w) for w in args.fusion.split(",")):
-                        matcher = GridMatcher(shift, _rotation_set(spec), weight)
-                        value = eer(*dense_pair_scores(views, grids, labels, matcher)) * 100
-                        print(f"{path} {name}: window {window} shift {shift} rotations [{spec or 'none'}] fusion {weight:g} "
-                              f"EER {value:.2f}%", flush=True)
+            for shift, spec, weight in itertools.product(shifts, args.rotations, weights):
+                matcher = GridMatcher(shift, _rotation_set(spec), weight)
+                value = eer(*dense_pair_scores(views, grids, labels, matcher)) * 100
+                print(f"{path} {name}: window {window} shift {shift} rotations [{spec or 'none'}] fusion {weight:g} "
+                      f"EER {value:.2f}%", flush=True)
 
 
 if __name__ == "__main__":

@@ -95,10 +95,12 @@ def bench_rerank(d: int, rng: np.random.Generator, n: int = 10_000) -> dict[str,
     (independent of n)."""
     gallery = unit(n, d, rng)
     idx = build_index(gallery)
-    idx._grids = torch.randint(-60, 61, (n, 64, 10, 10), dtype=torch.int8)
-    idx._matcher = read_meta(DEFAULT_WEIGHTS).grid_matcher() or idx._matcher  # as the bundled model scores
+    meta = read_meta(DEFAULT_WEIGHTS)
+    shape = meta.grid_shape() or (64, 10, 10)  # the bundled model's grid and comparison
+    idx._grids = torch.randint(-60, 61, (n, *shape), dtype=torch.int8)
+    idx._matcher = meta.grid_matcher() or idx._matcher
     views = unit(9, d, rng)
-    grid = torch.randint(-60, 61, (64, 10, 10), dtype=torch.int8).numpy()
+    grid = torch.randint(-60, 61, shape, dtype=torch.int8).numpy()
     assert len(idx.search_views(views, 10, grid)) == 10  # warm
     scan = timed(lambda: idx.search(views[0], 10), 30)
     full = timed(lambda: idx.search_views(views, 10, grid), 30)

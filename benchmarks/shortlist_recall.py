@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fingerprint.gallery.index import DENSE_SHORTLIST, VIEW_SHORTLIST
+from fingerprint.gallery.index import DENSE_SHORTLIST, VIEW_SHORTLIST, GalleryIndex
 from fingerprint.model.dataset import folder_dpi, scan_folder
 from fingerprint.model.network import FingerprintNet
 from fingerprint.model.synth.impressions import render_impressions
@@ -46,21 +46,23 @@ def distractor_vectors(model: FingerprintNet, count: int, window: int) -> np.nda
 
 
 def mate_ranks(views: np.ndarray, labels: np.ndarray, distractors: np.ndarray) -> np.ndarray:
-    """Rank of each probe's mate in the shortlist identify builds (a large number when it is not in it)."""
+    """Rank of each probe's mate in the shortlist identify builds (`GalleryIndex.search_views`
+    without a grid: the scan, then the views' re-scoring); a large number when it is not in it."""
     first: dict[int, int] = {}
     for i, label in enumerate(labels.tolist()):
         first.setdefault(label, i)
-    enrolled = np.array(sorted(first.values()))
-    gallery = np.concatenate([views[enrolled, 0], distractors])
-    gallery_labels = np.concatenate([labels[enrolled], -np.ones(len(distractors), dtype=labels.dtype)])
+    index = GalleryIndex(views.shape[-1], initial_capacity=len(first) + len(distractors))
+    for label, row in first.items():
+        index.add(f"enrolled-{row}", f"finger-{label}", None, views[row, 0])
+    for i, vector in enumerate(distractors):
+        index.add(f"distractor-{i}", f"distractor-{i}", None, vector)
     ranks = []
-    for p in range(len(labels)):
-        if p in enrolled:
+    for p, label in enumerate(labels.tolist()):
+        if first[label] == p:
             continue
-        shortlist = np.argsort(-(gallery @ views[p, 0]))[:VIEW_SHORTLIST]
-        rescored = shortlist[np.argsort(-(views[p] @ gallery[shortlist].T).max(0))]
-        hit = np.nonzero(gallery_labels[rescored] == labels[p])[0]
-        ranks.append(int(hit[0]) + 1 if len(hit) else 10**9)
+        subjects = [hit.subject_id for hit in index.search_views(views[p], VIEW_SHORTLIST)]
+        mate = f"finger-{label}"
+        ranks.append(subjects.index(mate) + 1 if mate in subjects else 10**9)
     return np.array(ranks)
 
 

@@ -108,11 +108,12 @@ class FingerprintService:
             return
         meta = embedder.meta
         self.telemetry.set_model_version(meta.version)
+        readable = meta.readable_versions()
         backoff = 0.5
         while True:  # the database may be down at start-up: keep trying, readiness says why
             index = GalleryIndex(meta.embedding_dim, matcher=meta.grid_matcher())
             try:
-                await self._load_gallery(index, meta.readable_versions())
+                await self._load_gallery(index, readable)
                 counts = await self.store.count_by_version()
                 self.store_error = None
                 break
@@ -125,7 +126,7 @@ class FingerprintService:
                 self.store_error = str(exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
-        self.model.stale_templates = {v: n for v, n in counts.items() if v not in meta.readable_versions()}
+        self.model.stale_templates = {v: n for v, n in counts.items() if v not in readable}
         limits = PipelineLimits(
             feature_extraction_timeout=self.settings.feature_extraction_timeout,
             inference_timeout=self.settings.inference_timeout,
