@@ -13,7 +13,7 @@ from fingerprint.model.synth.bank import build_bank
 from fingerprint.model.synth.impressions import render_impressions
 from fingerprint.model.training.config import TrainConfig
 from fingerprint.model.training.loop import _Trainer, dense_pair_scores
-from fingerprint.model.training.real_data import RealSet, skin_and_optics
+from fingerprint.model.training.real_data import RealSet, sensor_cut, skin_and_optics
 
 
 def _fake_real(masters: torch.Tensor, per_finger: int, seed: int) -> RealSet:
@@ -80,3 +80,21 @@ def test_wet_prints_spread_ridges_and_dry_prints_thin_them(tmp_path: Path) -> No
     lighter = (out.mean((1, 2, 3)) > prints.mean((1, 2, 3)) + 1.0).sum().item()
     assert darker > 0 and lighter > 0 and darker + lighter == len(prints)
     assert torch.equal(skin_and_optics(prints, torch.Generator().manual_seed(1), 1.0), out)  # seeded
+
+
+def test_a_sensor_cut_keeps_an_off_centre_window_of_the_print_and_blanks_the_rest(tmp_path: Path) -> None:
+    masters = build_bank(tmp_path / "masters", 2)
+    real = _fake_real(masters, 4, 5)
+    prints, bgs = real.canvases, real.backgrounds
+    assert torch.equal(sensor_cut(prints, bgs, torch.Generator().manual_seed(0), 0.0), prints)
+    out = sensor_cut(prints, bgs, torch.Generator().manual_seed(1), 1.0)
+    blanked = out == bgs.view(-1, 1, 1, 1)
+    kept = (~blanked).flatten(1).float().mean(1)
+    # every print loses its margins to the window (14-18 mm x 12-16 mm of a 20 mm canvas) but keeps most of it
+    assert bool((kept < (~(prints == bgs.view(-1, 1, 1, 1))).flatten(1).float().mean(1)).all())
+    assert bool((kept > 0.3).all())
+    # whatever survives is untouched, and the window differs from print to print
+    assert torch.equal(out[~blanked], prints[~blanked])
+    centres = [torch.nonzero(~b[0]).float().mean(0) for b in blanked]
+    assert len({(round(float(c[0])), round(float(c[1]))) for c in centres}) == len(prints)
+    assert torch.equal(sensor_cut(prints, bgs, torch.Generator().manual_seed(1), 1.0), out)  # seeded

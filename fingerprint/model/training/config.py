@@ -29,6 +29,7 @@ class TrainConfig:
     real_sets: tuple[str, ...] = ("Neurotech_CrossMatch_Sample_DB", "Neurotech_UareU_sample_DB")
     holdout_fraction: float = 0.16
     real_skin_share: float = 0.0  # share of real training prints made wet or dry (real_data.skin_and_optics)
+    real_cut_share: float = 0.0  # share of real training prints cut to an off-centre sensor window (real_data.sensor_cut)
     enhanced_input: bool = False  # train on the Gabor-enhanced channel of the prepared input
     window: int = 320  # crop at 500 dpi (preprocess.prepare), written to the card
     probe_shift_radius: int = 0  # written to the card; calibration scores probes in these shifted views

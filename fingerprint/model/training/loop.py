@@ -120,7 +120,8 @@ class _Trainer:
             syn_idx = torch.randint(0, self.n_syn, (n_syn,), generator=self.gen)
             real_idx = torch.randint(0, len(self.real.labels), (n_real,), generator=self.gen)
         syn = render_impressions(self.masters[syn_idx].float() / 127.0, self.gen)
-        real = augment_real(self.real.canvases[real_idx], self.real.backgrounds[real_idx], self.gen, cfg.real_skin_share)
+        real = augment_real(self.real.canvases[real_idx], self.real.backgrounds[real_idx], self.gen, cfg.real_skin_share,
+                            cfg.real_cut_share)
         images = prepare(torch.cat([syn, real]), cfg.window).tensor
         labels = torch.cat([syn_idx, self.n_syn + self.real.labels[real_idx]])
         return images, labels
