@@ -12,6 +12,7 @@ were chosen, see MODEL_CARD.md):
 
     .venv/bin/python -m benchmarks.heldout runs/train6/best.pt --rotations "" 20,10 30,20,10 --fusion 0,0.25,0.5,1
 
+`--cut 0.5` adds a copy with half the prints cut to an off-centre sensor window (`sensor_cut`).
 `--windows 320,384` scores a checkpoint at other crop windows than its recipe's.
 """
 
@@ -33,7 +34,7 @@ from fingerprint.model.synth.impressions import render_impressions
 from fingerprint.model.synth.masters import generate_masters
 from fingerprint.model.training.config import load_config
 from fingerprint.model.training.loop import dense_pair_scores, embed_with_grids, split_fingers
-from fingerprint.model.training.real_data import load_real
+from fingerprint.model.training.real_data import load_real, sensor_cut
 
 
 def turned(canvases: torch.Tensor, max_degrees: float, seed: int) -> torch.Tensor:
@@ -64,6 +65,13 @@ def placed(canvases: torch.Tensor, backgrounds: torch.Tensor, max_degrees: float
     inside = torch.zeros(1, 1, h, w, dtype=torch.bool)
     inside[..., top : top + sensor[0], left : left + sensor[1]] = True
     return torch.where(inside, out, bg.expand_as(out))
+
+
+def cut(canvases: torch.Tensor, backgrounds: torch.Tensor, share: float, seed: int) -> torch.Tensor:
+    """`share` of the prints cut to an off-centre sensor window (`real_data.sensor_cut`: 14-18 x 12-16 mm,
+    moved up to 4 mm along the finger), the rest whole: a fingertip-only impression against one that
+    reaches the crease, which the placed copy's mild cut (18x16 mm, centred) rarely produces."""
+    return sensor_cut(canvases, backgrounds, torch.Generator().manual_seed(seed), share)
 
 
 def synthetic_split(fingers: int, impressions: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,6 +111,8 @@ def main() -> None:
     ap.add_argument("--fusion", default="0", help="comma-separated weights of the search vector's best-view cosine")
     ap.add_argument("--max-turn", type=float, default=35.0)
     ap.add_argument("--max-move", type=float, default=0.0, help="also score a placed copy (turned, moved, cut)")
+    ap.add_argument("--cut", type=float, default=0.0,
+                    help="also score a cut copy: this share of prints cut to an off-centre sensor window")
     ap.add_argument("--synthetic", type=int, default=0, help="also score N unseen synthetic fingers x 8")
     ap.add_argument("--windows", default="", help="comma-separated crop windows (default: the recipe's)")
     args = ap.parse_args()
@@ -117,6 +127,8 @@ def main() -> None:
     if args.max_move > 0:
         splits[f"placed ±{args.max_turn:g}° ±{args.max_move:g} px"] = (placed(
             held.canvases, held.backgrounds, args.max_turn, args.max_move, (360, 320), cfg.seed + 1), held.labels)
+    if args.cut > 0:
+        splits[f"cut {args.cut:g}"] = (cut(held.canvases, held.backgrounds, args.cut, cfg.seed + 2), held.labels)
     if args.synthetic > 0:
         splits[f"synthetic x{args.synthetic}"] = synthetic_split(args.synthetic, 8, cfg.seed)
     windows = [int(x) for x in args.windows.split(",") if x] or [cfg.window]

@@ -66,3 +66,20 @@ def score_pairs(paths: list[Path], dpi: float, pairs: np.ndarray) -> NbisScores:
         scores[(a, b)] = float(ta.compare(tb)) if ta is not None and tb is not None else 0.0
     compare = (time.perf_counter() - t0) / max(1, len(pairs))
     return NbisScores(scores, extract, compare)
+
+
+def nfiq2_scores(paths: list[Path], dpi: float) -> np.ndarray:
+    """NFIQ 2 (0-100, ISO/IEC 29794-4) of each image, NaN where NBIS cannot process it: the standard
+    quality score, the reference for the project's own. Computed apart from the timed extraction."""
+    import nbis
+
+    settings = nbis.NbisExtractorSettings(
+        min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=True, ppi=dpi)
+    extractor = nbis.new_nbis_extractor(settings)
+    out = np.full(len(paths), np.nan)
+    for i, path in enumerate(paths):
+        minutiae = _extract(extractor, _as_gray_png(path.read_bytes()))
+        quality = minutiae.quality() if minutiae is not None else None
+        if quality is not None:
+            out[i] = float(quality.score)
+    return out

@@ -17,8 +17,9 @@ from fingerprint.model.decode import ImageRejected
 from fingerprint.model.dense import GridMatcher
 from fingerprint.model.embedder import Embedding, PreparedImage, TorchEmbedder
 from fingerprint.model.evaluation.metrics import best_view_cosines, cmc, det_points, eer, fnmr_at_fmr, score_from_cosine
-from fingerprint.model.evaluation.nbis_baseline import nbis_available, score_pairs
+from fingerprint.model.evaluation.nbis_baseline import nbis_available, nfiq2_scores, score_pairs
 from fingerprint.model.evaluation.protocol import Pairs, all_pairs, fvc_pairs, identification_split
+from fingerprint.model.evaluation.quality_check import QualityResult
 from fingerprint.model.weights import DEFAULT_WEIGHTS
 
 _MAX_PIXELS = 16_000_000
@@ -49,6 +50,7 @@ class SetResult:
     all_pairs: ProtocolResult
     rank1: float
     cmc: list[float]
+    quality: QualityResult | None = None
     nbis: dict[str, Any] = field(default_factory=dict)
 
 
@@ -125,6 +127,9 @@ def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: f
         rank1=float(curve[0]), cmc=[float(c) for c in curve],
     )
     curves: dict[str, Any] = {"ours_fvc": det_points(fvc_gen, fvc_imp), "ours_all": det_points(all_gen, all_imp)}
+    qualities = np.array([p.quality for p in prepared], dtype=np.float64)
+    nfiq2 = nfiq2_scores([i.path for i in imps], set_dpi) if baseline == "nbis" and nbis_available() else None
+    result.quality = QualityResult.of(allp.genuine, all_gen, qualities, embedder.meta.threshold_fmr_1e3, nfiq2)
     if baseline == "nbis":
         if not nbis_available():
             raise RuntimeError("--baseline nbis needs the bench extra: pip install -e '.[bench]'")
@@ -182,6 +187,19 @@ def format_table(results: list[SetResult], compare_ms: float) -> str:
                 f"| {r.name} | {proto} ({res.genuine}g/{res.impostor}i) | {_pct(res.eer)} | {_pct(res.fmr100)} | "
                 f"{_pct(res.fmr1000)} | {r.rank1 * 100:.1f} | {r.fte * 100:.1f} | {r.ms_per_image:.1f} | {nb_eer} | {ratio} |"
             )
+    lines += ["", "Quality: all-pairs FNMR % at the served threshold (FMR 0.1 %) after discarding the 0 / 5 / 10 / 20 % "
+              "of genuine comparisons whose worse image scores lowest",
+              "| set | ours: mean | FNMR by ours | NFIQ 2: mean | FNMR by NFIQ 2 | Spearman ours vs NFIQ 2 |",
+              "|---|---|---|---|---|---|"]
+    for r in results:
+        if r.quality is None:
+            continue
+        q = r.quality
+        by_nfiq = " / ".join(f"{x * 100:.1f}" for x in q.fnmr_discard_nfiq2) or "-"
+        nfiq_mean = "-" if q.nfiq2_mean is None else f"{q.nfiq2_mean:.0f}"
+        rho = "-" if q.spearman_vs_nfiq2 is None else f"{q.spearman_vs_nfiq2:.2f}"
+        lines.append(f"| {r.name} | {q.ours_mean:.2f} | {' / '.join(f'{x * 100:.1f}' for x in q.fnmr_discard_ours)} | "
+                     f"{nfiq_mean} | {by_nfiq} | {rho} |")
     timing = [f"ours: {compare_ms * 1000:.2f} us per comparison"]
     for r in results:
         if r.nbis:
@@ -240,4 +258,5 @@ def _as_dict(r: SetResult) -> dict[str, Any]:
     d = dict(r.__dict__)
     d["fvc"] = r.fvc.__dict__
     d["all_pairs"] = r.all_pairs.__dict__
+    d["quality"] = None if r.quality is None else r.quality.__dict__
     return d
