@@ -181,6 +181,27 @@ def evaluate(dirs: tuple[Path, ...], baseline: str, weights: Path | None, out: P
     run_eval(list(dirs), baseline, weights, out, dpi, click.echo)
 
 
+@main.command()
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--weights", type=click.Path(exists=True, path_type=Path), default=None)
+@click.option("--dpi", type=float, default=None, help="override every folder's resolution")
+def calibrate(dirs: tuple[Path, ...], weights: Path | None, dpi: float | None) -> None:
+    """Thresholds for FMR 1 % and 0.1 % measured on your own labelled impressions (folders of
+    <finger>_<impression> images from your sensor), and the FMR the card's thresholds give there.
+    Set MATCH_THRESHOLD to the suggested value to hold the false match rate on that sensor."""
+    from fingerprint.model.embedder import TorchEmbedder
+    from fingerprint.model.evaluation.calibration import as_report
+    from fingerprint.model.evaluation.calibration import calibrate as run_calibration
+    from fingerprint.model.weights import DEFAULT_WEIGHTS
+
+    embedder = TorchEmbedder(weights or DEFAULT_WEIGHTS, 16_000_000)
+    report = as_report(run_calibration(list(dirs), embedder, dpi), embedder.meta.version)
+    click.echo(json.dumps(report, indent=2))
+    if report["suggested_match_threshold"] is None:
+        raise click.ClickException("too few impostor pairs to measure FMR 0.1 % (needs 10,000: ~142 images "
+                                   "of different fingers); add impressions of more fingers")
+
+
 @main.command(name="create-key")
 @click.option("--scopes", required=True, help="comma-separated: enroll,verify,identify,admin")
 @click.option("--name", default="", help="who the key is for (kept beside the hash)")

@@ -33,6 +33,9 @@ class Settings:
     torch_threads: int = 0  # 0: one per available core
     compute_niceness: int = 10  # preprocessing/inference threads run this far below the event loop (Linux)
     min_enroll_quality: float = 0.3
+    # the score verify and identify decide with; unset: the model card's FMR 0.1 % threshold, which holds
+    # on its training sensors. Measure yours with `fingerprint calibrate` (MODEL_CARD.md: unseen sensors)
+    match_threshold: float | None = None
     max_body_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 16_000_000
     shutdown_grace: float = 20.0  # seconds in-flight requests get to finish after SIGTERM
@@ -59,7 +62,7 @@ def _parse(name: str, raw: str, kind: Any) -> Any:
     try:
         if kind in (int, "int"):
             return int(raw)
-        if kind in (float, "float"):
+        if kind in (float, "float", "float | None"):
             return float(raw)
         if kind in (bool, "bool"):
             value = raw.strip().lower()
@@ -96,6 +99,8 @@ def _validate(s: Settings) -> None:
     for name in positive:
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name.upper()} must be positive")
+    if s.match_threshold is not None and not 0.0 <= s.match_threshold <= 1.0:
+        raise SettingsError("MATCH_THRESHOLD must be within [0, 1]")
     if not 0.0 <= s.min_enroll_quality <= 1.0:
         raise SettingsError("MIN_ENROLL_QUALITY must be within [0, 1]")
     if s.api_keys_file is None and not s.allow_unauthenticated and s.host not in ("127.0.0.1", "localhost", "::1"):

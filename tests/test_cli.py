@@ -57,3 +57,25 @@ def test_eval_reports_each_protocol_quality_against_nfiq2_and_the_nbis_baseline(
         assert len(quality[key]) == 4 and all(0.0 <= x <= 1.0 for x in quality[key])
     assert quality["fnmr_discard_ours"][0] == quality["fnmr_discard_nfiq2"][0]
     assert 0 < quality["nfiq2_mean"] <= 100 and -1.0 <= quality["spearman_vs_nfiq2"] <= 1.0
+
+
+def test_calibrate_measures_thresholds_on_the_operators_prints_and_refuses_too_few(tmp_path: Path) -> None:
+    runner = CliRunner()
+    prints = tmp_path / "prints"
+    # 50 fingers x 3 impressions: 11,025 impostor pairs, enough to measure FMR 0.1 %
+    r = runner.invoke(main, ["synth", str(prints), "--fingers", "50", "--impressions", "3", "--seed", "3"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["calibrate", str(prints)])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    [measured] = report["sets"]
+    assert measured["genuine"] == 150 and measured["impostor"] == 11025
+    t = measured["thresholds"]
+    assert report["suggested_match_threshold"] == t["0.001"] and t["0.001"] >= t["0.01"]
+    assert all(0.0 <= measured[k][target] <= 1.0 for k in ("fnmr", "card_fmr") for target in ("0.01", "0.001"))
+    few = tmp_path / "few"
+    few.mkdir()
+    for f in sorted(prints.glob("0000[1-4]_*.png")):
+        (few / f.name).write_bytes(f.read_bytes())
+    r = runner.invoke(main, ["calibrate", str(few)])
+    assert r.exit_code != 0 and "too few impostor pairs" in r.output

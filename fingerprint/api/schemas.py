@@ -102,7 +102,8 @@ class ModelInfo(msgspec.Struct):
     load_seconds: float
     threshold_fmr_1e2: float
     threshold_fmr_1e3: float
-    default_threshold: float
+    default_threshold: float  # what verify and identify decide with unless a request sets its own
+    threshold_source: str  # "model_card" (its FMR 0.1 % threshold) or "setting" (MATCH_THRESHOLD)
     dense_matching: bool  # scores compare descriptor grids (see the model card)
 
 

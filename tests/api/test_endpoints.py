@@ -32,6 +32,28 @@ async def test_health_and_readiness(app_client: Callable[..., Any]) -> None:
         assert status["queue"] == {"depth": 0, "capacity": 100}
         assert status["gallery"]["size"] == 0
         assert status["model"]["default_threshold"] == status["model"]["threshold_fmr_1e3"]
+        assert status["model"]["threshold_source"] == "model_card"
+
+
+async def test_a_threshold_measured_on_the_operators_sensor_decides_verify_and_identify(
+        app_client: Callable[..., Any], png_prints: list[list[bytes]]) -> None:
+    async with app_client() as c:
+        for n, finger in enumerate(png_prints[:2]):
+            await c.post("/api/v1/fingerprint/enroll", **_multipart(finger[0], subject_id=f"subject-{n}"))
+        mate = (await c.post("/api/v1/fingerprint/verify", **_multipart(png_prints[0][1], subject_id="subject-0"))).json()
+    strict = min(1.0, mate["score"] + 1e-4)  # just above the mate's score: the mate no longer matches
+    async with app_client(match_threshold=strict) as c:
+        status = (await c.get("/api/v1/models/status")).json()["model"]
+        assert status["default_threshold"] == strict and status["threshold_source"] == "setting"
+        assert status["threshold_fmr_1e3"] != strict  # the card's own figures are still reported
+        for n, finger in enumerate(png_prints[:2]):
+            await c.post("/api/v1/fingerprint/enroll", **_multipart(finger[0], subject_id=f"subject-{n}"))
+        r = (await c.post("/api/v1/fingerprint/verify", **_multipart(png_prints[0][1], subject_id="subject-0"))).json()
+        assert r["score"] == mate["score"] and r["threshold"] == strict and r["match"] is False
+        r = (await c.post("/api/v1/fingerprint/identify", **_multipart(png_prints[0][1]))).json()
+        assert r["threshold"] == strict and r["candidates"] == []
+        r = (await c.post("/api/v1/fingerprint/identify", **_multipart(png_prints[0][1], threshold=0.0))).json()
+        assert r["candidates"][0]["subject_id"] == "subject-0"  # a request's own threshold still wins
 
 
 @pytest.mark.parametrize("encode", [_multipart, _json])

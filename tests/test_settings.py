@@ -1,0 +1,15 @@
+"""Settings come from the environment, typed and checked before the service starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from fingerprint.settings import SettingsError, load_settings
+
+
+def test_the_match_threshold_defaults_to_the_model_card_and_is_checked() -> None:
+    assert load_settings({}).match_threshold is None
+    assert load_settings({"MATCH_THRESHOLD": "0.78"}).match_threshold == 0.78
+    for bad in ("1.5", "-0.1", "strict"):
+        with pytest.raises(SettingsError, match="MATCH_THRESHOLD"):
+            load_settings({"MATCH_THRESHOLD": bad})
