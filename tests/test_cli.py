@@ -41,16 +41,18 @@ def test_synth_enroll_identify_verify(tmp_path: Path) -> None:
 def test_eval_reports_each_protocol_quality_against_nfiq2_and_the_nbis_baseline(tmp_path: Path) -> None:
     runner = CliRunner()
     prints = tmp_path / "prints"
-    r = runner.invoke(main, ["synth", str(prints), "--fingers", "4", "--impressions", "3", "--seed", "7"])
+    r = runner.invoke(main, ["synth", str(prints), "--fingers", "4", "--impressions", "5", "--seed", "7"])
     assert r.exit_code == 0, r.output
     out = tmp_path / "eval"
     r = runner.invoke(main, ["eval", str(prints), "--baseline", "nbis", "--out", str(out)])
     assert r.exit_code == 0, r.output
-    assert "| prints | FVC (12g/6i)" in r.output and "| prints | all-pairs (12g/54i)" in r.output
+    assert "| prints | FVC (40g/6i)" in r.output and "| prints | all-pairs (40g/150i)" in r.output
     assert "Quality: all-pairs FNMR" in r.output and (out / "det.png").stat().st_size > 0
     [result] = json.loads((out / "report.json").read_text())["sets"]
-    assert result["images"] == 12 and result["fingers"] == 4 and 0.0 <= result["all_pairs"]["eer"] <= 1.0
-    assert result["nbis"]["fvc"]["genuine"] == 12 and result["nbis"]["all_pairs"]["impostor"] == 54
+    assert result["images"] == 20 and result["fingers"] == 4 and 0.0 <= result["all_pairs"]["eer"] <= 1.0
+    assert result["nbis"]["fvc"]["genuine"] == 40 and result["nbis"]["all_pairs"]["impostor"] == 150
+    # 1, 2 and 3 impressions enrolled, the same probes (impressions 4 and 5) for each
+    assert [(e["enrolled"], e["probes"]) for e in result["enrollment"]] == [(1, 8), (2, 8), (3, 8)]
     quality = result["quality"]
     assert quality["fractions"] == [0.0, 0.05, 0.1, 0.2]
     for key in ("fnmr_discard_ours", "fnmr_discard_nfiq2"):  # nothing discarded: the same FNMR by either score
