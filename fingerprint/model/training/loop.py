@@ -150,6 +150,10 @@ class _Trainer:
 
     def train_step(self) -> tuple[float, float]:
         self.model.train()
+        if self.cfg.freeze_batchnorm:  # a fine-tune's new mix must not move the statistics every layer was fitted to
+            for module in self.model.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(self.step)
         images, labels = self.batch()
