@@ -30,6 +30,8 @@ class EnvConfig:
     database_namespace: str = "database"
     database_port: int = 5432
     prometheus_replicas: int = 2
+    # MATCH_THRESHOLD measured on this deployment's sensor (`fingerprint calibrate`); None: the model card's
+    match_threshold: float | None = None
 
     @property
     def image_ref(self) -> str:

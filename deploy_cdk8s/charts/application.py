@@ -28,7 +28,8 @@ SECRETS_DIR = "/var/run/secrets/fingerprint"  # created out of band (sealed-secr
 
 
 def app_settings(env: EnvConfig) -> dict[str, str]:
-    return {
+    calibrated = {} if env.match_threshold is None else {"MATCH_THRESHOLD": str(env.match_threshold)}
+    return calibrated | {
         "LOG_LEVEL": env.log_level, "WORKERS": "4", "MAX_POOL_SIZE": "100", "REQUEST_TIMEOUT": "30",
         "FEATURE_EXTRACTION_TIMEOUT": "5", "INFERENCE_TIMEOUT": "10", "ENABLE_CORS": "false",
         "ENABLE_METRICS": "true", "HOST": "0.0.0.0", "PORT": str(API_PORT), "DATA_DIR": "/tmp/data",

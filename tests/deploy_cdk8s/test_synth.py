@@ -138,3 +138,17 @@ def test_every_workload_has_resources_probes_and_security(synthesized: Path, env
             assert c["securityContext"]["allowPrivilegeEscalation"] is False, c["name"]
             assert c["securityContext"]["capabilities"]["drop"] == ["ALL"], c["name"]
             assert ":latest" not in c["image"] and ":" in c["image"], c["name"]
+
+
+def test_a_calibrated_match_threshold_reaches_the_config_map_only_when_set() -> None:
+    from dataclasses import replace
+
+    from deploy_cdk8s.charts.application import app_settings
+    from deploy_cdk8s.config import ENVIRONMENTS
+    from fingerprint.settings import load_settings
+
+    production = ENVIRONMENTS["production"]
+    assert "MATCH_THRESHOLD" not in app_settings(production)  # the model card's threshold by default
+    calibrated = app_settings(replace(production, match_threshold=0.781))
+    assert calibrated["MATCH_THRESHOLD"] == "0.781"
+    assert load_settings({"MATCH_THRESHOLD": calibrated["MATCH_THRESHOLD"]}).match_threshold == 0.781
