@@ -194,12 +194,12 @@ def calibrate(dirs: tuple[Path, ...], weights: Path | None, dpi: float | None) -
     from fingerprint.model.evaluation.calibration import calibrate as run_calibration
     from fingerprint.model.weights import DEFAULT_WEIGHTS
 
-    embedder = TorchEmbedder(weights or DEFAULT_WEIGHTS, 16_000_000)
+    embedder = TorchEmbedder(weights or DEFAULT_WEIGHTS, _settings().max_image_pixels)
     report = as_report(run_calibration(list(dirs), embedder, dpi), embedder.meta.version)
     click.echo(json.dumps(report, indent=2))
     if report["suggested_match_threshold"] is None:
-        raise click.ClickException("too few impostor pairs to measure FMR 0.1 % (needs 10,000: ~142 images "
-                                   "of different fingers); add impressions of more fingers")
+        raise click.ClickException("too few impostor pairs to measure FMR 0.1 % (needs 10,000: about 150 "
+                                   "images of many fingers); add impressions of more fingers")
 
 
 @main.command(name="create-key")
