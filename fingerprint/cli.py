@@ -185,7 +185,9 @@ def evaluate(dirs: tuple[Path, ...], baseline: str, weights: Path | None, out: P
 @click.argument("dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--weights", type=click.Path(exists=True, path_type=Path), default=None)
 @click.option("--dpi", type=float, default=None, help="override every folder's resolution")
-def calibrate(dirs: tuple[Path, ...], weights: Path | None, dpi: float | None) -> None:
+@click.option("--enrolled", type=click.IntRange(1, 7), default=1,
+              help="impressions your gallery enrolls per finger (a probe meets each finger's best template)")
+def calibrate(dirs: tuple[Path, ...], weights: Path | None, dpi: float | None, enrolled: int) -> None:
     """Thresholds for FMR 1 % and 0.1 % measured on your own labelled impressions (folders of
     <finger>_<impression> images from your sensor), and the FMR the card's thresholds give there.
     Set MATCH_THRESHOLD to the suggested value to hold the false match rate on that sensor."""
@@ -195,7 +197,7 @@ def calibrate(dirs: tuple[Path, ...], weights: Path | None, dpi: float | None) -
     from fingerprint.model.weights import DEFAULT_WEIGHTS
 
     embedder = TorchEmbedder(weights or DEFAULT_WEIGHTS, _settings().max_image_pixels)
-    report = as_report(run_calibration(list(dirs), embedder, dpi), embedder.meta.version)
+    report = as_report(run_calibration(list(dirs), embedder, dpi, enrolled), embedder.meta.version, enrolled)
     click.echo(json.dumps(report, indent=2))
     if report["suggested_match_threshold"] is None:
         raise click.ClickException("too few impostor pairs to measure FMR 0.1 % (needs 10,000: about 150 "

@@ -18,6 +18,7 @@ import numpy as np
 from fingerprint.model.dataset import folder_dpi, scan_folder
 from fingerprint.model.decode import ImageRejected
 from fingerprint.model.embedder import TorchEmbedder
+from fingerprint.model.evaluation.enrollment import best_of_k_scores
 from fingerprint.model.evaluation.metrics import fnmr_at_fmr, score_from_cosine, threshold_at_fmr
 from fingerprint.model.evaluation.protocol import all_pairs
 from fingerprint.model.evaluation.report import similarity_matrix
@@ -50,9 +51,13 @@ def _measure(name: str, genuine: np.ndarray, impostor: np.ndarray, card: dict[st
     return Calibration(name, len(genuine), len(impostor), thresholds, fnmr, card_fmr)
 
 
-def calibrate(dirs: list[Path], embedder: TorchEmbedder, dpi: float | None = None) -> list[Calibration]:
+def calibrate(dirs: list[Path], embedder: TorchEmbedder, dpi: float | None = None,
+              enrolled: int = 1) -> list[Calibration]:
     """One Calibration per folder of `<finger>_<impression>` images, then one over all of them pooled
-    (impostor pairs stay within a folder: one sensor's prints against the same sensor's)."""
+    (impostor pairs stay within a folder: one sensor's prints against the same sensor's). With
+    `enrolled` k > 1, as a gallery enrolling k impressions per finger: fingers hold their first k,
+    the later impressions probe, and a probe scores against a finger by its best template (each
+    extra template is one more chance for an impostor)."""
     card = {"0.01": embedder.meta.threshold_fmr_1e2, "0.001": embedder.meta.threshold_fmr_1e3}
     out, pooled_gen, pooled_imp = [], [], []
     for folder in dirs:
@@ -68,10 +73,14 @@ def calibrate(dirs: list[Path], embedder: TorchEmbedder, dpi: float | None = Non
                 prepared.append(embedder.blank())
         embeddings = [e for i in range(0, len(prepared), 32) for e in embedder.embed(prepared[i : i + 32])]
         cos = similarity_matrix(embeddings, embedder.meta.grid_matcher())
-        pairs = all_pairs([i.finger for i in imps])
-        # a pair's first image is enrolled, its second the probe, as evaluation scores it
-        gen = score_from_cosine(cos[pairs.genuine[:, 1], pairs.genuine[:, 0]])
-        imp_scores = score_from_cosine(cos[pairs.impostor[:, 1], pairs.impostor[:, 0]])
+        if enrolled > 1:
+            scores = best_of_k_scores(cos, [i.finger for i in imps], [i.impression for i in imps], enrolled, enrolled)
+            gen, imp_scores = scores.genuine, scores.impostor
+        else:
+            pairs = all_pairs([i.finger for i in imps])
+            # a pair's first image is enrolled, its second the probe, as evaluation scores it
+            gen = score_from_cosine(cos[pairs.genuine[:, 1], pairs.genuine[:, 0]])
+            imp_scores = score_from_cosine(cos[pairs.impostor[:, 1], pairs.impostor[:, 0]])
         out.append(_measure(folder.name, gen, imp_scores, card))
         pooled_gen.append(gen)
         pooled_imp.append(imp_scores)
@@ -80,8 +89,8 @@ def calibrate(dirs: list[Path], embedder: TorchEmbedder, dpi: float | None = Non
     return out
 
 
-def as_report(results: list[Calibration], card_version: str) -> dict[str, Any]:
+def as_report(results: list[Calibration], card_version: str, enrolled: int = 1) -> dict[str, Any]:
     overall = results[-1]
     suggested = overall.thresholds["0.001"]
-    return {"model_version": card_version, "sets": [asdict(r) for r in results],
+    return {"model_version": card_version, "enrolled_per_finger": enrolled, "sets": [asdict(r) for r in results],
             "suggested_match_threshold": suggested}

@@ -25,35 +25,56 @@ class EnrollmentResult:
     rank1: float  # probes whose own finger scores highest
 
 
+def _impression_ranks(fingers: list[str], impressions: list[int]) -> list[int]:
+    """Each image's rank (1, 2, ...) among its finger's impressions by number."""
+    order = sorted(range(len(fingers)), key=lambda i: impressions[i])
+    ranks = [0] * len(fingers)
+    seen: dict[str, int] = {}
+    for i in order:
+        seen[fingers[i]] = seen.get(fingers[i], 0) + 1
+        ranks[i] = seen[fingers[i]]
+    return ranks
+
+
+@dataclass(frozen=True)
+class BestOfK:
+    genuine: np.ndarray  # (P,) each probe against its own finger's best template
+    impostor: np.ndarray  # each probe against every other finger's best template
+    rank1: float  # probes whose own finger scores highest
+
+
+def best_of_k_scores(cos: np.ndarray, fingers: list[str], impressions: list[int], k: int,
+                     probes_after: int) -> BestOfK:
+    """Fingers enrolled with their first k impressions (by number), probes are the impressions
+    numbered after `probes_after`; a probe scores against a finger by that finger's best template,
+    as verify and identify do."""
+    sim = score_from_cosine(cos)
+    names = sorted(set(fingers))
+    ranks = _impression_ranks(fingers, impressions)
+    probes = [i for i in range(len(fingers)) if ranks[i] > probes_after]
+    own = np.array([names.index(fingers[p]) for p in probes], dtype=np.int64)
+    best = np.full((len(probes), len(names)), -np.inf)
+    for e in range(len(fingers)):
+        if ranks[e] <= k:
+            f = names.index(fingers[e])
+            best[:, f] = np.maximum(best[:, f], sim[probes, e])
+    rows = np.arange(len(probes))
+    others = np.ones_like(best, dtype=bool)
+    others[rows, own] = False
+    rank1 = float((best.argmax(1) == own).mean()) if len(probes) else 0.0
+    return BestOfK(best[rows, own], best[others & np.isfinite(best)], rank1)
+
+
 def by_enrolled_impressions(cos: np.ndarray, fingers: list[str], impressions: list[int], threshold: float,
                             enrolled: tuple[int, ...] = ENROLLED) -> list[EnrollmentResult]:
     """`cos[probe, enrolled]` over every image of a set. Fingers enrolled with their first k impressions
     (by number); probes are every impression numbered after max(enrolled). Empty if no probe remains."""
-    sim = score_from_cosine(cos)
-    names = sorted(set(fingers))
-    order = sorted(range(len(fingers)), key=lambda i: impressions[i])
-    rank_in_finger: dict[int, int] = {}
-    seen: dict[str, int] = {}
-    for i in order:
-        seen[fingers[i]] = seen.get(fingers[i], 0) + 1
-        rank_in_finger[i] = seen[fingers[i]]
-    probes = [i for i in range(len(fingers)) if rank_in_finger[i] > max(enrolled)]
-    if not probes:
-        return []
-    own = np.array([names.index(fingers[p]) for p in probes])
     out = []
     for k in enrolled:
-        best = np.full((len(probes), len(names)), -np.inf)
-        for e in range(len(fingers)):
-            if rank_in_finger[e] <= k:
-                f = names.index(fingers[e])
-                best[:, f] = np.maximum(best[:, f], sim[probes, e])
-        rows = np.arange(len(probes))
-        genuine = best[rows, own]
-        others = np.ones_like(best, dtype=bool)
-        others[rows, own] = False
-        impostor = best[others & np.isfinite(best)]
-        out.append(EnrollmentResult(k, len(probes), float((genuine < threshold).mean()),
-                                    float((impostor >= threshold).mean()) if len(impostor) else 0.0,
-                                    float((best.argmax(1) == own).mean())))
+        scores = best_of_k_scores(cos, fingers, impressions, k, max(enrolled))
+        if not len(scores.genuine):
+            return []
+        out.append(EnrollmentResult(k, len(scores.genuine), float((scores.genuine < threshold).mean()),
+                                    float((scores.impostor >= threshold).mean()) if len(scores.impostor) else 0.0,
+                                    scores.rank1))
     return out
