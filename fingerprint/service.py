@@ -207,9 +207,12 @@ class FingerprintService:
         self._count("enroll", "enrolled")
         return Enrolled(template.meta.template_id, extracted.quality, meta.version)
 
-    def default_threshold(self, meta: ModelMeta) -> float:
-        """MATCH_THRESHOLD when the operator measured one on their sensor, else the card's FMR 0.1 % one."""
-        return meta.threshold_fmr_1e3 if self.settings.match_threshold is None else self.settings.match_threshold
+    def default_threshold(self, meta: ModelMeta) -> tuple[float, str]:
+        """MATCH_THRESHOLD when the operator measured one on their sensor, else the card's FMR 0.1 % one;
+        and which of the two it is ("setting" / "model_card")."""
+        if self.settings.match_threshold is None:
+            return meta.threshold_fmr_1e3, "model_card"
+        return self.settings.match_threshold, "setting"
 
     async def verify(self, image: bytes, dpi: float, subject_id: str, deadline: Deadline) -> Verified:
         pipeline, index, meta = self.require_ready()
@@ -219,14 +222,14 @@ class FingerprintService:
                                    lambda probe: index.best_for_subject(probe.views, subject_id, probe.dense))
         if hit is None:  # erased while the probe was being embedded
             raise SubjectNotFound(subject_id)
-        threshold = self.default_threshold(meta)
+        threshold, _ = self.default_threshold(meta)
         match = hit.score >= threshold
         self._count("verify", "match" if match else "no_match")
         return Verified(match=match, score=hit.score, threshold=threshold, template_id=hit.template_id)
 
     async def identify(self, image: bytes, dpi: float, top_k: int, threshold: float | None, deadline: Deadline) -> Identified:
         pipeline, index, meta = self.require_ready()
-        used = self.default_threshold(meta) if threshold is None else threshold
+        used = self.default_threshold(meta)[0] if threshold is None else threshold
         hits = await pipeline.match(image, dpi, deadline, lambda probe: index.search_views(probe.views, top_k, probe.dense))
         candidates = [h for h in hits if h.score >= used]
         self._count("identify", "match" if candidates else "no_match")

@@ -23,14 +23,14 @@ class SystemController(Controller):
         if service.draining:
             raise NotReady("shutting_down", "the service is shutting down")
         _, index, meta = service.require_ready()
+        threshold, source = service.default_threshold(meta)
         await service.store.ping()  # StoreUnavailable -> 503 store_unavailable, like every other route
         return StatusResponse(
             status="ready",
             model=ModelInfo(name=meta.name, version=meta.version, sha256=meta.sha256, embedding_dim=meta.embedding_dim,
                             load_seconds=round(service.model.load_seconds or 0.0, 3),
                             threshold_fmr_1e2=meta.threshold_fmr_1e2, threshold_fmr_1e3=meta.threshold_fmr_1e3,
-                            default_threshold=service.default_threshold(meta),
-                            threshold_source="model_card" if service.settings.match_threshold is None else "setting",
+                            default_threshold=threshold, threshold_source=source,
                             dense_matching=meta.dense_matching),
             queue=QueueInfo(depth=service.admission.depth, capacity=service.admission.capacity),
             gallery=GalleryInfo(size=len(index), stale_templates=service.model.stale_templates,

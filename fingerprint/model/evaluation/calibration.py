@@ -15,13 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from fingerprint.model.dataset import folder_dpi, scan_folder
-from fingerprint.model.decode import ImageRejected
 from fingerprint.model.embedder import TorchEmbedder
 from fingerprint.model.evaluation.enrollment import best_of_k_scores
-from fingerprint.model.evaluation.metrics import fnmr_at_fmr, score_from_cosine, threshold_at_fmr
+from fingerprint.model.evaluation.metrics import threshold_at_fmr
 from fingerprint.model.evaluation.protocol import all_pairs
-from fingerprint.model.evaluation.report import similarity_matrix
+from fingerprint.model.evaluation.report import pair_scores_of, score_folder
 
 TARGETS = (0.01, 0.001)
 
@@ -45,8 +43,9 @@ def _measure(name: str, genuine: np.ndarray, impostor: np.ndarray, card: dict[st
     for target in TARGETS:
         key = f"{target:g}"
         enough = len(impostor) >= 10 / target  # ten impostors above the threshold at least
-        thresholds[key] = threshold_at_fmr(impostor, target) if enough else None
-        fnmr[key] = fnmr_at_fmr(genuine, impostor, target) if enough else None
+        threshold = threshold_at_fmr(impostor, target) if enough else None
+        thresholds[key] = threshold
+        fnmr[key] = None if threshold is None else float((genuine < threshold).mean())
         card_fmr[key] = float((impostor >= card[key]).mean()) if len(impostor) else 0.0
     return Calibration(name, len(genuine), len(impostor), thresholds, fnmr, card_fmr)
 
@@ -61,26 +60,14 @@ def calibrate(dirs: list[Path], embedder: TorchEmbedder, dpi: float | None = Non
     card = {"0.01": embedder.meta.threshold_fmr_1e2, "0.001": embedder.meta.threshold_fmr_1e3}
     out, pooled_gen, pooled_imp = [], [], []
     for folder in dirs:
-        imps = scan_folder(folder)
-        if len(imps) < 4:
-            raise ValueError(f"{folder} holds fewer than 4 `<finger>_<impression>` images")
-        set_dpi = dpi or folder_dpi(folder)
-        prepared = []
-        for imp in imps:
-            try:
-                prepared.append(embedder.preprocess(imp.path.read_bytes(), set_dpi))
-            except ImageRejected:
-                prepared.append(embedder.blank())
-        embeddings = [e for i in range(0, len(prepared), 32) for e in embedder.embed(prepared[i : i + 32])]
-        cos = similarity_matrix(embeddings, embedder.meta.grid_matcher())
+        scored = score_folder(folder, embedder, dpi)
+        imps, cos = scored.impressions, scored.cos
         if enrolled > 1:
             scores = best_of_k_scores(cos, [i.finger for i in imps], [i.impression for i in imps], enrolled, enrolled)
             gen, imp_scores = scores.genuine, scores.impostor
         else:
             pairs = all_pairs([i.finger for i in imps])
-            # a pair's first image is enrolled, its second the probe, as evaluation scores it
-            gen = score_from_cosine(cos[pairs.genuine[:, 1], pairs.genuine[:, 0]])
-            imp_scores = score_from_cosine(cos[pairs.impostor[:, 1], pairs.impostor[:, 0]])
+            gen, imp_scores = pair_scores_of(cos, pairs.genuine), pair_scores_of(cos, pairs.impostor)
         out.append(_measure(folder.name, gen, imp_scores, card))
         pooled_gen.append(gen)
         pooled_imp.append(imp_scores)

@@ -16,6 +16,7 @@ class NbisScores:
     scores: dict[tuple[int, int], float]
     extract_seconds_per_image: float
     compare_seconds_per_pair: float
+    nfiq2: np.ndarray | None = None  # per image (0-100), NaN where NBIS cannot process it
 
 
 def nbis_available() -> bool:
@@ -45,15 +46,23 @@ def _extract(extractor: Any, data: bytes) -> Any:
         return None
 
 
-def score_pairs(paths: list[Path], dpi: float, pairs: np.ndarray) -> NbisScores:
+def _settings(dpi: float, nfiq2: bool) -> Any:
     import nbis
 
-    settings = nbis.NbisExtractorSettings(
-        min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=False, ppi=dpi)
-    extractor = nbis.new_nbis_extractor(settings)
+    return nbis.NbisExtractorSettings(
+        min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=nfiq2, ppi=dpi)
+
+
+def score_pairs(paths: list[Path], dpi: float, pairs: np.ndarray, with_nfiq2: bool = False) -> NbisScores:
+    """bozorth3 scores of `pairs` with timed mindtct extraction; `with_nfiq2` also gives every image's
+    NFIQ 2 (ISO/IEC 29794-4), the standard quality score and the reference for the project's own,
+    from a second, untimed extraction of the same converted images."""
+    import nbis
+
+    extractor = nbis.new_nbis_extractor(_settings(dpi, nfiq2=False))
     needed = sorted({int(i) for i in pairs.flatten()})
     # converted before the clock starts: the timing is NBIS extraction alone
-    images = {i: _as_gray_png(paths[i].read_bytes()) for i in needed}
+    images = {i: _as_gray_png(paths[i].read_bytes()) for i in (range(len(paths)) if with_nfiq2 else needed)}
     templates: dict[int, Any] = {}
     t0 = time.perf_counter()
     for i in needed:
@@ -65,21 +74,18 @@ def score_pairs(paths: list[Path], dpi: float, pairs: np.ndarray) -> NbisScores:
         ta, tb = templates[a], templates[b]
         scores[(a, b)] = float(ta.compare(tb)) if ta is not None and tb is not None else 0.0
     compare = (time.perf_counter() - t0) / max(1, len(pairs))
-    return NbisScores(scores, extract, compare)
+    return NbisScores(scores, extract, compare, _nfiq2(images, dpi) if with_nfiq2 else None)
 
 
-def nfiq2_scores(paths: list[Path], dpi: float) -> np.ndarray:
-    """NFIQ 2 (0-100, ISO/IEC 29794-4) of each image, NaN where NBIS cannot process it: the standard
-    quality score, the reference for the project's own. Computed apart from the timed extraction."""
+def _nfiq2(images: dict[int, bytes], dpi: float) -> np.ndarray:
     import nbis
 
-    settings = nbis.NbisExtractorSettings(
-        min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=True, ppi=dpi)
-    extractor = nbis.new_nbis_extractor(settings)
-    out = np.full(len(paths), np.nan)
-    for i, path in enumerate(paths):
-        minutiae = _extract(extractor, _as_gray_png(path.read_bytes()))
+    extractor = nbis.new_nbis_extractor(_settings(dpi, nfiq2=True))
+    out = np.full(len(images), np.nan)
+    for i, image in images.items():
+        minutiae = _extract(extractor, image)
         quality = minutiae.quality() if minutiae is not None else None
         if quality is not None:
             out[i] = float(quality.score)
     return out
+

@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from fingerprint.model.dataset import folder_dpi, scan_folder
+from fingerprint.model.dataset import Impression, folder_dpi, scan_folder
 from fingerprint.model.decode import ImageRejected
 from fingerprint.model.dense import GridMatcher
 from fingerprint.model.embedder import Embedding, PreparedImage, TorchEmbedder
 from fingerprint.model.evaluation.enrollment import EnrollmentResult, by_enrolled_impressions
 from fingerprint.model.evaluation.metrics import best_view_cosines, cmc, det_points, eer, fnmr_at_fmr, score_from_cosine
-from fingerprint.model.evaluation.nbis_baseline import nbis_available, nfiq2_scores, score_pairs
+from fingerprint.model.evaluation.nbis_baseline import nbis_available, score_pairs
 from fingerprint.model.evaluation.protocol import Pairs, all_pairs, fvc_pairs, identification_split
 from fingerprint.model.evaluation.quality_check import QualityResult
 from fingerprint.model.weights import DEFAULT_WEIGHTS
@@ -56,9 +56,34 @@ class SetResult:
     nbis: dict[str, Any] = field(default_factory=dict)
 
 
-def _scores(cos: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+def pair_scores_of(cos: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """`cos[probe, enrolled]`; a pair's first image is enrolled, its second is the probe."""
     return score_from_cosine(cos[pairs[:, 1], pairs[:, 0]])
+
+
+@dataclass(frozen=True)
+class ScoredFolder:
+    impressions: list[Impression]
+    dpi: float
+    prepared: list[PreparedImage]
+    cos: np.ndarray  # [probe, enrolled] over every image of the folder, as the service compares
+
+
+def score_folder(folder: Path, embedder: TorchEmbedder, dpi: float | None) -> ScoredFolder:
+    """Every `<finger>_<impression>` image of a folder prepared, embedded and compared with every
+    other; an unreadable image takes part as a blank print (a failure to enroll still counts)."""
+    imps = scan_folder(folder)
+    if len(imps) < 4:
+        raise ValueError(f"{folder} holds fewer than 4 `<finger>_<impression>` images")
+    set_dpi = dpi or folder_dpi(folder)
+    prepared: list[PreparedImage] = []
+    for imp in imps:
+        try:
+            prepared.append(embedder.preprocess(imp.path.read_bytes(), set_dpi))
+        except ImageRejected:
+            prepared.append(embedder.blank())
+    embeddings = [e for i in range(0, len(prepared), 32) for e in embedder.embed(prepared[i : i + 32])]
+    return ScoredFolder(imps, set_dpi, prepared, similarity_matrix(embeddings, embedder.meta.grid_matcher()))
 
 
 def _split(scores: dict[tuple[int, int], float], pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
@@ -97,29 +122,17 @@ def _time_single_image(embedder: TorchEmbedder, data: bytes, dpi: float, repeats
 
 def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: float | None,
                     min_quality: float, log: Callable[[str], None]) -> tuple[SetResult, dict[str, Any]]:
-    imps = scan_folder(folder)
-    if len(imps) < 4:
-        raise ValueError(f"{folder} holds fewer than 4 `<finger>_<impression>` images")
-    set_dpi = dpi or folder_dpi(folder)
+    scored = score_folder(folder, embedder, dpi)
+    imps, set_dpi, prepared, cos = scored.impressions, scored.dpi, scored.prepared, scored.cos
     fingers = [i.finger for i in imps]
     numbers = [i.impression for i in imps]
-    prepared: list[PreparedImage] = []
-    failed = 0
-    for imp in imps:
-        try:
-            p = embedder.preprocess(imp.path.read_bytes(), set_dpi)
-        except ImageRejected:
-            p = embedder.blank()
-        if p.quality < min_quality:
-            failed += 1  # still compared: FVC counts a failure to enroll against the matcher
-        prepared.append(p)
-    embeddings = [e for i in range(0, len(prepared), 32) for e in embedder.embed(prepared[i : i + 32])]
-    cos = similarity_matrix(embeddings, embedder.meta.grid_matcher())
+    qualities = np.array([p.quality for p in prepared], dtype=np.float64)
+    failed = int((qualities < min_quality).sum())  # still compared: FVC counts a failure to enroll against the matcher
     ms = _time_single_image(embedder, imps[0].path.read_bytes(), set_dpi)
     fvc = fvc_pairs(fingers, numbers)
     allp = all_pairs(fingers)
-    fvc_gen, fvc_imp = _scores(cos, fvc.genuine), _scores(cos, fvc.impostor)
-    all_gen, all_imp = _scores(cos, allp.genuine), _scores(cos, allp.impostor)
+    fvc_gen, fvc_imp = pair_scores_of(cos, fvc.genuine), pair_scores_of(cos, fvc.impostor)
+    all_gen, all_imp = pair_scores_of(cos, allp.genuine), pair_scores_of(cos, allp.impostor)
     gallery, probes = identification_split(fingers, numbers)
     labels = np.array(fingers)
     curve = cmc(cos[np.ix_(probes, gallery)], labels[probes], labels[gallery], ranks=min(10, len(gallery)))
@@ -129,17 +142,17 @@ def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: f
         rank1=float(curve[0]), cmc=[float(c) for c in curve],
     )
     curves: dict[str, Any] = {"ours_fvc": det_points(fvc_gen, fvc_imp), "ours_all": det_points(all_gen, all_imp)}
-    qualities = np.array([p.quality for p in prepared], dtype=np.float64)
-    nfiq2 = nfiq2_scores([i.path for i in imps], set_dpi) if baseline == "nbis" and nbis_available() else None
-    result.enrollment = by_enrolled_impressions(cos, fingers, numbers, embedder.meta.threshold_fmr_1e3)
-    result.quality = QualityResult.of(allp.genuine, all_gen, qualities, embedder.meta.threshold_fmr_1e3, nfiq2)
+    threshold = embedder.meta.threshold_fmr_1e3
+    result.enrollment = by_enrolled_impressions(cos, fingers, numbers, threshold)
+    result.quality = QualityResult.of(allp.genuine, all_gen, qualities, threshold)
     if baseline == "nbis":
         if not nbis_available():
             raise RuntimeError("--baseline nbis needs the bench extra: pip install -e '.[bench]'")
         use_all = len(imps) <= _NBIS_ALL_PAIRS_LIMIT
         pairs = np.concatenate([allp.genuine, allp.impostor] if use_all else [fvc.genuine, fvc.impostor])
         log(f"  NBIS scoring {len(pairs)} pairs of {folder.name}...")
-        nb = score_pairs([i.path for i in imps], set_dpi, pairs)
+        nb = score_pairs([i.path for i in imps], set_dpi, pairs, with_nfiq2=True)
+        result.quality = QualityResult.of(allp.genuine, all_gen, qualities, threshold, nb.nfiq2)
         ng, ni = _split(nb.scores, fvc)
         result.nbis = {"fvc": ProtocolResult.of(ng, ni).__dict__,
                        "ms_per_image_extract": nb.extract_seconds_per_image * 1000,
