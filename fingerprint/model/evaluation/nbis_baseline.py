@@ -88,4 +88,3 @@ def _nfiq2(images: dict[int, bytes], dpi: float) -> np.ndarray:
         if quality is not None:
             out[i] = float(quality.score)
     return out
-

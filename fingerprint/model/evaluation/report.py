@@ -144,7 +144,7 @@ def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: f
     curves: dict[str, Any] = {"ours_fvc": det_points(fvc_gen, fvc_imp), "ours_all": det_points(all_gen, all_imp)}
     threshold = embedder.meta.threshold_fmr_1e3
     result.enrollment = by_enrolled_impressions(cos, fingers, numbers, threshold)
-    result.quality = QualityResult.of(allp.genuine, all_gen, qualities, threshold)
+    nfiq2 = None
     if baseline == "nbis":
         if not nbis_available():
             raise RuntimeError("--baseline nbis needs the bench extra: pip install -e '.[bench]'")
@@ -152,7 +152,7 @@ def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: f
         pairs = np.concatenate([allp.genuine, allp.impostor] if use_all else [fvc.genuine, fvc.impostor])
         log(f"  NBIS scoring {len(pairs)} pairs of {folder.name}...")
         nb = score_pairs([i.path for i in imps], set_dpi, pairs, with_nfiq2=True)
-        result.quality = QualityResult.of(allp.genuine, all_gen, qualities, threshold, nb.nfiq2)
+        nfiq2 = nb.nfiq2
         ng, ni = _split(nb.scores, fvc)
         result.nbis = {"fvc": ProtocolResult.of(ng, ni).__dict__,
                        "ms_per_image_extract": nb.extract_seconds_per_image * 1000,
@@ -162,6 +162,7 @@ def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: f
             ag, ai = _split(nb.scores, allp)
             result.nbis["all_pairs"] = ProtocolResult.of(ag, ai).__dict__
             curves["nbis_all"] = det_points(ag, ai)
+    result.quality = QualityResult.of(allp.genuine, all_gen, qualities, threshold, nfiq2)
     return result, curves
 
 
