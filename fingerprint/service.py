@@ -111,7 +111,7 @@ class FingerprintService:
         readable = meta.readable_versions()
         backoff = 0.5
         while True:  # the database may be down at start-up: keep trying, readiness says why
-            index = GalleryIndex(meta.embedding_dim, matcher=meta.grid_matcher())
+            index = GalleryIndex(meta.embedding_dim, matcher=meta.grid_matcher(), minutiae_weight=meta.minutiae_weight)
             try:
                 await self._load_gallery(index, readable)
                 counts = await self.store.count_by_version()
@@ -151,12 +151,12 @@ class FingerprintService:
             assert isinstance(self.store, PostgresStore)
             templates, seq = await self.store.snapshot(versions)
             for t in templates:
-                index.add(t.meta.template_id, t.meta.subject_id, t.meta.finger, t.embedding, t.dense)
+                index.add(t.meta.template_id, t.meta.subject_id, t.meta.finger, t.embedding, t.dense, t.minutiae)
             self.sync = GallerySync(self.store, index, versions, seq, self.settings.gallery_sync_interval)
             self.sync.start()
             return
         async for t in self.store.iter_templates(versions):
-            index.add(t.meta.template_id, t.meta.subject_id, t.meta.finger, t.embedding, t.dense)
+            index.add(t.meta.template_id, t.meta.subject_id, t.meta.finger, t.embedding, t.dense, t.minutiae)
 
     async def stop(self) -> None:
         """Finish admitted work and stop the pipeline (the listener is already closed)."""
@@ -198,12 +198,14 @@ class FingerprintService:
             ),
             embedding=extracted.template,
             dense=extracted.dense,
+            minutiae=extracted.minutiae,
         )
         seq = await self.store.add(template)  # durable first: the index only ever holds committed templates
         if self.sync is not None:
             await self.sync.wait_until(seq)  # the change log is the index's only writer: order is kept
         else:
-            index.add(template.meta.template_id, subject_id, finger, extracted.template, extracted.dense)
+            index.add(template.meta.template_id, subject_id, finger, extracted.template, extracted.dense,
+                      extracted.minutiae)
         self._count("enroll", "enrolled")
         return Enrolled(template.meta.template_id, extracted.quality, meta.version)
 
@@ -219,7 +221,8 @@ class FingerprintService:
         if not index.has_subject(subject_id):
             raise SubjectNotFound(subject_id)
         hit = await pipeline.match(image, dpi, deadline,
-                                   lambda probe: index.best_for_subject(probe.views, subject_id, probe.dense))
+                                   lambda probe: index.best_for_subject(probe.views, subject_id, probe.dense,
+                                                                            probe.minutiae))
         if hit is None:  # erased while the probe was being embedded
             raise SubjectNotFound(subject_id)
         threshold, _ = self.default_threshold(meta)
@@ -230,7 +233,8 @@ class FingerprintService:
     async def identify(self, image: bytes, dpi: float, top_k: int, threshold: float | None, deadline: Deadline) -> Identified:
         pipeline, index, meta = self.require_ready()
         used = self.default_threshold(meta)[0] if threshold is None else threshold
-        hits = await pipeline.match(image, dpi, deadline, lambda probe: index.search_views(probe.views, top_k, probe.dense))
+        hits = await pipeline.match(image, dpi, deadline, lambda probe: index.search_views(probe.views, top_k, probe.dense,
+                                                                                      probe.minutiae))
         candidates = [h for h in hits if h.score >= used]
         self._count("identify", "match" if candidates else "no_match")
         return Identified(candidates=candidates, threshold=used)

@@ -17,6 +17,7 @@ from fingerprint.batching.batcher import BatchObserver, MicroBatcher
 from fingerprint.batching.deadline import Deadline, StageTimeout
 from fingerprint.batching.priority import lower_thread_priority
 from fingerprint.model.embedder import Embedder, Embedding, PreparedImage
+from fingerprint.model.minutiae.template import MinutiaeTemplate
 
 T = TypeVar("T")
 
@@ -46,6 +47,10 @@ class Extracted:
     @property
     def dense(self) -> np.ndarray | None:
         return self.embedding.dense
+
+    @property
+    def minutiae(self) -> MinutiaeTemplate | None:
+        return self.embedding.minutiae
 
 
 def _search_thread(lower_priority: Callable[[], None]) -> Callable[[], None]:

@@ -1,10 +1,11 @@
 """How a template is kept in a store row, sealed with AES-GCM when a template key is configured.
 
-Two layouts, told apart by their first bytes:
+Three layouts, told apart by their first bytes:
 - a bare search vector: float16 little-endian (512 bytes at d=256), written before dense matching;
 - `FPT2`, a header (dim, C, H, W), the float16 search vector, then the int8 descriptor grid
   (6.4 KB for 64x10x10). No bare vector can start with `FPT2`: as float16 those bytes are about 34,
-  and a unit vector's components are at most 1.
+  and a unit vector's components are at most 1;
+- `FPT3`, the same followed by the print's minutiae (model/minutiae/template.py, up to 630 bytes).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import struct
 
 import numpy as np
 
+from fingerprint.model.minutiae.template import MinutiaeTemplate
 from fingerprint.security.template_cipher import MAGIC, CipherError, TemplateCipher
 
 _GRID_MAGIC = b"FPT2"
+_MINUTIAE_MAGIC = b"FPT3"
 _HEADER = struct.Struct("<4sHBBB")
 
 
@@ -23,26 +26,33 @@ class EmbeddingCodec:
     def __init__(self, cipher: TemplateCipher | None = None) -> None:
         self.cipher = cipher
 
-    def encode(self, template_id: str, vec: np.ndarray, dense: np.ndarray | None = None) -> bytes:
+    def encode(self, template_id: str, vec: np.ndarray, dense: np.ndarray | None = None,
+               minutiae: MinutiaeTemplate | None = None) -> bytes:
         plain = np.asarray(vec, dtype="<f2").tobytes()
         if dense is not None:
             c, h, w = dense.shape
-            plain = _HEADER.pack(_GRID_MAGIC, len(vec), c, h, w) + plain + np.asarray(dense, dtype=np.int8).tobytes()
+            magic = _GRID_MAGIC if minutiae is None else _MINUTIAE_MAGIC
+            plain = _HEADER.pack(magic, len(vec), c, h, w) + plain + np.asarray(dense, dtype=np.int8).tobytes()
+            if minutiae is not None:
+                plain += minutiae.to_bytes()
         return self.cipher.seal(template_id, plain) if self.cipher else plain
 
-    def decode(self, template_id: str, blob: bytes) -> tuple[np.ndarray, np.ndarray | None]:
-        """The float32 search vector and the int8 grid (None for a bare vector)."""
+    def decode(self, template_id: str, blob: bytes) -> tuple[np.ndarray, np.ndarray | None, MinutiaeTemplate | None]:
+        """The float32 search vector, the int8 grid (None for a bare vector) and the minutiae (None
+        when the layout has none)."""
         if blob.startswith(MAGIC):
             if self.cipher is None:
                 raise CipherError("encrypted templates but no TEMPLATE_KEY_FILE is configured")
             blob = self.cipher.open(template_id, blob)
-        if not blob.startswith(_GRID_MAGIC):
-            return np.frombuffer(blob, dtype="<f2").astype(np.float32), None
-        _, dim, c, h, w = _HEADER.unpack_from(blob)
+        if not blob.startswith((_GRID_MAGIC, _MINUTIAE_MAGIC)):
+            return np.frombuffer(blob, dtype="<f2").astype(np.float32), None, None
+        magic, dim, c, h, w = _HEADER.unpack_from(blob)
         start = _HEADER.size + 2 * dim
+        end = start + c * h * w
         vec = np.frombuffer(blob[_HEADER.size : start], dtype="<f2").astype(np.float32)
-        dense = np.frombuffer(blob[start:], dtype=np.int8).reshape(c, h, w)
-        return vec, dense
+        dense = np.frombuffer(blob[start:end], dtype=np.int8).reshape(c, h, w)
+        minutiae = MinutiaeTemplate.from_bytes(blob[end:]) if magic == _MINUTIAE_MAGIC else None
+        return vec, dense, minutiae
 
     def reseal(self, template_id: str, blob: bytes) -> bytes:
         """The same template sealed under the active key (key rotation)."""

@@ -5,6 +5,8 @@ multiplies in float16 directly (no float32 copy of the gallery), keeps a running
 (no full sort), then re-scores the few candidates in float32 so scores and order are exact.
 For models with dense matching each row also has an int8 descriptor grid (6.4 KB) in a parallel
 array: verify and the identify shortlist are scored on it (model/dense.py), the scan never reads it.
+Models that also compare minutiae keep each row's minutiae (a few hundred bytes) beside it; the
+best candidates by grid are then re-scored with them (MINUTIAE_SHORTLIST, model/minutiae).
 A lock makes mutations and searches safe from several threads.
 """
 
@@ -18,11 +20,13 @@ import torch
 
 from fingerprint.model.dense import GridMatcher
 from fingerprint.model.evaluation.metrics import score_from_cosine
+from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate, fused_cosine
 
 _CHUNK = 262144
 _RESCORE_MARGIN = 32
 VIEW_SHORTLIST = 256  # candidates by the probe's centred view that its shifted views re-score
 DENSE_SHORTLIST = 64  # of those, the best by views that the descriptor grids re-score
+MINUTIAE_SHORTLIST = 8  # of those, the best by grid that the minutiae re-score (~5 ms each)
 
 
 @dataclass(frozen=True)
@@ -35,12 +39,15 @@ class Hit:
 
 class GalleryIndex:
     def __init__(self, dim: int, initial_capacity: int = 1024, dense_shortlist: int = DENSE_SHORTLIST,
-                 matcher: GridMatcher | None = None) -> None:
+                 matcher: GridMatcher | None = None, minutiae_weight: float = 0.0) -> None:
         self.dim = dim
         self._matrix = torch.zeros(initial_capacity, dim, dtype=torch.float16)
         self._grids: torch.Tensor | None = None  # (capacity, C, H, W) int8 once a grid is added
         self._dense_shortlist = dense_shortlist
         self._matcher = matcher or GridMatcher()
+        self._minutiae_weight = minutiae_weight
+        self._minutiae_matcher = MinutiaeMatcher()
+        self._minutiae: list[MinutiaeTemplate | None] = []
         self._size = 0
         self._template_ids: list[str] = []
         self._subjects: list[str] = []
@@ -58,7 +65,7 @@ class GalleryIndex:
         return self.dim * 2 + grid
 
     def add(self, template_id: str, subject_id: str, finger: str | None, embedding: np.ndarray,
-            dense: np.ndarray | None = None) -> None:
+            dense: np.ndarray | None = None, minutiae: MinutiaeTemplate | None = None) -> None:
         with self._lock:
             if template_id in self._row_of:
                 return
@@ -80,6 +87,7 @@ class GalleryIndex:
             self._template_ids.append(template_id)
             self._subjects.append(subject_id)
             self._fingers.append(finger)
+            self._minutiae.append(minutiae)
             self._row_of[template_id] = row
             self._rows_of_subject.setdefault(subject_id, set()).add(row)
             self._size += 1
@@ -104,6 +112,7 @@ class GalleryIndex:
             self._template_ids[row] = moved
             self._subjects[row] = self._subjects[last]
             self._fingers[row] = self._fingers[last]
+            self._minutiae[row] = self._minutiae[last]
             self._row_of[moved] = row
             rows = self._rows_of_subject[self._subjects[row]]
             rows.discard(last)
@@ -111,6 +120,7 @@ class GalleryIndex:
         self._template_ids.pop()
         self._subjects.pop()
         self._fingers.pop()
+        self._minutiae.pop()
         self._size -= 1
 
     def has_subject(self, subject_id: str) -> bool:
@@ -151,14 +161,16 @@ class GalleryIndex:
                 ])
             return out
 
-    def search_views(self, views: np.ndarray, top_k: int, dense: np.ndarray | None = None) -> list[Hit]:
+    def search_views(self, views: np.ndarray, top_k: int, dense: np.ndarray | None = None,
+                     minutiae: MinutiaeTemplate | None = None) -> list[Hit]:
         """Top-k for a probe given as (K, D) views (and its int8 grid when the model has one).
 
         The scan ranks the whole gallery by the centred view (views[0]) alone, so a search costs the
         same as with one vector; its 256-row shortlist is re-scored exactly with every view, and with
         a grid the best 64 of those are scored on the descriptor grids, which decide the order and
-        the scores. A template outside the shortlist is not re-scored: at 1M templates the scan
-        keeps 0.03 % of the gallery.
+        the scores. With minutiae, the best MINUTIAE_SHORTLIST (or top_k, if more) by grid are
+        re-scored with them and returned in that order. A template outside the shortlist is not
+        re-scored: at 1M templates the scan keeps 0.03 % of the gallery.
         """
         views = np.atleast_2d(views)
         if len(views) == 1 and dense is None:
@@ -178,18 +190,38 @@ class GalleryIndex:
             grids = self._grids[rows]  # indexing copies: the rows are safe to score outside the lock
             view_best = view_best[None]
             names = [(self._template_ids[r], self._subjects[r], self._fingers[r]) for r in rows]
+            stored = [self._minutiae[r] for r in rows]
         # the grid comparison is the costly part: done outside the lock
         probe_grid = torch.from_numpy(np.asarray(dense, dtype=np.int8))[None]
         dense_sims = self._matcher.scores(probe_grid, grids, view_best)[0]
+        if self._fuses(minutiae):
+            assert minutiae is not None
+            keep = min(max(top_k, MINUTIAE_SHORTLIST), len(rows))
+            best_grid = torch.topk(dense_sims, keep).indices.tolist()
+            fused = self._fused(dense_sims[best_grid].tolist(), minutiae, [stored[i] for i in best_grid])
+            ranked = sorted(zip(fused, best_grid, strict=True), key=lambda p: -p[0])[:top_k]
+            return [Hit(names[i][0], names[i][1], names[i][2], score_from_cosine(sc)) for sc, i in ranked]
         scores, order = torch.topk(dense_sims, min(top_k, len(rows)))
         return [Hit(names[i][0], names[i][1], names[i][2], score_from_cosine(sc))
                 for sc, i in zip(scores.tolist(), order.tolist(), strict=True)]
+
+    def _fuses(self, minutiae: MinutiaeTemplate | None) -> bool:
+        return self._minutiae_weight > 0 and minutiae is not None
+
+    def _fused(self, grid_cosines: list[float], probe: MinutiaeTemplate,
+               stored: list[MinutiaeTemplate | None]) -> list[float]:
+        """Grid cosines fused with the minutiae scores; a template stored without minutiae (none
+        are, for a model with minutiae_weight > 0 that reads only its own versions) scores 0 on them."""
+        minutiae_scores = self._minutiae_matcher.scores(probe, stored)
+        return [fused_cosine(g, 0.0 if m is None else m, self._minutiae_weight)
+                for g, m in zip(grid_cosines, minutiae_scores, strict=True)]
 
     def _hits(self, scores: list[float], rows: list[int]) -> list[Hit]:
         return [Hit(self._template_ids[r], self._subjects[r], self._fingers[r], score_from_cosine(sc))
                 for sc, r in zip(scores, rows, strict=True)]
 
-    def best_for_subject(self, probe: np.ndarray, subject_id: str, dense: np.ndarray | None = None) -> Hit | None:
+    def best_for_subject(self, probe: np.ndarray, subject_id: str, dense: np.ndarray | None = None,
+                         minutiae: MinutiaeTemplate | None = None) -> Hit | None:
         """The subject's best-matching template for a probe given as (D,) or (K, D) views, scored
         on the descriptor grids when the probe has one."""
         with self._lock:
@@ -202,5 +234,11 @@ class GalleryIndex:
             if dense is not None and self._grids is not None:
                 probe_grid = torch.from_numpy(np.asarray(dense, dtype=np.int8))[None]
                 sims = self._matcher.scores(probe_grid, self._grids[rows], sims[None])[0]
-            i = int(torch.argmax(sims))
-            return self._hits([float(sims[i])], [rows[i]])[0]
+            stored = [self._minutiae[r] for r in rows]
+            names = [(self._template_ids[r], self._subjects[r], self._fingers[r]) for r in rows]
+        scores = sims.tolist()
+        if self._fuses(minutiae) and dense is not None:
+            assert minutiae is not None
+            scores = self._fused(scores, minutiae, stored)
+        i = int(np.argmax(scores))
+        return Hit(names[i][0], names[i][1], names[i][2], score_from_cosine(scores[i]))

@@ -115,7 +115,7 @@ class PostgresStore:
                 await conn.execute(
                     "INSERT INTO templates VALUES (%s, %s, %s, %s, %s, %s, %s)",
                     (m.template_id, m.subject_id, m.finger, m.model_version, m.quality, m.created_at,
-                     self._codec.encode(m.template_id, template.embedding, template.dense)))
+                     self._codec.encode(m.template_id, template.embedding, template.dense, template.minutiae)))
                 cur = await conn.execute(
                     "INSERT INTO gallery_changes (op, subject_id, template_id) VALUES ('add', %s, %s) RETURNING seq",
                     (m.subject_id, m.template_id))

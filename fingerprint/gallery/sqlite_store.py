@@ -98,7 +98,7 @@ class SqliteStore:
                     "INSERT INTO templates VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (m.template_id, m.subject_id, m.finger, m.model_version, m.quality,
                      m.created_at.astimezone(UTC).isoformat(),
-                     self._codec.encode(m.template_id, template.embedding, template.dense)),
+                     self._codec.encode(m.template_id, template.embedding, template.dense, template.minutiae)),
                 )
 
         await self._run(insert)

@@ -9,6 +9,8 @@ from typing import Protocol
 
 import numpy as np
 
+from fingerprint.model.minutiae.template import MinutiaeTemplate
+
 
 class StoreUnavailable(Exception):
     """The backing database cannot be reached; requests needing it answer 503."""
@@ -29,6 +31,7 @@ class Template:
     meta: TemplateMeta
     embedding: np.ndarray  # float32 (D,): the search vector
     dense: np.ndarray | None = None  # int8 (C, H, W) descriptor grid for models with dense matching
+    minutiae: MinutiaeTemplate | None = None  # for models that also compare minutiae (model card)
 
 
 class GalleryStore(Protocol):

@@ -55,7 +55,8 @@ class GallerySync:
             self._index.remove_subject(change.subject_id)
         elif change.template is not None:
             m = change.template.meta
-            self._index.add(m.template_id, m.subject_id, m.finger, change.template.embedding, change.template.dense)
+            self._index.add(m.template_id, m.subject_id, m.finger, change.template.embedding, change.template.dense,
+                                change.template.minutiae)
         self.last_seq = change.seq
 
     async def catch_up(self) -> None:

@@ -12,6 +12,7 @@ import torch
 
 from fingerprint.model.decode import decode_grayscale, to_target_dpi
 from fingerprint.model.dense import dense_grid, to_int8
+from fingerprint.model.minutiae import MinutiaeTemplate, extract_minutiae
 from fingerprint.model.preprocess import prepare
 from fingerprint.model.weights import ModelMeta, load_weights
 
@@ -20,6 +21,7 @@ from fingerprint.model.weights import ModelMeta, load_weights
 class PreparedImage:
     tensor: torch.Tensor  # (2, S, S), S = the card's window / 2, see preprocess.Prepared
     quality: float
+    minutiae: MinutiaeTemplate | None = None  # for models that compare minutiae (card minutiae_weight)
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class Embedding:
 
     views: np.ndarray  # (K, D) float32 unit vectors
     dense: np.ndarray | None  # (C, H, W) int8, or None when the model card says dense_matching false
+    minutiae: MinutiaeTemplate | None = None
 
 
 class Embedder(Protocol):
@@ -60,7 +63,10 @@ class TorchEmbedder:
         gray = to_target_dpi(decode_grayscale(data, self._max_pixels), dpi)
         with torch.inference_mode():
             prepared = prepare(torch.from_numpy(gray.astype(np.float32))[None, None], self._meta.window)
-        return PreparedImage(tensor=prepared.tensor[0], quality=float(prepared.quality[0]))
+            # minutiae come from the enhanced map the network reads, here on the extraction stage's
+            # thread rather than in the batched forward pass
+            minutiae = extract_minutiae(prepared.tensor[0, 1]) if self._meta.minutiae_weight > 0 else None
+        return PreparedImage(tensor=prepared.tensor[0], quality=float(prepared.quality[0]), minutiae=minutiae)
 
     def embed(self, batch: list[PreparedImage]) -> list[Embedding]:
         with torch.inference_mode():
@@ -70,7 +76,7 @@ class TorchEmbedder:
             if not self._meta.dense_matching:
                 return [Embedding(v, None) for v in views]
             grids = to_int8(dense_grid(features, images)[0]).numpy()
-        return [Embedding(v, g) for v, g in zip(views, grids, strict=True)]
+        return [Embedding(v, g, p.minutiae) for v, g, p in zip(views, grids, batch, strict=True)]
 
     def warm_up(self) -> float:
         """One forward pass at each common batch size, so the first request is not the slow one."""

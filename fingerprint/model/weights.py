@@ -42,6 +42,8 @@ class ModelMeta:
     # versions whose stored templates this model reads as its own: the same network and template
     # layout, only scoring parameters changed, so upgrading does not ask for re-enrolment
     reads_templates_of: tuple[str, ...] = ()
+    # weight of the minutiae score (model/minutiae) beside the grid's in a comparison; 0: not compared
+    minutiae_weight: float = 0.0
 
     def readable_versions(self) -> tuple[str, ...]:
         """The model versions of the stored templates the gallery loads for this model."""

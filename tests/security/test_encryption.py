@@ -41,7 +41,7 @@ def test_sealed_template_reveals_nothing_and_resists_tampering(tmp_path: Path) -
     plain = PLAIN.encode("t1", t.embedding, t.dense)
     sealed = codec.encode("t1", t.embedding, t.dense)
     assert all(plain[i : i + 16] not in sealed for i in range(0, len(plain) - 16, 100))
-    vec, grid = codec.decode("t1", sealed)
+    vec, grid, _ = codec.decode("t1", sealed)
     assert np.allclose(vec, t.embedding, atol=1e-3)
     assert np.array_equal(grid, t.dense)
     with pytest.raises(CipherError):

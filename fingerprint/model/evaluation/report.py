@@ -21,6 +21,7 @@ from fingerprint.model.evaluation.metrics import best_view_cosines, cmc, det_poi
 from fingerprint.model.evaluation.nbis_baseline import nbis_available, score_pairs
 from fingerprint.model.evaluation.protocol import Pairs, all_pairs, fvc_pairs, identification_split
 from fingerprint.model.evaluation.quality_check import QualityResult
+from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate
 from fingerprint.model.weights import DEFAULT_WEIGHTS
 
 _MAX_PIXELS = 16_000_000
@@ -83,7 +84,8 @@ def score_folder(folder: Path, embedder: TorchEmbedder, dpi: float | None) -> Sc
         except ImageRejected:
             prepared.append(embedder.blank())
     embeddings = [e for i in range(0, len(prepared), 32) for e in embedder.embed(prepared[i : i + 32])]
-    return ScoredFolder(imps, set_dpi, prepared, similarity_matrix(embeddings, embedder.meta.grid_matcher()))
+    return ScoredFolder(imps, set_dpi, prepared, similarity_matrix(embeddings, embedder.meta.grid_matcher(),
+                                                                     embedder.meta.minutiae_weight))
 
 
 def _split(scores: dict[tuple[int, int], float], pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
@@ -91,9 +93,11 @@ def _split(scores: dict[tuple[int, int], float], pairs: Pairs) -> tuple[np.ndarr
             np.array([scores[(a, b)] for a, b in pairs.impostor.tolist()]))
 
 
-def similarity_matrix(embeddings: list[Embedding], matcher: GridMatcher | None = None) -> np.ndarray:
+def similarity_matrix(embeddings: list[Embedding], matcher: GridMatcher | None = None,
+                      minutiae_weight: float = 0.0) -> np.ndarray:
     """`cos[probe, enrolled]` for every image as a probe against every image enrolled, scored as the
-    service scores: by the card's matcher on the descriptor grids, else the probe's best view."""
+    service scores: by the card's matcher on the descriptor grids (fused with the minutiae score when
+    the card weighs it), else the probe's best view."""
     views = np.stack([e.views for e in embeddings])
     view_cos = best_view_cosines(views, views[:, 0])
     grids = [e.dense for e in embeddings]
@@ -102,7 +106,22 @@ def similarity_matrix(embeddings: list[Embedding], matcher: GridMatcher | None =
     stacked = torch.from_numpy(np.stack(grids))  # type: ignore[arg-type]
     with torch.inference_mode():
         out: np.ndarray = matcher.scores(stacked, stacked, torch.from_numpy(view_cos)).numpy()
+    minutiae = [e.minutiae for e in embeddings]
+    if minutiae_weight > 0 and all(m is not None for m in minutiae):
+        out = fuse_minutiae(out, minutiae, minutiae_weight)  # type: ignore[arg-type]
     return out
+
+
+def fuse_minutiae(grid_cos: np.ndarray, minutiae: list[MinutiaeTemplate], weight: float) -> np.ndarray:
+    """Every pair scored once (the minutiae score is symmetric up to ties), as the index fuses it."""
+    matcher = MinutiaeMatcher()
+    cylinders = [matcher.cylinders(m) for m in minutiae]
+    n = len(cylinders)
+    scores = np.eye(n)
+    for i in range(n):
+        for j in range(i + 1, n):
+            scores[i, j] = scores[j, i] = matcher.score(cylinders[i], cylinders[j])
+    return (grid_cos + weight * (2.0 * scores - 1.0)) / (1.0 + weight)
 
 
 def _time_single_image(embedder: TorchEmbedder, data: bytes, dpi: float, repeats: int = 10) -> float:

@@ -1,0 +1,79 @@
+"""The weight of the minutiae score beside the grid's, chosen on the held-out training fingers, and
+the card's thresholds recalibrated for it.
+
+For each weight it prints the all-pairs EER and FNMR at FMR 1 % / 0.1 % of the held-out split scored
+as the service scores (the card's grid matcher, then `fused_cosine`); FVC sets never choose. With
+`--write W` it stores `minutiae_weight = W` and the FMR 1 % / 0.1 % thresholds of the held-out
+impostor scores at that weight in the card beside the weights (the sha256 is unchanged). How 3.2.0's
+weight was chosen (MODEL_CARD.md, "Minutiae"):
+
+    .venv/bin/python -m benchmarks.minutiae_fusion --weights 0,0.5,1,1.5,2
+    .venv/bin/python -m benchmarks.minutiae_fusion --weights 1.5 --write 1.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fingerprint.model.evaluation.metrics import best_view_cosines, eer, fnmr_at_fmr, score_from_cosine, threshold_at_fmr
+from fingerprint.model.evaluation.report import fuse_minutiae
+from fingerprint.model.minutiae import MinutiaeTemplate, extract_minutiae
+from fingerprint.model.preprocess import prepare
+from fingerprint.model.training.config import load_config
+from fingerprint.model.training.loop import embed_with_grids, split_fingers
+from fingerprint.model.training.real_data import load_real
+from fingerprint.model.weights import DEFAULT_WEIGHTS, load_weights, meta_path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path("../shared/fingerprints"))
+    ap.add_argument("--model", type=Path, default=DEFAULT_WEIGHTS)
+    ap.add_argument("--config", type=Path, default=Path("configs/train-dense-rot.toml"),
+                    help="the recipe whose held-out split is used")
+    ap.add_argument("--weights", default="0,0.5,1,1.5,2")
+    ap.add_argument("--write", type=float, default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    cfg = load_config(args.config)
+    model, meta = load_weights(args.model)
+    matcher = meta.grid_matcher()
+    assert matcher is not None, "the minutiae are fused with a dense-matching model's grid score"
+    _, held_keys = split_fingers(args.data, cfg)
+    held = load_real(args.data, cfg.real_sets, held_keys)
+    views, grids = embed_with_grids(model, held.canvases, meta.probe_shift_radius, meta.window)
+    minutiae: list[MinutiaeTemplate] = []
+    with torch.inference_mode():
+        for i in range(0, len(held.canvases), 32):
+            enhanced = prepare(held.canvases[i : i + 32], meta.window).tensor[:, 1]
+            minutiae.extend(extract_minutiae(e) for e in enhanced)
+    v = views.numpy()
+    with torch.inference_mode():
+        grid_cos = matcher.scores(grids, grids, torch.from_numpy(best_view_cosines(v, v[:, 0]))).numpy().T
+    labels = held.labels.numpy()
+    iu = np.triu_indices(len(labels), 1)
+    same = labels[iu[0]] == labels[iu[1]]
+    for w in [float(x) for x in args.weights.split(",")]:
+        sim = score_from_cosine(fuse_minutiae(grid_cos, minutiae, w) if w > 0 else grid_cos)
+        gen, imp = sim[iu][same], sim[iu][~same]
+        f1, f01 = fnmr_at_fmr(gen, imp, 0.01), fnmr_at_fmr(gen, imp, 0.001)
+        print(f"weight {w}: held-out EER {100 * eer(gen, imp):.2f} %, FNMR@FMR1% {100 * (f1 or 0):.1f} %, "
+              f"FNMR@FMR0.1% {100 * (f01 or 0):.1f} % ({len(gen)} genuine, {len(imp)} impostor pairs)", flush=True)
+        if args.write == w:
+            card = replace(meta, minutiae_weight=w, threshold_fmr_1e2=threshold_at_fmr(imp, 0.01),
+                           threshold_fmr_1e3=threshold_at_fmr(imp, 0.001))
+            path = meta_path(args.model)
+            data = json.loads(path.read_text())
+            data.update(minutiae_weight=w, threshold_fmr_1e2=card.threshold_fmr_1e2, threshold_fmr_1e3=card.threshold_fmr_1e3)
+            path.write_text(json.dumps(data, indent=2) + "\n")
+            print(f"wrote {path}: thresholds {card.threshold_fmr_1e2:.4f} (FMR 1 %), {card.threshold_fmr_1e3:.4f} (FMR 0.1 %)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Comparing two sets of minutiae cylinders: local similarity sort with relaxation (LSS-R).
+
+Every cylinder of one print is compared with every cylinder of the other (a normalised distance over
+the cells valid in both); the best pairs are then relaxed against each other, so a pair keeps its
+similarity only if the other pairs agree with it on distances and angles (one rigid-ish placement),
+and the score is the mean of the pairs that held up best. Parameters are the MCC paper's.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fingerprint.model.minutiae.cylinders import CELLS, Cylinders, build
+from fingerprint.model.minutiae.extract import MASK_CELL_PX
+from fingerprint.model.minutiae.template import MinutiaeTemplate
+
+_MIN_PAIRS, _MAX_PAIRS, _MU_P, _TAU_P = 4, 12, 20.0, 0.4
+_MIN_COMMON_SHARE = 0.6  # of a cylinder's disc valid in both, or the pair is not comparable
+_MAX_ANGLE = math.pi / 2  # directions further apart than this cannot be the same minutia
+_RELAXATION_STEPS, _RELAXATION_WEIGHT = 5, 0.5
+_DISC_CELLS = math.pi * (CELLS / 2) ** 2
+
+
+def _sigmoid(v: np.ndarray | float, mu: float, tau: float) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(np.clip(-tau * (np.asarray(v) - mu), -50, 50))))
+
+
+def _wrap(a: np.ndarray) -> np.ndarray:
+    return np.asarray(np.remainder(a + np.pi, 2 * np.pi) - np.pi)
+
+
+def local_similarities(a: Cylinders, b: Cylinders) -> np.ndarray:
+    """(n_a, n_b) cylinder similarities in [0, 1]; 0 for pairs that cannot be compared."""
+    if len(a.values) == 0 or len(b.values) == 0:
+        return np.zeros((len(a.values), len(b.values)), np.float32)
+    norm_a2 = a.energy @ b.valid_cells.T  # a's squared norm over the cells valid in both
+    norm_b2 = a.valid_cells @ b.energy.T
+    cross = a.values @ b.values.T
+    common = a.valid_cells @ b.valid_cells.T
+    norm_a, norm_b = np.sqrt(norm_a2), np.sqrt(norm_b2)
+    distance = np.sqrt(np.clip(norm_a2 + norm_b2 - 2 * cross, 0.0, None))
+    lam = 1.0 - distance / np.maximum(norm_a + norm_b, 1e-9)
+    angles = np.abs(_wrap(a.minutiae[:, None, 2] - b.minutiae[None, :, 2]))
+    ok = ((common >= _MIN_COMMON_SHARE * _DISC_CELLS) & (norm_a + norm_b > 0) & (angles <= _MAX_ANGLE)
+          & a.usable[:, None] & b.usable[None, :])
+    return np.where(ok, lam, 0.0).astype(np.float32)
+
+
+def _pair_geometry(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    dx = p[None, :, 0] - p[:, None, 0]
+    dy = p[None, :, 1] - p[:, None, 1]
+    distance = np.hypot(dx, dy)
+    turn = _wrap(p[:, None, 2] - p[None, :, 2])
+    radial = _wrap(p[:, None, 2] - np.arctan2(dy, dx))
+    return distance, turn, radial
+
+
+def consolidate(sims: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """LSS-R: the global score in [0, 1] of (n_a, n_b) local similarities of minutiae `a`, `b`."""
+    na, nb = sims.shape
+    if na == 0 or nb == 0:
+        return 0.0
+    n_pairs = int(_MIN_PAIRS + round(float(_sigmoid(min(na, nb), _MU_P, _TAU_P)) * (_MAX_PAIRS - _MIN_PAIRS)))
+    n_relax = min(na, nb)
+    flat = np.argpartition(-sims, n_relax - 1, axis=None)[:n_relax] if n_relax < sims.size else np.arange(sims.size)
+    ia, ib = np.unravel_index(flat, sims.shape)
+    initial = sims[ia, ib].astype(np.float64)
+    if n_relax < 2:
+        return float(initial.mean())
+    da, ta, ra = _pair_geometry(a[ia])
+    db, tb, rb = _pair_geometry(b[ib])
+    rho = (_sigmoid(np.abs(da - db), 5.0, -8.0 / 5.0) * _sigmoid(np.abs(_wrap(ta - tb)), math.pi / 12, -30.0)
+           * _sigmoid(np.abs(_wrap(ra - rb)), math.pi / 12, -30.0))
+    np.fill_diagonal(rho, 0.0)
+    lam = initial
+    for _ in range(_RELAXATION_STEPS):
+        lam = _RELAXATION_WEIGHT * lam + (1 - _RELAXATION_WEIGHT) * (rho @ lam) / (n_relax - 1)
+    efficiency = lam / np.maximum(initial, 1e-9)
+    best = np.argsort(-efficiency)[:n_pairs]
+    return float(lam[best].mean())
+
+
+def fused_cosine(grid_cosine: float, minutiae_score: float, weight: float) -> float:
+    """The comparison score on the grid matcher's cosine scale (about [-1, 1]): the grid's cosine and
+    the minutiae score (mapped from [0, 1] to [-1, 1]) weighted `weight`, rescaled."""
+    return (grid_cosine + weight * (2.0 * minutiae_score - 1.0)) / (1.0 + weight)
+
+
+class MinutiaeMatcher:
+    """Scores a probe's minutiae against templates' minutiae; the probe's cylinders are built once."""
+
+    def __init__(self, mask_cell_px: float = MASK_CELL_PX) -> None:
+        self.mask_cell_px = mask_cell_px
+
+    def cylinders(self, template: MinutiaeTemplate) -> Cylinders:
+        return build(template.points, template.foreground, self.mask_cell_px)
+
+    def score(self, probe: Cylinders, template: Cylinders) -> float:
+        return consolidate(local_similarities(probe, template), probe.minutiae, template.minutiae)
+
+    def scores(self, probe: MinutiaeTemplate, templates: list[MinutiaeTemplate | None]) -> list[float | None]:
+        """The probe against each template; None where a template has no minutiae stored."""
+        cylinders = self.cylinders(probe)
+        return [None if t is None else self.score(cylinders, self.cylinders(t)) for t in templates]
