@@ -34,13 +34,16 @@ import numpy as np
 
 from benchmarks.overload import open_loop
 from fingerprint.gallery.codec import encode_embedding
+from fingerprint.model.minutiae import MinutiaeTemplate
 from fingerprint.model.synth.export import encode_png, synthetic_impressions
 from fingerprint.model.weights import DEFAULT_WEIGHTS, read_meta
 
 
-def seed_gallery(data_dir: Path, n: int, dim: int, version: str, grid: tuple[int, int, int] | None = None) -> None:
-    """n random templates of the model's version; with `grid`, random int8 descriptor grids too, so
-    identify pays for re-ranking its shortlist as it would on a real gallery."""
+def seed_gallery(data_dir: Path, n: int, dim: int, version: str, grid: tuple[int, int, int] | None = None,
+                 minutiae: bool = False) -> None:
+    """n random templates of the model's version; with `grid`, random int8 descriptor grids too, and
+    with `minutiae` 50 random minutiae each on a full-window mask, so identify pays for re-ranking
+    its shortlist as it would on a real gallery."""
     from fingerprint.gallery.sqlite_store import _SCHEMA
 
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -54,11 +57,17 @@ def seed_gallery(data_dir: Path, n: int, dim: int, version: str, grid: tuple[int
         grids = [None] * len(vecs) if grid is None else rng.integers(-60, 61, (len(vecs), *grid), dtype=np.int8)
         conn.executemany(
             "INSERT INTO templates VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(str(uuid.uuid4()), f"bench-{start + i}", None, version, 0.9, now, encode_embedding(v, g))
+            [(str(uuid.uuid4()), f"bench-{start + i}", None, version, 0.9, now,
+              encode_embedding(v, g, _random_minutiae(rng) if minutiae and g is not None else None))
              for i, (v, g) in enumerate(zip(vecs, grids, strict=True))],
         )
     conn.commit()
     conn.close()
+
+
+def _random_minutiae(rng: np.random.Generator) -> MinutiaeTemplate:
+    points = np.c_[rng.uniform(40, 280, (50, 2)), rng.uniform(0, 2 * np.pi, 50)].astype(np.float32)
+    return MinutiaeTemplate(points, np.ones((20, 20), bool))
 
 
 class Spawned:
@@ -151,7 +160,7 @@ def main() -> None:
     results: dict[str, object] = {"model": meta.version, "gallery": args.gallery}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
-        seed_gallery(data, args.gallery, meta.embedding_dim, meta.version, meta.grid_shape())
+        seed_gallery(data, args.gallery, meta.embedding_dim, meta.version, meta.grid_shape(), meta.minutiae_weight > 0)
         for label, batch in (("batched", "16"), ("batch1", "1")):
             server = Spawned(data, args.port, MAX_BATCH_SIZE=batch, MAX_POOL_SIZE=str(args.capacity))
             try:

@@ -5,7 +5,7 @@ Three layouts, told apart by their first bytes:
 - `FPT2`, a header (dim, C, H, W), the float16 search vector, then the int8 descriptor grid
   (6.4 KB for 64x10x10). No bare vector can start with `FPT2`: as float16 those bytes are about 34,
   and a unit vector's components are at most 1;
-- `FPT3`, the same followed by the print's minutiae (model/minutiae/template.py, up to 630 bytes).
+- `FPT3`, the same followed by the print's minutiae (model/minutiae/template.py, up to 534 bytes).
 """
 
 from __future__ import annotations
@@ -68,6 +68,6 @@ class EmbeddingCodec:
 PLAIN = EmbeddingCodec()
 
 
-def encode_embedding(vec: np.ndarray, dense: np.ndarray | None = None) -> bytes:
+def encode_embedding(vec: np.ndarray, dense: np.ndarray | None = None, minutiae: MinutiaeTemplate | None = None) -> bytes:
     """Plain bytes (benchmarks seeding a gallery without a key)."""
-    return PLAIN.encode("", vec, dense)
+    return PLAIN.encode("", vec, dense, minutiae)

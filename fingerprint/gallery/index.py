@@ -47,7 +47,8 @@ class GalleryIndex:
         self._matcher = matcher or GridMatcher()
         self._minutiae_weight = minutiae_weight
         self._minutiae_matcher = MinutiaeMatcher()
-        self._minutiae: list[MinutiaeTemplate | None] = []
+        self._minutiae: list[bytes | None] = []  # stored layout (~350 bytes); parsed for the few re-scored
+        self._minutiae_bytes = 0
         self._size = 0
         self._template_ids: list[str] = []
         self._subjects: list[str] = []
@@ -62,7 +63,7 @@ class GalleryIndex:
     @property
     def bytes_per_template(self) -> int:
         grid = 0 if self._grids is None else int(np.prod(self._grids.shape[1:]))
-        return self.dim * 2 + grid
+        return self.dim * 2 + grid + self._minutiae_bytes // max(1, self._size)
 
     def add(self, template_id: str, subject_id: str, finger: str | None, embedding: np.ndarray,
             dense: np.ndarray | None = None, minutiae: MinutiaeTemplate | None = None) -> None:
@@ -87,7 +88,8 @@ class GalleryIndex:
             self._template_ids.append(template_id)
             self._subjects.append(subject_id)
             self._fingers.append(finger)
-            self._minutiae.append(minutiae)
+            self._minutiae.append(None if minutiae is None else minutiae.to_bytes())
+            self._minutiae_bytes += len(self._minutiae[-1] or b"")
             self._row_of[template_id] = row
             self._rows_of_subject.setdefault(subject_id, set()).add(row)
             self._size += 1
@@ -103,6 +105,7 @@ class GalleryIndex:
         last = self._size - 1
         tid = self._template_ids[row]
         del self._row_of[tid]
+        self._minutiae_bytes -= len(self._minutiae[row] or b"")
         if row != last:
             # move the last row into the hole so the matrix stays dense
             moved = self._template_ids[last]
@@ -209,10 +212,11 @@ class GalleryIndex:
         return self._minutiae_weight > 0 and minutiae is not None
 
     def _fused(self, grid_cosines: list[float], probe: MinutiaeTemplate,
-               stored: list[MinutiaeTemplate | None]) -> list[float]:
+               stored: list[bytes | None]) -> list[float]:
         """Grid cosines fused with the minutiae scores; a template stored without minutiae (none
         are, for a model with minutiae_weight > 0 that reads only its own versions) scores 0 on them."""
-        minutiae_scores = self._minutiae_matcher.scores(probe, stored)
+        parsed = [None if s is None else MinutiaeTemplate.from_bytes(s) for s in stored]
+        minutiae_scores = self._minutiae_matcher.scores(probe, parsed)
         return [fused_cosine(g, 0.0 if m is None else m, self._minutiae_weight)
                 for g, m in zip(grid_cosines, minutiae_scores, strict=True)]
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 import torch
 
 from fingerprint.gallery import index as index_module
 from fingerprint.gallery.index import GalleryIndex
 from fingerprint.model.dense import grid_scores
+from fingerprint.model.minutiae import MinutiaeTemplate
 
 
 def _unit(n: int, d: int, seed: int) -> np.ndarray:
@@ -108,3 +110,41 @@ def test_grids_decide_the_order_and_follow_their_rows() -> None:
     best = idx.best_for_subject(_unit(1, 16, 8), "s37", probe_grid)
     assert best is not None and best.template_id == "t37" and abs(best.score - hits[0].score) < 1e-6
     assert idx.best_for_subject(_unit(1, 16, 8), "gone", probe_grid) is None
+
+
+def _minutiae(seed: int) -> MinutiaeTemplate:
+
+
+    rng = np.random.default_rng(seed)
+    points = np.c_[rng.uniform(60, 260, (40, 2)), rng.uniform(0, 2 * np.pi, 40)].astype(np.float32)
+    return MinutiaeTemplate(points, np.ones((20, 20), bool))
+
+
+def test_minutiae_break_a_tie_of_grids_and_survive_removals() -> None:
+    vec = _unit(1, 16, 0)[0]
+    grid = np.random.default_rng(1).integers(-60, 61, (64, 10, 10)).astype(np.int8)
+    idx = GalleryIndex(16, minutiae_weight=1.5)
+    idx.add("other", "s-other", None, vec, grid, _minutiae(2))
+    idx.add("gone", "s-gone", None, vec, grid, _minutiae(3))
+    idx.add("mate", "s-mate", None, vec, grid, _minutiae(1))
+    idx.remove_subject("s-gone")  # "mate" moves into the freed row with its minutiae
+    hits = idx.search_views(vec[None], 2, grid, _minutiae(1))
+    assert [h.template_id for h in hits] == ["mate", "other"]
+    assert hits[0].score > hits[1].score
+    mate = idx.best_for_subject(vec[None], "s-mate", grid, _minutiae(1))
+    other = idx.best_for_subject(vec[None], "s-other", grid, _minutiae(1))
+    assert mate is not None and other is not None
+    assert mate.score == pytest.approx(hits[0].score)
+    assert other.score == pytest.approx(hits[1].score)
+
+
+def test_without_a_minutiae_weight_the_grids_alone_score() -> None:
+    vec = _unit(1, 16, 0)[0]
+    grid = np.random.default_rng(1).integers(-60, 61, (64, 10, 10)).astype(np.int8)
+    plain, weighted = GalleryIndex(16), GalleryIndex(16, minutiae_weight=1.5)
+    for idx in (plain, weighted):
+        idx.add("a", "s", None, vec, grid, _minutiae(1))
+    without = plain.best_for_subject(vec[None], "s", grid, _minutiae(1))
+    probe_without_minutiae = weighted.best_for_subject(vec[None], "s", grid, None)
+    assert without is not None and probe_without_minutiae is not None
+    assert without.score == pytest.approx(probe_without_minutiae.score)

@@ -6,22 +6,22 @@ from fingerprint.model.minutiae.skeleton import crossing_numbers, thin
 
 
 def test_a_thick_bar_thins_to_a_line_with_two_endings() -> None:
-    img = torch.zeros(1, 1, 20, 40)
-    img[0, 0, 8:13, 5:35] = 1.0
+    img = torch.zeros(20, 40, dtype=torch.uint8)
+    img[8:13, 5:35] = 1
     skeleton = thin(img)
     assert int(skeleton.sum()) < 40  # one pixel wide, not five
-    assert int((skeleton[0, 0].sum(0) > 1).sum()) == 0  # no column holds two skeleton pixels
+    assert int((skeleton.sum(0) > 1).sum()) == 0  # no column holds two skeleton pixels
     cn = crossing_numbers(skeleton)
     assert int((cn == 1).sum()) == 2
     assert int((cn == 3).sum()) == 0
 
 
 def test_a_fork_has_one_bifurcation_and_three_endings() -> None:
-    img = torch.zeros(1, 1, 40, 40)
-    img[0, 0, 18:21, 2:20] = 1.0  # stem
+    img = torch.zeros(40, 40, dtype=torch.uint8)
+    img[18:21, 2:20] = 1  # stem
     for i in range(18):  # two branches leaving the stem's end
-        img[0, 0, 19 - i : 21 - i, 19 + i : 21 + i] = 1.0
-        img[0, 0, 18 + i : 20 + i, 19 + i : 21 + i] = 1.0
+        img[19 - i : 21 - i, 19 + i : 21 + i] = 1
+        img[18 + i : 20 + i, 19 + i : 21 + i] = 1
     cn = crossing_numbers(thin(img))
     assert int((cn == 3).sum()) >= 1
     assert int((cn == 1).sum()) == 3
