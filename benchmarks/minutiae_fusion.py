@@ -8,7 +8,9 @@ impostor scores at that weight in the card beside the weights (the sha256 is unc
 weight was chosen (MODEL_CARD.md, "Minutiae"):
 
     .venv/bin/python -m benchmarks.minutiae_fusion --weights 0,0.5,1,1.5,2
-    .venv/bin/python -m benchmarks.minutiae_fusion --weights 1.5 --write 1.5
+    .venv/bin/python -m benchmarks.minutiae_fusion --weights 1 --write 1 --version 3.2.0+s20261125i1400
+
+(`--version` also empties `reads_templates_of`: templates without minutiae cannot be scored alike.)
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def main() -> None:
                     help="the recipe whose held-out split is used")
     ap.add_argument("--weights", default="0,0.5,1,1.5,2")
     ap.add_argument("--write", type=float, default=None)
+    ap.add_argument("--version", default=None, help="with --write: the card's new version")
     args = ap.parse_args()
     torch.set_num_threads(2)
     cfg = load_config(args.config)
@@ -71,6 +74,8 @@ def main() -> None:
             path = meta_path(args.model)
             data = json.loads(path.read_text())
             data.update(minutiae_weight=w, threshold_fmr_1e2=card.threshold_fmr_1e2, threshold_fmr_1e3=card.threshold_fmr_1e3)
+            if args.version:
+                data.update(version=args.version, reads_templates_of=[])
             path.write_text(json.dumps(data, indent=2) + "\n")
             print(f"wrote {path}: thresholds {card.threshold_fmr_1e2:.4f} (FMR 1 %), {card.threshold_fmr_1e3:.4f} (FMR 0.1 %)")
 
