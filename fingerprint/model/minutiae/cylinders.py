@@ -26,6 +26,8 @@ MU_PSI, TAU_PSI = 0.01, 400.0  # the sigmoid that saturates a cell's summed cont
 MIN_VALID_SHARE = 0.5
 MIN_NEIGHBOURS = 2
 _CELL = 2 * RADIUS / CELLS
+_NEGLIGIBLE = 1e-9  # a contribution this small cannot move a cell across the sigmoid's 0.01
+_MIN_EXPONENT = math.log(_NEGLIGIBLE)
 _LAYER = 2 * math.pi / LAYERS
 
 
@@ -61,14 +63,15 @@ def build(minutiae: np.ndarray, foreground: np.ndarray, mask_cell_px: float) -> 
     across = -s[:, None] * dx + c[:, None] * dy
     # the Gaussian of the distance to a cell centre factorises over the frame's two axes
     norm = 1.0 / (SIGMA_S * math.sqrt(2 * math.pi))
-    g_i = torch.exp(-((centres[None, :, None] - along[:, None, :]) ** 2) / (2 * SIGMA_S**2)) * norm  # (n, I, t)
-    g_j = torch.exp(-((centres[None, :, None] - across[:, None, :]) ** 2) / (2 * SIGMA_S**2))  # (n, J, t)
+    g_i = _gaussian(centres[None, :, None] - along[:, None, :]) * norm  # (n, I, t)
+    g_j = _gaussian(centres[None, :, None] - across[:, None, :])  # (n, J, t)
     g_i[torch.arange(n), :, torch.arange(n)] = 0.0  # a minutia is not its own neighbour
     layers = -math.pi + (torch.arange(LAYERS, dtype=torch.float32) + 0.5) * _LAYER
     relative = _wrap(a[None, :] - a[:, None])  # (n, t): neighbour's direction relative to the minutia's
     gap = _wrap(layers[None, None, :] - relative[:, :, None])  # (n, t, L)
     k = SIGMA_D * math.sqrt(2)
     directional = 0.5 * (torch.erf((gap + _LAYER / 2) / k) - torch.erf((gap - _LAYER / 2) / k))
+    directional = directional.masked_fill(directional < _NEGLIGIBLE, 0.0)
     j_by_layer = (g_j[:, :, :, None] * directional[:, None, :, :]).permute(0, 2, 1, 3).reshape(n, n, CELLS * LAYERS)
     summed = torch.bmm(g_i, j_by_layer).reshape(n, CELLS * CELLS, LAYERS)  # cell (i, j) at i * CELLS + j
     gi, gj = torch.meshgrid(centres, centres, indexing="ij")
@@ -82,6 +85,13 @@ def build(minutiae: np.ndarray, foreground: np.ndarray, mask_cell_px: float) -> 
     usable = (valid.sum(1) >= MIN_VALID_SHARE * in_disc.sum()) & (near.sum(1) - 1 >= MIN_NEIGHBOURS)
     return Cylinders(minutiae, values.reshape(n, -1).numpy(), valid.float().numpy(),
                      (values**2).sum(2).numpy(), usable.numpy())
+
+
+def _gaussian(offset: torch.Tensor) -> torch.Tensor:
+    """exp(-offset^2 / 2 sigma_S^2), exactly 0 where below _NEGLIGIBLE: far neighbours would otherwise
+    give denormal floats, which made this function and the products after it ~20x slower."""
+    exponent = -(offset**2) / (2 * SIGMA_S**2)
+    return torch.exp(exponent.clamp(min=_MIN_EXPONENT)).masked_fill(exponent < _MIN_EXPONENT, 0.0)
 
 
 def _on_print(px: torch.Tensor, py: torch.Tensor, fg: torch.Tensor, cell: float) -> torch.Tensor:
