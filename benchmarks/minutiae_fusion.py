@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -69,15 +68,14 @@ def main() -> None:
         print(f"weight {w}: held-out EER {100 * eer(gen, imp):.2f} %, FNMR@FMR1% {100 * (f1 or 0):.1f} %, "
               f"FNMR@FMR0.1% {100 * (f01 or 0):.1f} % ({len(gen)} genuine, {len(imp)} impostor pairs)", flush=True)
         if args.write == w:
-            card = replace(meta, minutiae_weight=w, threshold_fmr_1e2=threshold_at_fmr(imp, 0.01),
-                           threshold_fmr_1e3=threshold_at_fmr(imp, 0.001))
+            t2, t3 = threshold_at_fmr(imp, 0.01), threshold_at_fmr(imp, 0.001)
             path = meta_path(args.model)
             data = json.loads(path.read_text())
-            data.update(minutiae_weight=w, threshold_fmr_1e2=card.threshold_fmr_1e2, threshold_fmr_1e3=card.threshold_fmr_1e3)
+            data.update(minutiae_weight=w, threshold_fmr_1e2=t2, threshold_fmr_1e3=t3)
             if args.version:
                 data.update(version=args.version, reads_templates_of=[])
             path.write_text(json.dumps(data, indent=2) + "\n")
-            print(f"wrote {path}: thresholds {card.threshold_fmr_1e2:.4f} (FMR 1 %), {card.threshold_fmr_1e3:.4f} (FMR 0.1 %)")
+            print(f"wrote {path}: thresholds {t2:.4f} (FMR 1 %), {t3:.4f} (FMR 0.1 %)")
 
 
 if __name__ == "__main__":

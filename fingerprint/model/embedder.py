@@ -86,6 +86,9 @@ class TorchEmbedder:
         return time.perf_counter() - start
 
     def blank(self) -> PreparedImage:
-        """An empty print of this model's input size (what an undecodable image is scored as)."""
+        """An empty print of this model's input size (what an undecodable image is scored as), with
+        no minutiae when the model compares them, so it is scored like any other print."""
         size = self._meta.window // 2
-        return PreparedImage(tensor=torch.zeros(2, size, size), quality=0.0)
+        tensor = torch.zeros(2, size, size)
+        minutiae = extract_minutiae(tensor[1]) if self._meta.minutiae_weight > 0 else None
+        return PreparedImage(tensor=tensor, quality=0.0, minutiae=minutiae)

@@ -35,3 +35,16 @@ def test_embedding_is_deterministic_and_unit_length(png_prints: list[list[bytes]
     if a.dense is not None and b.dense is not None:
         assert a.dense.dtype == np.int8
         assert np.abs(a.dense.astype(int) - b.dense.astype(int)).max() <= 1  # batch-size rounding only
+
+
+def test_an_unreadable_image_is_scored_like_the_others(png_prints: list[list[bytes]]) -> None:
+    """Eval scores an image it cannot decode as the blank print: with a model that compares minutiae,
+    the blank has none (it must not switch the whole set's scoring back to the grids alone)."""
+    embedder = TorchEmbedder(DEFAULT_WEIGHTS, 16_000_000)
+    blank = embedder.blank()
+    assert (blank.minutiae is None) == (embedder.meta.minutiae_weight == 0)
+    prepared = [embedder.preprocess(png_prints[0][0], 500.0), embedder.preprocess(png_prints[0][1], 500.0)]
+    with_blank = similarity_matrix(embedder.embed([*prepared, blank]), embedder.meta.grid_matcher(),
+                                   embedder.meta.minutiae_weight)
+    without = similarity_matrix(embedder.embed(prepared), embedder.meta.grid_matcher(), embedder.meta.minutiae_weight)
+    np.testing.assert_allclose(with_blank[:2, :2], without, atol=1e-5)

@@ -21,7 +21,7 @@ from fingerprint.model.evaluation.metrics import best_view_cosines, cmc, det_poi
 from fingerprint.model.evaluation.nbis_baseline import nbis_available, score_pairs
 from fingerprint.model.evaluation.protocol import Pairs, all_pairs, fvc_pairs, identification_split
 from fingerprint.model.evaluation.quality_check import QualityResult
-from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate
+from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate, fused_cosine
 from fingerprint.model.weights import DEFAULT_WEIGHTS
 
 _MAX_PIXELS = 16_000_000
@@ -121,7 +121,7 @@ def fuse_minutiae(grid_cos: np.ndarray, minutiae: list[MinutiaeTemplate], weight
     for i in range(n):
         for j in range(i + 1, n):
             scores[i, j] = scores[j, i] = matcher.score(cylinders[i], cylinders[j])
-    return (grid_cos + weight * (2.0 * scores - 1.0)) / (1.0 + weight)
+    return fused_cosine(grid_cos, scores, weight)
 
 
 def _time_single_image(embedder: TorchEmbedder, data: bytes, dpi: float, repeats: int = 10) -> float:

@@ -9,6 +9,7 @@ and the score is the mean of the pairs that held up best. Parameters are the MCC
 from __future__ import annotations
 
 import math
+from typing import TypeVar
 
 import numpy as np
 
@@ -85,9 +86,13 @@ def consolidate(sims: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     return float(lam[best].mean())
 
 
-def fused_cosine(grid_cosine: float, minutiae_score: float, weight: float) -> float:
+Score = TypeVar("Score", float, np.ndarray)
+
+
+def fused_cosine(grid_cosine: Score, minutiae_score: Score, weight: float) -> Score:
     """The comparison score on the grid matcher's cosine scale (about [-1, 1]): the grid's cosine and
-    the minutiae score (mapped from [0, 1] to [-1, 1]) weighted `weight`, rescaled."""
+    the minutiae score (mapped from [0, 1] to [-1, 1]) weighted `weight`, rescaled. One pair or a
+    matrix of them."""
     return (grid_cosine + weight * (2.0 * minutiae_score - 1.0)) / (1.0 + weight)
 
 
