@@ -10,7 +10,15 @@ weight was chosen (MODEL_CARD.md, "Minutiae"):
     .venv/bin/python -m benchmarks.minutiae_fusion --weights 0,0.5,1,1.5,2
     .venv/bin/python -m benchmarks.minutiae_fusion --weights 1 --write 1 --version 3.2.0+s20261125i1400
 
-(`--version` also empties `reads_templates_of`: templates without minutiae cannot be scored alike.)
+(`--version` also sets `reads_templates_of` to `--reads`, empty by default: templates without minutiae
+cannot be scored alike.) 3.2.1 changed the matcher, not the templates, and was written with
+
+    .venv/bin/python -m benchmarks.minutiae_fusion --weights 5 --write 5 \\
+        --version 3.2.1+s20261125i1400 --reads 3.2.0+s20261125i1400
+
+The held-out labels are fingers across sensors (`real_data.finger_identity`): before 3.2.1 the one
+held-out finger with prints from both Neurotech sensors counted as two, and its 64 cross-sensor pairs as
+impostors, which set the FMR 0.1 % threshold.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ def main() -> None:
     ap.add_argument("--weights", default="0,0.5,1,1.5,2")
     ap.add_argument("--write", type=float, default=None)
     ap.add_argument("--version", default=None, help="with --write: the card's new version")
+    ap.add_argument("--reads", default="", help="with --version: comma-separated versions whose templates it reads")
     args = ap.parse_args()
     torch.set_num_threads(2)
     cfg = load_config(args.config)
@@ -73,7 +82,7 @@ def main() -> None:
             data = json.loads(path.read_text())
             data.update(minutiae_weight=w, threshold_fmr_1e2=t2, threshold_fmr_1e3=t3)
             if args.version:
-                data.update(version=args.version, reads_templates_of=[])
+                data.update(version=args.version, reads_templates_of=[v for v in args.reads.split(",") if v])
             path.write_text(json.dumps(data, indent=2) + "\n")
             print(f"wrote {path}: thresholds {t2:.4f} (FMR 1 %), {t3:.4f} (FMR 0.1 %)")
 

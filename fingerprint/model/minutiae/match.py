@@ -1,9 +1,11 @@
-"""Comparing two sets of minutiae cylinders: local similarity sort with relaxation (LSS-R).
+"""Comparing two sets of minutiae cylinders: local similarity assignment with relaxation (LSA-R).
 
 Every cylinder of one print is compared with every cylinder of the other (a normalised distance over
-the cells valid in both); the best pairs are then relaxed against each other, so a pair keeps its
-similarity only if the other pairs agree with it on distances and angles (one rigid-ish placement),
-and the score is the mean of the pairs that held up best. Parameters are the MCC paper's except where a comment says otherwise.
+the cells valid in both); the pairs are then assigned one-to-one to maximise the summed similarity (so
+a noisy print's many spurious minutiae cannot all pair with the other print's few strong ones), and
+the assigned pairs are relaxed against each other: a pair keeps its similarity only if the other pairs
+agree with it on distances and angles (one rigid-ish placement). The score is the mean of the pairs
+that held up best. Parameters are the MCC paper's except where a comment says otherwise.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 from typing import TypeVar
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from fingerprint.model.minutiae.cylinders import CELLS, Cylinders, build
 from fingerprint.model.minutiae.extract import MASK_CELL_PX
@@ -20,9 +23,9 @@ from fingerprint.model.minutiae.template import MinutiaeTemplate
 _MIN_PAIRS, _MAX_PAIRS, _MU_P, _TAU_P = 4, 12, 20.0, 0.4
 _MIN_COMMON_SHARE = 0.6  # of a cylinder's disc valid in both, or the pair is not comparable
 _MAX_ANGLE = math.pi / 2  # directions further apart than this cannot be the same minutia
-_RELAXATION_STEPS, _RELAXATION_WEIGHT = 3, 0.5
+_RELAXATION_STEPS, _RELAXATION_WEIGHT = 5, 0.5
 # px and radians two pairs may disagree by and stay compatible: the paper's 5 px is too strict for the
-# distortion of the held-out copies; 8 px and 3 relaxation steps (not 5) chosen there (model card)
+# distortion of the held-out copies; 8 px chosen there (model card)
 _RHO_DISTANCE, _RHO_ANGLE = 8.0, math.pi / 12
 _DISC_CELLS = math.pi * (CELLS / 2) ** 2
 
@@ -62,17 +65,19 @@ def _pair_geometry(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def consolidate(sims: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
-    """LSS-R: the global score in [0, 1] of (n_a, n_b) local similarities of minutiae `a`, `b`."""
+    """LSA-R: the global score in [0, 1] of (n_a, n_b) local similarities of minutiae `a`, `b`."""
     na, nb = sims.shape
     if na == 0 or nb == 0:
         return 0.0
     n_pairs = int(_MIN_PAIRS + round(float(_sigmoid(min(na, nb), _MU_P, _TAU_P)) * (_MAX_PAIRS - _MIN_PAIRS)))
-    n_relax = min(na, nb)
-    flat = np.argpartition(-sims, n_relax - 1, axis=None)[:n_relax] if n_relax < sims.size else np.arange(sims.size)
-    ia, ib = np.unravel_index(flat, sims.shape)
+    ia, ib = linear_sum_assignment(sims, maximize=True)
+    # pairs that cannot be compared are not pairs; left in, the relaxation would lift them from zero
+    comparable = sims[ia, ib] > 0
+    ia, ib = ia[comparable], ib[comparable]
     initial = sims[ia, ib].astype(np.float64)
-    if n_relax < 2:
-        return float(initial.mean())
+    n_relax = len(initial)
+    if n_relax < 2:  # one comparable pair is not a placement: it counts as one of the n_pairs
+        return float(initial.sum()) / n_pairs
     da, ta, ra = _pair_geometry(a[ia])
     db, tb, rb = _pair_geometry(b[ib])
     rho = (_sigmoid(np.abs(da - db), _RHO_DISTANCE, -8.0 / 5.0) * _sigmoid(np.abs(_wrap(ta - tb)), _RHO_ANGLE, -30.0)
@@ -81,7 +86,7 @@ def consolidate(sims: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     lam = initial
     for _ in range(_RELAXATION_STEPS):
         lam = _RELAXATION_WEIGHT * lam + (1 - _RELAXATION_WEIGHT) * (rho @ lam) / (n_relax - 1)
-    efficiency = lam / np.maximum(initial, 1e-9)
+    efficiency = lam / initial
     best = np.argsort(-efficiency)[:n_pairs]
     return float(lam[best].mean())
 

@@ -28,6 +28,10 @@ class TrainConfig:
     threads: int = 2
     real_sets: tuple[str, ...] = ("Neurotech_CrossMatch_Sample_DB", "Neurotech_UareU_sample_DB")
     holdout_fraction: float = 0.16
+    # one label per finger across sets that share people (real_data.SAME_PEOPLE), and no training print
+    # of a held-out finger from another sensor; false reproduces the recipes up to 3.2.0, which labelled
+    # each set's keys apart (so a finger's two sensors were pushed apart as different fingers)
+    merge_same_people: bool = True
     real_skin_share: float = 0.0  # share of real training prints made wet or dry (real_data.skin_and_optics)
     real_cut_share: float = 0.0  # share of real training prints cut to an off-centre sensor window (real_data.sensor_cut)
     enhanced_input: bool = False  # train on the Gabor-enhanced channel of the prepared input

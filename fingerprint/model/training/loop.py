@@ -25,7 +25,7 @@ from fingerprint.model.preprocess import prepare
 from fingerprint.model.synth.bank import build_bank
 from fingerprint.model.synth.impressions import render_impressions
 from fingerprint.model.training.config import TrainConfig, served_matcher
-from fingerprint.model.training.real_data import RealSet, augment_real, finger_keys, load_real
+from fingerprint.model.training.real_data import RealSet, augment_real, finger_identity, finger_keys, load_real
 from fingerprint.model.weights import ModelMeta, save_weights
 
 Log = Callable[[str], None]
@@ -41,6 +41,9 @@ def split_fingers(root: Path, cfg: TrainConfig) -> tuple[set[str], set[str]]:
         n_held = max(2, round(len(keys) * cfg.holdout_fraction))
         held.update(shuffled[:n_held])
         train.update(shuffled[n_held:])
+    if cfg.merge_same_people:  # the held-out split stays as it was; its fingers' other sensors leave training
+        held_fingers = {finger_identity(k) for k in held}
+        train = {k for k in train if finger_identity(k) not in held_fingers}
     return train, held
 
 
@@ -100,6 +103,12 @@ class _Trainer:
         self.best_eer = math.inf
         self.history: list[dict[str, float]] = []
         self.by_finger = [torch.nonzero(real.labels == f).flatten() for f in range(len(real.fingers))]
+
+    def _real_centroids(self) -> torch.Tensor:
+        views, _ = embed_with_grids(self.model, self.real.canvases, 0, self.cfg.window)
+        emb = views[:, 0]
+        sums = torch.zeros(len(self.real.fingers), emb.shape[1]).index_add_(0, self.real.labels, emb)
+        return F.normalize(sums, dim=1)
 
     def lr_at(self, step: int) -> float:
         cfg = self.cfg
@@ -208,7 +217,11 @@ class _Trainer:
             init = torch.load(cfg.init_from, weights_only=False)
             self.model.load_state_dict(init["model"])
             with torch.no_grad():
-                self.classes.copy_(init["classes"])
+                if init["classes"].shape == self.classes.shape:
+                    self.classes.copy_(init["classes"])
+                else:  # real fingers relabelled (merge_same_people): each starts at its prints' mean embedding
+                    self.classes[: self.n_syn] = init["classes"][: self.n_syn]
+                    self.classes[self.n_syn :] = self._real_centroids() * init["classes"][: self.n_syn].norm(dim=1).mean()
             self.log(f"initialised from {cfg.init_from} (iteration {init['step']})")
         if ckpt_path.exists():
             self.restore(torch.load(ckpt_path, weights_only=False))
@@ -250,8 +263,8 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
     (out / "config.json").write_text(str(asdict(cfg)))
     train_keys, held_keys = split_fingers(data_root, cfg)
     log(f"real fingers: {len(train_keys)} train, {len(held_keys)} held out")
-    real = load_real(data_root, cfg.real_sets, train_keys)
-    held = load_real(data_root, cfg.real_sets, held_keys)
+    real = load_real(data_root, cfg.real_sets, train_keys, cfg.merge_same_people)
+    held = load_real(data_root, cfg.real_sets, held_keys, cfg.merge_same_people)
     masters = build_bank(cache, cfg.synthetic_fingers, progress=lambda i, n: log(f"masters {i}/{n}") if i % 500 == 0 else None)
     trainer = _Trainer(cfg, real, held, masters, out, log)
     trainer.run()

@@ -17,6 +17,18 @@ from fingerprint.model.synth.masters import CANVAS
 
 _MAX_PIXELS = 4_000_000
 
+# Sets whose finger keys name the same people. The two Neurotech sample databases were taken from one
+# group of volunteers on two sensors with the same person-finger numbering: with 3.2.0, 38 of their 39
+# shared keys are each other's best match across the sensors (runs/diag5/xsensor.py; model card,
+# "Cross-sensor twins"). So CrossMatch/027-6 and UareU/027-6 are one finger, not two.
+SAME_PEOPLE = {"Neurotech_CrossMatch_Sample_DB": "Neurotech", "Neurotech_UareU_sample_DB": "Neurotech"}
+
+
+def finger_identity(key: str) -> str:
+    """The finger a `<set>/<finger>` key belongs to, across sets that share people."""
+    set_name, finger = key.split("/", 1)
+    return f"{SAME_PEOPLE.get(set_name, set_name)}/{finger}"
+
 
 def load_500dpi(path: Path, dpi: float) -> np.ndarray:
     return to_target_dpi(decode_grayscale(path.read_bytes(), _MAX_PIXELS), dpi)
@@ -42,7 +54,10 @@ class RealSet:
     fingers: list[str]
 
 
-def load_real(root: Path, set_names: tuple[str, ...], keep: set[str] | None = None) -> RealSet:
+def load_real(root: Path, set_names: tuple[str, ...], keep: set[str] | None = None, by_identity: bool = True) -> RealSet:
+    """Impressions of the `keep` keys (all when None). Labels are fingers (`finger_identity`), so one
+    finger's prints from two sensors share a label; `by_identity=False` labels every key apart, as
+    the recipes up to 3.2.0 were trained."""
     canvases: list[torch.Tensor] = []
     bgs: list[float] = []
     labels: list[int] = []
@@ -55,12 +70,13 @@ def load_real(root: Path, set_names: tuple[str, ...], keep: set[str] | None = No
             if keep is not None and key not in keep:
                 continue
             canvas, bg = to_canvas(load_500dpi(imp.path, folder_dpi(folder)))
-            if key not in index:
-                index[key] = len(fingers)
-                fingers.append(key)
+            label = finger_identity(key) if by_identity else key
+            if label not in index:
+                index[label] = len(fingers)
+                fingers.append(label)
             canvases.append(canvas)
             bgs.append(bg)
-            labels.append(index[key])
+            labels.append(index[label])
     return RealSet(torch.stack(canvases), torch.tensor(bgs), torch.tensor(labels), fingers)
 
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate, extract_minutiae, fused_cosine
+from fingerprint.model.minutiae.match import consolidate
 from fingerprint.model.preprocess import prepare
 from fingerprint.model.synth.impressions import random_warp
 from fingerprint.model.synth.masters import generate_masters
@@ -73,3 +74,16 @@ def test_fusion_is_a_weighted_mean_on_the_cosine_scale() -> None:
     assert fused_cosine(0.5, 1.0, 0.0) == 0.5
     assert fused_cosine(0.5, 1.0, 1.0) == pytest.approx(0.75)
     assert fused_cosine(1.0, 1.0, 1.5) == pytest.approx(1.0)
+
+
+def test_one_minutia_cannot_pair_with_many() -> None:
+    """A noisy print whose every minutia resembles one minutia of the other print gets one pair, not a
+    full match: the assignment is one-to-one."""
+    rng = np.random.default_rng(3)
+    a = np.column_stack([rng.uniform(0, 300, (30, 2)), rng.uniform(0, 6.28, 30)]).astype(np.float32)
+    b = a.copy()
+    many_to_one = np.zeros((30, 30), np.float32)
+    many_to_one[:, 0] = 0.9
+    one_to_one = np.eye(30, dtype=np.float32) * 0.9
+    assert consolidate(one_to_one, a, b) > 0.8
+    assert consolidate(many_to_one, a, b) < 0.9 / 4
