@@ -30,3 +30,13 @@ def test_the_fold_is_the_chain_trained_without_the_held_out_sensor(stage: int) -
     assert fold.init_from == ("" if stage == 1 else f"runs/fold{stage - 1}/checkpoint.pt")
     same = {"real_sets": fold.real_sets, "init_from": fold.init_from, "reads_templates_of": fold.reads_templates_of}
     assert dataclasses.replace(chain, **same) == fold
+
+
+@pytest.mark.parametrize("stage", range(1, 7))
+def test_the_merged_chain_is_the_chain_with_fingers_labelled_across_sensors(stage: int) -> None:
+    chain = load_config(CONFIGS / CHAIN[stage - 1])
+    merged = load_config(CONFIGS / "merged" / f"stage{stage}.toml")
+    assert merged.merge_same_people and not chain.merge_same_people
+    assert merged.init_from == ("" if stage == 1 else f"runs/merged{stage - 1}/checkpoint.pt")
+    same = {"merge_same_people": True, "init_from": merged.init_from, "version": merged.version, "reads_templates_of": ()}
+    assert dataclasses.replace(chain, **same) == merged
