@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from fingerprint.model.dense import GridMatcher
+from fingerprint.model.preprocess import prepare
 from fingerprint.model.synth.bank import build_bank
 from fingerprint.model.synth.impressions import render_impressions
 from fingerprint.model.training.config import TrainConfig
@@ -117,3 +118,20 @@ def test_a_fine_tune_can_keep_the_normalisation_statistics_it_started_from(tmp_p
     assert not torch.equal(before, after) and learned
     before, after, learned = running_means_after_a_step(freeze=True)
     assert torch.equal(before, after) and learned  # statistics kept, the affine parameters still train
+
+
+def test_a_fine_tune_with_relabelled_fingers_starts_each_at_its_prints_mean_embedding(tmp_path: Path) -> None:
+    masters = build_bank(tmp_path / "masters", 11)
+    cfg = TrainConfig(synthetic_fingers=8, batch_size=8, real_fraction=0.5, iterations=1, warmup_iterations=1,
+                      learning_rate=1e-3, width=16, embedding_dim=32, threads=1)
+    before = _Trainer(cfg, _fake_real(masters[8:11], 2, 1), _fake_real(masters[8:11], 2, 1), masters[:8], tmp_path,
+                      lambda _: None)  # three real fingers
+    torch.save({"model": before.model.state_dict(), "classes": before.classes.detach(), "step": 7}, tmp_path / "init.pt")
+    merged = _fake_real(masters[8:10], 2, 1)  # now two
+    after = _Trainer(cfg, merged, merged, masters[:8], tmp_path, lambda _: None)
+    after.initialise_from(tmp_path / "init.pt")
+    assert torch.equal(after.classes[:8], before.classes[:8])  # synthetic classes carried over
+    embeddings = after.model.eval()(prepare(merged.canvases, cfg.window).tensor)
+    for finger in range(2):
+        mean = torch.nn.functional.normalize(embeddings[merged.labels == finger].sum(0), dim=0)
+        assert torch.nn.functional.cosine_similarity(after.classes[8 + finger], mean, dim=0) > 0.999

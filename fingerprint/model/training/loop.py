@@ -210,19 +210,25 @@ class _Trainer:
         self.best_eer = float(ckpt["best_eer"])  # type: ignore[arg-type]
         self.history = list(ckpt["history"])  # type: ignore[call-overload]
 
+    def initialise_from(self, path: Path) -> None:
+        """Network and class weights of a previous run; when the real fingers were relabelled
+        (merge_same_people) the synthetic classes carry over and each real finger starts at its prints'
+        mean embedding, at the synthetic classes' mean norm."""
+        init = torch.load(path, weights_only=False)
+        self.model.load_state_dict(init["model"])
+        with torch.no_grad():
+            if init["classes"].shape == self.classes.shape:
+                self.classes.copy_(init["classes"])
+            else:
+                self.classes[: self.n_syn] = init["classes"][: self.n_syn]
+                self.classes[self.n_syn :] = self._real_centroids() * init["classes"][: self.n_syn].norm(dim=1).mean()
+        self.log(f"initialised from {path} (iteration {init['step']})")
+
     def run(self) -> None:
         cfg = self.cfg
         ckpt_path = self.out / "checkpoint.pt"
         if not ckpt_path.exists() and cfg.init_from:
-            init = torch.load(cfg.init_from, weights_only=False)
-            self.model.load_state_dict(init["model"])
-            with torch.no_grad():
-                if init["classes"].shape == self.classes.shape:
-                    self.classes.copy_(init["classes"])
-                else:  # real fingers relabelled (merge_same_people): each starts at its prints' mean embedding
-                    self.classes[: self.n_syn] = init["classes"][: self.n_syn]
-                    self.classes[self.n_syn :] = self._real_centroids() * init["classes"][: self.n_syn].norm(dim=1).mean()
-            self.log(f"initialised from {cfg.init_from} (iteration {init['step']})")
+            self.initialise_from(Path(cfg.init_from))
         if ckpt_path.exists():
             self.restore(torch.load(ckpt_path, weights_only=False))
             self.log(f"resumed at iteration {self.step}")
