@@ -4,17 +4,16 @@ the card's thresholds recalibrated for it.
 For each weight it prints the all-pairs EER and FNMR at FMR 1 % / 0.1 % of the held-out split scored
 as the service scores (the card's grid matcher, then `fused_cosine`); FVC sets never choose. With
 `--write W` it stores `minutiae_weight = W` and the FMR 1 % / 0.1 % thresholds of the held-out
-impostor scores at that weight in the card beside the weights (the sha256 is unchanged). How 3.2.0's
-weight was chosen (MODEL_CARD.md, "Minutiae"):
+impostor scores at that weight in the card beside the weights (the sha256 is unchanged), and the
+fused held-out EER in its `notes`. How the shipped weight was chosen and written (MODEL_CARD.md,
+"3.3.0"; 3.2.x likewise with their own versions):
 
-    .venv/bin/python -m benchmarks.minutiae_fusion --weights 0,0.5,1,1.5,2
-    .venv/bin/python -m benchmarks.minutiae_fusion --weights 1 --write 1 --version 3.2.0+s20261125i1400
+    .venv/bin/python -m benchmarks.minutiae_fusion --weights 0,4,5,6
+    .venv/bin/python -m benchmarks.minutiae_fusion --weights 5 --write 5 --version 3.3.0+s20261125i300
 
-(`--version` also sets `reads_templates_of` to `--reads`, empty by default: templates without minutiae
-cannot be scored alike.) 3.2.1 changed the matcher, not the templates, and was written with
-
-    .venv/bin/python -m benchmarks.minutiae_fusion --weights 5 --write 5 \\
-        --version 3.2.1+s20261125i1400 --reads 3.2.0+s20261125i1400
+`--version` also sets `reads_templates_of` to `--reads` (comma-separated, empty by default): a version
+that changes only the matcher reads its predecessor's templates (3.2.1 was written with
+`--reads 3.2.0+s20261125i1400`); one with a new network or template layout reads none.
 
 The held-out labels are fingers across sensors (`real_data.finger_identity`): before 3.2.1 the one
 held-out finger with prints from both Neurotech sensors counted as two, and its 64 cross-sensor pairs as
@@ -80,7 +79,9 @@ def main() -> None:
             t2, t3 = threshold_at_fmr(imp, 0.01), threshold_at_fmr(imp, 0.001)
             path = meta_path(args.model)
             data = json.loads(path.read_text())
-            data.update(minutiae_weight=w, threshold_fmr_1e2=t2, threshold_fmr_1e3=t3)
+            grid_note = data.get("notes", "").split(" (grid score)")[0].split(";")[0]
+            data.update(minutiae_weight=w, threshold_fmr_1e2=t2, threshold_fmr_1e3=t3,
+                        notes=f"{grid_note} (grid score); {100 * eer(gen, imp):.2f}% with minutiae at weight {w:g}")
             if args.version:
                 data.update(version=args.version, reads_templates_of=[v for v in args.reads.split(",") if v])
             path.write_text(json.dumps(data, indent=2) + "\n")

@@ -113,8 +113,6 @@ def test_grids_decide_the_order_and_follow_their_rows() -> None:
 
 
 def _minutiae(seed: int) -> MinutiaeTemplate:
-
-
     rng = np.random.default_rng(seed)
     points = np.c_[rng.uniform(60, 260, (40, 2)), rng.uniform(0, 2 * np.pi, 40)].astype(np.float32)
     return MinutiaeTemplate(points, np.ones((20, 20), bool))
