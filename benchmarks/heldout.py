@@ -33,7 +33,8 @@ from fingerprint.model.network import FingerprintNet
 from fingerprint.model.synth.impressions import render_impressions
 from fingerprint.model.synth.masters import generate_masters
 from fingerprint.model.training.config import load_config
-from fingerprint.model.training.loop import dense_pair_scores, embed_with_grids, split_fingers
+from fingerprint.model.training.loop import embed_with_grids, split_fingers
+from fingerprint.model.training.pair_scores import dense_pair_scores
 from fingerprint.model.training.real_data import load_real, sensor_cut
 
 

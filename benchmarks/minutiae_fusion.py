@@ -2,18 +2,19 @@
 the card's thresholds recalibrated for it.
 
 For each weight it prints the all-pairs EER and FNMR at FMR 1 % / 0.1 % of the held-out split scored
-as the service scores (the card's grid matcher, then `fused_cosine`); FVC sets never choose. With
-`--write W` it stores `minutiae_weight = W` and the FMR 1 % / 0.1 % thresholds of the held-out
-impostor scores at that weight in the card beside the weights (the sha256 is unchanged), and the
-fused held-out EER in its `notes`. How the shipped weight was chosen and written (MODEL_CARD.md,
-"3.3.0"; 3.2.x likewise with their own versions):
+as the service scores (the card's grid matcher, then `fused_cosine`), and the FMR 1 % / 0.1 %
+thresholds of the impostor pairs of one sensor (`pair_scores.pair_masks`: two sensors' prints of
+different fingers score lower, so pooling them promised an FMR one sensor does not keep; model card,
+"3.3.1"); FVC sets never choose. With `--write W` it stores `minutiae_weight = W` and those thresholds
+in the card beside the weights (the sha256 is unchanged), and the fused held-out EER in its `notes`.
+How the shipped card was written (MODEL_CARD.md, "3.3.1"; earlier versions likewise):
 
     .venv/bin/python -m benchmarks.minutiae_fusion --weights 0,4,5,6
-    .venv/bin/python -m benchmarks.minutiae_fusion --weights 5 --write 5 --version 3.3.0+s20261125i300
+    .venv/bin/python -m benchmarks.minutiae_fusion --weights 5 --write 5 --version 3.3.1+s20261125i300 --reads 3.3.0+s20261125i300
 
 `--version` also sets `reads_templates_of` to `--reads` (comma-separated, empty by default): a version
-that changes only the matcher reads its predecessor's templates (3.2.1 was written with
-`--reads 3.2.0+s20261125i1400`); one with a new network or template layout reads none.
+that changes only the matcher or the thresholds reads its predecessor's templates (3.2.1 was written
+with `--reads 3.2.0+s20261125i1400`); one with a new network or template layout reads none.
 
 The held-out labels are fingers across sensors (`real_data.finger_identity`): before 3.2.1 the one
 held-out finger with prints from both Neurotech sensors counted as two, and its 64 cross-sensor pairs as
@@ -26,7 +27,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from fingerprint.model.evaluation.metrics import best_view_cosines, eer, fnmr_at_fmr, score_from_cosine, threshold_at_fmr
@@ -35,6 +35,7 @@ from fingerprint.model.minutiae import MinutiaeTemplate, extract_minutiae
 from fingerprint.model.preprocess import prepare
 from fingerprint.model.training.config import load_config
 from fingerprint.model.training.loop import embed_with_grids, split_fingers
+from fingerprint.model.training.pair_scores import pair_masks
 from fingerprint.model.training.real_data import load_real
 from fingerprint.model.weights import DEFAULT_WEIGHTS, load_weights, meta_path
 
@@ -66,17 +67,17 @@ def main() -> None:
     v = views.numpy()
     with torch.inference_mode():
         grid_cos = matcher.scores(grids, grids, torch.from_numpy(best_view_cosines(v, v[:, 0]))).numpy().T
-    labels = held.labels.numpy()
-    iu = np.triu_indices(len(labels), 1)
-    same = labels[iu[0]] == labels[iu[1]]
+    iu, same, one_sensor = pair_masks(held.labels.numpy(), held.sensors.numpy())
     for w in [float(x) for x in args.weights.split(",")]:
         sim = score_from_cosine(fuse_minutiae(grid_cos, minutiae, w) if w > 0 else grid_cos)
-        gen, imp = sim[iu][same], sim[iu][~same]
+        gen, imp, cal = sim[iu][same], sim[iu][~same], sim[iu][one_sensor]
         f1, f01 = fnmr_at_fmr(gen, imp, 0.01), fnmr_at_fmr(gen, imp, 0.001)
+        t2, t3 = threshold_at_fmr(cal, 0.01), threshold_at_fmr(cal, 0.001)
         print(f"weight {w}: held-out EER {100 * eer(gen, imp):.2f} %, FNMR@FMR1% {100 * (f1 or 0):.1f} %, "
-              f"FNMR@FMR0.1% {100 * (f01 or 0):.1f} % ({len(gen)} genuine, {len(imp)} impostor pairs)", flush=True)
+              f"FNMR@FMR0.1% {100 * (f01 or 0):.1f} % ({len(gen)} genuine, {len(imp)} impostor pairs); "
+              f"thresholds from the {len(cal)} one-sensor impostor pairs {t2:.4f} / {t3:.4f}, FNMR there "
+              f"{100 * (gen < t2).mean():.1f} / {100 * (gen < t3).mean():.1f} %", flush=True)
         if args.write == w:
-            t2, t3 = threshold_at_fmr(imp, 0.01), threshold_at_fmr(imp, 0.001)
             path = meta_path(args.model)
             data = json.loads(path.read_text())
             grid_note = data.get("notes", "").split(" (grid score)")[0].split(";")[0]

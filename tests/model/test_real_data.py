@@ -35,6 +35,7 @@ def test_the_same_key_on_two_sensors_that_share_people_is_one_finger(tmp_path: P
     assert len(real.fingers) == 7 and len(real.labels) == 26
     cross, uru = real.labels[:12], real.labels[12:24]
     assert cross.tolist() == uru.tolist()  # 001-1 on either sensor carries one label
+    assert real.sensors.tolist() == [0] * 12 + [1] * 14  # while each print keeps the sensor it came from
     # the recipes up to 3.2.0 labelled each set's keys apart
     assert len(load_real(tmp_path, _SETS, by_identity=False).fingers) == 13
 

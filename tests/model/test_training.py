@@ -13,7 +13,8 @@ from fingerprint.model.preprocess import prepare
 from fingerprint.model.synth.bank import build_bank
 from fingerprint.model.synth.impressions import render_impressions
 from fingerprint.model.training.config import TrainConfig
-from fingerprint.model.training.loop import _Trainer, dense_pair_scores
+from fingerprint.model.training.loop import _Trainer
+from fingerprint.model.training.pair_scores import dense_pair_scores, pair_masks
 from fingerprint.model.training.real_data import RealSet, sensor_cut, skin_and_optics
 
 
@@ -22,7 +23,8 @@ def _fake_real(masters: torch.Tensor, per_finger: int, seed: int) -> RealSet:
     gen = torch.Generator().manual_seed(seed)
     idx = torch.arange(len(masters)).repeat_interleave(per_finger)
     canvases = render_impressions(masters[idx].float() / 127.0, gen)
-    return RealSet(canvases, torch.full((len(idx),), 200.0), idx, [f"f{i}" for i in range(len(masters))])
+    return RealSet(canvases, torch.full((len(idx),), 200.0), idx, [f"f{i}" for i in range(len(masters))],
+                   torch.zeros(len(idx), dtype=torch.long))
 
 
 def test_dense_training_pairs_impressions_learns_and_validates(tmp_path: Path) -> None:
@@ -68,6 +70,19 @@ def test_calibration_scores_probe_rows_against_enrolled_rows() -> None:
     genuine, impostor = dense_pair_scores(views, grids, labels, GridMatcher(rotations=(-10.0, 10.0)))
     assert genuine.shape == (1,) and impostor.shape == (5,)
     assert genuine[0] > 0.9 and impostor.max() < 0.7
+
+
+def test_calibration_impostors_come_from_one_sensor_and_genuine_pairs_from_any() -> None:
+    """Two sensors' prints of one finger are a genuine pair; two sensors' prints of different fingers
+    are not an impostor pair the thresholds are set with (a deployment compares one sensor's prints)."""
+    labels = np.array([0, 0, 1, 1, 0, 2])
+    sensors = np.array([0, 0, 0, 0, 1, 1])
+    (i, j), same, impostor = pair_masks(labels, sensors)
+    pairs = list(zip(i.tolist(), j.tolist(), strict=True))
+    assert {p for p, s in zip(pairs, same, strict=True) if s} == {(0, 1), (2, 3), (0, 4), (1, 4)}
+    assert {p for p, m in zip(pairs, impostor, strict=True) if m} == {(0, 2), (0, 3), (1, 2), (1, 3), (4, 5)}
+    _, _, pooled = pair_masks(labels)
+    assert pooled.sum() == len(pairs) - 4  # without sensors every different-finger pair counts
 
 
 def test_wet_prints_spread_ridges_and_dry_prints_thin_them(tmp_path: Path) -> None:

@@ -52,6 +52,7 @@ class RealSet:
     backgrounds: torch.Tensor  # (N,)
     labels: torch.Tensor  # (N,) finger index
     fingers: list[str]
+    sensors: torch.Tensor  # (N,) index of the set (sensor) each impression comes from
 
 
 def load_real(root: Path, set_names: tuple[str, ...], keep: set[str] | None = None, by_identity: bool = True) -> RealSet:
@@ -61,9 +62,10 @@ def load_real(root: Path, set_names: tuple[str, ...], keep: set[str] | None = No
     canvases: list[torch.Tensor] = []
     bgs: list[float] = []
     labels: list[int] = []
+    sensors: list[int] = []
     fingers: list[str] = []
     index: dict[str, int] = {}
-    for name in set_names:
+    for sensor, name in enumerate(set_names):
         folder = root / name
         for imp in scan_folder(folder):
             key = f"{name}/{imp.finger}"
@@ -77,7 +79,8 @@ def load_real(root: Path, set_names: tuple[str, ...], keep: set[str] | None = No
             canvases.append(canvas)
             bgs.append(bg)
             labels.append(index[label])
-    return RealSet(torch.stack(canvases), torch.tensor(bgs), torch.tensor(labels), fingers)
+            sensors.append(sensor)
+    return RealSet(torch.stack(canvases), torch.tensor(bgs), torch.tensor(labels), fingers, torch.tensor(sensors))
 
 
 def finger_keys(root: Path, set_names: tuple[str, ...]) -> dict[str, list[str]]:
