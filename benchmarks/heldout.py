@@ -13,7 +13,13 @@ were chosen, see MODEL_CARD.md):
     .venv/bin/python -m benchmarks.heldout runs/train6/best.pt --rotations "" 20,10 30,20,10 --fusion 0,0.25,0.5,1
 
 `--cut 0.5` adds a copy with half the prints cut to an off-centre sensor window (`sensor_cut`).
-`--windows 320,384` scores a checkpoint at other crop windows than its recipe's.
+`--windows 320,384` scores a checkpoint at other crop windows than its recipe's. `--minutiae 0,5`
+also fuses each grid score with the pair's minutiae score at those weights, as the service does
+since 3.2.0 (the minutiae do not depend on the checkpoint: found once per copy). How a retrained
+network is compared with the served one (card "What to try next"; labels are fingers across sensors):
+
+    .venv/bin/python -m benchmarks.heldout runs/twins/best.pt runs/merged6/best.pt \\
+        --rotations 30,20,10 --fusion 0.25 --shifts 4 --max-move 60 --minutiae 0,5
 """
 
 from __future__ import annotations
@@ -28,13 +34,14 @@ import torch
 import torch.nn.functional as F
 
 from fingerprint.model.dense import GridMatcher
-from fingerprint.model.evaluation.metrics import eer, fnmr_at_fmr
+from fingerprint.model.evaluation.metrics import eer, fnmr_at_fmr, score_from_cosine
+from fingerprint.model.minutiae import fused_cosine
 from fingerprint.model.network import FingerprintNet
 from fingerprint.model.synth.impressions import render_impressions
 from fingerprint.model.synth.masters import generate_masters
 from fingerprint.model.training.config import load_config
 from fingerprint.model.training.loop import embed_with_grids, split_fingers
-from fingerprint.model.training.pair_scores import dense_pair_scores
+from fingerprint.model.training.pair_scores import grid_cosines, minutiae_all_pairs, pair_masks
 from fingerprint.model.training.real_data import load_real, sensor_cut
 
 
@@ -116,6 +123,7 @@ def main() -> None:
                     help="also score a cut copy: this share of prints cut to an off-centre sensor window")
     ap.add_argument("--synthetic", type=int, default=0, help="also score N unseen synthetic fingers x 8")
     ap.add_argument("--windows", default="", help="comma-separated crop windows (default: the recipe's)")
+    ap.add_argument("--minutiae", default="0", help="comma-separated weights of the minutiae score (0: grid only)")
     args = ap.parse_args()
     cfg = load_config(args.config)
     torch.set_num_threads(cfg.threads)
@@ -135,17 +143,24 @@ def main() -> None:
     windows = [int(x) for x in args.windows.split(",") if x] or [cfg.window]
     shifts = [int(s) for s in args.shifts.split(",")]
     weights = [float(w) for w in args.fusion.split(",")]
+    minutiae_weights = [float(w) for w in args.minutiae.split(",")]
+    minutiae: dict[tuple[str, int], np.ndarray] = {}
     for path in args.checkpoints:
         model = FingerprintNet(cfg.embedding_dim, cfg.width, enhanced_input=cfg.enhanced_input)
         model.load_state_dict(torch.load(path, weights_only=False)["model"])
         for (name, (canvases, labels)), window in itertools.product(splits.items(), windows):
             views, grids = embed_with_grids(model, canvases, cfg.probe_shift_radius, window)
+            if max(minutiae_weights) > 0 and (name, window) not in minutiae:
+                minutiae[name, window] = minutiae_all_pairs(canvases, window)
+            iu, same, impostor = pair_masks(labels.numpy())
             for shift, spec, weight in itertools.product(shifts, args.rotations, weights):
-                matcher = GridMatcher(shift, _rotation_set(spec), weight)
-                genuine, impostor = dense_pair_scores(views, grids, labels, matcher)
-                print(f"{path} {name}: window {window} shift {shift} rotations [{spec or 'none'}] fusion {weight:g} "
-                      f"EER {eer(genuine, impostor) * 100:.2f}% {_fnmr(genuine, impostor)}", flush=True)
-
+                cos = grid_cosines(views, grids, GridMatcher(shift, _rotation_set(spec), weight))
+                for mw in minutiae_weights:
+                    sim = score_from_cosine(fused_cosine(cos, minutiae[name, window], mw) if mw > 0 else cos)
+                    genuine, impostors = sim[iu][same], sim[iu][impostor]
+                    print(f"{path} {name}: window {window} shift {shift} rotations [{spec or 'none'}] fusion {weight:g} "
+                          f"minutiae {mw:g} EER {eer(genuine, impostors) * 100:.2f}% {_fnmr(genuine, impostors)}",
+                          flush=True)
 
 if __name__ == "__main__":
     main()

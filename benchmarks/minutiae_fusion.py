@@ -29,13 +29,11 @@ from pathlib import Path
 
 import torch
 
-from fingerprint.model.evaluation.metrics import best_view_cosines, eer, fnmr_at_fmr, score_from_cosine, threshold_at_fmr
-from fingerprint.model.evaluation.report import fuse_minutiae
-from fingerprint.model.minutiae import MinutiaeTemplate, extract_minutiae
-from fingerprint.model.preprocess import prepare
+from fingerprint.model.evaluation.metrics import eer, fnmr_at_fmr, score_from_cosine, threshold_at_fmr
+from fingerprint.model.minutiae import fused_cosine
 from fingerprint.model.training.config import load_config
 from fingerprint.model.training.loop import embed_with_grids, split_fingers
-from fingerprint.model.training.pair_scores import pair_masks
+from fingerprint.model.training.pair_scores import grid_cosines, minutiae_all_pairs, pair_masks
 from fingerprint.model.training.real_data import load_real
 from fingerprint.model.weights import DEFAULT_WEIGHTS, load_weights, meta_path
 
@@ -59,17 +57,11 @@ def main() -> None:
     _, held_keys = split_fingers(args.data, cfg)
     held = load_real(args.data, cfg.real_sets, held_keys)
     views, grids = embed_with_grids(model, held.canvases, meta.probe_shift_radius, meta.window)
-    minutiae: list[MinutiaeTemplate] = []
-    with torch.inference_mode():
-        for i in range(0, len(held.canvases), 32):
-            enhanced = prepare(held.canvases[i : i + 32], meta.window).tensor[:, 1]
-            minutiae.extend(extract_minutiae(e) for e in enhanced)
-    v = views.numpy()
-    with torch.inference_mode():
-        grid_cos = matcher.scores(grids, grids, torch.from_numpy(best_view_cosines(v, v[:, 0]))).numpy().T
+    grid_cos = grid_cosines(views, grids, matcher)
+    minutiae = minutiae_all_pairs(held.canvases, meta.window)
     iu, same, one_sensor = pair_masks(held.labels.numpy(), held.sensors.numpy())
     for w in [float(x) for x in args.weights.split(",")]:
-        sim = score_from_cosine(fuse_minutiae(grid_cos, minutiae, w) if w > 0 else grid_cos)
+        sim = score_from_cosine(fused_cosine(grid_cos, minutiae, w) if w > 0 else grid_cos)
         gen, imp, cal = sim[iu][same], sim[iu][~same], sim[iu][one_sensor]
         f1, f01 = fnmr_at_fmr(gen, imp, 0.01), fnmr_at_fmr(gen, imp, 0.001)
         t2, t3 = threshold_at_fmr(cal, 0.01), threshold_at_fmr(cal, 0.001)

@@ -113,15 +113,8 @@ def similarity_matrix(embeddings: list[Embedding], matcher: GridMatcher | None =
 
 
 def fuse_minutiae(grid_cos: np.ndarray, minutiae: list[MinutiaeTemplate], weight: float) -> np.ndarray:
-    """Every pair scored once (the minutiae score is symmetric up to ties), as the index fuses it."""
-    matcher = MinutiaeMatcher()
-    cylinders = [matcher.cylinders(m) for m in minutiae]
-    n = len(cylinders)
-    scores = np.eye(n)
-    for i in range(n):
-        for j in range(i + 1, n):
-            scores[i, j] = scores[j, i] = matcher.score(cylinders[i], cylinders[j])
-    return fused_cosine(grid_cos, scores, weight)
+    """Every pair's grid cosine fused with its minutiae score, as the index fuses them."""
+    return fused_cosine(grid_cos, MinutiaeMatcher().all_pairs(minutiae), weight)
 
 
 def _time_single_image(embedder: TorchEmbedder, data: bytes, dpi: float, repeats: int = 10) -> float:

@@ -5,7 +5,7 @@ property of the finger that every sensor records alike, while the grid's learned
 less on sensors the network never saw (the model card's FVC2002 diagnosis). Stages: `skeleton`
 (thinning, crossing numbers), `extract` (minutiae from the enhanced ridge map the network already
 reads), `cylinders` (each minutia's neighbourhood as a rotation-invariant code), `match` (cylinder
-similarities consolidated by local similarity sort with relaxation).
+similarities consolidated by local similarity assignment with relaxation).
 """
 
 from fingerprint.model.minutiae.extract import extract_minutiae

@@ -117,3 +117,14 @@ class MinutiaeMatcher:
         """The probe against each template; None where a template has no minutiae stored."""
         cylinders = self.cylinders(probe)
         return [None if t is None else self.score(cylinders, self.cylinders(t)) for t in templates]
+
+    def all_pairs(self, templates: list[MinutiaeTemplate]) -> np.ndarray:
+        """(n, n) scores of every pair, each scored once (the score is symmetric up to ties); 1 on the
+        diagonal."""
+        cylinders = [self.cylinders(t) for t in templates]
+        n = len(cylinders)
+        scores = np.eye(n)
+        for i in range(n):
+            for j in range(i + 1, n):
+                scores[i, j] = scores[j, i] = self.score(cylinders[i], cylinders[j])
+        return scores

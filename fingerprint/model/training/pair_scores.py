@@ -8,6 +8,8 @@ import torch
 
 from fingerprint.model.dense import GridMatcher
 from fingerprint.model.evaluation.metrics import best_view_cosines, score_from_cosine
+from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate, extract_minutiae
+from fingerprint.model.preprocess import prepare
 
 Pairs = tuple[np.ndarray, np.ndarray]
 
@@ -25,14 +27,32 @@ def pair_masks(labels: np.ndarray, sensors: np.ndarray | None = None) -> tuple[P
     return iu, same, impostor
 
 
+def grid_cosines(views: torch.Tensor, cells: torch.Tensor, matcher: GridMatcher) -> np.ndarray:
+    """(N, N) grid cosines by `matcher`, [enrolled, probe]: row i enrolled (view 0), column j the
+    probe (its best view), as the service compares."""
+    v = views.numpy()
+    with torch.inference_mode():
+        cos = matcher.scores(cells, cells, torch.from_numpy(best_view_cosines(v, v[:, 0])))  # [probe, enrolled]
+    out: np.ndarray = cos.numpy().T
+    return out
+
+
+def minutiae_all_pairs(canvases: torch.Tensor, window: int, batch: int = 32) -> np.ndarray:
+    """(N, N) minutiae scores of every pair of training canvases, found on the enhanced ridge map of
+    the `window` crop as the service finds them."""
+    templates: list[MinutiaeTemplate] = []
+    with torch.inference_mode():
+        for i in range(0, len(canvases), batch):
+            enhanced = prepare(canvases[i : i + batch], window).tensor[:, 1]
+            templates.extend(extract_minutiae(e) for e in enhanced)
+    return MinutiaeMatcher().all_pairs(templates)
+
+
 def dense_pair_scores(views: torch.Tensor, cells: torch.Tensor, labels: torch.Tensor,
                       matcher: GridMatcher, sensors: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
     """All-pairs genuine and impostor scores in [0, 1] by `matcher`, as the service scores:
     row i enrolled, row j > i the probe. `sensors`: impostors from one sensor only (`pair_masks`)."""
-    v = views.numpy()
-    with torch.inference_mode():
-        cos = matcher.scores(cells, cells, torch.from_numpy(best_view_cosines(v, v[:, 0])))  # [probe, enrolled]
-        sim = score_from_cosine(cos.numpy().T)
+    sim = score_from_cosine(grid_cosines(views, cells, matcher))
     iu, same, impostor = pair_masks(labels.numpy(), None if sensors is None else sensors.numpy())
     return sim[iu][same], sim[iu][impostor]
 

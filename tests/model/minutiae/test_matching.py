@@ -65,6 +65,16 @@ def test_mates_outscore_other_fingers() -> None:
     assert min(genuine) > max(impostor)
 
 
+def test_all_pairs_scores_each_pair_as_a_probe_against_a_template(minutiae: list[list[MinutiaeTemplate]]) -> None:
+    """The benchmarks' and calibration's all-pairs matrix is what the index computes pair by pair."""
+    templates = [minutiae[0][0], minutiae[0][1], minutiae[1][0]]
+    matrix = MinutiaeMatcher().all_pairs(templates)
+    assert matrix.shape == (3, 3) and np.array_equal(matrix, matrix.T) and np.all(np.diag(matrix) == 1)
+    first_row = MinutiaeMatcher().scores(templates[0], templates[1:])
+    np.testing.assert_allclose(matrix[0, 1:], first_row, rtol=1e-6)
+    assert matrix[0, 1] > matrix[0, 2]  # mates above another finger
+
+
 def test_a_template_without_minutiae_gets_none() -> None:
     probe = MinutiaeTemplate(np.zeros((0, 3), np.float32), np.ones((20, 20), bool))
     assert MinutiaeMatcher().scores(probe, [None]) == [None]
