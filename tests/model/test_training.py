@@ -70,6 +70,11 @@ def test_calibration_scores_probe_rows_against_enrolled_rows() -> None:
     genuine, impostor = dense_pair_scores(views, grids, labels, GridMatcher(rotations=(-10.0, 10.0)))
     assert genuine.shape == (1,) and impostor.shape == (5,)
     assert genuine[0] > 0.9 and impostor.max() < 0.7
+    # calibration: prints 0-1 from one sensor, 2-3 from another; (2, 3) is the only impostor pair
+    # within one sensor, so the only one the thresholds see
+    sensors = torch.tensor([0, 0, 1, 1])
+    genuine_s, impostor_s = dense_pair_scores(views, grids, labels, GridMatcher(rotations=(-10.0, 10.0)), sensors)
+    assert np.array_equal(genuine_s, genuine) and impostor_s.shape == (1,) and impostor_s[0] == impostor[-1]
 
 
 def test_calibration_impostors_come_from_one_sensor_and_genuine_pairs_from_any() -> None:
