@@ -162,5 +162,6 @@ def main() -> None:
                           f"minutiae {mw:g} EER {eer(genuine, impostors) * 100:.2f}% {_fnmr(genuine, impostors)}",
                           flush=True)
 
+
 if __name__ == "__main__":
     main()
