@@ -288,10 +288,18 @@ def run_eval(dirs: list[Path], baseline: str, weights: Path | None, out: Path, d
         results.append(res)
         curves[folder.name] = cs
     grid = embedder.meta.grid_shape()
-    compare_ms = _ours_compare_ms(embedder.meta.embedding_dim, (2 * embedder.meta.probe_shift_radius + 1) ** 2, grid,
-                                  embedder.meta.grid_matcher())
-    if embedder.meta.minutiae_weight > 0:
-        compare_ms += _minutiae_compare_ms()
+    # on one intra-op thread, as the service's search thread compares (batching/pipeline.py): with two,
+    # the small tensors of a comparison spend more time in OpenMP barriers than in arithmetic
+    # (minutiae 13-17 vs 2.2-2.4 ms per comparison on this 2-core machine with another job running)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        compare_ms = _ours_compare_ms(embedder.meta.embedding_dim, (2 * embedder.meta.probe_shift_radius + 1) ** 2,
+                                      grid, embedder.meta.grid_matcher())
+        if embedder.meta.minutiae_weight > 0:
+            compare_ms += _minutiae_compare_ms()
+    finally:
+        torch.set_num_threads(threads)
     table = format_table(results, compare_ms)
     report = {"model": embedder.meta.__dict__, "sets": [_as_dict(r) for r in results],
               "ours_ms_per_comparison": compare_ms}
