@@ -7,10 +7,12 @@ thresholds of the impostor pairs of one sensor (`pair_scores.pair_masks`: two se
 different fingers score lower, so pooling them promised an FMR one sensor does not keep; model card,
 "3.3.1"); FVC sets never choose. With `--write W` it stores `minutiae_weight = W` and those thresholds
 in the card beside the weights (the sha256 is unchanged), and the fused held-out EER in its `notes`.
-How the shipped card was written (MODEL_CARD.md, "3.3.1"; earlier versions likewise):
+How the shipped card was written (MODEL_CARD.md, "3.4.0"; 3.3.1 likewise with `--reads 3.3.0+s20261125i300`
+and the default config):
 
-    .venv/bin/python -m benchmarks.minutiae_fusion --weights 0,4,5,6
-    .venv/bin/python -m benchmarks.minutiae_fusion --weights 5 --write 5 --version 3.3.1+s20261125i300 --reads 3.3.0+s20261125i300
+    .venv/bin/python -m benchmarks.minutiae_fusion --config configs/merged/stage6.toml --weights 0,3,4,5,6,8
+    .venv/bin/python -m benchmarks.minutiae_fusion --config configs/merged/stage6.toml --weights 5 --write 5 \\
+        --version 3.4.0+s20261125i2400
 
 `--version` also sets `reads_templates_of` to `--reads` (comma-separated, empty by default): a version
 that changes only the matcher or the thresholds reads its predecessor's templates (3.2.1 was written
