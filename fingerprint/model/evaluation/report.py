@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,19 +118,26 @@ def fuse_minutiae(grid_cos: np.ndarray, minutiae: list[MinutiaeTemplate], weight
     return fused_cosine(grid_cos, MinutiaeMatcher().all_pairs(minutiae), weight)
 
 
-def _time_single_image(embedder: TorchEmbedder, data: bytes, dpi: float, repeats: int = 10) -> float:
-    """Preprocessing + embedding at batch size 1 on one thread, median over repeats (ms)."""
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Torch on one intra-op thread inside the block (the caller's count restored after)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        times = []
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _time_single_image(embedder: TorchEmbedder, data: bytes, dpi: float, repeats: int = 10) -> float:
+    """Preprocessing + embedding at batch size 1 on one thread, median over repeats (ms)."""
+    times = []
+    with _one_thread():
         for _ in range(repeats):
             t0 = time.perf_counter()
             embedder.embed([embedder.preprocess(data, dpi)])
             times.append(time.perf_counter() - t0)
-        return float(np.median(times) * 1000)
-    finally:
-        torch.set_num_threads(threads)
+    return float(np.median(times) * 1000)
 
 
 def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: float | None,
@@ -291,15 +299,11 @@ def run_eval(dirs: list[Path], baseline: str, weights: Path | None, out: Path, d
     # on one intra-op thread, as the service's search thread compares (batching/pipeline.py): with two,
     # the small tensors of a comparison spend more time in OpenMP barriers than in arithmetic
     # (minutiae 13-17 vs 2.2-2.4 ms per comparison on this 2-core machine with another job running)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with _one_thread():
         compare_ms = _ours_compare_ms(embedder.meta.embedding_dim, (2 * embedder.meta.probe_shift_radius + 1) ** 2,
                                       grid, embedder.meta.grid_matcher())
         if embedder.meta.minutiae_weight > 0:
             compare_ms += _minutiae_compare_ms()
-    finally:
-        torch.set_num_threads(threads)
     table = format_table(results, compare_ms)
     report = {"model": embedder.meta.__dict__, "sets": [_as_dict(r) for r in results],
               "ours_ms_per_comparison": compare_ms}
