@@ -1,8 +1,10 @@
 """Thinning leaves one-pixel lines whose ends and forks the crossing numbers find."""
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
-from fingerprint.model.minutiae.skeleton import crossing_numbers, thin
+from fingerprint.model.minutiae.skeleton import _tables, crossing_numbers, neighbour_codes, thin
 
 
 def test_a_thick_bar_thins_to_a_line_with_two_endings() -> None:
@@ -25,3 +27,27 @@ def test_a_fork_has_one_bifurcation_and_three_endings() -> None:
     cn = crossing_numbers(thin(img))
     assert int((cn == 3).sum()) >= 1
     assert int((cn == 1).sum()) == 3
+
+
+def _whole_image_thinning(binary: np.ndarray) -> np.ndarray:
+    """Zhang-Suen as written: every pixel looked at in every sub-iteration until nothing changes."""
+    first, second, _ = _tables()
+    image = binary.copy()
+    while True:
+        changed = False
+        for table in (first, second):
+            delete = table[neighbour_codes(image)] & (image > 0)
+            image[delete] = 0
+            changed |= bool(delete.any())
+        if not changed:
+            return image
+
+
+def test_thinning_only_revisits_changed_pixels_yet_matches_the_whole_image_algorithm() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(6):
+        # smoothed noise thresholded: blobs, bars and holes of many shapes, with long staircases
+        noise = torch.from_numpy(rng.standard_normal((1, 1, 96, 96)).astype(np.float32))
+        smooth = F.avg_pool2d(noise, 7, stride=1, padding=3)[0, 0]
+        binary = (smooth > 0).to(torch.uint8)
+        assert np.array_equal(thin(binary).numpy(), _whole_image_thinning(binary.numpy()))
