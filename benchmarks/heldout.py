@@ -124,6 +124,8 @@ def main() -> None:
     ap.add_argument("--synthetic", type=int, default=0, help="also score N unseen synthetic fingers x 8")
     ap.add_argument("--windows", default="", help="comma-separated crop windows (default: the recipe's)")
     ap.add_argument("--minutiae", default="0", help="comma-separated weights of the minutiae score (0: grid only)")
+    ap.add_argument("--minutiae-windows", default="0",
+                    help="comma-separated windows minutiae are found in, around the crop (0: the crop; card '3.5.0')")
     args = ap.parse_args()
     cfg = load_config(args.config)
     torch.set_num_threads(cfg.threads)
@@ -148,19 +150,22 @@ def main() -> None:
     for path in args.checkpoints:
         model = FingerprintNet(cfg.embedding_dim, cfg.width, enhanced_input=cfg.enhanced_input)
         model.load_state_dict(torch.load(path, weights_only=False)["model"])
-        for (name, (canvases, labels)), window in itertools.product(splits.items(), windows):
-            views, grids = embed_with_grids(model, canvases, cfg.probe_shift_radius, window)
-            if max(minutiae_weights) > 0 and (name, window) not in minutiae:
-                minutiae[name, window] = minutiae_all_pairs(canvases, window)
+        for (name, (canvases, labels)), window, mwin in itertools.product(
+                splits.items(), windows, [int(x) for x in args.minutiae_windows.split(",")]):
+            outer = mwin or window
+            # the network reads the centre of the outer window's preparation, as the service does
+            views, grids = embed_with_grids(model, canvases, cfg.probe_shift_radius, window, outer=outer)
+            if max(minutiae_weights) > 0 and (name, outer) not in minutiae:
+                minutiae[name, outer] = minutiae_all_pairs(canvases, outer)
             iu, same, impostor = pair_masks(labels.numpy())
             for shift, spec, weight in itertools.product(shifts, args.rotations, weights):
                 cos = grid_cosines(views, grids, GridMatcher(shift, _rotation_set(spec), weight))
                 for mw in minutiae_weights:
-                    sim = score_from_cosine(fused_cosine(cos, minutiae[name, window], mw) if mw > 0 else cos)
+                    sim = score_from_cosine(fused_cosine(cos, minutiae[name, outer], mw) if mw > 0 else cos)
                     genuine, impostors = sim[iu][same], sim[iu][impostor]
-                    print(f"{path} {name}: window {window} shift {shift} rotations [{spec or 'none'}] fusion {weight:g} "
-                          f"minutiae {mw:g} EER {eer(genuine, impostors) * 100:.2f}% {_fnmr(genuine, impostors)}",
-                          flush=True)
+                    print(f"{path} {name}: window {window} minutiae window {outer} shift {shift} rotations "
+                          f"[{spec or 'none'}] fusion {weight:g} minutiae {mw:g} EER {eer(genuine, impostors) * 100:.2f}% "
+                          f"{_fnmr(genuine, impostors)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -60,17 +61,21 @@ def main() -> None:
     ap.add_argument("--synthetic", type=int, default=0,
                     help="also calibrate on this many unseen synthetic fingers x 4 impressions; each threshold is "
                          "the higher of the two (model card, '3.4.1')")
+    ap.add_argument("--minutiae-window", type=int, default=0,
+                    help="window minutiae are found in (0: the card's); written to the card with --write")
     args = ap.parse_args()
     torch.set_num_threads(2)
     cfg = load_config(args.config)
     model, meta = load_weights(args.model)
+    if args.minutiae_window:
+        meta = replace(meta, minutiae_window=args.minutiae_window)
     matcher = meta.grid_matcher()
     assert matcher is not None, "the minutiae are fused with a dense-matching model's grid score"
     _, held_keys = split_fingers(args.data, cfg)
     held = load_real(args.data, cfg.real_sets, held_keys)
-    views, grids = embed_with_grids(model, held.canvases, meta.probe_shift_radius, meta.window)
+    views, grids = embed_with_grids(model, held.canvases, meta.probe_shift_radius, meta.window, outer=meta.minutiae_crop())
     grid_cos = grid_cosines(views, grids, matcher)
-    minutiae = minutiae_all_pairs(held.canvases, meta.window)
+    minutiae = minutiae_all_pairs(held.canvases, meta.minutiae_crop())
     iu, same, one_sensor = pair_masks(held.labels.numpy(), held.sensors.numpy())
     synthetic = _synthetic_scores(model, meta, args.synthetic) if args.synthetic else None
     source = "" if synthetic is None else " and the synthetic ones (the higher)"
@@ -92,7 +97,7 @@ def main() -> None:
             path = meta_path(args.model)
             data = json.loads(path.read_text())
             grid_note = data.get("notes", "").split(" (grid score)")[0].split(";")[0]
-            data.update(minutiae_weight=w, threshold_fmr_1e2=t2, threshold_fmr_1e3=t3,
+            data.update(minutiae_weight=w, threshold_fmr_1e2=t2, threshold_fmr_1e3=t3, minutiae_window=meta.minutiae_window,
                         notes=f"{grid_note} (grid score); {100 * eer(gen, imp):.2f}% with minutiae at weight {w:g}")
             if args.version:
                 data.update(version=args.version, reads_templates_of=[v for v in args.reads.split(",") if v])
@@ -111,10 +116,10 @@ def _synthetic_scores(model: FingerprintNet, meta: ModelMeta, fingers: int) -> t
     canvases, labels = synthetic_split(fingers, 4, SYNTHETIC_SEED)
     matcher = meta.grid_matcher()
     assert matcher is not None
-    views, grids = embed_with_grids(model, canvases, meta.probe_shift_radius, meta.window)
+    views, grids = embed_with_grids(model, canvases, meta.probe_shift_radius, meta.window, outer=meta.minutiae_crop())
     iu, _, impostor = pair_masks(labels.numpy())
     grid_cos = grid_cosines(views, grids, matcher)[iu][impostor]
-    minutiae = minutiae_all_pairs(canvases, meta.window)[iu][impostor]
+    minutiae = minutiae_all_pairs(canvases, meta.minutiae_crop())[iu][impostor]
     return grid_cos, minutiae
 
 

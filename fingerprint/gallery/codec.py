@@ -5,7 +5,7 @@ Three layouts, told apart by their first bytes:
 - `FPT2`, a header (dim, C, H, W), the float16 search vector, then the int8 descriptor grid
   (6.4 KB for 64x10x10). No bare vector can start with `FPT2`: as float16 those bytes are about 34,
   and a unit vector's components are at most 1;
-- `FPT3`, the same followed by the print's minutiae (model/minutiae/template.py, up to 534 bytes).
+- `FPT3`, the same followed by the print's minutiae (model/minutiae/template.py, up to 563 bytes).
 """
 
 from __future__ import annotations

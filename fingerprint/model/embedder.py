@@ -62,10 +62,11 @@ class TorchEmbedder:
     def preprocess(self, data: bytes, dpi: float) -> PreparedImage:
         gray = to_target_dpi(decode_grayscale(data, self._max_pixels), dpi)
         with torch.inference_mode():
-            prepared = prepare(torch.from_numpy(gray.astype(np.float32))[None, None], self._meta.window)
-            # minutiae come from the enhanced map the network reads, here on the extraction stage's
-            # thread rather than in the batched forward pass
-            minutiae = extract_minutiae(prepared.tensor[0, 1]) if self._meta.minutiae_weight > 0 else None
+            prepared = prepare(torch.from_numpy(gray.astype(np.float32))[None, None], self._meta.window,
+                               self._meta.minutiae_crop())
+            # minutiae come from the enhanced map the network reads (over a larger window), here on the
+            # extraction stage's thread rather than in the batched forward pass
+            minutiae = extract_minutiae(prepared.minutiae_map[0]) if self._meta.minutiae_weight > 0 else None
         return PreparedImage(tensor=prepared.tensor[0], quality=float(prepared.quality[0]), minutiae=minutiae)
 
     def embed(self, batch: list[PreparedImage]) -> list[Embedding]:
@@ -88,7 +89,7 @@ class TorchEmbedder:
     def blank(self) -> PreparedImage:
         """An empty print of this model's input size (what an undecodable image is scored as), with
         no minutiae when the model compares them, so it is scored like any other print."""
-        size = self._meta.window // 2
+        size, outer = self._meta.window // 2, self._meta.minutiae_crop() // 2
         tensor = torch.zeros(2, size, size)
-        minutiae = extract_minutiae(tensor[1]) if self._meta.minutiae_weight > 0 else None
+        minutiae = extract_minutiae(torch.zeros(outer, outer)) if self._meta.minutiae_weight > 0 else None
         return PreparedImage(tensor=tensor, quality=0.0, minutiae=minutiae)

@@ -25,6 +25,9 @@ _STRIDE = 8
 @dataclass(frozen=True)
 class Prepared:
     tensor: torch.Tensor  # (B, 2, INPUT_SIZE, INPUT_SIZE): normalised ridge map, enhanced ridge map
+    # (B, S, S) the enhanced ridge map of the outer window (the crop's own when there is none): minutiae
+    # are found on it, so a print's edges beyond the network's crop still give minutiae
+    minutiae_map: torch.Tensor
     foreground: torch.Tensor  # (B,) fraction of the crop window that is fingerprint
     coherence: torch.Tensor  # (B,) mean ridge orientation coherence over the foreground
     quality: torch.Tensor  # (B,) in [0, 1]
@@ -96,9 +99,15 @@ def foreground_centre(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     return _centre(fg_px)
 
 
-def prepare(images: torch.Tensor, window: int = WINDOW) -> Prepared:
+def prepare(images: torch.Tensor, window: int = WINDOW, outer: int | None = None) -> Prepared:
     """`images`: (B, 1, H, W) float in [0, 255] at 500 dpi, ridges dark. H, W >= 32. The crop is
-    `window` pixels square (even; the model card's `window`), the network input half that."""
+    `window` pixels square (even; the model card's `window`), the network input half that. `outer`
+    (the card's `minutiae_window`; window + a multiple of 4) is a larger window around the same centre
+    whose enhanced map is `minutiae_map`; the network's input is its centre, whose enhanced channel
+    then continues the ridges across the crop's edge instead of stopping at it."""
+    outer = outer or window
+    if outer < window or (outer - window) % 4:
+        raise ValueError(f"outer window {outer} must be window {window} plus a multiple of 4")
     x = images / 255.0
     _b, _, h, w = x.shape
     mean, std = _block_stats(x)
@@ -108,12 +117,16 @@ def prepare(images: torch.Tensor, window: int = WINDOW) -> Prepared:
     std_px = F.interpolate(std, size=size, mode="bilinear", align_corners=False)
     fg_px = F.interpolate(fg_blocks, size=size, mode="nearest")
     cy, cx = _centre(fg_px)
-    crop4 = _crop_around(torch.cat([x, mean_px, std_px, fg_px], dim=1), cy, cx, window)
+    crop4 = _crop_around(torch.cat([x, mean_px, std_px, fg_px], dim=1), cy, cx, outer)
     x, mean_c, std_c, fg_c = crop4[:, 0:1], crop4[:, 1:2], crop4[:, 2:3], crop4[:, 3:4]
     # ridges positive, valleys negative, background zero
     norm = torch.clamp((mean_c - x) / (std_c + 0.02), -2.5, 2.5) / 2.5 * fg_c
     crop = torch.cat([norm, fg_c], dim=1)
     small = F.avg_pool2d(crop, 2)
+    enhanced_outer = enhance(small[:, :1], (small[:, 1:] > 0.5).float())
+    # the network's crop is the centre of the outer one, pixel for pixel as if cropped on its own
+    inner = slice((outer - window) // 4, (outer + window) // 4)
+    small = small[..., inner, inner]
     tensor, fg_small = small[:, :1], small[:, 1:]
     foreground = fg_small.flatten(1).mean(1)
     coherence = _coherence(tensor, fg_small)
@@ -121,5 +134,6 @@ def prepare(images: torch.Tensor, window: int = WINDOW) -> Prepared:
     # coherence ~0.17, real prints 0.4-0.85 (1st-99th percentile over ../shared/fingerprints), so the
     # score ramps from 0.2 to full at 0.7.
     quality = torch.clamp(foreground / 0.4, 0, 1) * torch.clamp((coherence - 0.2) / 0.5, 0, 1)
-    enhanced = enhance(tensor, (fg_small > 0.5).float())
-    return Prepared(tensor=torch.cat([tensor, enhanced], dim=1), foreground=foreground, coherence=coherence, quality=quality)
+    enhanced = enhanced_outer[..., inner, inner]
+    return Prepared(tensor=torch.cat([tensor, enhanced], dim=1), minutiae_map=enhanced_outer[:, 0],
+                    foreground=foreground, coherence=coherence, quality=quality)

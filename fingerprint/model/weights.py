@@ -44,6 +44,13 @@ class ModelMeta:
     reads_templates_of: tuple[str, ...] = ()
     # weight of the minutiae score (model/minutiae) beside the grid's in a comparison; 0: not compared
     minutiae_weight: float = 0.0
+    # crop at 500 dpi, around the network's, whose minutiae a print gets (preprocess.prepare's `outer`);
+    # 0: the network's window (cards before 3.5.0)
+    minutiae_window: int = 0
+
+    def minutiae_crop(self) -> int:
+        """The window minutiae are found in."""
+        return self.minutiae_window or self.window
 
     def readable_versions(self) -> tuple[str, ...]:
         """The model versions of the stored templates the gallery loads for this model."""
@@ -97,6 +104,11 @@ def read_meta(path: Path) -> ModelMeta:
     if not (isinstance(meta.window, int) and 128 <= meta.window <= 640 and meta.window % 32 == 0):
         raise WeightsError(f"model card {meta_path(path)} is invalid: window {meta.window!r} "
                            "is not a multiple of 32 in 128-640")
+    outer = meta.minutiae_crop()
+    # a template's foreground mask has one cell per 16 px, and the crop must sit centred on the network's
+    if not (isinstance(outer, int) and meta.window <= outer <= 640 and outer % 16 == 0 and (outer - meta.window) % 4 == 0):
+        raise WeightsError(f"model card {meta_path(path)} is invalid: minutiae_window {outer!r} is not a "
+                           f"multiple of 16 from the window ({meta.window}) to 640")
     return meta
 
 

@@ -51,3 +51,31 @@ def test_print_position_does_not_change_the_crop_much(prints: list[list[np.ndarr
     b = prepare(_t(shifted)).tensor.flatten()
     cos = torch.nn.functional.cosine_similarity(a, b, dim=0).item()
     assert cos > 0.5  # centring on the foreground undoes most of a translation
+
+
+def test_an_outer_window_gives_minutiae_the_print_beyond_the_crop_and_the_network_the_same_crop(
+        prints: list[list[np.ndarray]]) -> None:
+    img = _t(prints[0][0])
+    own, outer = prepare(img, 320), prepare(img, 320, 400)
+    assert outer.tensor.shape == own.tensor.shape and outer.minutiae_map.shape == (1, 200, 200)
+    assert torch.equal(own.minutiae_map, own.tensor[:, 1])  # without one, minutiae read the crop's map
+    # the normalised channel and the quality are the crop's own; the enhanced channel differs only
+    # near the crop's edge, where the outer window lets the Gabor filters see the ridges continue
+    assert torch.allclose(outer.tensor[:, 0], own.tensor[:, 0], atol=1e-6)
+    assert torch.allclose(outer.quality, own.quality) and torch.allclose(outer.foreground, own.foreground)
+    assert torch.equal(outer.minutiae_map[:, 20:180, 20:180], outer.tensor[:, 1])
+    centre = slice(24, 136)
+    assert torch.allclose(outer.tensor[:, 1, centre, centre], own.tensor[:, 1, centre, centre], atol=1e-5)
+    # a print larger than the crop: the outer window sees more of it
+    big = torch.nn.functional.interpolate(img, scale_factor=1.6, mode="bilinear", align_corners=False)
+    assert (prepare(big, 320, 400).minutiae_map != 0).sum() > (prepare(big, 320).minutiae_map != 0).sum()
+
+
+def test_an_outer_window_that_does_not_centre_on_the_crop_is_refused(prints: list[list[np.ndarray]]) -> None:
+    for outer in (318, 402):
+        try:
+            prepare(_t(prints[0][0]), 320, outer)
+        except ValueError as exc:
+            assert "outer window" in str(exc)
+        else:
+            raise AssertionError(f"outer {outer} accepted")

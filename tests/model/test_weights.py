@@ -46,6 +46,31 @@ def test_a_window_the_network_cannot_tile_is_refused(tmp_path: Path, window: obj
         load_weights(target)
 
 
+@pytest.mark.parametrize("outer", [256, 408, 330, 656])
+def test_a_minutiae_window_that_cannot_hold_the_crop_or_its_mask_cells_is_refused(tmp_path: Path, outer: int) -> None:
+    target = tmp_path / "w.pt"
+    shutil.copy(DEFAULT_WEIGHTS, target)
+    card = json.loads(meta_path(DEFAULT_WEIGHTS).read_text())
+    meta_path(target).write_text(json.dumps({**card, "window": 320, "minutiae_window": outer}))
+    with pytest.raises(WeightsError, match="minutiae_window"):
+        load_weights(target)
+
+
+def test_the_card_minutiae_window_sets_where_minutiae_are_found(tmp_path: Path, png_prints: list[list[bytes]]) -> None:
+    target = tmp_path / "w.pt"
+    shutil.copy(DEFAULT_WEIGHTS, target)
+    card = json.loads(meta_path(DEFAULT_WEIGHTS).read_text())
+    meta_path(target).write_text(json.dumps({**card, "minutiae_weight": 5.0, "minutiae_window": 320}))
+    narrow = TorchEmbedder(target, 16_000_000).preprocess(png_prints[0][0], 500.0).minutiae
+    meta_path(target).write_text(json.dumps({**card, "minutiae_weight": 5.0, "minutiae_window": 400}))
+    embedder = TorchEmbedder(target, 16_000_000)
+    wide = embedder.preprocess(png_prints[0][0], 500.0).minutiae
+    assert narrow is not None and wide is not None and embedder.blank().minutiae is not None
+    assert narrow.foreground.shape == (20, 20) and wide.foreground.shape == (25, 25)
+    assert embedder.blank().minutiae.foreground.shape == (25, 25)
+    assert wide.foreground.sum() >= narrow.foreground.sum()
+
+
 def test_hash_mismatch_is_refused(tmp_path: Path) -> None:
     target = tmp_path / "w.pt"
     shutil.copy(DEFAULT_WEIGHTS, target)

@@ -2,7 +2,7 @@
 
 Layout (little-endian): count (uint16), mask height and width (uint8 each), the mask's bits packed
 row by row, then per minutia x, y (uint16 pixels at 500 dpi in the crop window) and its angle
-(uint16, 2pi / 65536 steps). 80 minutiae and a 20x20 mask take 534 bytes.
+(uint16, 2pi / 65536 steps). 80 minutiae and a 25x25 mask (a 400 px window) take 563 bytes.
 """
 
 from __future__ import annotations

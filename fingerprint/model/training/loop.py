@@ -49,14 +49,15 @@ def split_fingers(root: Path, cfg: TrainConfig) -> tuple[set[str], set[str]]:
 
 
 def embed_with_grids(model: FingerprintNet, canvases: torch.Tensor, radius: int, window: int,
-                     batch: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+                     batch: int = 64, outer: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, K, D) views and (N, C, H, W) int8 descriptor grids from one forward pass, as the service
-    computes and stores them."""
+    computes and stores them (`outer`: the card's minutiae window, which the enhanced channel is
+    computed over)."""
     model.eval()
     views, cells = [], []
     with torch.inference_mode():
         for i in range(0, len(canvases), batch):
-            images = prepare(canvases[i : i + batch], window).tensor
+            images = prepare(canvases[i : i + batch], window, outer).tensor
             features = model.features(images)
             views.append(model.shifted_views_of(features, radius))
             cells.append(to_int8(dense_grid(features, images)[0]))
