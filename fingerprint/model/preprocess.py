@@ -55,15 +55,15 @@ def _foreground_blocks(std: torch.Tensor) -> torch.Tensor:
 
 
 def _crop_around(x: torch.Tensor, cy: torch.Tensor, cx: torch.Tensor, window: int) -> torch.Tensor:
-    """window x window crops centred at (cy, cx); outside the image is zero. One gather, no copies."""
-    b, _, h, w = x.shape
-    offsets = torch.arange(window) - window // 2
-    ys = cy.long().view(b, 1, 1) + offsets.view(1, window, 1)
-    xs = cx.long().view(b, 1, 1) + offsets.view(1, 1, window)
-    valid = ((ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)).unsqueeze(1)
-    rows = torch.arange(b).view(b, 1, 1)
-    crop = x.permute(0, 2, 3, 1)[rows, ys.clamp(0, h - 1), xs.clamp(0, w - 1)].permute(0, 3, 1, 2)
-    return crop * valid
+    """window x window crops centred at (cy, cx); outside the image is zero. A slice copy per image:
+    a gather of every pixel was 2.5 ms of a single request's ~20 ms of preparation."""
+    b, c, h, w = x.shape
+    out = x.new_zeros(b, c, window, window)
+    for i, (y0, x0) in enumerate(zip((cy.long() - window // 2).tolist(), (cx.long() - window // 2).tolist(), strict=True)):
+        top, bottom, left, right = max(y0, 0), min(y0 + window, h), max(x0, 0), min(x0 + window, w)
+        if top < bottom and left < right:
+            out[i, :, top - y0 : bottom - y0, left - x0 : right - x0] = x[i, :, top:bottom, left:right]
+    return out
 
 
 def _coherence(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
