@@ -48,15 +48,27 @@ def _directions(skeleton: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, thet
 
 
 def _dilate(mask: torch.Tensor, k: int) -> torch.Tensor:
-    """Binary dilation of a (1, 1, H, W) {0, 1} mask by a k x k square. As a mean, not a max: CPU
-    max pooling at stride 1 took ~0.8 ms on a 200x200 map, a mean a tenth of that."""
-    return (F.avg_pool2d(mask, k, stride=1, padding=k // 2, count_include_pad=False) > 0).float()
+    """Binary dilation of a (1, 1, H, W) {0, 1} mask by a k x k square, beyond the map's edge counting
+    as background. Rows then columns of shifted byte slices: CPU pooling at stride 1 (max or mean)
+    took 0.3-0.8 ms per call on a 200x200 map, these a few hundredths of that."""
+    r = k // 2
+    h, w = mask.shape[-2:]
+    m = mask[0, 0].to(torch.uint8)
+    p = F.pad(m, (r, r))
+    rows = p[:, 0:w].clone()
+    for d in range(1, 2 * r + 1):
+        rows |= p[:, d : d + w]
+    p = F.pad(rows, (0, 0, r, r))
+    out = p[0:h].clone()
+    for d in range(1, 2 * r + 1):
+        out |= p[d : d + h]
+    return out.float().view(1, 1, h, w)
 
 
 def _erode(mask: torch.Tensor, k: int) -> torch.Tensor:
-    """Binary erosion by a k x k square; beyond the map's edge counts as neither (as max pooling's
-    padding does)."""
-    return (F.avg_pool2d(mask, k, stride=1, padding=k // 2, count_include_pad=False) >= 1).float()
+    """Binary erosion by a k x k square; beyond the map's edge does not erode (as max pooling's
+    padding does not): the background dilated, inverted."""
+    return 1.0 - _dilate(1.0 - mask, k)
 
 
 def extract_minutiae(enhanced: torch.Tensor) -> MinutiaeTemplate:
