@@ -82,7 +82,7 @@ def extract_minutiae(enhanced: torch.Tensor) -> MinutiaeTemplate:
     on_print = _erode(_dilate(on_print, 3), 3)
     mask = F.interpolate(on_print, size=size, mode="nearest")
     # eroded at 250 dpi, where it costs a sixteenth of a full-resolution pass
-    inner = F.interpolate(_erode(on_print, BORDER_PX + 1), size=size, mode="nearest")
+    inner = F.interpolate(_erode(on_print, 2 * (BORDER_PX // 2) + 1), size=size, mode="nearest")
     theta = F.interpolate(ridge_orientation(enh), size=size, mode="nearest")[0, 0]
     ridges = (F.interpolate(enh, size=size, mode="bilinear", align_corners=False) > 0) & (mask > 0)
     skeleton = thin(ridges[0, 0].to(torch.uint8))

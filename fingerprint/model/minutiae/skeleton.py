@@ -71,7 +71,6 @@ def thin(binary: torch.Tensor) -> torch.Tensor:
             keep = ~np.take(table, neighbour_codes(inner))
             if step < _DENSE_STEPS - 2:  # no sparse step looks back this far
                 np.multiply(inner, keep, out=inner, casting="unsafe")
-                recent = [np.zeros(0, np.int64)]
                 continue
             at = np.flatnonzero(~keep & (inner > 0))
             deleted = at + (at // w) * 2 + stride + 1  # the inner image's flat index in the padded one
