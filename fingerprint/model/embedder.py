@@ -13,6 +13,7 @@ import torch
 from fingerprint.model.decode import decode_grayscale, to_target_dpi
 from fingerprint.model.dense import dense_grid, to_int8
 from fingerprint.model.minutiae import MinutiaeTemplate, extract_minutiae
+from fingerprint.model.network import inference_copy
 from fingerprint.model.preprocess import prepare
 from fingerprint.model.weights import ModelMeta, load_weights
 
@@ -52,7 +53,8 @@ class TorchEmbedder:
     def __init__(self, weights: Path, max_pixels: int, threads: int = 0) -> None:
         if threads > 0:  # torch's intra-op pool is process-wide; 0 keeps its default of one per core
             torch.set_num_threads(threads)
-        self._model, self._meta = load_weights(weights)
+        model, self._meta = load_weights(weights)
+        self._model = inference_copy(model)
         self._max_pixels = max_pixels
 
     @property

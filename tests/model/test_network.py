@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from fingerprint.model.network import FingerprintNet
+from fingerprint.model.network import FingerprintNet, inference_copy
 
 
 def test_view_zero_is_the_embedding_and_each_view_is_a_grid_shift() -> None:
@@ -22,3 +22,20 @@ def test_view_zero_is_the_embedding_and_each_view_is_a_grid_shift() -> None:
         target = model.embed_features(down_one)
         assert (views - target[:, None]).norm(dim=-1).min(dim=1).values.max() < 1e-5
         assert torch.equal(model.shifted_views(x, 0), model(x)[:, None])
+
+
+def test_the_serving_copy_computes_what_the_trained_network_does() -> None:
+    torch.manual_seed(1)
+    model = FingerprintNet(embedding_dim=32, width=16)
+    with torch.no_grad():  # batch norm statistics that are not the identity, as after training
+        for _ in range(3):
+            model(torch.randn(4, 2, 160, 160) * 3 + 1)
+    model.eval()
+    served = inference_copy(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d) for m in served.modules())
+    x = torch.randn(3, 2, 160, 160)
+    with torch.inference_mode():
+        assert torch.allclose(served.features(x), model.features(x), atol=1e-4)
+        assert torch.allclose(served.shifted_views(x, 1), model.shifted_views(x, 1), atol=1e-5)
+        assert torch.allclose(served.features(x[1:2]), served.features(x)[1:2], atol=1e-5)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched
