@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from fingerprint.model.enhance import ridge_orientation
-from fingerprint.model.minutiae.skeleton import crossing_numbers, thin
+from fingerprint.model.minutiae.skeleton import ridge_ends_and_forks, thin
 from fingerprint.model.minutiae.template import MinutiaeTemplate
 
 BORDER_PX = 4  # candidates this close to the print's edge are where ridges leave the print, not minutiae
@@ -81,15 +81,15 @@ def extract_minutiae(enhanced: torch.Tensor) -> MinutiaeTemplate:
     # close the zero crossings inside the print that the enhanced map has on every ridge flank
     on_print = _erode(_dilate(on_print, 3), 3)
     mask = F.interpolate(on_print, size=size, mode="nearest")
-    # eroded at 250 dpi, where it costs a sixteenth of a full-resolution pass
-    inner = F.interpolate(_erode(on_print, 2 * (BORDER_PX // 2) + 1), size=size, mode="nearest")
-    theta = F.interpolate(ridge_orientation(enh), size=size, mode="nearest")[0, 0]
     ridges = (F.interpolate(enh, size=size, mode="bilinear", align_corners=False) > 0) & (mask > 0)
     skeleton = thin(ridges[0, 0].to(torch.uint8))
-    crossing = crossing_numbers(skeleton)
-    candidate = ((crossing == 1) | (crossing == 3)) & (inner[0, 0] > 0)
-    ys, xs = torch.nonzero(candidate, as_tuple=True)
-    foreground = (F.avg_pool2d(mask, MASK_CELL_PX) > 0.5)[0, 0].numpy()
+    # what is known per 250-dpi pixel is read there for each candidate (pixel y, x at 500 dpi is the
+    # nearest-upsampled y // 2, x // 2), not upsampled for the whole window
+    rows, cols, _ = ridge_ends_and_forks(skeleton)
+    inner = _erode(on_print, 2 * (BORDER_PX // 2) + 1)[0, 0].numpy()  # eroded where it costs a sixteenth
+    away_from_edge = inner[rows // 2, cols // 2] > 0
+    ys, xs = torch.from_numpy(rows[away_from_edge]), torch.from_numpy(cols[away_from_edge])
+    foreground = (F.avg_pool2d(on_print, MASK_CELL_PX // 2) > 0.5)[0, 0].numpy()
     if len(ys) == 0:
         return MinutiaeTemplate(np.zeros((0, 3), np.float32), foreground)
     points = torch.stack([xs, ys], 1).float()
@@ -97,7 +97,8 @@ def extract_minutiae(enhanced: torch.Tensor) -> MinutiaeTemplate:
     gaps.fill_diagonal_(float("inf"))
     keep = gaps.min(1).values >= CLUSTER_PX
     ys, xs = ys[keep], xs[keep]
-    angles = _directions(skeleton.float(), ys, xs, theta[ys, xs])
+    theta = ridge_orientation(enh)[0, 0]
+    angles = _directions(skeleton.float(), ys, xs, theta[ys // 2, xs // 2])
     m = torch.stack([xs.float(), ys.float(), angles], 1).numpy().astype(np.float32)
     if len(m) > MAX_MINUTIAE:
         centre = np.array([size[1] / 2, size[0] / 2], np.float32)

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fingerprint.model.minutiae.skeleton import _tables, crossing_numbers, neighbour_codes, thin
+from fingerprint.model.minutiae.skeleton import _NEIGHBOURS, _tables, ridge_ends_and_forks, thin
 
 
 def test_a_thick_bar_thins_to_a_line_with_two_endings() -> None:
@@ -13,9 +13,8 @@ def test_a_thick_bar_thins_to_a_line_with_two_endings() -> None:
     skeleton = thin(img)
     assert int(skeleton.sum()) < 40  # one pixel wide, not five
     assert int((skeleton.sum(0) > 1).sum()) == 0  # no column holds two skeleton pixels
-    cn = crossing_numbers(skeleton)
-    assert int((cn == 1).sum()) == 2
-    assert int((cn == 3).sum()) == 0
+    _, _, numbers = ridge_ends_and_forks(skeleton)
+    assert sorted(numbers.tolist()) == [1, 1]
 
 
 def test_a_fork_has_one_bifurcation_and_three_endings() -> None:
@@ -24,9 +23,19 @@ def test_a_fork_has_one_bifurcation_and_three_endings() -> None:
     for i in range(18):  # two branches leaving the stem's end
         img[19 - i : 21 - i, 19 + i : 21 + i] = 1
         img[18 + i : 20 + i, 19 + i : 21 + i] = 1
-    cn = crossing_numbers(thin(img))
-    assert int((cn == 3).sum()) >= 1
-    assert int((cn == 1).sum()) == 3
+    _, _, numbers = ridge_ends_and_forks(thin(img))
+    assert int((numbers == 3).sum()) >= 1
+    assert int((numbers == 1).sum()) == 3
+
+
+def neighbour_codes(binary: np.ndarray) -> np.ndarray:
+    """Each pixel's neighbourhood byte from eight shifted copies: bit k is the neighbour P(k+2)."""
+    h, w = binary.shape
+    p = np.pad(binary, 1)
+    code = np.zeros((h, w), np.uint8)
+    for bit, (dy, dx) in enumerate(_NEIGHBOURS):
+        code |= p[dy : dy + h, dx : dx + w] << np.uint8(bit)
+    return code
 
 
 def _whole_image_thinning(binary: np.ndarray) -> np.ndarray:
@@ -51,3 +60,18 @@ def test_thinning_only_revisits_changed_pixels_yet_matches_the_whole_image_algor
         smooth = F.avg_pool2d(noise, 7, stride=1, padding=3)[0, 0]
         binary = (smooth > 0).to(torch.uint8)
         assert np.array_equal(thin(binary).numpy(), _whole_image_thinning(binary.numpy()))
+
+
+def test_ends_and_forks_are_the_whole_image_crossing_numbers_of_1_and_3() -> None:
+    rng = np.random.default_rng(11)
+    crossing = _tables()[2]
+    for _ in range(4):
+        noise = torch.from_numpy(rng.standard_normal((1, 1, 80, 120)).astype(np.float32))
+        skeleton = thin((F.avg_pool2d(noise, 5, stride=1, padding=2)[0, 0] > 0).to(torch.uint8))
+        image = skeleton.numpy()
+        numbers = crossing[neighbour_codes(image)] * image
+        rows, cols, found = ridge_ends_and_forks(skeleton)
+        expected = np.nonzero((numbers == 1) | (numbers == 3))
+        assert len(rows) > 10
+        assert np.array_equal(rows, expected[0]) and np.array_equal(cols, expected[1])
+        assert np.array_equal(found, numbers[expected])
