@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from fingerprint.model.preprocess import INPUT_SIZE, prepare
+from fingerprint.model.preprocess import INPUT_SIZE, _halve, prepare
 
 
 def _t(arr: np.ndarray) -> torch.Tensor:
@@ -79,3 +80,10 @@ def test_an_outer_window_that_does_not_centre_on_the_crop_is_refused(prints: lis
             assert "outer window" in str(exc)
         else:
             raise AssertionError(f"outer {outer} accepted")
+
+
+def test_halving_is_average_pooling_bit_for_bit() -> None:
+    gen = torch.Generator().manual_seed(3)
+    for shape in ((1, 2, 400, 400), (3, 2, 160, 96)):
+        x = torch.randn(shape, generator=gen) * 2.5
+        assert torch.equal(_halve(x), F.avg_pool2d(x, 2))
