@@ -17,6 +17,7 @@ from fingerprint.model.dataset import Impression, folder_dpi, scan_folder
 from fingerprint.model.decode import ImageRejected
 from fingerprint.model.dense import GridMatcher
 from fingerprint.model.embedder import Embedding, PreparedImage, TorchEmbedder
+from fingerprint.model.evaluation.confidence import EerInterval, Scored, finger_bootstrap, interval_lines, pair_fingers
 from fingerprint.model.evaluation.enrollment import EnrollmentResult, by_enrolled_impressions
 from fingerprint.model.evaluation.metrics import best_view_cosines, cmc, det_points, eer, fnmr_at_fmr, score_from_cosine
 from fingerprint.model.evaluation.nbis_baseline import nbis_available, score_pairs
@@ -56,6 +57,7 @@ class SetResult:
     quality: QualityResult | None = None
     enrollment: list[EnrollmentResult] = field(default_factory=list)
     nbis: dict[str, Any] = field(default_factory=dict)
+    intervals: dict[str, EerInterval] = field(default_factory=dict)  # by protocol: "fvc", "all_pairs"
 
 
 def pair_scores_of(cos: np.ndarray, pairs: np.ndarray) -> np.ndarray:
@@ -165,6 +167,7 @@ def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: f
     threshold = embedder.meta.threshold_fmr_1e3
     result.enrollment = by_enrolled_impressions(cos, fingers, numbers, threshold)
     nfiq2 = None
+    nbis_scored: dict[str, Scored] = {}
     if baseline == "nbis":
         if not nbis_available():
             raise RuntimeError("--baseline nbis needs the bench extra: pip install -e '.[bench]'")
@@ -174,15 +177,21 @@ def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: f
         nb = score_pairs([i.path for i in imps], set_dpi, pairs, with_nfiq2=True)
         nfiq2 = nb.nfiq2
         ng, ni = _split(nb.scores, fvc)
+        nbis_scored["fvc"] = Scored(ng, ni)
         result.nbis = {"fvc": ProtocolResult.of(ng, ni).__dict__,
                        "ms_per_image_extract": nb.extract_seconds_per_image * 1000,
                        "ms_per_comparison": nb.compare_seconds_per_pair * 1000}
         curves["nbis_fvc"] = det_points(ng, ni)
         if use_all:
             ag, ai = _split(nb.scores, allp)
+            nbis_scored["all_pairs"] = Scored(ag, ai)
             result.nbis["all_pairs"] = ProtocolResult.of(ag, ai).__dict__
             curves["nbis_all"] = det_points(ag, ai)
     result.quality = QualityResult.of(allp.genuine, all_gen, qualities, threshold, nfiq2)
+    for proto, protocol, ours in (("fvc", fvc, Scored(fvc_gen, fvc_imp)), ("all_pairs", allp, Scored(all_gen, all_imp))):
+        result.intervals[proto] = finger_bootstrap(
+            pair_fingers(fingers, protocol.genuine)[:, 0], pair_fingers(fingers, protocol.impostor), ours, nbis_scored.get(proto)
+        )
     return result, curves
 
 
@@ -253,12 +262,13 @@ def format_table(results: list[SetResult], compare_ms: float) -> str:
               "at the served threshold", "| set | k | probes | FNMR % | FMR % | rank-1 % |", "|---|---|---|---|---|---|"]
     lines += [f"| {r.name} | {e.enrolled} | {e.probes} | {e.fnmr * 100:.1f} | {e.fmr * 100:.2f} | {e.rank1 * 100:.1f} |"
               for r in results for e in r.enrollment]
+    lines += ["", *interval_lines([(r.name, r.intervals) for r in results])]
     timing = [f"ours: {compare_ms * 1000:.2f} us per comparison"]
     for r in results:
         if r.nbis:
             timing.append(f"NBIS on {r.name}: {r.nbis['ms_per_image_extract']:.1f} ms/extraction, "
                           f"{r.nbis['ms_per_comparison']:.2f} ms/comparison "
-                          f"(ratio NBIS/ours {r.nbis['ms_per_comparison'] / compare_ms:.0f}x)")
+                          f"(ratio NBIS/ours {r.nbis['ms_per_comparison'] / compare_ms:.2g}x)")
     return "\n".join(lines) + "\n\n" + "\n".join(timing)
 
 
@@ -319,4 +329,5 @@ def _as_dict(r: SetResult) -> dict[str, Any]:
     d["all_pairs"] = r.all_pairs.__dict__
     d["quality"] = None if r.quality is None else r.quality.__dict__
     d["enrollment"] = [e.__dict__ for e in r.enrollment]
+    d["intervals"] = {k: v.__dict__ for k, v in r.intervals.items()}
     return d
