@@ -155,3 +155,24 @@ def test_a_fine_tune_with_relabelled_fingers_starts_each_at_its_prints_mean_embe
     for finger in range(2):
         mean = torch.nn.functional.normalize(embeddings[merged.labels == finger].sum(0), dim=0)
         assert torch.nn.functional.cosine_similarity(after.classes[8 + finger], mean, dim=0) > 0.999
+
+
+def test_a_fine_tune_can_start_from_shipped_weights_without_class_weights(tmp_path: Path) -> None:
+    masters = build_bank(tmp_path / "masters", 11)
+    cfg = TrainConfig(synthetic_fingers=8, batch_size=8, real_fraction=0.5, iterations=1, warmup_iterations=1,
+                      learning_rate=1e-3, width=16, embedding_dim=32, threads=1)
+    real = _fake_real(masters[8:11], 2, 1)
+    shipped = _Trainer(cfg, real, real, masters[:8], tmp_path, lambda _: None).model
+    torch.save(shipped.state_dict(), tmp_path / "fingerprint-net.pt")  # what save_weights writes: no classes
+    torch.manual_seed(5)
+    after = _Trainer(cfg, real, real, masters[:8], tmp_path, lambda _: None)
+    after.initialise_from(tmp_path / "fingerprint-net.pt")
+    for name, tensor in shipped.state_dict().items():
+        assert torch.equal(after.model.state_dict()[name], tensor)
+    assert torch.allclose(after.classes.norm(dim=1), torch.ones(len(after.classes)), atol=1e-5)
+    assert torch.allclose(after.classes[:8], after._synthetic_centroids(), atol=1e-6)  # seeded: reproducible
+    embeddings = after.model.eval()(prepare(real.canvases, cfg.window).tensor)
+    for finger in range(3):
+        mean = torch.nn.functional.normalize(embeddings[real.labels == finger].sum(0), dim=0)
+        assert torch.nn.functional.cosine_similarity(after.classes[8 + finger], mean, dim=0) > 0.999
+    assert after.train_step()[0] > 0  # and it trains from there

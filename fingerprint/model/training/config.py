@@ -38,7 +38,9 @@ class TrainConfig:
     window: int = 320  # crop at 500 dpi (preprocess.prepare), written to the card
     probe_shift_radius: int = 0  # written to the card; calibration scores probes in these shifted views
     freeze_batchnorm: bool = False  # keep init_from's normalisation statistics (fine-tuning on a new data mix)
-    init_from: str = ""  # a previous run's checkpoint.pt to continue from (network and class weights)
+    # a previous run's checkpoint.pt to continue from (network and class weights), or shipped weights (a bare
+    # state dict: the classes then start at their fingers' mean embeddings)
+    init_from: str = ""
     # dense matching loss (model/dense.py): batches become pairs of impressions of one finger and a
     # contrastive loss over the shift-searched grid scores is added with this weight; 0 = off
     dense_weight: float = 0.0

@@ -186,19 +186,36 @@ class _Trainer:
         self.best_eer = float(ckpt["best_eer"])  # type: ignore[arg-type]
         self.history = list(ckpt["history"])  # type: ignore[call-overload]
 
+    def _synthetic_centroids(self, impressions: int = 2) -> torch.Tensor:
+        """Each synthetic finger's mean embedding over a few rendered impressions (seeded), unit length."""
+        gen = torch.Generator().manual_seed(self.cfg.seed + 1)
+        out = []
+        for start in range(0, self.n_syn, 64):
+            idx = torch.arange(start, min(start + 64, self.n_syn)).repeat_interleave(impressions)
+            canvases = render_impressions(self.masters[idx].float() / 127.0, gen)
+            views, _ = embed_with_grids(self.model, canvases, 0, self.cfg.window)
+            out.append(F.normalize(views[:, 0].reshape(-1, impressions, views.shape[-1]).sum(1), dim=1))
+        return torch.cat(out)
+
     def initialise_from(self, path: Path) -> None:
         """Network and class weights of a previous run; when the real fingers were relabelled
         (merge_same_people) the synthetic classes carry over and each real finger starts at its prints'
-        mean embedding, at the synthetic classes' mean norm."""
+        mean embedding, at the synthetic classes' mean norm. `path` may also be a bare state dict (the
+        shipped weights, which keep no class weights): then every class starts at its finger's mean
+        embedding, unit length."""
         init = torch.load(path, weights_only=False)
-        self.model.load_state_dict(init["model"])
+        bare = "model" not in init
+        self.model.load_state_dict(init if bare else init["model"])
         with torch.no_grad():
-            if init["classes"].shape == self.classes.shape:
+            if bare:
+                self.classes.copy_(torch.cat([self._synthetic_centroids(), self._real_centroids()]))
+            elif init["classes"].shape == self.classes.shape:
                 self.classes.copy_(init["classes"])
             else:
                 self.classes[: self.n_syn] = init["classes"][: self.n_syn]
                 self.classes[self.n_syn :] = self._real_centroids() * init["classes"][: self.n_syn].norm(dim=1).mean()
-        self.log(f"initialised from {path} (iteration {init['step']})")
+        origin = "bare weights" if bare else f"iteration {init['step']}"
+        self.log(f"initialised from {path} ({origin})")
 
     def run(self) -> None:
         cfg = self.cfg
