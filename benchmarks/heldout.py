@@ -154,9 +154,10 @@ def main() -> None:
                 splits.items(), windows, [int(x) for x in args.minutiae_windows.split(",")]):
             outer = mwin or window
             # the network reads the centre of the outer window's preparation, as the service does
-            views, grids = embed_with_grids(model, canvases, cfg.probe_shift_radius, window, outer=outer)
+            views, grids = embed_with_grids(model, canvases, cfg.probe_shift_radius, window, outer=outer,
+                                            pixel_statistics=cfg.pixel_statistics)
             if max(minutiae_weights) > 0 and (name, outer) not in minutiae:
-                minutiae[name, outer] = minutiae_all_pairs(canvases, outer)
+                minutiae[name, outer] = minutiae_all_pairs(canvases, outer, pixel_statistics=cfg.pixel_statistics)
             iu, same, impostor = pair_masks(labels.numpy())
             for shift, spec, weight in itertools.product(shifts, args.rotations, weights):
                 cos = grid_cosines(views, grids, GridMatcher(shift, _rotation_set(spec), weight))

@@ -73,9 +73,10 @@ def main() -> None:
     assert matcher is not None, "the minutiae are fused with a dense-matching model's grid score"
     _, held_keys = split_fingers(args.data, cfg)
     held = load_real(args.data, cfg.real_sets, held_keys)
-    views, grids = embed_with_grids(model, held.canvases, meta.probe_shift_radius, meta.window, outer=meta.minutiae_crop())
+    views, grids = embed_with_grids(model, held.canvases, meta.probe_shift_radius, meta.window, outer=meta.minutiae_crop(),
+                                    pixel_statistics=meta.pixel_statistics)
     grid_cos = grid_cosines(views, grids, matcher)
-    minutiae = minutiae_all_pairs(held.canvases, meta.minutiae_crop())
+    minutiae = minutiae_all_pairs(held.canvases, meta.minutiae_crop(), pixel_statistics=meta.pixel_statistics)
     iu, same, one_sensor = pair_masks(held.labels.numpy(), held.sensors.numpy())
     synthetic = _synthetic_scores(model, meta, args.synthetic) if args.synthetic else None
     source = "" if synthetic is None else " and the synthetic ones (the higher)"
@@ -116,10 +117,11 @@ def _synthetic_scores(model: FingerprintNet, meta: ModelMeta, fingers: int) -> t
     canvases, labels = synthetic_split(fingers, 4, SYNTHETIC_SEED)
     matcher = meta.grid_matcher()
     assert matcher is not None
-    views, grids = embed_with_grids(model, canvases, meta.probe_shift_radius, meta.window, outer=meta.minutiae_crop())
+    views, grids = embed_with_grids(model, canvases, meta.probe_shift_radius, meta.window, outer=meta.minutiae_crop(),
+                                    pixel_statistics=meta.pixel_statistics)
     iu, _, impostor = pair_masks(labels.numpy())
     grid_cos = grid_cosines(views, grids, matcher)[iu][impostor]
-    minutiae = minutiae_all_pairs(canvases, meta.minutiae_crop())[iu][impostor]
+    minutiae = minutiae_all_pairs(canvases, meta.minutiae_crop(), pixel_statistics=meta.pixel_statistics)[iu][impostor]
     return grid_cos, minutiae
 
 

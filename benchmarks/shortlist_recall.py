@@ -32,7 +32,8 @@ from fingerprint.model.weights import DEFAULT_WEIGHTS, load_weights
 _PER_MASTER = 10
 
 
-def distractor_vectors(model: FingerprintNet, count: int, window: int, outer: int | None = None) -> np.ndarray:
+def distractor_vectors(model: FingerprintNet, count: int, window: int, outer: int | None = None,
+                       pixel_statistics: bool = False) -> np.ndarray:
     """Search vectors of `count` synthetic prints: count / 10 unseen masters x 10 impressions."""
     gen = torch.Generator().manual_seed(5)
     out = []
@@ -40,7 +41,8 @@ def distractor_vectors(model: FingerprintNet, count: int, window: int, outer: in
         seeds = list(range(9_100_000 + start, 9_100_000 + min(start + 100, count // _PER_MASTER)))
         masters = torch.round(generate_masters(seeds).ridges * 127) / 127
         for _ in range(_PER_MASTER):
-            views, _ = embed_with_grids(model, render_impressions(masters, gen), 0, window, outer=outer)
+            views, _ = embed_with_grids(model, render_impressions(masters, gen), 0, window, outer=outer,
+                                        pixel_statistics=pixel_statistics)
             out.append(views[:, 0].numpy())
     return np.concatenate(out)
 
@@ -85,9 +87,10 @@ def main() -> None:
         fingers = sorted({i.finger for i in imps})
         canvases = torch.stack([to_canvas(load_500dpi(i.path, folder_dpi(folder)))[0] for i in imps])
         splits[folder.name] = (canvases, np.array([fingers.index(i.finger) for i in imps]))
-    distractors = distractor_vectors(model, args.distractors, meta.window, meta.minutiae_crop())
+    distractors = distractor_vectors(model, args.distractors, meta.window, meta.minutiae_crop(), meta.pixel_statistics)
     for name, (canvases, labels) in splits.items():
-        views, _ = embed_with_grids(model, canvases, meta.probe_shift_radius, meta.window, outer=meta.minutiae_crop())
+        views, _ = embed_with_grids(model, canvases, meta.probe_shift_radius, meta.window, outer=meta.minutiae_crop(),
+                                    pixel_statistics=meta.pixel_statistics)
         ranks = mate_ranks(views.numpy(), labels, distractors)
         within = {n: np.mean(ranks <= n) * 100 for n in (1, DENSE_SHORTLIST, VIEW_SHORTLIST)}
         print(f"{name}: {len(ranks)} probes, gallery {labels.max() + 1} fingers + {len(distractors)} distractors: "

@@ -42,6 +42,20 @@ def _block_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, std
 
 
+def _pixel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each pixel's mean and standard deviation over the (_BLOCK + 1)-pixel square centred on it (replicated
+    edges): `_block_stats` at stride 1, without the 8-pixel grid whose phase a print's position sets.
+    Box sums from cumulative sums in float64 (a float32 running sum over a whole image loses digits)."""
+    k = _BLOCK + 1
+    r = k // 2
+    xp = F.pad(torch.cat([x, x * x], 1), (r, r, r, r), mode="replicate").double()
+    c = F.pad(xp.cumsum(-1).cumsum(-2), (1, 0, 1, 0))
+    sums = c[..., k:, k:] - c[..., :-k, k:] - c[..., k:, :-k] + c[..., :-k, :-k]
+    means = (sums / (k * k)).float()
+    mean, sq = means[:, : x.shape[1]], means[:, x.shape[1] :]
+    return mean, torch.sqrt(torch.clamp(sq - mean * mean, min=0.0))
+
+
 def _foreground_blocks(std: torch.Tensor) -> torch.Tensor:
     b = std.shape[0]
     flat = std.flatten(1)
@@ -105,12 +119,15 @@ def foreground_centre(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     return _centre(fg_px)
 
 
-def prepare(images: torch.Tensor, window: int = WINDOW, outer: int | None = None) -> Prepared:
+def prepare(images: torch.Tensor, window: int = WINDOW, outer: int | None = None, pixel_statistics: bool = False) -> Prepared:
     """`images`: (B, 1, H, W) float in [0, 255] at 500 dpi, ridges dark. H, W >= 32. The crop is
     `window` pixels square (even; the model card's `window`), the network input half that. `outer`
     (the card's `minutiae_window`; window + a multiple of 4) is a larger window around the same centre
     whose enhanced map is `minutiae_map`; the network's input is its centre, whose enhanced channel
-    then continues the ridges across the crop's edge instead of stopping at it."""
+    then continues the ridges across the crop's edge instead of stopping at it. `pixel_statistics` (the
+    card's): contrast is normalised by statistics around each pixel rather than interpolated from 8 px
+    blocks, so the enhanced ridges move with the print instead of with the block grid (model card,
+    "3.5.0, served faster"); segmentation and the crop's centre still come from the blocks."""
     outer = outer or window
     if outer < window or (outer - window) % 4:
         raise ValueError(f"outer window {outer} must be window {window} plus a multiple of 4")
@@ -119,8 +136,11 @@ def prepare(images: torch.Tensor, window: int = WINDOW, outer: int | None = None
     mean, std = _block_stats(x)
     fg_blocks = _foreground_blocks(std)
     size = (h, w)
-    mean_px = F.interpolate(mean, size=size, mode="bilinear", align_corners=False)
-    std_px = F.interpolate(std, size=size, mode="bilinear", align_corners=False)
+    if pixel_statistics:
+        mean_px, std_px = _pixel_stats(x)
+    else:
+        mean_px = F.interpolate(mean, size=size, mode="bilinear", align_corners=False)
+        std_px = F.interpolate(std, size=size, mode="bilinear", align_corners=False)
     fg_px = F.interpolate(fg_blocks, size=size, mode="nearest")
     cy, cx = _centre(fg_px)
     crop4 = _crop_around(torch.cat([x, mean_px, std_px, fg_px], dim=1), cy, cx, outer)

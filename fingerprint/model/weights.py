@@ -47,6 +47,8 @@ class ModelMeta:
     # crop at 500 dpi, around the network's, whose minutiae a print gets (preprocess.prepare's `outer`);
     # 0: the network's window (cards before 3.5.0)
     minutiae_window: int = 0
+    # contrast normalised by per-pixel rather than block statistics (preprocess.prepare); cards before 3.6 false
+    pixel_statistics: bool = False
 
     def minutiae_crop(self) -> int:
         """The window minutiae are found in."""
@@ -104,6 +106,8 @@ def read_meta(path: Path) -> ModelMeta:
     if not (isinstance(meta.window, int) and 128 <= meta.window <= 640 and meta.window % 32 == 0):
         raise WeightsError(f"model card {meta_path(path)} is invalid: window {meta.window!r} "
                            "is not a multiple of 32 in 128-640")
+    if not isinstance(meta.pixel_statistics, bool):
+        raise WeightsError(f"model card {meta_path(path)} is invalid: pixel_statistics {meta.pixel_statistics!r} is not a bool")
     outer = meta.minutiae_crop()
     # a template's foreground mask has one cell per 16 px, and the crop must sit centred on the network's
     if not (isinstance(outer, int) and meta.window <= outer <= 640 and outer % 16 == 0 and (outer - meta.window) % 4 == 0):

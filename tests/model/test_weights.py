@@ -71,6 +71,20 @@ def test_the_card_minutiae_window_sets_where_minutiae_are_found(tmp_path: Path, 
     assert wide.foreground.sum() >= narrow.foreground.sum()
 
 
+def test_the_card_says_whether_contrast_comes_from_pixel_statistics(tmp_path: Path, png_prints: list[list[bytes]]) -> None:
+    target = tmp_path / "w.pt"
+    shutil.copy(DEFAULT_WEIGHTS, target)
+    card = json.loads(meta_path(DEFAULT_WEIGHTS).read_text())
+    assert "pixel_statistics" not in card  # the shipped card predates it: blocks
+    meta_path(target).write_text(json.dumps({**card, "pixel_statistics": "yes"}))
+    with pytest.raises(WeightsError, match="pixel_statistics"):
+        load_weights(target)
+    served = TorchEmbedder(DEFAULT_WEIGHTS, 16_000_000).preprocess(png_prints[0][0], 500.0)
+    meta_path(target).write_text(json.dumps({**card, "pixel_statistics": True}))
+    pixels = TorchEmbedder(target, 16_000_000).preprocess(png_prints[0][0], 500.0)
+    assert not torch.equal(served.tensor, pixels.tensor) and served.tensor.shape == pixels.tensor.shape
+
+
 def test_hash_mismatch_is_refused(tmp_path: Path) -> None:
     target = tmp_path / "w.pt"
     shutil.copy(DEFAULT_WEIGHTS, target)

@@ -49,7 +49,8 @@ def split_fingers(root: Path, cfg: TrainConfig) -> tuple[set[str], set[str]]:
 
 
 def embed_with_grids(model: FingerprintNet, canvases: torch.Tensor, radius: int, window: int,
-                     batch: int = 64, outer: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                     batch: int = 64, outer: int | None = None,
+                     pixel_statistics: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, K, D) views and (N, C, H, W) int8 descriptor grids from one forward pass, as the service
     computes and stores them (`outer`: the card's minutiae window, which the enhanced channel is
     computed over)."""
@@ -57,7 +58,7 @@ def embed_with_grids(model: FingerprintNet, canvases: torch.Tensor, radius: int,
     views, cells = [], []
     with torch.inference_mode():
         for i in range(0, len(canvases), batch):
-            images = prepare(canvases[i : i + batch], window, outer).tensor
+            images = prepare(canvases[i : i + batch], window, outer, pixel_statistics).tensor
             features = model.features(images)
             views.append(model.shifted_views_of(features, radius))
             cells.append(to_int8(dense_grid(features, images)[0]))
@@ -81,7 +82,8 @@ class _Trainer:
         self.by_finger = [torch.nonzero(real.labels == f).flatten() for f in range(len(real.fingers))]
 
     def _real_centroids(self) -> torch.Tensor:
-        views, _ = embed_with_grids(self.model, self.real.canvases, 0, self.cfg.window)
+        views, _ = embed_with_grids(self.model, self.real.canvases, 0, self.cfg.window,
+                                    pixel_statistics=self.cfg.pixel_statistics)
         emb = views[:, 0]
         sums = torch.zeros(len(self.real.fingers), emb.shape[1]).index_add_(0, self.real.labels, emb)
         return F.normalize(sums, dim=1)
@@ -107,7 +109,7 @@ class _Trainer:
         syn = render_impressions(self.masters[syn_idx].float() / 127.0, self.gen)
         real = augment_real(self.real.canvases[real_idx], self.real.backgrounds[real_idx], self.gen, cfg.real_skin_share,
                             cfg.real_cut_share)
-        images = prepare(torch.cat([syn, real]), cfg.window).tensor
+        images = prepare(torch.cat([syn, real]), cfg.window, pixel_statistics=cfg.pixel_statistics).tensor
         labels = torch.cat([syn_idx, self.n_syn + self.real.labels[real_idx]])
         return images, labels
 
@@ -159,7 +161,8 @@ class _Trainer:
 
     def validate(self) -> tuple[float, float]:
         """Held-out EER of the embedding and of dense matching; the run selects on the score it trains."""
-        views, grids = embed_with_grids(self.model, self.held.canvases, 0, self.cfg.window)
+        views, grids = embed_with_grids(self.model, self.held.canvases, 0, self.cfg.window,
+                                        pixel_statistics=self.cfg.pixel_statistics)
         emb_eer = eer(*pair_scores(views, self.held.labels))
         matcher = GridMatcher(self.cfg.dense_max_shift, self.cfg.dense_rotations)
         dense_eer = eer(*dense_pair_scores(views, grids, self.held.labels, matcher))
@@ -193,7 +196,7 @@ class _Trainer:
         for start in range(0, self.n_syn, 64):
             idx = torch.arange(start, min(start + 64, self.n_syn)).repeat_interleave(impressions)
             canvases = render_impressions(self.masters[idx].float() / 127.0, gen)
-            views, _ = embed_with_grids(self.model, canvases, 0, self.cfg.window)
+            views, _ = embed_with_grids(self.model, canvases, 0, self.cfg.window, pixel_statistics=self.cfg.pixel_statistics)
             out.append(F.normalize(views[:, 0].reshape(-1, impressions, views.shape[-1]).sum(1), dim=1))
         return torch.cat(out)
 
@@ -272,7 +275,8 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
     # thresholds come from the scores the service will compute: on the grids, or with the probe's shifted views
     dense_matching = cfg.dense_weight > 0
     matcher = served_matcher(cfg)
-    views, grids = embed_with_grids(trainer.model, held.canvases, cfg.probe_shift_radius, cfg.window)
+    views, grids = embed_with_grids(trainer.model, held.canvases, cfg.probe_shift_radius, cfg.window,
+                                    pixel_statistics=cfg.pixel_statistics)
     if dense_matching:
         genuine, impostor = dense_pair_scores(views, grids, held.labels, matcher, held.sensors)
     else:
@@ -292,6 +296,7 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
         dense_rotations=matcher.rotations,
         dense_fusion_weight=matcher.fusion_weight if dense_matching else 0.0,
         reads_templates_of=cfg.reads_templates_of,
+        pixel_statistics=cfg.pixel_statistics,
         threshold_fmr_1e2=threshold_at_fmr(impostor, 0.01),
         threshold_fmr_1e3=threshold_at_fmr(impostor, 0.001),
         trained_on=[*cfg.real_sets, f"synthetic x{cfg.synthetic_fingers}"],
