@@ -45,14 +45,17 @@ def _block_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def _pixel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Each pixel's mean and standard deviation over the (_BLOCK + 1)-pixel square centred on it (replicated
     edges): `_block_stats` at stride 1, without the 8-pixel grid whose phase a print's position sets.
-    Box sums from cumulative sums in float64 (a float32 running sum over a whole image loses digits)."""
+    Box sums as differences of running sums, along rows then columns (one row's or column's running sum
+    keeps float32's precision: within 2e-6 of float64; stride-1 pooling or convolution cost 6-14x as much)."""
     k = _BLOCK + 1
     r = k // 2
-    xp = F.pad(torch.cat([x, x * x], 1), (r, r, r, r), mode="replicate").double()
-    c = F.pad(xp.cumsum(-1).cumsum(-2), (1, 0, 1, 0))
-    sums = c[..., k:, k:] - c[..., :-k, k:] - c[..., k:, :-k] + c[..., :-k, :-k]
-    means = (sums / (k * k)).float()
-    mean, sq = means[:, : x.shape[1]], means[:, x.shape[1] :]
+    c = x.shape[1]
+    both = F.pad(torch.cat([x, x * x], 1), (r, r, r, r), mode="replicate")
+    run = F.pad(both.cumsum(-1), (1, 0))
+    rows = run[..., k:] - run[..., :-k]
+    run = F.pad(rows.cumsum(-2), (0, 0, 1, 0))
+    means = (run[..., k:, :] - run[..., :-k, :]) / (k * k)
+    mean, sq = means[:, :c], means[:, c:]
     return mean, torch.sqrt(torch.clamp(sq - mean * mean, min=0.0))
 
 
