@@ -128,6 +128,6 @@ def _flat_offsets(stride: int) -> np.ndarray:
 
 
 def _codes_at(flat: np.ndarray, at: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """`neighbour_codes` of the pixels at flat indices `at` of a padded image only."""
+    """The neighbourhood bytes (bit k: neighbour P(k+2)) of the pixels at flat indices `at` of a padded image."""
     codes: np.ndarray = (flat[at[:, None] + offsets[None, :]] * _BIT_WEIGHTS).sum(1, dtype=np.uint8)
     return codes

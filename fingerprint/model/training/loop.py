@@ -81,10 +81,12 @@ class _Trainer:
         self.history: list[dict[str, float]] = []
         self.by_finger = [torch.nonzero(real.labels == f).flatten() for f in range(len(real.fingers))]
 
+    def _embed(self, canvases: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`embed_with_grids` of canvases prepared as this recipe trains on them."""
+        return embed_with_grids(self.model, canvases, 0, self.cfg.window, pixel_statistics=self.cfg.pixel_statistics)
+
     def _real_centroids(self) -> torch.Tensor:
-        views, _ = embed_with_grids(self.model, self.real.canvases, 0, self.cfg.window,
-                                    pixel_statistics=self.cfg.pixel_statistics)
-        emb = views[:, 0]
+        emb = self._embed(self.real.canvases)[0][:, 0]
         sums = torch.zeros(len(self.real.fingers), emb.shape[1]).index_add_(0, self.real.labels, emb)
         return F.normalize(sums, dim=1)
 
@@ -161,8 +163,7 @@ class _Trainer:
 
     def validate(self) -> tuple[float, float]:
         """Held-out EER of the embedding and of dense matching; the run selects on the score it trains."""
-        views, grids = embed_with_grids(self.model, self.held.canvases, 0, self.cfg.window,
-                                        pixel_statistics=self.cfg.pixel_statistics)
+        views, grids = self._embed(self.held.canvases)
         emb_eer = eer(*pair_scores(views, self.held.labels))
         matcher = GridMatcher(self.cfg.dense_max_shift, self.cfg.dense_rotations)
         dense_eer = eer(*dense_pair_scores(views, grids, self.held.labels, matcher))
@@ -196,7 +197,7 @@ class _Trainer:
         for start in range(0, self.n_syn, 64):
             idx = torch.arange(start, min(start + 64, self.n_syn)).repeat_interleave(impressions)
             canvases = render_impressions(self.masters[idx].float() / 127.0, gen)
-            views, _ = embed_with_grids(self.model, canvases, 0, self.cfg.window, pixel_statistics=self.cfg.pixel_statistics)
+            views, _ = self._embed(canvases)
             out.append(F.normalize(views[:, 0].reshape(-1, impressions, views.shape[-1]).sum(1), dim=1))
         return torch.cat(out)
 
