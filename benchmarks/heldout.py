@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from fingerprint.model.dense import GridMatcher
 from fingerprint.model.evaluation.metrics import eer, fnmr_at_fmr, score_from_cosine
-from fingerprint.model.minutiae import fused_cosine
+from fingerprint.model.minutiae import MinutiaeMatcher, fused_cosine
 from fingerprint.model.network import FingerprintNet
 from fingerprint.model.synth.impressions import render_impressions
 from fingerprint.model.synth.masters import generate_masters
@@ -126,6 +126,8 @@ def main() -> None:
     ap.add_argument("--minutiae", default="0", help="comma-separated weights of the minutiae score (0: grid only)")
     ap.add_argument("--minutiae-windows", default="0",
                     help="comma-separated windows minutiae are found in, around the crop (0: the crop; card '3.5.0')")
+    ap.add_argument("--minutiae-offsets", default="",
+                    help="comma-separated degrees each probe minutia's direction is also tried at (model card, '3.6.0')")
     args = ap.parse_args()
     cfg = load_config(args.config)
     torch.set_num_threads(cfg.threads)
@@ -157,7 +159,9 @@ def main() -> None:
             views, grids = embed_with_grids(model, canvases, cfg.probe_shift_radius, window, outer=outer,
                                             pixel_statistics=cfg.pixel_statistics)
             if max(minutiae_weights) > 0 and (name, outer) not in minutiae:
-                minutiae[name, outer] = minutiae_all_pairs(canvases, outer, pixel_statistics=cfg.pixel_statistics)
+                minutiae[name, outer] = minutiae_all_pairs(
+                    canvases, outer, pixel_statistics=cfg.pixel_statistics,
+                    matcher=MinutiaeMatcher(direction_offsets=[float(x) for x in args.minutiae_offsets.split(",") if x]))
             iu, same, impostor = pair_masks(labels.numpy())
             for shift, spec, weight in itertools.product(shifts, args.rotations, weights):
                 cos = grid_cosines(views, grids, GridMatcher(shift, _rotation_set(spec), weight))

@@ -63,12 +63,17 @@ def main() -> None:
                          "the higher of the two (model card, '3.4.1')")
     ap.add_argument("--minutiae-window", type=int, default=0,
                     help="window minutiae are found in (0: the card's); written to the card with --write")
+    ap.add_argument("--direction-offsets", default=None,
+                    help="comma-separated degrees each probe minutia's direction is also tried at ('' none; default: "
+                         "the card's); written to the card with --write (model card, '3.6.0')")
     args = ap.parse_args()
     torch.set_num_threads(2)
     cfg = load_config(args.config)
     model, meta = load_weights(args.model)
     if args.minutiae_window:
         meta = replace(meta, minutiae_window=args.minutiae_window)
+    if args.direction_offsets is not None:
+        meta = replace(meta, minutiae_direction_offsets=tuple(float(x) for x in args.direction_offsets.split(",") if x))
     matcher = meta.grid_matcher()
     assert matcher is not None, "the minutiae are fused with a dense-matching model's grid score"
     _, held_keys = split_fingers(args.data, cfg)
@@ -76,7 +81,8 @@ def main() -> None:
     views, grids = embed_with_grids(model, held.canvases, meta.probe_shift_radius, meta.window, outer=meta.minutiae_crop(),
                                     pixel_statistics=meta.pixel_statistics)
     grid_cos = grid_cosines(views, grids, matcher)
-    minutiae = minutiae_all_pairs(held.canvases, meta.minutiae_crop(), pixel_statistics=meta.pixel_statistics)
+    minutiae = minutiae_all_pairs(held.canvases, meta.minutiae_crop(), pixel_statistics=meta.pixel_statistics,
+                                  matcher=meta.minutiae_matcher())
     iu, same, one_sensor = pair_masks(held.labels.numpy(), held.sensors.numpy())
     synthetic = _synthetic_scores(model, meta, args.synthetic) if args.synthetic else None
     source = "" if synthetic is None else " and the synthetic ones (the higher)"
@@ -99,6 +105,7 @@ def main() -> None:
             data = json.loads(path.read_text())
             grid_note = data.get("notes", "").split(" (grid score)")[0].split(";")[0]
             data.update(minutiae_weight=w, threshold_fmr_1e2=t2, threshold_fmr_1e3=t3, minutiae_window=meta.minutiae_window,
+                        minutiae_direction_offsets=list(meta.minutiae_direction_offsets),
                         notes=f"{grid_note} (grid score); {100 * eer(gen, imp):.2f}% with minutiae at weight {w:g}")
             if args.version:
                 data.update(version=args.version, reads_templates_of=[v for v in args.reads.split(",") if v])
@@ -121,7 +128,8 @@ def _synthetic_scores(model: FingerprintNet, meta: ModelMeta, fingers: int) -> t
                                     pixel_statistics=meta.pixel_statistics)
     iu, _, impostor = pair_masks(labels.numpy())
     grid_cos = grid_cosines(views, grids, matcher)[iu][impostor]
-    minutiae = minutiae_all_pairs(canvases, meta.minutiae_crop(), pixel_statistics=meta.pixel_statistics)[iu][impostor]
+    minutiae = minutiae_all_pairs(canvases, meta.minutiae_crop(), pixel_statistics=meta.pixel_statistics,
+                                  matcher=meta.minutiae_matcher())[iu][impostor]
     return grid_cos, minutiae
 
 

@@ -111,7 +111,8 @@ class FingerprintService:
         readable = meta.readable_versions()
         backoff = 0.5
         while True:  # the database may be down at start-up: keep trying, readiness says why
-            index = GalleryIndex(meta.embedding_dim, matcher=meta.grid_matcher(), minutiae_weight=meta.minutiae_weight)
+            index = GalleryIndex(meta.embedding_dim, matcher=meta.grid_matcher(), minutiae_weight=meta.minutiae_weight,
+                                 minutiae_matcher=meta.minutiae_matcher())
             try:
                 await self._load_gallery(index, readable)
                 counts = await self.store.count_by_version()

@@ -39,14 +39,15 @@ class Hit:
 
 class GalleryIndex:
     def __init__(self, dim: int, initial_capacity: int = 1024, dense_shortlist: int = DENSE_SHORTLIST,
-                 matcher: GridMatcher | None = None, minutiae_weight: float = 0.0) -> None:
+                 matcher: GridMatcher | None = None, minutiae_weight: float = 0.0,
+                 minutiae_matcher: MinutiaeMatcher | None = None) -> None:
         self.dim = dim
         self._matrix = torch.zeros(initial_capacity, dim, dtype=torch.float16)
         self._grids: torch.Tensor | None = None  # (capacity, C, H, W) int8 once a grid is added
         self._dense_shortlist = dense_shortlist
         self._matcher = matcher or GridMatcher()
         self._minutiae_weight = minutiae_weight
-        self._minutiae_matcher = MinutiaeMatcher()
+        self._minutiae_matcher = minutiae_matcher or MinutiaeMatcher()
         self._minutiae: list[bytes | None] = []  # stored layout (~350 bytes); parsed for the few re-scored
         self._minutiae_bytes = 0
         self._size = 0

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from fingerprint.model.dense import GridMatcher
+from fingerprint.model.minutiae import MinutiaeMatcher
 from fingerprint.model.network import FingerprintNet
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "fingerprint-net.pt"
@@ -49,6 +50,9 @@ class ModelMeta:
     minutiae_window: int = 0
     # contrast normalised by per-pixel rather than block statistics (preprocess.prepare); cards before 3.6 false
     pixel_statistics: bool = False
+    # degrees each probe minutia's direction is also turned by when minutiae are compared (minutiae/match.py);
+    # cards before 3.6 compare the directions as found
+    minutiae_direction_offsets: tuple[float, ...] = ()
 
     def minutiae_crop(self) -> int:
         """The window minutiae are found in."""
@@ -64,6 +68,10 @@ class ModelMeta:
         if not self.dense_matching:
             return None
         return (64, self.window // 32, self.window // 32)
+
+    def minutiae_matcher(self) -> MinutiaeMatcher:
+        """How two prints' minutiae are compared."""
+        return MinutiaeMatcher(direction_offsets=self.minutiae_direction_offsets)
 
     def grid_matcher(self) -> GridMatcher | None:
         """How two prints are compared, or None when the model compares search vectors only."""
@@ -96,6 +104,7 @@ def read_meta(path: Path) -> ModelMeta:
         raw = json.loads(meta_path(path).read_text())
         raw["dense_rotations"] = tuple(raw.get("dense_rotations", ()))
         raw["reads_templates_of"] = tuple(raw.get("reads_templates_of", ()))
+        raw["minutiae_direction_offsets"] = tuple(raw.get("minutiae_direction_offsets", ()))
         meta = ModelMeta(**raw)
     except FileNotFoundError as exc:
         raise WeightsError(f"model card {meta_path(path)} is missing") from exc
@@ -108,6 +117,10 @@ def read_meta(path: Path) -> ModelMeta:
                            "is not a multiple of 32 in 128-640")
     if not isinstance(meta.pixel_statistics, bool):
         raise WeightsError(f"model card {meta_path(path)} is invalid: pixel_statistics {meta.pixel_statistics!r} is not a bool")
+    if not all(isinstance(d, (int, float)) and not isinstance(d, bool) and 0 < abs(d) <= 45
+               for d in meta.minutiae_direction_offsets):
+        raise WeightsError(f"model card {meta_path(path)} is invalid: minutiae_direction_offsets "
+                           f"{meta.minutiae_direction_offsets!r} are not degrees in [-45, 45] other than 0")
     outer = meta.minutiae_crop()
     # a template's foreground mask has one cell per 16 px, and the crop must sit centred on the network's
     if not (isinstance(outer, int) and meta.window <= outer <= 640 and outer % 16 == 0 and (outer - meta.window) % 4 == 0):

@@ -11,7 +11,7 @@ import torch
 from fingerprint.gallery import index as index_module
 from fingerprint.gallery.index import GalleryIndex
 from fingerprint.model.dense import grid_scores
-from fingerprint.model.minutiae import MinutiaeTemplate
+from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate
 
 
 def _unit(n: int, d: int, seed: int) -> np.ndarray:
@@ -134,6 +134,25 @@ def test_minutiae_break_a_tie_of_grids_and_survive_removals() -> None:
     assert mate is not None and other is not None
     assert mate.score == pytest.approx(hits[0].score)
     assert other.score == pytest.approx(hits[1].score)
+
+
+def test_minutiae_are_compared_by_the_matcher_the_index_is_given() -> None:
+    """The card's minutiae matcher (its direction offsets) scores identify and verify, not a default one."""
+    vec = _unit(1, 16, 0)[0]
+    grid = np.random.default_rng(1).integers(-60, 61, (64, 10, 10)).astype(np.int8)
+    enrolled = _minutiae(1)
+    turned = enrolled.points.copy()
+    turned[:, 2] += np.radians(6)  # every direction found 6 degrees off
+    probe = MinutiaeTemplate(turned, enrolled.foreground)
+    plain = GalleryIndex(16, minutiae_weight=5.0)
+    searching = GalleryIndex(16, minutiae_weight=5.0, minutiae_matcher=MinutiaeMatcher(direction_offsets=(-6, 6)))
+    for idx in (plain, searching):
+        idx.add("a", "s", None, vec, grid, enrolled)
+    without = plain.best_for_subject(vec[None], "s", grid, probe)
+    with_search = searching.best_for_subject(vec[None], "s", grid, probe)
+    assert without is not None and with_search is not None
+    assert with_search.score > without.score
+    assert searching.search_views(vec[None], 1, grid, probe)[0].score == pytest.approx(with_search.score)
 
 
 def test_without_a_minutiae_weight_the_grids_alone_score() -> None:

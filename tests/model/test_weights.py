@@ -111,3 +111,20 @@ def test_save_records_the_hash(tmp_path: Path) -> None:
     saved = save_weights(FingerprintNet(embedding_dim=32, width=8), tmp_path / "m.pt", meta)
     _model, loaded = load_weights(tmp_path / "m.pt")
     assert loaded == saved and len(saved.sha256) == 64
+
+
+def test_the_card_says_at_which_turned_directions_minutiae_are_compared(tmp_path: Path) -> None:
+    target = tmp_path / "w.pt"
+    shutil.copy(DEFAULT_WEIGHTS, target)
+    card = json.loads(meta_path(DEFAULT_WEIGHTS).read_text())
+    for bad in ([0], [60], ["6"], [True]):
+        meta_path(target).write_text(json.dumps({**card, "minutiae_direction_offsets": bad}))
+        with pytest.raises(WeightsError, match="minutiae_direction_offsets"):
+            load_weights(target)
+    meta_path(target).write_text(json.dumps({**card, "minutiae_direction_offsets": [-6, 6.0]}))
+    _, meta = load_weights(target)
+    assert meta.minutiae_direction_offsets == (-6, 6.0)
+    assert meta.minutiae_matcher().direction_offsets == pytest.approx((-0.10472, 0.10472), abs=1e-5)
+    card.pop("minutiae_direction_offsets", None)  # cards before 3.6.0: directions as found
+    meta_path(target).write_text(json.dumps(card))
+    assert load_weights(target)[1].minutiae_matcher().direction_offsets == ()

@@ -88,7 +88,8 @@ def score_folder(folder: Path, embedder: TorchEmbedder, dpi: float | None) -> Sc
             prepared.append(embedder.blank())
     embeddings = [e for i in range(0, len(prepared), 32) for e in embedder.embed(prepared[i : i + 32])]
     return ScoredFolder(imps, set_dpi, prepared, similarity_matrix(embeddings, embedder.meta.grid_matcher(),
-                                                                     embedder.meta.minutiae_weight))
+                                                                     embedder.meta.minutiae_weight,
+                                                                     embedder.meta.minutiae_matcher()))
 
 
 def _split(scores: dict[tuple[int, int], float], pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
@@ -97,7 +98,7 @@ def _split(scores: dict[tuple[int, int], float], pairs: Pairs) -> tuple[np.ndarr
 
 
 def similarity_matrix(embeddings: list[Embedding], matcher: GridMatcher | None = None,
-                      minutiae_weight: float = 0.0) -> np.ndarray:
+                      minutiae_weight: float = 0.0, minutiae_matcher: MinutiaeMatcher | None = None) -> np.ndarray:
     """`cos[probe, enrolled]` for every image as a probe against every image enrolled, scored as the
     service scores: by the card's matcher on the descriptor grids (fused with the minutiae score when
     the card weighs it), else the probe's best view."""
@@ -111,13 +112,14 @@ def similarity_matrix(embeddings: list[Embedding], matcher: GridMatcher | None =
         out: np.ndarray = matcher.scores(stacked, stacked, torch.from_numpy(view_cos)).numpy()
     minutiae = [e.minutiae for e in embeddings]
     if minutiae_weight > 0 and all(m is not None for m in minutiae):
-        out = fuse_minutiae(out, minutiae, minutiae_weight)  # type: ignore[arg-type]
+        out = fuse_minutiae(out, minutiae, minutiae_weight, minutiae_matcher)  # type: ignore[arg-type]
     return out
 
 
-def fuse_minutiae(grid_cos: np.ndarray, minutiae: list[MinutiaeTemplate], weight: float) -> np.ndarray:
+def fuse_minutiae(grid_cos: np.ndarray, minutiae: list[MinutiaeTemplate], weight: float,
+                  matcher: MinutiaeMatcher | None = None) -> np.ndarray:
     """Every pair's grid cosine fused with its minutiae score, as the index fuses them."""
-    return fused_cosine(grid_cos, MinutiaeMatcher().all_pairs(minutiae), weight)
+    return fused_cosine(grid_cos, (matcher or MinutiaeMatcher()).all_pairs(minutiae), weight)
 
 
 @contextmanager
@@ -215,13 +217,12 @@ def _ours_compare_ms(dim: int, views: int, grid: tuple[int, ...] | None, matcher
     return (time.perf_counter() - t0) / 10000 * 1000
 
 
-def _minutiae_compare_ms() -> float:
+def _minutiae_compare_ms(matcher: MinutiaeMatcher) -> float:
     """One template's minutiae against a probe's, as identify's re-scoring pays it: the template's
     cylinders built from its stored minutiae, then compared (the probe's are built once per request)."""
     rng = np.random.default_rng(0)
     points = np.c_[rng.uniform(40, 280, (60, 2)), rng.uniform(0, 2 * np.pi, 60)].astype(np.float32)
     template = MinutiaeTemplate(points, np.ones((20, 20), bool))
-    matcher = MinutiaeMatcher()
     t0 = time.perf_counter()
     matcher.scores(template, [template] * 20)
     return (time.perf_counter() - t0) / 20 * 1000
@@ -313,7 +314,7 @@ def run_eval(dirs: list[Path], baseline: str, weights: Path | None, out: Path, d
         compare_ms = _ours_compare_ms(embedder.meta.embedding_dim, (2 * embedder.meta.probe_shift_radius + 1) ** 2,
                                       grid, embedder.meta.grid_matcher())
         if embedder.meta.minutiae_weight > 0:
-            compare_ms += _minutiae_compare_ms()
+            compare_ms += _minutiae_compare_ms(embedder.meta.minutiae_matcher())
     table = format_table(results, compare_ms)
     report = {"model": embedder.meta.__dict__, "sets": [_as_dict(r) for r in results],
               "ours_ms_per_comparison": compare_ms}

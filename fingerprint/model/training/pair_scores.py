@@ -37,15 +37,17 @@ def grid_cosines(views: torch.Tensor, cells: torch.Tensor, matcher: GridMatcher)
     return out
 
 
-def minutiae_all_pairs(canvases: torch.Tensor, window: int, batch: int = 32, pixel_statistics: bool = False) -> np.ndarray:
+def minutiae_all_pairs(canvases: torch.Tensor, window: int, batch: int = 32, pixel_statistics: bool = False,
+                       matcher: MinutiaeMatcher | None = None) -> np.ndarray:
     """(N, N) minutiae scores of every pair of training canvases, found on the enhanced ridge map of
-    the `window` crop (the card's minutiae window) as the service finds them."""
+    the `window` crop (the card's minutiae window) as the service finds them, compared by `matcher`
+    (the card's; default: directions as found)."""
     templates: list[MinutiaeTemplate] = []
     with torch.inference_mode():
         for i in range(0, len(canvases), batch):
             enhanced = prepare(canvases[i : i + batch], window, pixel_statistics=pixel_statistics).minutiae_map
             templates.extend(extract_minutiae(e) for e in enhanced)
-    return MinutiaeMatcher().all_pairs(templates)
+    return (matcher or MinutiaeMatcher()).all_pairs(templates)
 
 
 def dense_pair_scores(views: torch.Tensor, cells: torch.Tensor, labels: torch.Tensor,
