@@ -47,6 +47,8 @@ def stack(tmp_path: Path) -> Iterator[tuple[Server, str]]:
          f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=15d"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        # Prometheus answers queries with 503 until its storage and rules are loaded (slow on a busy machine)
+        wait_for(lambda: _ready(f"http://127.0.0.1:{port}"), time.monotonic(), "Prometheus to be ready")
         yield server, f"http://127.0.0.1:{port}"
     finally:
         prom.terminate()
@@ -54,8 +56,20 @@ def stack(tmp_path: Path) -> Iterator[tuple[Server, str]]:
         server.stop()
 
 
+def _ready(prom: str) -> bool:
+    try:
+        return httpx.get(prom + "/-/ready", timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def query(prom: str, expr: str) -> list[dict[str, object]]:
     r = httpx.get(prom + "/api/v1/query", params={"query": expr}, timeout=10)
+    for _ in range(15):  # a query that finds the engine busy gets 503: asked again, not failed
+        if r.status_code != 503:
+            break
+        time.sleep(2)
+        r = httpx.get(prom + "/api/v1/query", params={"query": expr}, timeout=10)
     body = r.json()
     assert body["status"] == "success", (expr, body)
     return list(body["data"]["result"])
