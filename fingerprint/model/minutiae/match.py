@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TypeVar
 
 import numpy as np
@@ -105,15 +105,21 @@ def fused_cosine(grid_cosine: Score, minutiae_score: Score, weight: float) -> Sc
 
 @dataclass(frozen=True)
 class Probe:
-    """A probe's cylinders: with its minutiae's own directions first, then with every direction turned by
-    each of the matcher's offsets (a cylinder's cells turn with its minutia's direction, so a direction
-    5 degrees off already costs a print about a third of its score against itself; model card, "3.6.0")."""
+    """A probe's cylinders: with its minutiae's own directions (`own`), and stacked with every direction
+    turned by each of the matcher's offsets (a cylinder's cells turn with its minutia's direction, so a
+    direction 5 degrees off already costs a print about a third of its score against itself; model card,
+    "3.6.0"). Stacked, a template is compared with all of them in one product of matrices."""
 
-    views: tuple[Cylinders, ...]
+    own: Cylinders
+    stacked: Cylinders  # the own cylinders, then each offset's, row blocks of len(own.minutiae)
 
     @property
-    def own(self) -> Cylinders:
-        return self.views[0]
+    def views(self) -> int:
+        return len(self.stacked.minutiae) // max(1, len(self.own.minutiae))
+
+
+def _stack(cylinders: list[Cylinders]) -> Cylinders:
+    return Cylinders(*(np.concatenate([getattr(c, f.name) for c in cylinders]) for f in fields(Cylinders)))
 
 
 class MinutiaeMatcher:
@@ -130,17 +136,16 @@ class MinutiaeMatcher:
 
     def probe(self, template: MinutiaeTemplate) -> Probe:
         own = self.cylinders(template)
-        turned = []
+        views = [own]
         for offset in self.direction_offsets:
             points = template.points.copy()
             points[:, 2] = np.remainder(points[:, 2] + offset, 2 * math.pi)
-            turned.append(build(points, template.foreground, self.mask_cell_px))
-        return Probe((own, *turned))
+            views.append(build(points, template.foreground, self.mask_cell_px))
+        return Probe(own, _stack(views) if len(views) > 1 else own)
 
     def score(self, probe: Probe, template: Cylinders) -> float:
-        sims = local_similarities(probe.own, template)
-        for view in probe.views[1:]:
-            np.maximum(sims, local_similarities(view, template), out=sims)
+        n = len(probe.own.minutiae)
+        sims = local_similarities(probe.stacked, template).reshape(probe.views, n, len(template.minutiae)).max(0)
         return consolidate(sims, probe.own.minutiae, template.minutiae)
 
     def scores(self, probe: MinutiaeTemplate, templates: list[MinutiaeTemplate | None]) -> list[float | None]:
