@@ -112,10 +112,7 @@ class Probe:
 
     own: Cylinders
     stacked: Cylinders  # the own cylinders, then each offset's, row blocks of len(own.minutiae)
-
-    @property
-    def views(self) -> int:
-        return len(self.stacked.minutiae) // max(1, len(self.own.minutiae))
+    views: int  # 1 + the number of offsets
 
 
 def _stack(cylinders: list[Cylinders]) -> Cylinders:
@@ -141,7 +138,7 @@ class MinutiaeMatcher:
             points = template.points.copy()
             points[:, 2] = np.remainder(points[:, 2] + offset, 2 * math.pi)
             views.append(build(points, template.foreground, self.mask_cell_px))
-        return Probe(own, _stack(views) if len(views) > 1 else own)
+        return Probe(own, _stack(views) if len(views) > 1 else own, len(views))
 
     def score(self, probe: Probe, template: Cylinders) -> float:
         n = len(probe.own.minutiae)
