@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from fingerprint.model.enhance import ridge_orientation
-from fingerprint.model.minutiae.skeleton import ridge_ends_and_forks, thin
+from fingerprint.model.minutiae.skeleton import branch_directions, ridge_ends_and_forks, thin
 from fingerprint.model.minutiae.template import MinutiaeTemplate
 
 BORDER_PX = 4  # candidates this close to the print's edge are where ridges leave the print, not minutiae
@@ -29,20 +29,42 @@ CLUSTER_PX = 4.0  # a candidate this close to another is skeleton noise; both go
 MAX_MINUTIAE = 80  # the ones nearest the print's centre, so a template's size is bounded (563 bytes)
 MASK_CELL_PX = 16  # the foreground kept with a template: 25x25 blocks for a 400 px window (79 bytes)
 _DIRECTION_RADIUS = 5
+_BRANCH_PX = 10  # how far a minutia's branches are followed to tell which way it points
 
 
 def _directions(skeleton: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-    """Angle in [0, 2pi) of each minutia: its ridge orientation, turned to point away from the
-    skeleton pixels around it."""
+    """Angle in [0, 2pi) of each minutia: its ridge orientation, turned the way its skeleton says: an
+    ending (one branch) points away from its ridge, a fork (three) towards the branch least like the other
+    two (its stem), each branch followed for _BRANCH_PX. Where the skeleton around a point has another
+    number of branches, away from the centroid of the skeleton pixels around it. (The centroid alone decided
+    before 3.7.0 and pointed 13 % of minutiae the other way after a 15-degree turn of the print; the
+    branches 7 %: model card, "3.7.0".)"""
+    n = len(ys)
+    want = np.full((n, 2), np.nan)
+    if n:
+        vectors, owner = branch_directions(skeleton.numpy() > 0, ys.numpy(), xs.numpy(), _BRANCH_PX)
+        count = np.bincount(owner, minlength=n)
+        starts = np.searchsorted(owner, np.arange(n))
+        ends = np.nonzero(count == 1)[0]
+        want[ends] = -vectors[starts[ends]]
+        forks = np.nonzero(count == 3)[0]
+        if len(forks):
+            branches = vectors[starts[forks, None] + np.arange(3)]  # (f, 3, 2)
+            likeness = np.einsum("fid,fjd->fi", branches, branches)  # each branch's dot with all three (itself: 1)
+            want[forks] = branches[np.arange(len(forks)), likeness.argmin(1)]
     r = _DIRECTION_RADIUS
     padded = F.pad(skeleton, (r, r, r, r))
     offsets = torch.arange(-r, r + 1)
     rows = (ys + r).view(-1, 1, 1) + offsets.view(1, -1, 1)
     cols = (xs + r).view(-1, 1, 1) + offsets.view(1, 1, -1)
     patches = padded[rows, cols]  # (n, 2r+1, 2r+1)
-    count = patches.sum((1, 2)).clamp(min=1.0)
-    away_x = -(patches * offsets.view(1, 1, -1)).sum((1, 2)) / count
-    away_y = -(patches * offsets.view(1, -1, 1)).sum((1, 2)) / count
+    count_px = patches.sum((1, 2)).clamp(min=1.0)
+    away_x = -(patches * offsets.view(1, 1, -1)).sum((1, 2)) / count_px
+    away_y = -(patches * offsets.view(1, -1, 1)).sum((1, 2)) / count_px
+    traced = torch.from_numpy(~np.isnan(want[:, 0]))
+    want_t = torch.from_numpy(np.nan_to_num(want).astype(np.float32))
+    away_x = torch.where(traced, want_t[:, 0], away_x)
+    away_y = torch.where(traced, want_t[:, 1], away_y)
     flip = (away_x * torch.cos(theta) + away_y * torch.sin(theta)) < 0
     return torch.remainder(theta + math.pi * flip.float(), 2 * math.pi)
 

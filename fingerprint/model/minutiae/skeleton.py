@@ -131,3 +131,34 @@ def _codes_at(flat: np.ndarray, at: np.ndarray, offsets: np.ndarray) -> np.ndarr
     """The neighbourhood bytes (bit k: neighbour P(k+2)) of the pixels at flat indices `at` of a padded image."""
     codes: np.ndarray = (flat[at[:, None] + offsets[None, :]] * _BIT_WEIGHTS).sum(1, dtype=np.uint8)
     return codes
+
+
+_STEPS = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)])
+
+
+def branch_directions(skeleton: np.ndarray, ys: np.ndarray, xs: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each skeleton point's branches followed for up to `length` pixels, all at once: a branch starts at each
+    skeleton pixel next to the point and steps to the first skeleton neighbour (N to SE order) that is not
+    next to the point and not one of its own last two pixels, stopping where there is none. Returns the
+    branches' unit vectors (x, y) from the point to where each stopped, (m, 2), and whose point each is, (m,)
+    in ascending order (a point's branches are consecutive)."""
+    pad = length + 1
+    sk = np.pad(skeleton.astype(bool), pad)
+    y0, x0 = ys.astype(np.int64) + pad, xs.astype(np.int64) + pad
+    owner, first = np.nonzero(sk[y0[:, None] + _STEPS[:, 0], x0[:, None] + _STEPS[:, 1]])
+    oy, ox = y0[owner], x0[owner]
+    y, x = oy + _STEPS[first, 0], ox + _STEPS[first, 1]
+    back1y, back1x, back2y, back2x = oy, ox, oy, ox
+    walking = np.ones(len(owner), bool)
+    rows = np.arange(len(owner))
+    for _ in range(length - 1):
+        cy, cx = y[:, None] + _STEPS[:, 0], x[:, None] + _STEPS[:, 1]  # (m, 8) candidates
+        ok = sk[cy, cx] & (np.maximum(np.abs(cy - oy[:, None]), np.abs(cx - ox[:, None])) > 1)
+        ok &= ~((cy == back1y[:, None]) & (cx == back1x[:, None])) & ~((cy == back2y[:, None]) & (cx == back2x[:, None]))
+        walking &= ok.any(1)
+        pick = ok.argmax(1)
+        back2y, back2x = np.where(walking, back1y, back2y), np.where(walking, back1x, back2x)
+        back1y, back1x = np.where(walking, y, back1y), np.where(walking, x, back1x)
+        y, x = np.where(walking, cy[rows, pick], y), np.where(walking, cx[rows, pick], x)
+    v = np.stack([x - ox, y - oy], 1).astype(np.float64)
+    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9), owner

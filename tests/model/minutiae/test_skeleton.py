@@ -1,10 +1,13 @@
 """Thinning leaves one-pixel lines whose ends and forks the crossing numbers find."""
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fingerprint.model.minutiae.skeleton import _NEIGHBOURS, _tables, ridge_ends_and_forks, thin
+from fingerprint.model.minutiae.extract import _directions
+from fingerprint.model.minutiae.skeleton import _NEIGHBOURS, _tables, branch_directions, ridge_ends_and_forks, thin
 
 
 def test_a_thick_bar_thins_to_a_line_with_two_endings() -> None:
@@ -75,3 +78,31 @@ def test_ends_and_forks_are_the_whole_image_crossing_numbers_of_1_and_3() -> Non
         assert len(rows) > 10
         assert np.array_equal(rows, expected[0]) and np.array_equal(cols, expected[1])
         assert np.array_equal(found, numbers[expected])
+
+
+def _ending_and_fork() -> np.ndarray:
+    """A ridge ending at (row 10, column 10) running right, and a fork at (30, 20): stem to the left, arms up
+    and down to the right."""
+    sk = np.zeros((45, 45), bool)
+    sk[10, 10:30] = True
+    sk[30, 5:21] = True
+    for i in range(1, 10):
+        sk[30 - i, 20 + i] = sk[30 + i, 20 + i] = True
+    return sk
+
+
+def test_branches_are_followed_from_each_point() -> None:
+    vectors, owner = branch_directions(_ending_and_fork(), np.array([10, 30]), np.array([10, 20]), 10)
+    assert owner.tolist() == [0, 1, 1, 1]
+    np.testing.assert_allclose(vectors[0], [1.0, 0.0])  # the ending's ridge runs right
+    fork = {tuple(np.round(v, 2)) for v in vectors[1:]}
+    assert fork == {(-1.0, 0.0), (0.71, -0.71), (0.71, 0.71)}
+
+
+def test_an_ending_points_away_from_its_ridge_and_a_fork_towards_its_stem() -> None:
+    """Whatever way the orientation field's angle is given (0 or pi for a horizontal ridge), the traced
+    branches decide the direction: both minutiae point left here."""
+    sk = torch.from_numpy(_ending_and_fork()).float()
+    for theta in (0.0, math.pi):
+        angles = _directions(sk, torch.tensor([10, 30]), torch.tensor([10, 20]), torch.full((2,), theta))
+        np.testing.assert_allclose(angles.numpy(), [math.pi, math.pi], atol=1e-6)
