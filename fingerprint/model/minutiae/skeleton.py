@@ -136,15 +136,15 @@ def _codes_at(flat: np.ndarray, at: np.ndarray, offsets: np.ndarray) -> np.ndarr
 _STEPS = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)])
 
 
-def branch_directions(skeleton: np.ndarray, ys: np.ndarray, xs: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+def branch_directions(padded: np.ndarray, ys: np.ndarray, xs: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
     """Each skeleton point's branches followed for up to `length` pixels, all at once: a branch starts at each
     skeleton pixel next to the point and steps to the first skeleton neighbour (N to SE order) that is not
-    next to the point and not one of its own last two pixels, stopping where there is none. Returns the
-    branches' unit vectors (x, y) from the point to where each stopped, (m, 2), and whose point each is, (m,)
-    in ascending order (a point's branches are consecutive)."""
-    pad = length + 1
-    sk = np.pad(skeleton.astype(bool), pad)
-    y0, x0 = ys.astype(np.int64) + pad, xs.astype(np.int64) + pad
+    next to the point and not one of its own last two pixels, stopping where there is none. `padded`: the
+    bool skeleton with at least length + 1 background pixels around it, `ys`, `xs` in its coordinates.
+    Returns the branches' unit vectors (x, y) from the point to where each stopped, (m, 2), and whose point
+    each is, (m,) in ascending order (a point's branches are consecutive)."""
+    sk = padded
+    y0, x0 = ys.astype(np.int64), xs.astype(np.int64)
     owner, first = np.nonzero(sk[y0[:, None] + _STEPS[:, 0], x0[:, None] + _STEPS[:, 1]])
     oy, ox = y0[owner], x0[owner]
     y, x = oy + _STEPS[first, 0], ox + _STEPS[first, 1]

@@ -92,7 +92,8 @@ def _ending_and_fork() -> np.ndarray:
 
 
 def test_branches_are_followed_from_each_point() -> None:
-    vectors, owner = branch_directions(_ending_and_fork(), np.array([10, 30]), np.array([10, 20]), 10)
+    padded = np.pad(_ending_and_fork(), 11)
+    vectors, owner = branch_directions(padded, np.array([10, 30]) + 11, np.array([10, 20]) + 11, 10)
     assert owner.tolist() == [0, 1, 1, 1]
     np.testing.assert_allclose(vectors[0], [1.0, 0.0])  # the ending's ridge runs right
     fork = {tuple(np.round(v, 2)) for v in vectors[1:]}
@@ -102,7 +103,6 @@ def test_branches_are_followed_from_each_point() -> None:
 def test_an_ending_points_away_from_its_ridge_and_a_fork_towards_its_stem() -> None:
     """Whatever way the orientation field's angle is given (0 or pi for a horizontal ridge), the traced
     branches decide the direction: both minutiae point left here."""
-    sk = torch.from_numpy(_ending_and_fork()).float()
     for theta in (0.0, math.pi):
-        angles = _directions(sk, torch.tensor([10, 30]), torch.tensor([10, 20]), torch.full((2,), theta))
+        angles = _directions(_ending_and_fork(), np.array([10, 30]), np.array([10, 20]), torch.full((2,), theta))
         np.testing.assert_allclose(angles.numpy(), [math.pi, math.pi], atol=1e-6)
