@@ -149,6 +149,7 @@ def main() -> None:
     weights = [float(w) for w in args.fusion.split(",")]
     minutiae_weights = [float(w) for w in args.minutiae.split(",")]
     minutiae: dict[tuple[str, int], np.ndarray] = {}
+    minutiae_matcher = MinutiaeMatcher(direction_offsets=[float(x) for x in args.minutiae_offsets.split(",") if x])
     for path in args.checkpoints:
         model = FingerprintNet(cfg.embedding_dim, cfg.width, enhanced_input=cfg.enhanced_input)
         model.load_state_dict(torch.load(path, weights_only=False)["model"])
@@ -159,9 +160,8 @@ def main() -> None:
             views, grids = embed_with_grids(model, canvases, cfg.probe_shift_radius, window, outer=outer,
                                             pixel_statistics=cfg.pixel_statistics)
             if max(minutiae_weights) > 0 and (name, outer) not in minutiae:
-                minutiae[name, outer] = minutiae_all_pairs(
-                    canvases, outer, pixel_statistics=cfg.pixel_statistics,
-                    matcher=MinutiaeMatcher(direction_offsets=[float(x) for x in args.minutiae_offsets.split(",") if x]))
+                minutiae[name, outer] = minutiae_all_pairs(canvases, outer, pixel_statistics=cfg.pixel_statistics,
+                                                           matcher=minutiae_matcher)
             iu, same, impostor = pair_masks(labels.numpy())
             for shift, spec, weight in itertools.product(shifts, args.rotations, weights):
                 cos = grid_cosines(views, grids, GridMatcher(shift, _rotation_set(spec), weight))
