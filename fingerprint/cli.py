@@ -174,11 +174,14 @@ def train(config_path: Path, data: Path, out: Path, cache: Path, weights: Path |
 @click.option("--weights", type=click.Path(exists=True, path_type=Path), default=None)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/eval"), help="JSON report and DET plot")
 @click.option("--dpi", type=float, default=None, help="override every folder's resolution")
-def evaluate(dirs: tuple[Path, ...], baseline: str, weights: Path | None, out: Path, dpi: float | None) -> None:
+@click.option("--precision", type=click.Choice(["auto", "float32", "bfloat16"]), default="auto",
+              help="what the network computes in; auto: as the service would here (INFERENCE_PRECISION)")
+def evaluate(dirs: tuple[Path, ...], baseline: str, weights: Path | None, out: Path, dpi: float | None,
+             precision: str) -> None:
     """FVC-protocol evaluation (EER, FMR100, FMR1000, rank-1/CMC, FTE, time per image)."""
     from fingerprint.model.evaluation.report import run_eval
 
-    run_eval(list(dirs), baseline, weights, out, dpi, click.echo)
+    run_eval(list(dirs), baseline, weights, out, dpi, click.echo, precision=precision)
 
 
 @main.command()
@@ -196,7 +199,8 @@ def calibrate(dirs: tuple[Path, ...], weights: Path | None, dpi: float | None, e
     from fingerprint.model.evaluation.calibration import calibrate as run_calibration
     from fingerprint.model.weights import DEFAULT_WEIGHTS
 
-    embedder = TorchEmbedder(weights or DEFAULT_WEIGHTS, _settings().max_image_pixels)
+    settings = _settings()
+    embedder = TorchEmbedder(weights or DEFAULT_WEIGHTS, settings.max_image_pixels, precision=settings.inference_precision)
     report = as_report(run_calibration(list(dirs), embedder, dpi, enrolled), embedder.meta.version, enrolled)
     click.echo(json.dumps(report, indent=2))
     if report["suggested_match_threshold"] is None:

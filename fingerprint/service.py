@@ -60,6 +60,7 @@ class Identified:
 class ModelState:
     meta: ModelMeta | None = None
     load_seconds: float | None = None
+    precision: str = "float32"  # what the network computes in (Embedder.precision)
     error: str | None = None
     stale_templates: dict[str, int] = field(default_factory=dict)
 
@@ -68,7 +69,8 @@ EmbedderFactory = Callable[[Settings], Embedder]
 
 
 def load_torch_embedder(settings: Settings) -> Embedder:
-    embedder = TorchEmbedder(settings.weights_path, settings.max_image_pixels, settings.torch_threads)
+    embedder = TorchEmbedder(settings.weights_path, settings.max_image_pixels, settings.torch_threads,
+                             settings.inference_precision)
     embedder.warm_up()
     return embedder
 
@@ -139,10 +141,12 @@ class FingerprintService:
         pipeline = InferencePipeline(embedder, self.admission, limits, self.telemetry)
         pipeline.start()
         self.model.meta = meta
+        self.model.precision = embedder.precision
         self.model.load_seconds = time.perf_counter() - started
         self.index = index
         self.pipeline = pipeline
-        log.info("model ready", **{"model.version": meta.version, "gallery.size": len(index),
+        log.info("model ready", **{"model.version": meta.version, "model.precision": embedder.precision,
+                                   "gallery.size": len(index),
                                    "event.duration": int(self.model.load_seconds * 1e9)})
 
     async def _load_gallery(self, index: GalleryIndex, versions: tuple[str, ...]) -> None:

@@ -31,6 +31,7 @@ class Settings:
     max_batch_size: int = 16
     max_batch_wait_ms: float = 5.0
     torch_threads: int = 0  # 0: one per available core
+    inference_precision: str = "auto"  # auto: bfloat16 where the CPU computes it natively (model card)
     compute_niceness: int = 10  # preprocessing/inference threads run this far below the event loop (Linux)
     min_enroll_quality: float = 0.3
     # the score verify and identify decide with; unset: the model card's FMR 0.1 % threshold, which holds
@@ -106,5 +107,7 @@ def _validate(s: Settings) -> None:
     if s.api_keys_file is None and not s.allow_unauthenticated and s.host not in ("127.0.0.1", "localhost", "::1"):
         raise SettingsError(f"HOST={s.host} without API_KEYS_FILE: set API_KEYS_FILE, or ALLOW_UNAUTHENTICATED=true "
                             "to expose an unauthenticated API deliberately")
+    if s.inference_precision not in ("auto", "float32", "bfloat16"):
+        raise SettingsError(f"INFERENCE_PRECISION {s.inference_precision!r} is not auto, float32 or bfloat16")
     if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise SettingsError(f"LOG_LEVEL {s.log_level!r} is not a log level")

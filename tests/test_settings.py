@@ -13,3 +13,10 @@ def test_the_match_threshold_defaults_to_the_model_card_and_is_checked() -> None
     for bad in ("1.5", "-0.1", "strict"):
         with pytest.raises(SettingsError, match="MATCH_THRESHOLD"):
             load_settings({"MATCH_THRESHOLD": bad})
+
+
+def test_inference_precision_is_one_of_three() -> None:
+    assert load_settings({}).inference_precision == "auto"
+    assert load_settings({"INFERENCE_PRECISION": "float32"}).inference_precision == "float32"
+    with pytest.raises(SettingsError, match="INFERENCE_PRECISION"):
+        load_settings({"INFERENCE_PRECISION": "float16"})

@@ -105,6 +105,7 @@ class ModelInfo(msgspec.Struct):
     default_threshold: float  # what verify and identify decide with unless a request sets its own
     threshold_source: str  # "model_card" (its FMR 0.1 % threshold) or "setting" (MATCH_THRESHOLD)
     dense_matching: bool  # scores compare descriptor grids (see the model card)
+    precision: str  # what the network computes in here: "float32" or "bfloat16" (INFERENCE_PRECISION)
 
 
 class QueueInfo(msgspec.Struct):

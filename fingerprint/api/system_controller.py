@@ -31,7 +31,7 @@ class SystemController(Controller):
                             load_seconds=round(service.model.load_seconds or 0.0, 3),
                             threshold_fmr_1e2=meta.threshold_fmr_1e2, threshold_fmr_1e3=meta.threshold_fmr_1e3,
                             default_threshold=threshold, threshold_source=source,
-                            dense_matching=meta.dense_matching),
+                            dense_matching=meta.dense_matching, precision=service.model.precision),
             queue=QueueInfo(depth=service.admission.depth, capacity=service.admission.capacity),
             gallery=GalleryInfo(size=len(index), stale_templates=service.model.stale_templates,
                                 bytes_per_template=index.bytes_per_template),

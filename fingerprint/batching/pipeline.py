@@ -17,6 +17,7 @@ from fingerprint.batching.batcher import BatchObserver, MicroBatcher
 from fingerprint.batching.deadline import Deadline, StageTimeout
 from fingerprint.batching.priority import lower_thread_priority
 from fingerprint.model.embedder import Embedder, Embedding, PreparedImage
+from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.minutiae.template import MinutiaeTemplate
 
 T = TypeVar("T")
@@ -83,6 +84,7 @@ class InferencePipeline:
         self.admission = admission
         self._limits = limits
         self._observer = observer
+        one_blas_thread()
         lower = lower_thread_priority(limits.compute_niceness)
         self._extract_pool = ThreadPoolExecutor(
             max_workers=limits.workers, thread_name_prefix="extract", initializer=lower)

@@ -13,7 +13,7 @@ import torch
 from fingerprint.model.decode import decode_grayscale, to_target_dpi
 from fingerprint.model.dense import dense_grid, to_int8
 from fingerprint.model.minutiae import MinutiaeTemplate, extract_minutiae
-from fingerprint.model.network import inference_copy
+from fingerprint.model.network import bfloat16_is_native, inference_copy
 from fingerprint.model.preprocess import prepare
 from fingerprint.model.weights import ModelMeta, load_weights
 
@@ -36,9 +36,17 @@ class Embedding:
     minutiae: MinutiaeTemplate | None = None
 
 
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
 class Embedder(Protocol):
     @property
     def meta(self) -> ModelMeta: ...
+
+    @property
+    def precision(self) -> str:
+        """What the network's convolutions compute in: "float32" or "bfloat16"."""
+        ...
 
     def preprocess(self, data: bytes, dpi: float) -> PreparedImage:
         """Decode and prepare; raises ImageRejected for unusable input."""
@@ -50,16 +58,26 @@ class Embedder(Protocol):
 
 
 class TorchEmbedder:
-    def __init__(self, weights: Path, max_pixels: int, threads: int = 0) -> None:
+    def __init__(self, weights: Path, max_pixels: int, threads: int = 0, precision: str = "auto") -> None:
+        """`precision` "auto": bfloat16 where this CPU computes it natively, else float32."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")
         if threads > 0:  # torch's intra-op pool is process-wide; 0 keeps its default of one per core
             torch.set_num_threads(threads)
         model, self._meta = load_weights(weights)
-        self._model = inference_copy(model)
+        if precision == "auto":
+            precision = "bfloat16" if bfloat16_is_native() else "float32"
+        self._precision = precision
+        self._model = inference_copy(model, torch.bfloat16 if precision == "bfloat16" else torch.float32)
         self._max_pixels = max_pixels
 
     @property
     def meta(self) -> ModelMeta:
         return self._meta
+
+    @property
+    def precision(self) -> str:
+        return self._precision
 
     def preprocess(self, data: bytes, dpi: float) -> PreparedImage:
         gray = to_target_dpi(decode_grayscale(data, self._max_pixels), dpi)

@@ -33,6 +33,7 @@ async def test_health_and_readiness(app_client: Callable[..., Any]) -> None:
         assert status["gallery"]["size"] == 0
         assert status["model"]["default_threshold"] == status["model"]["threshold_fmr_1e3"]
         assert status["model"]["threshold_source"] == "model_card"
+        assert status["model"]["precision"] in ("float32", "bfloat16")
 
 
 async def test_a_threshold_measured_on_the_operators_sensor_decides_verify_and_identify(

@@ -30,6 +30,10 @@ class SlowEmbedder:
     def meta(self) -> ModelMeta:
         return self.inner.meta
 
+    @property
+    def precision(self) -> str:
+        return self.inner.precision
+
     def preprocess(self, data: bytes, dpi: float) -> PreparedImage:
         time.sleep(self.preprocess_delay)
         return self.inner.preprocess(data, dpi)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 
 from fingerprint.model.embedder import TorchEmbedder
 from fingerprint.model.evaluation.report import similarity_matrix
@@ -48,3 +49,19 @@ def test_an_unreadable_image_is_scored_like_the_others(png_prints: list[list[byt
                                    embedder.meta.minutiae_weight)
     without = similarity_matrix(embedder.embed(prepared), embedder.meta.grid_matcher(), embedder.meta.minutiae_weight)
     np.testing.assert_allclose(with_blank[:2, :2], without, atol=1e-5)
+
+
+def test_bfloat16_scores_every_pair_as_float32_does(png_prints: list[list[bytes]]) -> None:
+    """The served default on CPUs with native bfloat16: same prints, the same decisions to within
+    a hundredth of a score (the card's thresholds are ~0.13-0.14 apart from impostors' ~0)."""
+    exact, half = (TorchEmbedder(DEFAULT_WEIGHTS, 16_000_000, precision=p) for p in ("float32", "bfloat16"))
+    assert (exact.precision, half.precision) == ("float32", "bfloat16")
+    prepared = [exact.preprocess(b, 500.0) for finger in png_prints for b in finger]
+    meta = exact.meta
+    scores = [similarity_matrix(e.embed(prepared), meta.grid_matcher(), meta.minutiae_weight) for e in (exact, half)]
+    assert np.abs(scores[0] - scores[1]).max() < 0.01
+
+
+def test_an_unknown_precision_is_refused() -> None:
+    with pytest.raises(ValueError, match="precision"):
+        TorchEmbedder(DEFAULT_WEIGHTS, 16_000_000, precision="float16")

@@ -39,3 +39,18 @@ def test_the_serving_copy_computes_what_the_trained_network_does() -> None:
         assert torch.allclose(served.shifted_views(x, 1), model.shifted_views(x, 1), atol=1e-5)
         assert torch.allclose(served.features(x[1:2]), served.features(x)[1:2], atol=1e-5)
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched
+
+
+def test_the_bfloat16_serving_copy_stays_within_half_a_percent_of_float32() -> None:
+    torch.manual_seed(2)
+    model = FingerprintNet(embedding_dim=32, width=16).eval()
+    x = torch.randn(3, 2, 160, 160)
+    with torch.inference_mode():
+        exact = inference_copy(model).features(x)
+        half = inference_copy(model, torch.bfloat16)
+        features = half.features(x)
+        assert features.dtype == torch.float32  # the head and everything after stay in float32
+        assert float((features - exact).norm() / exact.norm()) < 0.01
+        cosines = (half.shifted_views(x, 1) * model.shifted_views(x, 1)).sum(-1)
+        assert float(cosines.min()) > 0.999
+    assert model.trunk_dtype == torch.float32 and next(model.trunk.parameters()).dtype == torch.float32

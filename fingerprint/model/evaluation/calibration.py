@@ -20,6 +20,7 @@ from fingerprint.model.evaluation.enrollment import best_of_k_scores
 from fingerprint.model.evaluation.metrics import threshold_at_fmr
 from fingerprint.model.evaluation.protocol import all_pairs
 from fingerprint.model.evaluation.report import pair_scores_of, score_folder
+from fingerprint.model.minutiae.match import one_blas_thread
 
 TARGETS = (0.01, 0.001)
 
@@ -57,6 +58,7 @@ def calibrate(dirs: list[Path], embedder: TorchEmbedder, dpi: float | None = Non
     `enrolled` k > 1, as a gallery enrolling k impressions per finger: fingers hold their first k,
     the later impressions probe, and a probe scores against a finger by its best template (each
     extra template is one more chance for an impostor)."""
+    one_blas_thread()  # as the service compares
     card = {"0.01": embedder.meta.threshold_fmr_1e2, "0.001": embedder.meta.threshold_fmr_1e3}
     out, pooled_gen, pooled_imp = [], [], []
     for folder in dirs:

@@ -24,6 +24,7 @@ from fingerprint.model.evaluation.nbis_baseline import nbis_available, score_pai
 from fingerprint.model.evaluation.protocol import Pairs, all_pairs, fvc_pairs, identification_split
 from fingerprint.model.evaluation.quality_check import QualityResult
 from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate, fused_cosine
+from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.weights import DEFAULT_WEIGHTS
 
 _MAX_PIXELS = 16_000_000
@@ -297,8 +298,9 @@ def _plot(curves: dict[str, dict[str, Any]], path: Path) -> None:
 
 
 def run_eval(dirs: list[Path], baseline: str, weights: Path | None, out: Path, dpi: float | None,
-             log: Callable[[str], None], min_quality: float = 0.3) -> list[SetResult]:
-    embedder = TorchEmbedder(weights or DEFAULT_WEIGHTS, _MAX_PIXELS)
+             log: Callable[[str], None], min_quality: float = 0.3, precision: str = "auto") -> list[SetResult]:
+    embedder = TorchEmbedder(weights or DEFAULT_WEIGHTS, _MAX_PIXELS, precision=precision)
+    one_blas_thread()  # as the service compares
     out.mkdir(parents=True, exist_ok=True)
     results, curves = [], {}
     for folder in dirs:
@@ -316,11 +318,11 @@ def run_eval(dirs: list[Path], baseline: str, weights: Path | None, out: Path, d
         if embedder.meta.minutiae_weight > 0:
             compare_ms += _minutiae_compare_ms(embedder.meta.minutiae_matcher())
     table = format_table(results, compare_ms)
-    report = {"model": embedder.meta.__dict__, "sets": [_as_dict(r) for r in results],
+    report = {"model": embedder.meta.__dict__, "precision": embedder.precision, "sets": [_as_dict(r) for r in results],
               "ours_ms_per_comparison": compare_ms}
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     _plot(curves, out / "det.png")
-    log(f"model {embedder.meta.version}\n{table}\nreport: {out / 'report.json'}, DET: {out / 'det.png'}")
+    log(f"model {embedder.meta.version} ({embedder.precision})\n{table}\nreport: {out / 'report.json'}, DET: {out / 'det.png'}")
     return results
 
 

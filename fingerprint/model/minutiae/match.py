@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from threadpoolctl import threadpool_limits
 
 from fingerprint.model.minutiae.cylinders import CELLS, Cylinders, build
 from fingerprint.model.minutiae.extract import MASK_CELL_PX
@@ -30,6 +31,15 @@ _RELAXATION_STEPS, _RELAXATION_WEIGHT = 5, 0.5
 # distortion of the held-out copies; 8 px chosen there (model card)
 _RHO_DISTANCE, _RHO_ANGLE = 8.0, math.pi / 12
 _DISC_CELLS = math.pi * (CELLS / 2) ** 2
+
+
+def one_blas_thread() -> None:
+    """Numpy's BLAS on one thread, for the whole process (OpenBLAS's count is global). Comparing cylinders
+    is products of matrices of a few dozen rows, where a second BLAS thread only adds hand-offs, and
+    where the other core is busy (the service's extraction and inference threads, any other job) it
+    waits for it: the probe against one template's cylinders took 5.5 ms with two threads and 0.58 ms
+    with one beside another job on this 2-core machine (model card, "Served in bfloat16")."""
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def _sigmoid(v: np.ndarray | float, mu: float, tau: float) -> np.ndarray:

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_info
 
 from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate, extract_minutiae, fused_cosine
-from fingerprint.model.minutiae.match import consolidate
+from fingerprint.model.minutiae.match import consolidate, one_blas_thread
 from fingerprint.model.preprocess import prepare
 from fingerprint.model.synth.impressions import random_warp
 from fingerprint.model.synth.masters import generate_masters
@@ -121,3 +122,9 @@ def test_one_minutia_cannot_pair_with_many() -> None:
     one_to_one = np.eye(30, dtype=np.float32) * 0.9
     assert consolidate(one_to_one, a, b) > 0.8
     assert consolidate(many_to_one, a, b) < 0.9 / 4
+
+
+def test_the_matchers_blas_runs_on_one_thread_for_the_whole_process() -> None:
+    one_blas_thread()
+    blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
+    assert blas and all(lib["num_threads"] == 1 for lib in blas)
