@@ -138,7 +138,8 @@ class FingerprintService:
             workers=self.settings.workers,
             compute_niceness=self.settings.compute_niceness,
         )
-        pipeline = InferencePipeline(embedder, self.admission, limits, self.telemetry)
+        probe_builder = meta.minutiae_matcher().probe if meta.minutiae_weight > 0 else None
+        pipeline = InferencePipeline(embedder, self.admission, limits, self.telemetry, probe_builder)
         pipeline.start()
         self.model.meta = meta
         self.model.precision = embedder.precision
@@ -227,7 +228,7 @@ class FingerprintService:
             raise SubjectNotFound(subject_id)
         hit = await pipeline.match(image, dpi, deadline,
                                    lambda probe: index.best_for_subject(probe.views, subject_id, probe.dense,
-                                                                            probe.minutiae))
+                                                                            probe.comparable_minutiae))
         if hit is None:  # erased while the probe was being embedded
             raise SubjectNotFound(subject_id)
         threshold, _ = self.default_threshold(meta)
@@ -239,7 +240,7 @@ class FingerprintService:
         pipeline, index, meta = self.require_ready()
         used = self.default_threshold(meta)[0] if threshold is None else threshold
         hits = await pipeline.match(image, dpi, deadline, lambda probe: index.search_views(probe.views, top_k, probe.dense,
-                                                                                      probe.minutiae))
+                                                                                      probe.comparable_minutiae))
         candidates = [h for h in hits if h.score >= used]
         self._count("identify", "match" if candidates else "no_match")
         return Identified(candidates=candidates, threshold=used)

@@ -20,7 +20,7 @@ import torch
 
 from fingerprint.model.dense import GridMatcher
 from fingerprint.model.evaluation.metrics import score_from_cosine
-from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate, fused_cosine
+from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate, Probe, fused_cosine
 
 _CHUNK = 262144
 _RESCORE_MARGIN = 32
@@ -166,7 +166,7 @@ class GalleryIndex:
             return out
 
     def search_views(self, views: np.ndarray, top_k: int, dense: np.ndarray | None = None,
-                     minutiae: MinutiaeTemplate | None = None) -> list[Hit]:
+                     minutiae: MinutiaeTemplate | Probe | None = None) -> list[Hit]:
         """Top-k for a probe given as (K, D) views (and its int8 grid when the model has one).
 
         The scan ranks the whole gallery by the centred view (views[0]) alone, so a search costs the
@@ -209,10 +209,10 @@ class GalleryIndex:
         return [Hit(names[i][0], names[i][1], names[i][2], score_from_cosine(sc))
                 for sc, i in zip(scores.tolist(), order.tolist(), strict=True)]
 
-    def _fuses(self, minutiae: MinutiaeTemplate | None) -> bool:
+    def _fuses(self, minutiae: MinutiaeTemplate | Probe | None) -> bool:
         return self._minutiae_weight > 0 and minutiae is not None
 
-    def _fused(self, grid_cosines: list[float], probe: MinutiaeTemplate,
+    def _fused(self, grid_cosines: list[float], probe: MinutiaeTemplate | Probe,
                stored: list[bytes | None]) -> list[float]:
         """Grid cosines fused with the minutiae scores; a template stored without minutiae (none
         are, for a model with minutiae_weight > 0 that reads only its own versions) scores 0 on them."""
@@ -226,7 +226,7 @@ class GalleryIndex:
                 for sc, r in zip(scores, rows, strict=True)]
 
     def best_for_subject(self, probe: np.ndarray, subject_id: str, dense: np.ndarray | None = None,
-                         minutiae: MinutiaeTemplate | None = None) -> Hit | None:
+                         minutiae: MinutiaeTemplate | Probe | None = None) -> Hit | None:
         """The subject's best-matching template for a probe given as (D,) or (K, D) views, scored
         on the descriptor grids when the probe has one."""
         with self._lock:

@@ -165,3 +165,19 @@ def test_without_a_minutiae_weight_the_grids_alone_score() -> None:
     probe_without_minutiae = weighted.best_for_subject(vec[None], "s", grid, None)
     assert without is not None and probe_without_minutiae is not None
     assert without.score == pytest.approx(probe_without_minutiae.score)
+
+
+def test_a_probe_built_ahead_scores_as_its_minutiae_do() -> None:
+    """The pipeline builds a probe's cylinders beside inference; the index scores that as it would the
+    minutiae themselves."""
+    vec = _unit(1, 16, 0)[0]
+    grid = np.random.default_rng(1).integers(-60, 61, (64, 10, 10)).astype(np.int8)
+    matcher = MinutiaeMatcher(direction_offsets=(-6, 6))
+    idx = GalleryIndex(16, minutiae_weight=5.0, minutiae_matcher=matcher)
+    for seed in (1, 2, 3):
+        idx.add(f"t{seed}", f"s{seed}", None, vec, grid, _minutiae(seed))
+    probe = _minutiae(1)
+    built = matcher.probe(probe)
+    assert [(h.template_id, h.score) for h in idx.search_views(vec[None], 3, grid, built)] == \
+        [(h.template_id, h.score) for h in idx.search_views(vec[None], 3, grid, probe)]
+    assert idx.best_for_subject(vec[None], "s1", grid, built) == idx.best_for_subject(vec[None], "s1", grid, probe)

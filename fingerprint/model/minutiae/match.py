@@ -155,9 +155,10 @@ class MinutiaeMatcher:
         sims = local_similarities(probe.stacked, template).reshape(probe.views, n, len(template.minutiae)).max(0)
         return consolidate(sims, probe.own.minutiae, template.minutiae)
 
-    def scores(self, probe: MinutiaeTemplate, templates: list[MinutiaeTemplate | None]) -> list[float | None]:
-        """The probe against each template; None where a template has no minutiae stored."""
-        cylinders = self.probe(probe)
+    def scores(self, probe: MinutiaeTemplate | Probe, templates: list[MinutiaeTemplate | None]) -> list[float | None]:
+        """The probe (its minutiae, or their cylinders built by this matcher's `probe`) against each
+        template; None where a template has no minutiae stored."""
+        cylinders = probe if isinstance(probe, Probe) else self.probe(probe)
         return [None if t is None else self.score(cylinders, self.cylinders(t)) for t in templates]
 
     def all_pairs(self, templates: list[MinutiaeTemplate]) -> np.ndarray:

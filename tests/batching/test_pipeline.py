@@ -1,0 +1,74 @@
+"""The pipeline builds a probe's minutiae cylinders beside its inference, off the search thread, and only
+for the requests that compare (verify, identify), not for enrollment (plumbing: a fake embedder)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+
+from fingerprint.batching.admission import Admission
+from fingerprint.batching.deadline import Deadline
+from fingerprint.batching.pipeline import Extracted, InferencePipeline, PipelineLimits
+from fingerprint.model.embedder import Embedding, PreparedImage
+from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate, Probe
+from fingerprint.model.weights import DEFAULT_WEIGHTS, read_meta
+from tests.batching.test_batcher import Observer
+
+_POINTS = np.array([[100 + 9 * i, 120 + 7 * (i % 5), 0.3 * i] for i in range(12)], np.float32)
+_MINUTIAE = MinutiaeTemplate(_POINTS, np.ones((25, 25), bool))
+
+
+class FakeEmbedder:
+    meta = read_meta(DEFAULT_WEIGHTS)
+    precision = "float32"
+
+    def preprocess(self, data: bytes, dpi: float) -> PreparedImage:
+        return PreparedImage(tensor=torch.zeros(2, 4, 4), quality=1.0, minutiae=_MINUTIAE)
+
+    def embed(self, batch: list[PreparedImage]) -> list[Embedding]:
+        return [Embedding(np.ones((1, 4), np.float32), None, p.minutiae) for p in batch]
+
+
+def _limits() -> PipelineLimits:
+    return PipelineLimits(feature_extraction_timeout=5.0, inference_timeout=5.0, max_batch_size=4,
+                          max_batch_wait_s=0.001, workers=2)
+
+
+async def test_verify_and_identify_get_their_probe_built_on_an_extraction_thread() -> None:
+    matcher = MinutiaeMatcher(direction_offsets=(-6, 6))
+    built_on: list[str] = []
+
+    def builder(minutiae: MinutiaeTemplate) -> Probe:
+        built_on.append(threading.current_thread().name)
+        return matcher.probe(minutiae)
+
+    searched_on: list[str] = []
+
+    def search(extracted: Extracted) -> Probe | MinutiaeTemplate | None:
+        searched_on.append(threading.current_thread().name)
+        return extracted.comparable_minutiae
+
+    pipeline = InferencePipeline(FakeEmbedder(), Admission(4), _limits(), Observer(), builder)
+    pipeline.start()
+    try:
+        compared = await pipeline.match(b"img", 500.0, Deadline.after(5.0), search)
+        enrolled = await pipeline.extract(b"img", 500.0, Deadline.after(5.0))
+    finally:
+        await pipeline.stop()
+    assert isinstance(compared, Probe) and compared.views == 3
+    np.testing.assert_array_equal(compared.stacked.values, matcher.probe(_MINUTIAE).stacked.values)
+    assert len(built_on) == 1 and built_on[0].startswith("extract")  # enrollment built none
+    assert searched_on[0].startswith("search")
+    assert enrolled.probe is None and enrolled.comparable_minutiae is _MINUTIAE
+
+
+async def test_without_a_builder_the_search_gets_the_minutiae() -> None:
+    pipeline = InferencePipeline(FakeEmbedder(), Admission(4), _limits(), Observer())
+    pipeline.start()
+    try:
+        compared = await pipeline.match(b"img", 500.0, Deadline.after(5.0), lambda e: e.comparable_minutiae)
+    finally:
+        await pipeline.stop()
+    assert compared is _MINUTIAE
