@@ -4,8 +4,7 @@
 The enhanced channel (250 dpi) is brought back to 500 dpi, thresholded at zero (ridges positive),
 thinned, and every skeleton pixel with crossing number 1 or 3 inside the print becomes a candidate.
 Candidates closer than half a ridge period to another are the skeleton's own noise (spurs, small
-holes) and dropped, and so are an ending and a fork closer than SPUR_PX (a longer spur, or a ridge broken
-beside a fork; since 3.8.0). (Also dropping two endings that face each other across a short gap, the usual
+holes) and dropped. (Also dropping two endings that face each other across a short gap, the usual
 "broken ridge" rule, lost more true minutiae than it removed false ones on the held-out split: model
 card, "Minutiae".) Each minutia's direction is its local ridge orientation, turned the way its traced
 skeleton branches say (`_directions`): along the ridge towards its end for an ending and towards the stem
@@ -31,10 +30,6 @@ MAX_MINUTIAE = 80  # the ones nearest the print's centre, so a template's size i
 MASK_CELL_PX = 16  # the foreground kept with a template: 25x25 blocks for a 400 px window (79 bytes)
 _DIRECTION_RADIUS = 5
 _BRANCH_PX = 10  # how far a minutia's branches are followed to tell which way it points
-# two traced branches this alike (cos 30 degrees) are one: a fork's branch can start at two neighbouring
-# pixels, which gave 37 % of forks four or five "branches" and the centroid rule (model card, "3.8.0")
-_SAME_BRANCH_COS = 0.87
-SPUR_PX = 8.0  # an ending this close to a fork is a spur of the skeleton or a ridge broken beside it: both go
 
 
 def _directions(skeleton: np.ndarray, ys: np.ndarray, xs: np.ndarray, theta: torch.Tensor) -> torch.Tensor:
@@ -52,7 +47,6 @@ def _directions(skeleton: np.ndarray, ys: np.ndarray, xs: np.ndarray, theta: tor
     vectors, owner = branch_directions(padded, y0, x0, _BRANCH_PX)
     count = np.bincount(owner, minlength=n)
     starts = np.searchsorted(owner, np.arange(n))
-    kind = count.copy()  # branches once alike ones are merged
     ends = np.nonzero(count == 1)[0]
     away[ends] = -vectors[starts[ends]]
     forks = np.nonzero(count == 3)[0]
@@ -60,12 +54,7 @@ def _directions(skeleton: np.ndarray, ys: np.ndarray, xs: np.ndarray, theta: tor
         branches = vectors[starts[forks, None] + np.arange(3)]  # (f, 3, 2)
         likeness = np.einsum("fid,fjd->fi", branches, branches)  # each branch's dot with all three (itself: 1)
         away[forks] = branches[np.arange(len(forks)), likeness.argmin(1)]
-    for p in np.nonzero(count >= 4)[0]:
-        distinct = _distinct(vectors[starts[p] : starts[p] + count[p]])
-        if len(distinct) == 3:
-            kind[p] = 3
-            away[p] = distinct[(distinct @ distinct.T).sum(1).argmin()]
-    other = np.nonzero((kind != 1) & (kind != 3))[0]
+    other = np.nonzero((count != 1) & (count != 3))[0]
     if len(other):
         offsets = np.arange(-_DIRECTION_RADIUS, _DIRECTION_RADIUS + 1)
         patches = padded[(y0[other, None, None] + offsets[None, :, None]),
@@ -76,23 +65,6 @@ def _directions(skeleton: np.ndarray, ys: np.ndarray, xs: np.ndarray, theta: tor
     away_t = torch.from_numpy(away)
     flip = (away_t[:, 0] * torch.cos(theta) + away_t[:, 1] * torch.sin(theta)) < 0
     return torch.remainder(theta + math.pi * flip.float(), 2 * math.pi)
-
-
-def in_spurs(gaps: torch.Tensor, crossings: np.ndarray) -> torch.Tensor:
-    """Which points are an ending and a fork closer than SPUR_PX, from their (n, n) distances and crossing
-    numbers (1 ending, 3 fork). A skeleton's spur is such a pair and so is a ridge broken next to a fork;
-    neither is two minutiae of the finger (chosen on the held-out copies: model card, "3.8.0")."""
-    pair = (gaps < SPUR_PX) & torch.from_numpy((crossings == 1)[:, None] & (crossings == 3)[None, :])
-    return pair.any(1) | pair.any(0)
-
-
-def _distinct(vectors: np.ndarray) -> np.ndarray:
-    """The branch vectors left when each one alike an earlier kept one (cosine > _SAME_BRANCH_COS) is dropped."""
-    kept: list[np.ndarray] = []
-    for v in vectors:
-        if not any(float(v @ k) > _SAME_BRANCH_COS for k in kept):
-            kept.append(v)
-    return np.array(kept)
 
 
 def _dilate(mask: torch.Tensor, k: int) -> torch.Tensor:
@@ -133,11 +105,10 @@ def extract_minutiae(enhanced: torch.Tensor) -> MinutiaeTemplate:
     skeleton = thin(ridges[0, 0].to(torch.uint8))
     # what is known per 250-dpi pixel is read there for each candidate (pixel y, x at 500 dpi is the
     # nearest-upsampled y // 2, x // 2), not upsampled for the whole window
-    rows, cols, crossings = ridge_ends_and_forks(skeleton)
+    rows, cols, _ = ridge_ends_and_forks(skeleton)
     inner = _erode(on_print, 2 * (BORDER_PX // 2) + 1)[0, 0].numpy()  # eroded where it costs a sixteenth
     away_from_edge = inner[rows // 2, cols // 2] > 0
     ys, xs = torch.from_numpy(rows[away_from_edge]), torch.from_numpy(cols[away_from_edge])
-    crossings = crossings[away_from_edge]
     foreground = (F.avg_pool2d(on_print, MASK_CELL_PX // 2) > 0.5)[0, 0].numpy()
     if len(ys) == 0:
         return MinutiaeTemplate(np.zeros((0, 3), np.float32), foreground)
@@ -145,7 +116,6 @@ def extract_minutiae(enhanced: torch.Tensor) -> MinutiaeTemplate:
     gaps = torch.cdist(points, points)
     gaps.fill_diagonal_(float("inf"))
     keep = gaps.min(1).values >= CLUSTER_PX
-    keep &= ~in_spurs(gaps, crossings)
     ys, xs = ys[keep], xs[keep]
     theta = ridge_orientation(enh)[0, 0]
     angles = _directions(skeleton.numpy() > 0, ys.numpy(), xs.numpy(), theta[ys // 2, xs // 2])

@@ -3,12 +3,10 @@
 import math
 
 import numpy as np
-import pytest
 import torch
 import torch.nn.functional as F
 
-from fingerprint.model.minutiae import extract
-from fingerprint.model.minutiae.extract import _directions, in_spurs
+from fingerprint.model.minutiae.extract import _directions
 from fingerprint.model.minutiae.skeleton import _NEIGHBOURS, _tables, branch_directions, ridge_ends_and_forks, thin
 
 
@@ -108,36 +106,3 @@ def test_an_ending_points_away_from_its_ridge_and_a_fork_towards_its_stem() -> N
     for theta in (0.0, math.pi):
         angles = _directions(_ending_and_fork(), np.array([10, 30]), np.array([10, 20]), torch.full((2,), theta))
         np.testing.assert_allclose(angles.numpy(), [math.pi, math.pi], atol=1e-6)
-
-
-def _fork_with_a_doubled_start() -> np.ndarray:
-    """A fork at (30, 20), stem to the left, arms up and down to the right, whose upper arm touches the fork
-    at two neighbouring pixels (N and NE, as thinning leaves on some forks), and skeleton clutter on the stem's
-    side within 5 px (pulling the centroid of the skeleton around the fork to the left)."""
-    sk = np.zeros((45, 45), bool)
-    sk[30, 5:21] = True
-    for i in range(1, 10):
-        sk[30 - i, 20 + i] = sk[30 + i, 20 + i] = True
-    sk[29, 20] = sk[28, 21] = True
-    sk[25:28, 15:17] = sk[33:36, 15:17] = True
-    return sk
-
-
-def test_a_fork_whose_branch_starts_twice_still_points_to_its_stem(monkeypatch: pytest.MonkeyPatch) -> None:
-    point = (np.array([30]), np.array([20]))
-    for theta in (0.0, math.pi):
-        angle = _directions(_fork_with_a_doubled_start(), *point, torch.full((1,), theta))
-        np.testing.assert_allclose(angle.numpy(), [math.pi], atol=1e-6)
-    # four traced starts without the merging: the centroid rule, which the clutter turns the wrong way
-    monkeypatch.setattr(extract, "_SAME_BRANCH_COS", 1.1)
-    angle = _directions(_fork_with_a_doubled_start(), *point, torch.full((1,), math.pi))
-    np.testing.assert_allclose(angle.numpy(), [0.0], atol=1e-6)
-
-
-def test_an_ending_next_to_a_fork_is_a_spur_and_both_go() -> None:
-    points = torch.tensor([[0.0, 0.0], [6.0, 0.0], [40.0, 0.0], [46.0, 0.0], [80.0, 0.0], [90.0, 0.0]])
-    crossings = np.array([1, 3, 1, 1, 3, 1])  # ending-fork 6 px apart; two endings 6 px apart; ending-fork 10 px
-    gaps = torch.cdist(points, points)
-    gaps.fill_diagonal_(float("inf"))
-    assert extract.SPUR_PX == 8.0
-    assert in_spurs(gaps, crossings).tolist() == [True, True, False, False, False, False]
