@@ -28,6 +28,7 @@ from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.weights import DEFAULT_WEIGHTS
 
 _MAX_PIXELS = 16_000_000
+_TIMED_IMAGES = 20
 _NBIS_ALL_PAIRS_LIMIT = 200  # images; beyond this bozorth3 all-pairs takes too long for an eval run
 
 
@@ -134,14 +135,16 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def _time_single_image(embedder: TorchEmbedder, data: bytes, dpi: float, repeats: int = 10) -> float:
-    """Preprocessing + embedding at batch size 1 on one thread, median over repeats (ms)."""
+def _time_per_image(embedder: TorchEmbedder, images: list[bytes], dpi: float, repeats: int = 3) -> float:
+    """Preprocessing + embedding at batch size 1 on one thread, median over the images and repeats (ms).
+    Several images, interleaved: one image's ten repeats had swung 22-29 ms between runs on this shared machine."""
     times = []
     with _one_thread():
         for _ in range(repeats):
-            t0 = time.perf_counter()
-            embedder.embed([embedder.preprocess(data, dpi)])
-            times.append(time.perf_counter() - t0)
+            for data in images:
+                t0 = time.perf_counter()
+                embedder.embed([embedder.preprocess(data, dpi)])
+                times.append(time.perf_counter() - t0)
     return float(np.median(times) * 1000)
 
 
@@ -153,7 +156,7 @@ def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: f
     numbers = [i.impression for i in imps]
     qualities = np.array([p.quality for p in prepared], dtype=np.float64)
     failed = int((qualities < min_quality).sum())  # still compared: FVC counts a failure to enroll against the matcher
-    ms = _time_single_image(embedder, imps[0].path.read_bytes(), set_dpi)
+    ms = _time_per_image(embedder, [i.path.read_bytes() for i in imps[:_TIMED_IMAGES]], set_dpi)
     fvc = fvc_pairs(fingers, numbers)
     allp = all_pairs(fingers)
     fvc_gen, fvc_imp = pair_scores_of(cos, fvc.genuine), pair_scores_of(cos, fvc.impostor)
