@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -29,6 +30,7 @@ _CELL = 2 * RADIUS / CELLS
 _NEGLIGIBLE = 1e-9  # a contribution this small cannot move a cell across the sigmoid's 0.01
 _MIN_EXPONENT = math.log(_NEGLIGIBLE)
 _LAYER = 2 * math.pi / LAYERS
+_FAR = 1e4  # px: where a minutia is put in its own frame so that it contributes nothing
 
 
 @dataclass(frozen=True)
@@ -54,19 +56,19 @@ def build(minutiae: np.ndarray, foreground: np.ndarray, mask_cell_px: float) -> 
         return Cylinders(minutiae, np.zeros((0, size * LAYERS), np.float32), empty, empty, np.zeros(0, bool))
     m = torch.from_numpy(minutiae.astype(np.float32))
     x, y, a = m[:, 0], m[:, 1], m[:, 2]
-    centres = (torch.arange(CELLS, dtype=torch.float32) - (CELLS - 1) / 2) * _CELL
+    centres, layers, oi, oj, in_disc = _frame()
     c, s = torch.cos(a), torch.sin(a)
     # every neighbour in each minutia's own frame; a cell centre there is (centres[i], centres[j])
     dx = x[None, :] - x[:, None]
     dy = y[None, :] - y[:, None]
     along = c[:, None] * dx + s[:, None] * dy  # (n, n)
     across = -s[:, None] * dx + c[:, None] * dy
+    # a minutia is not its own neighbour: placed far beyond every cell, its Gaussian is exactly 0
+    along.fill_diagonal_(_FAR)
     # the Gaussian of the distance to a cell centre factorises over the frame's two axes
     norm = 1.0 / (SIGMA_S * math.sqrt(2 * math.pi))
     g_i = _gaussian(centres[None, :, None] - along[:, None, :]) * norm  # (n, I, t)
     g_j = _gaussian(centres[None, :, None] - across[:, None, :])  # (n, J, t)
-    g_i[torch.arange(n), :, torch.arange(n)] = 0.0  # a minutia is not its own neighbour
-    layers = -math.pi + (torch.arange(LAYERS, dtype=torch.float32) + 0.5) * _LAYER
     relative = _wrap(a[None, :] - a[:, None])  # (n, t): neighbour's direction relative to the minutia's
     gap = _wrap(layers[None, :, None] - relative[:, None, :])  # (n, L, t)
     k = SIGMA_D * math.sqrt(2)
@@ -77,17 +79,25 @@ def build(minutiae: np.ndarray, foreground: np.ndarray, mask_cell_px: float) -> 
     i_by_layer = (g_i[:, :, None, :] * directional[:, None, :, :]).reshape(n, CELLS * LAYERS, n)
     summed = torch.bmm(i_by_layer, g_j.transpose(1, 2)).reshape(n, CELLS, LAYERS, CELLS)
     summed = summed.transpose(2, 3).reshape(n, CELLS * CELLS, LAYERS)  # cell (i, j) at i * CELLS + j
-    gi, gj = torch.meshgrid(centres, centres, indexing="ij")
-    oi, oj = gi.reshape(-1), gj.reshape(-1)
     px = x[:, None] + c[:, None] * oi[None, :] - s[:, None] * oj[None, :]  # (n, C) cell centres in the image
     py = y[:, None] + s[:, None] * oi[None, :] + c[:, None] * oj[None, :]
-    in_disc = (torch.hypot(oi, oj) <= RADIUS)[None, :]
     valid = in_disc & _on_print(px, py, torch.from_numpy(foreground), mask_cell_px)
     values = torch.sigmoid(TAU_PSI * (summed - MU_PSI)) * valid[:, :, None]
     near = torch.hypot(dx, dy) <= RADIUS + 3 * SIGMA_S
     usable = (valid.sum(1) >= MIN_VALID_SHARE * in_disc.sum()) & (near.sum(1) - 1 >= MIN_NEIGHBOURS)
     return Cylinders(minutiae, values.reshape(n, -1).numpy(), valid.float().numpy(),
                      (values**2).sum(2).numpy(), usable.numpy())
+
+
+@lru_cache(maxsize=1)
+def _frame() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What every build shares (never written to): the cell centres along one axis, the direction layers'
+    centres, each cell's (along, across) centre flattened, and which cells lie in the disc."""
+    centres = (torch.arange(CELLS, dtype=torch.float32) - (CELLS - 1) / 2) * _CELL
+    layers = -math.pi + (torch.arange(LAYERS, dtype=torch.float32) + 0.5) * _LAYER
+    gi, gj = torch.meshgrid(centres, centres, indexing="ij")
+    oi, oj = gi.reshape(-1), gj.reshape(-1)
+    return centres, layers, oi, oj, (torch.hypot(oi, oj) <= RADIUS)[None, :]
 
 
 def _gaussian(offset: torch.Tensor) -> torch.Tensor:
