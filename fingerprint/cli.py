@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from fingerprint.model.network import PRECISIONS
 from fingerprint.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
@@ -174,7 +175,7 @@ def train(config_path: Path, data: Path, out: Path, cache: Path, weights: Path |
 @click.option("--weights", type=click.Path(exists=True, path_type=Path), default=None)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/eval"), help="JSON report and DET plot")
 @click.option("--dpi", type=float, default=None, help="override every folder's resolution")
-@click.option("--precision", type=click.Choice(["auto", "float32", "bfloat16"]), default="auto",
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto",
               help="what the network computes in; auto: as the service would here (INFERENCE_PRECISION)")
 def evaluate(dirs: tuple[Path, ...], baseline: str, weights: Path | None, out: Path, dpi: float | None,
              precision: str) -> None:

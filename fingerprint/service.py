@@ -111,10 +111,12 @@ class FingerprintService:
         meta = embedder.meta
         self.telemetry.set_model_version(meta.version)
         readable = meta.readable_versions()
+        # one matcher: the index compares with it what the pipeline builds probes with
+        minutiae_matcher = meta.minutiae_matcher()
         backoff = 0.5
         while True:  # the database may be down at start-up: keep trying, readiness says why
             index = GalleryIndex(meta.embedding_dim, matcher=meta.grid_matcher(), minutiae_weight=meta.minutiae_weight,
-                                 minutiae_matcher=meta.minutiae_matcher())
+                                 minutiae_matcher=minutiae_matcher)
             try:
                 await self._load_gallery(index, readable)
                 counts = await self.store.count_by_version()
@@ -138,7 +140,7 @@ class FingerprintService:
             workers=self.settings.workers,
             compute_niceness=self.settings.compute_niceness,
         )
-        probe_builder = meta.minutiae_matcher().probe if meta.minutiae_weight > 0 else None
+        probe_builder = minutiae_matcher.probe if meta.minutiae_weight > 0 else None
         pipeline = InferencePipeline(embedder, self.admission, limits, self.telemetry, probe_builder)
         pipeline.start()
         self.model.meta = meta

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from fingerprint.model.network import PRECISIONS
 from fingerprint.model.weights import DEFAULT_WEIGHTS
 
 
@@ -107,7 +108,7 @@ def _validate(s: Settings) -> None:
     if s.api_keys_file is None and not s.allow_unauthenticated and s.host not in ("127.0.0.1", "localhost", "::1"):
         raise SettingsError(f"HOST={s.host} without API_KEYS_FILE: set API_KEYS_FILE, or ALLOW_UNAUTHENTICATED=true "
                             "to expose an unauthenticated API deliberately")
-    if s.inference_precision not in ("auto", "float32", "bfloat16"):
-        raise SettingsError(f"INFERENCE_PRECISION {s.inference_precision!r} is not auto, float32 or bfloat16")
+    if s.inference_precision not in PRECISIONS:
+        raise SettingsError(f"INFERENCE_PRECISION {s.inference_precision!r} is not one of {', '.join(PRECISIONS)}")
     if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise SettingsError(f"LOG_LEVEL {s.log_level!r} is not a log level")

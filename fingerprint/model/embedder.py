@@ -13,7 +13,7 @@ import torch
 from fingerprint.model.decode import decode_grayscale, to_target_dpi
 from fingerprint.model.dense import dense_grid, to_int8
 from fingerprint.model.minutiae import MinutiaeTemplate, extract_minutiae
-from fingerprint.model.network import bfloat16_is_native, inference_copy
+from fingerprint.model.network import PRECISIONS, bfloat16_is_native, inference_copy
 from fingerprint.model.preprocess import prepare
 from fingerprint.model.weights import ModelMeta, load_weights
 
@@ -34,9 +34,6 @@ class Embedding:
     views: np.ndarray  # (K, D) float32 unit vectors
     dense: np.ndarray | None  # (C, H, W) int8, or None when the model card says dense_matching false
     minutiae: MinutiaeTemplate | None = None
-
-
-PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 class Embedder(Protocol):

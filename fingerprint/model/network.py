@@ -98,6 +98,9 @@ class FingerprintNet(nn.Module):
         return self.embed_features(moved).view(len(moves), b, -1).transpose(0, 1)
 
 
+PRECISIONS = ("auto", "float32", "bfloat16")  # what serving may compute the trunk in; auto: bfloat16_is_native
+
+
 def bfloat16_is_native() -> bool:
     """Whether oneDNN computes bfloat16 convolutions in hardware here (AVX512-BF16 or AMX): elsewhere they
     are emulated and slower than float32."""
