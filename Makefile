@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
 
-.PHONY: serve test lint typecheck system-deps synth-cdk8s clean
+.PHONY: serve test train lint typecheck system-deps synth-cdk8s clean
 
 $(VENV)/.runtime: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -37,6 +37,14 @@ typecheck: $(VENV)/.dev
 ## test: everything CI runs: lint, types, the whole test suite
 test: system-deps $(VENV)/.dev $(VENV)-checkov/.installed lint typecheck
 	$(VENV)/bin/pytest -q
+
+## train: the fast chain (configs/fast, bfloat16 autocast where native; ~2 h on 2 cores, model card) from the
+## real sets in $(DATA); resumable: each stage resumes from runs/fastN/checkpoint.pt. Writes runs/fast2/, not
+## the bundled weights (MODEL_CARD.md says how a run is chosen and shipped).
+DATA ?= ../shared/fingerprints
+train: $(VENV)/.runtime
+	$(VENV)/bin/fingerprint train --config configs/fast/stage1.toml --data $(DATA) --out runs/fast1 --weights runs/fast1/fingerprint-net.pt
+	$(VENV)/bin/fingerprint train --config configs/fast/stage2.toml --data $(DATA) --out runs/fast2 --weights runs/fast2/fingerprint-net.pt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

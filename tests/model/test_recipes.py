@@ -40,3 +40,22 @@ def test_the_merged_chain_is_the_chain_with_fingers_labelled_across_sensors(stag
     assert merged.init_from == ("" if stage == 1 else f"runs/merged{stage - 1}/checkpoint.pt")
     same = {"merge_same_people": True, "init_from": merged.init_from, "version": merged.version, "reads_templates_of": ()}
     assert dataclasses.replace(chain, **same) == merged
+
+
+def test_a_recipe_with_an_unknown_precision_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text('precision = "float16"\n')
+    with pytest.raises(ValueError, match="precision"):
+        load_config(path)
+
+
+def test_the_fast_chain_is_two_bfloat16_stages_the_second_continuing_the_first() -> None:
+    first, second = (load_config(CONFIGS / "fast" / f"stage{n}.toml") for n in (1, 2))
+    assert first.precision == second.precision == "bfloat16"
+    assert first.enhanced_input and second.enhanced_input and first.merge_same_people and second.merge_same_people
+    assert first.dense_weight == 0 and second.dense_weight > 0
+    assert first.init_from == "" and second.init_from == "runs/fast1/checkpoint.pt"
+    shipped_last = load_config(CONFIGS / "merged" / "stage6.toml")  # served as the shipped chain's last stage
+    for key in ("dense_rotations", "serve_dense_rotations", "serve_dense_fusion_weight", "serve_dense_max_shift",
+                "window", "probe_shift_radius", "real_sets", "holdout_fraction", "seed"):
+        assert getattr(second, key) == getattr(shipped_last, key), key

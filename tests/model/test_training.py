@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from fingerprint.model.dense import GridMatcher
+from fingerprint.model.network import bfloat16_is_native
 from fingerprint.model.preprocess import prepare
 from fingerprint.model.synth.bank import build_bank
 from fingerprint.model.synth.impressions import render_impressions
@@ -176,3 +177,23 @@ def test_a_fine_tune_can_start_from_shipped_weights_without_class_weights(tmp_pa
         mean = torch.nn.functional.normalize(embeddings[real.labels == finger].sum(0), dim=0)
         assert torch.nn.functional.cosine_similarity(after.classes[8 + finger], mean, dim=0) > 0.999
     assert after.train_step()[0] > 0  # and it trains from there
+
+
+def test_a_bfloat16_recipe_trains_under_autocast_where_native_and_keeps_float32_weights(tmp_path: Path) -> None:
+    masters = build_bank(tmp_path / "masters", 12)
+    cfg = TrainConfig(synthetic_fingers=8, batch_size=8, real_fraction=0.5, iterations=2, warmup_iterations=1,
+                      learning_rate=1e-3, width=16, embedding_dim=32, threads=1, dense_weight=1.0,
+                      enhanced_input=True, precision="bfloat16")
+    trainer = _Trainer(cfg, _fake_real(masters[8:10], 3, 1), _fake_real(masters[10:12], 3, 2), masters[:8], tmp_path,
+                       lambda _: None)
+    assert trainer.bfloat16 == bfloat16_is_native()
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    losses = [trainer.train_step()[0] for _ in range(2)]
+    assert all(np.isfinite(losses))
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())  # the optimiser steps float32 weights
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))
+    assert trainer.classes.dtype == torch.float32
+
+
+def test_a_float32_recipe_never_autocasts() -> None:
+    assert TrainConfig().precision == "float32"  # the committed chains before the fast one reproduce in float32

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from fingerprint.model.dense import MAX_SHIFT, GridMatcher, dense_grid, rotation_scores, to_int8
 from fingerprint.model.evaluation.metrics import eer, threshold_at_fmr
-from fingerprint.model.network import FingerprintNet
+from fingerprint.model.network import FingerprintNet, bfloat16_is_native
 from fingerprint.model.preprocess import prepare
 from fingerprint.model.synth.bank import build_bank
 from fingerprint.model.synth.impressions import render_impressions
@@ -80,6 +80,7 @@ class _Trainer:
         self.best_eer = math.inf
         self.history: list[dict[str, float]] = []
         self.by_finger = [torch.nonzero(real.labels == f).flatten() for f in range(len(real.fingers))]
+        self.bfloat16 = cfg.precision == "bfloat16" and bfloat16_is_native()
 
     def _embed(self, canvases: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`embed_with_grids` of canvases prepared as this recipe trains on them."""
@@ -146,8 +147,9 @@ class _Trainer:
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(self.step)
         images, labels = self.batch()
-        features = self.model.features(images)
-        emb = self.model.embed_features(features)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bfloat16):
+            features = self.model.features(images)  # float32 out: the dense loss scores in float32
+            emb = self.model.embed_features(features).float()
         cos = emb @ F.normalize(self.classes, dim=1).T
         onehot = F.one_hot(labels, cos.shape[1]).float()
         logits = self.cfg.scale * (cos - self.cfg.margin * onehot)
@@ -229,6 +231,9 @@ class _Trainer:
         if ckpt_path.exists():
             self.restore(torch.load(ckpt_path, weights_only=False))
             self.log(f"resumed at iteration {self.step}")
+        if cfg.precision == "bfloat16":
+            self.log("training in bfloat16 autocast" if self.bfloat16 else
+                     "training in float32: this CPU has no native bfloat16 (the recipe asks for bfloat16)")
         t0, losses, accs = time.time(), [], []
         start_step = self.step
         while self.step < cfg.iterations:
@@ -301,6 +306,7 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
         threshold_fmr_1e2=threshold_at_fmr(impostor, 0.01),
         threshold_fmr_1e3=threshold_at_fmr(impostor, 0.001),
         trained_on=[*cfg.real_sets, f"synthetic x{cfg.synthetic_fingers}"],
-        notes=f"held-out real EER {val_eer * 100:.2f}% (impostors of one sensor) at iteration {best['step']}",
+        notes=f"held-out real EER {val_eer * 100:.2f}% (impostors of one sensor) at iteration {best['step']}"
+              + ("; trained in bfloat16 autocast" if trainer.bfloat16 else ""),
     )
     return save_weights(trainer.model, weights_out, meta)
