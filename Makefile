@@ -38,9 +38,9 @@ typecheck: $(VENV)/.dev
 test: system-deps $(VENV)/.dev $(VENV)-checkov/.installed lint typecheck
 	$(VENV)/bin/pytest -q
 
-## train: the fast chain (configs/fast, bfloat16 autocast where native; ~2 h on 2 cores, model card) from the
-## real sets in $(DATA); resumable: each stage resumes from runs/fastN/checkpoint.pt. Writes runs/fast2/, not
-## the bundled weights (MODEL_CARD.md says how a run is chosen and shipped).
+## train: the ~2 h recipe (configs/fast, bfloat16 autocast where native; 1 h 51 min on 2 cores) from the real
+## sets in $(DATA); resumable from runs/fastN/checkpoint.pt. Writes runs/fast2/, not the bundled weights: its
+## network lost to the shipped six-stage chain's on the held-out split (MODEL_CARD.md; README has that chain).
 DATA ?= ../shared/fingerprints
 train: $(VENV)/.runtime
 	$(VENV)/bin/fingerprint train --config configs/fast/stage1.toml --data $(DATA) --out runs/fast1 --weights runs/fast1/fingerprint-net.pt

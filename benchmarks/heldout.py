@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from fingerprint.model.dense import GridMatcher
 from fingerprint.model.evaluation.metrics import eer, fnmr_at_fmr, score_from_cosine
 from fingerprint.model.minutiae import MinutiaeMatcher, fused_cosine
+from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.network import FingerprintNet
 from fingerprint.model.synth.impressions import render_impressions
 from fingerprint.model.synth.masters import generate_masters
@@ -131,6 +132,7 @@ def main() -> None:
     args = ap.parse_args()
     cfg = load_config(args.config)
     torch.set_num_threads(cfg.threads)
+    one_blas_thread()  # as the service compares minutiae (a 2nd BLAS thread made them ~10x slower)
     _, held_keys = split_fingers(args.data, cfg)
     held = load_real(args.data, cfg.real_sets, held_keys)
     splits = {

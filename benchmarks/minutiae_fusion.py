@@ -38,6 +38,7 @@ import torch
 from benchmarks.heldout import synthetic_split
 from fingerprint.model.evaluation.metrics import eer, fnmr_at_fmr, score_from_cosine, threshold_at_fmr
 from fingerprint.model.minutiae import fused_cosine
+from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.network import FingerprintNet
 from fingerprint.model.training.config import load_config
 from fingerprint.model.training.loop import embed_with_grids, split_fingers
@@ -68,6 +69,7 @@ def main() -> None:
                          "the card's); written to the card with --write (model card, '3.6.0')")
     args = ap.parse_args()
     torch.set_num_threads(2)
+    one_blas_thread()  # as the service compares minutiae (a 2nd BLAS thread made them ~10x slower)
     cfg = load_config(args.config)
     model, meta = load_weights(args.model)
     if args.minutiae_window:
