@@ -41,9 +41,9 @@ from fingerprint.model.network import FingerprintNet
 from fingerprint.model.synth.impressions import render_impressions
 from fingerprint.model.synth.masters import generate_masters
 from fingerprint.model.training.config import load_config
-from fingerprint.model.training.loop import embed_with_grids, split_fingers
+from fingerprint.model.training.loop import embed_with_grids
 from fingerprint.model.training.pair_scores import grid_cosines, minutiae_all_pairs, pair_masks
-from fingerprint.model.training.real_data import load_real, sensor_cut
+from fingerprint.model.training.real_data import load_real, sensor_cut, split_fingers
 
 
 def turned(canvases: torch.Tensor, max_degrees: float, seed: int) -> torch.Tensor:

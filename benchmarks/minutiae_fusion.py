@@ -41,9 +41,9 @@ from fingerprint.model.minutiae import fused_cosine
 from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.network import FingerprintNet
 from fingerprint.model.training.config import load_config
-from fingerprint.model.training.loop import embed_with_grids, split_fingers
+from fingerprint.model.training.loop import embed_with_grids
 from fingerprint.model.training.pair_scores import grid_cosines, minutiae_all_pairs, pair_masks
-from fingerprint.model.training.real_data import load_real
+from fingerprint.model.training.real_data import load_real, split_fingers
 from fingerprint.model.weights import DEFAULT_WEIGHTS, ModelMeta, load_weights, meta_path
 
 SYNTHETIC_SEED = 20261125

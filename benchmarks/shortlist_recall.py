@@ -25,8 +25,8 @@ from fingerprint.model.network import FingerprintNet
 from fingerprint.model.synth.impressions import render_impressions
 from fingerprint.model.synth.masters import generate_masters
 from fingerprint.model.training.config import load_config
-from fingerprint.model.training.loop import embed_with_grids, split_fingers
-from fingerprint.model.training.real_data import load_500dpi, load_real, to_canvas
+from fingerprint.model.training.loop import embed_with_grids
+from fingerprint.model.training.real_data import load_500dpi, load_real, split_fingers, to_canvas
 from fingerprint.model.weights import DEFAULT_WEIGHTS, load_weights
 
 _PER_MASTER = 10

@@ -9,8 +9,7 @@ import numpy as np
 from PIL import Image
 
 from fingerprint.model.training.config import TrainConfig
-from fingerprint.model.training.loop import split_fingers
-from fingerprint.model.training.real_data import finger_identity, load_real
+from fingerprint.model.training.real_data import finger_identity, load_real, split_fingers
 
 _SETS = ("Neurotech_CrossMatch_Sample_DB", "Neurotech_UareU_sample_DB")
 

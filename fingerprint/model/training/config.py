@@ -63,6 +63,11 @@ class TrainConfig:
     # rendering is not), float32 elsewhere; losses, class weights
     # and the optimiser stay float32. Validation and calibration embed in float32 either way.
     precision: str = "float32"
+    # 0: every synthetic impression is rendered and prepared for its batch. N >= 2: a pool of N prepared
+    # impressions per synthetic finger is built before training (seeded) and `synthetic_pool_refresh` of its
+    # slots are re-rendered every step (impression_pool.py). A resumed run rebuilds the pool from the seed.
+    synthetic_pool_per_finger: int = 0
+    synthetic_pool_refresh: int = 0
 
 
 def served_matcher(cfg: TrainConfig) -> GridMatcher:
@@ -84,4 +89,6 @@ def load_config(path: Path) -> TrainConfig:
             raw[key] = tuple(raw[key])
     if raw.get("precision", "float32") not in TRAINING_PRECISIONS:
         raise ValueError(f"{path}: precision must be one of {TRAINING_PRECISIONS}, not {raw['precision']!r}")
+    if raw.get("synthetic_pool_per_finger", 0) == 1 or raw.get("synthetic_pool_per_finger", 0) < 0:
+        raise ValueError(f"{path}: synthetic_pool_per_finger must be 0 (no pool) or at least 2")
     return TrainConfig(**raw)

@@ -8,7 +8,6 @@ validation sets) picks the checkpoint and calibrates the decision thresholds.
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -25,27 +24,12 @@ from fingerprint.model.preprocess import prepare
 from fingerprint.model.synth.bank import build_bank
 from fingerprint.model.synth.impressions import render_impressions
 from fingerprint.model.training.config import TrainConfig, served_matcher
+from fingerprint.model.training.impression_pool import ImpressionPool, pool_file
 from fingerprint.model.training.pair_scores import dense_pair_scores, pair_scores
-from fingerprint.model.training.real_data import RealSet, augment_real, finger_identity, finger_keys, load_real
+from fingerprint.model.training.real_data import RealSet, augment_real, load_real, split_fingers
 from fingerprint.model.weights import ModelMeta, save_weights
 
 Log = Callable[[str], None]
-
-
-def split_fingers(root: Path, cfg: TrainConfig) -> tuple[set[str], set[str]]:
-    rng = random.Random(cfg.seed)
-    train: set[str] = set()
-    held: set[str] = set()
-    for keys in finger_keys(root, cfg.real_sets).values():
-        shuffled = keys[:]
-        rng.shuffle(shuffled)
-        n_held = max(2, round(len(keys) * cfg.holdout_fraction))
-        held.update(shuffled[:n_held])
-        train.update(shuffled[n_held:])
-    if cfg.merge_same_people:  # the held-out split stays as it was; its fingers' other sensors leave training
-        held_fingers = {finger_identity(k) for k in held}
-        train = {k for k in train if finger_identity(k) not in held_fingers}
-    return train, held
 
 
 def embed_with_grids(model: FingerprintNet, canvases: torch.Tensor, radius: int, window: int,
@@ -66,7 +50,8 @@ def embed_with_grids(model: FingerprintNet, canvases: torch.Tensor, radius: int,
 
 
 class _Trainer:
-    def __init__(self, cfg: TrainConfig, real: RealSet, held: RealSet, masters: torch.Tensor, out: Path, log: Log):
+    def __init__(self, cfg: TrainConfig, real: RealSet, held: RealSet, masters: torch.Tensor, out: Path, log: Log,
+                 pool_folder: Path | None = None):
         self.cfg, self.real, self.held, self.masters, self.out, self.log = cfg, real, held, masters, out, log
         self.n_syn = len(masters)
         n_classes = self.n_syn + len(real.fingers)
@@ -81,6 +66,18 @@ class _Trainer:
         self.history: list[dict[str, float]] = []
         self.by_finger = [torch.nonzero(real.labels == f).flatten() for f in range(len(real.fingers))]
         self.bfloat16 = cfg.precision == "bfloat16" and bfloat16_is_native()
+        self.pool: ImpressionPool | None = None
+        if cfg.synthetic_pool_per_finger:
+            saved = None if pool_folder is None else pool_file(pool_folder, len(masters), cfg.synthetic_pool_per_finger,
+                                                               cfg.seed, cfg.window, cfg.pixel_statistics)
+            self.pool = ImpressionPool(masters, cfg.synthetic_pool_per_finger, self._prepare,
+                                       torch.Generator().manual_seed(cfg.seed + 2),
+                                       lambda i, n: log(f"impression pool {i}/{n}") if i == n or i % 9600 == 0 else None,
+                                       saved)
+            log(f"impression pool of {len(self.pool)} ready" + (f" ({saved})" if saved else ""))
+
+    def _prepare(self, canvases: torch.Tensor) -> torch.Tensor:
+        return prepare(canvases, self.cfg.window, pixel_statistics=self.cfg.pixel_statistics).tensor
 
     def _embed(self, canvases: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`embed_with_grids` of canvases prepared as this recipe trains on them."""
@@ -109,12 +106,19 @@ class _Trainer:
         else:
             syn_idx = torch.randint(0, self.n_syn, (n_syn,), generator=self.gen)
             real_idx = torch.randint(0, len(self.real.labels), (n_real,), generator=self.gen)
-        syn = render_impressions(self.masters[syn_idx].float() / 127.0, self.gen)
-        real = augment_real(self.real.canvases[real_idx], self.real.backgrounds[real_idx], self.gen, cfg.real_skin_share,
-                            cfg.real_cut_share)
-        images = prepare(torch.cat([syn, real]), cfg.window, pixel_statistics=cfg.pixel_statistics).tensor
+        if self.pool is None:  # the draws keep their order, so recipes without a pool train as before
+            syn = render_impressions(self.masters[syn_idx].float() / 127.0, self.gen)
+            images = self._prepare(torch.cat([syn, self._augmented_real(real_idx)]))
+        else:
+            self.pool.refresh(cfg.synthetic_pool_refresh, self.gen)
+            syn_prepared = self.pool.draw(syn_idx, self.gen, paired)
+            images = torch.cat([syn_prepared, self._prepare(self._augmented_real(real_idx))])
         labels = torch.cat([syn_idx, self.n_syn + self.real.labels[real_idx]])
         return images, labels
+
+    def _augmented_real(self, idx: torch.Tensor) -> torch.Tensor:
+        return augment_real(self.real.canvases[idx], self.real.backgrounds[idx], self.gen, self.cfg.real_skin_share,
+                            self.cfg.real_cut_share)
 
     def real_pairs(self, n: int) -> torch.Tensor:
         """Indices of n pairs of distinct impressions, each pair of one real training finger."""
@@ -274,7 +278,7 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
     real = load_real(data_root, cfg.real_sets, train_keys, cfg.merge_same_people)
     held = load_real(data_root, cfg.real_sets, held_keys, cfg.merge_same_people)
     masters = build_bank(cache, cfg.synthetic_fingers, progress=lambda i, n: log(f"masters {i}/{n}") if i % 500 == 0 else None)
-    trainer = _Trainer(cfg, real, held, masters, out, log)
+    trainer = _Trainer(cfg, real, held, masters, out, log, cache)
     trainer.run()
     best = torch.load(out / "best.pt", weights_only=False)
     trainer.model.load_state_dict(best["model"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from fingerprint.model.decode import decode_grayscale, to_target_dpi
 from fingerprint.model.preprocess import foreground_centre
 from fingerprint.model.synth.impressions import random_warp
 from fingerprint.model.synth.masters import CANVAS
+from fingerprint.model.training.config import TrainConfig
 
 _MAX_PIXELS = 4_000_000
 
@@ -89,6 +91,22 @@ def finger_keys(root: Path, set_names: tuple[str, ...]) -> dict[str, list[str]]:
         imps: list[Impression] = scan_folder(root / name)
         out[name] = sorted({f"{name}/{i.finger}" for i in imps})
     return out
+
+
+def split_fingers(root: Path, cfg: TrainConfig) -> tuple[set[str], set[str]]:
+    rng = random.Random(cfg.seed)
+    train: set[str] = set()
+    held: set[str] = set()
+    for keys in finger_keys(root, cfg.real_sets).values():
+        shuffled = keys[:]
+        rng.shuffle(shuffled)
+        n_held = max(2, round(len(keys) * cfg.holdout_fraction))
+        held.update(shuffled[:n_held])
+        train.update(shuffled[n_held:])
+    if cfg.merge_same_people:  # the held-out split stays as it was; its fingers' other sensors leave training
+        held_fingers = {finger_identity(k) for k in held}
+        train = {k for k in train if finger_identity(k) not in held_fingers}
+    return train, held
 
 
 def skin_and_optics(images: torch.Tensor, gen: torch.Generator, share: float) -> torch.Tensor:
