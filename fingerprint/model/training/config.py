@@ -65,7 +65,8 @@ class TrainConfig:
     precision: str = "float32"
     # 0: every synthetic impression is rendered and prepared for its batch. N >= 2: a pool of N prepared
     # impressions per synthetic finger is built before training (seeded) and `synthetic_pool_refresh` of its
-    # slots are re-rendered every step (impression_pool.py). A resumed run rebuilds the pool from the seed.
+    # slots are re-rendered every step (impression_pool.py). A resumed run starts again from the seeded pool
+    # (read back from beside the master bank), so a resume is not bit-identical to an unbroken run.
     synthetic_pool_per_finger: int = 0
     synthetic_pool_refresh: int = 0
 
@@ -89,6 +90,7 @@ def load_config(path: Path) -> TrainConfig:
             raw[key] = tuple(raw[key])
     if raw.get("precision", "float32") not in TRAINING_PRECISIONS:
         raise ValueError(f"{path}: precision must be one of {TRAINING_PRECISIONS}, not {raw['precision']!r}")
-    if raw.get("synthetic_pool_per_finger", 0) == 1 or raw.get("synthetic_pool_per_finger", 0) < 0:
+    pool = raw.get("synthetic_pool_per_finger", 0)
+    if pool < 0 or pool == 1:  # pairs are drawn from one finger's slots, so a pool needs two at least
         raise ValueError(f"{path}: synthetic_pool_per_finger must be 0 (no pool) or at least 2")
     return TrainConfig(**raw)
