@@ -159,13 +159,19 @@ def train(config_path: Path, data: Path, out: Path, cache: Path, weights: Path |
     """Train the embedding model (resumes from OUT/checkpoint.pt)."""
     import time
 
+    from fingerprint.model.training.allocator import keep_freed_memory
     from fingerprint.model.training.config import load_config
     from fingerprint.model.training.loop import train as run_training
     from fingerprint.model.weights import DEFAULT_WEIGHTS
 
     t0 = time.time()
-    meta = run_training(load_config(config_path), data, out, weights or DEFAULT_WEIGHTS, cache,
-                        lambda m: click.echo(f"[{time.time() - t0:7.0f}s] {m}", err=True))
+
+    def log(message: str) -> None:
+        click.echo(f"[{time.time() - t0:7.0f}s] {message}", err=True)
+
+    if keep_freed_memory():
+        log("freed memory kept for reuse (glibc mmap/trim thresholds 2 GB)")
+    meta = run_training(load_config(config_path), data, out, weights or DEFAULT_WEIGHTS, cache, log)
     click.echo(json.dumps(meta.__dict__, indent=2))
 
 
