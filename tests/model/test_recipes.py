@@ -59,3 +59,14 @@ def test_the_fast_chain_is_two_bfloat16_stages_the_second_continuing_the_first()
     for key in ("dense_rotations", "serve_dense_rotations", "serve_dense_fusion_weight", "serve_dense_max_shift",
                 "window", "probe_shift_radius", "real_sets", "holdout_fraction", "seed"):
         assert getattr(second, key) == getattr(shipped_last, key), key
+
+
+@pytest.mark.parametrize("stage", (1, 2))
+def test_the_width_32_chain_is_the_fast_chain_narrower_and_longer(stage: int) -> None:
+    fast = load_config(CONFIGS / "fast" / f"stage{stage}.toml")
+    narrow = load_config(CONFIGS / "w32" / f"stage{stage}.toml")
+    assert narrow.width == 32 and narrow.iterations > fast.iterations
+    assert narrow.init_from == ("" if stage == 1 else "runs/w32s1/checkpoint.pt")
+    assert narrow.version != fast.version  # another network: the two never read each other's templates
+    same = {"width": 32, "iterations": narrow.iterations, "init_from": narrow.init_from, "version": narrow.version}
+    assert dataclasses.replace(fast, **same) == narrow
