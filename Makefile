@@ -41,8 +41,8 @@ test: system-deps $(VENV)/.dev $(VENV)-checkov/.installed lint typecheck
 ## train: the ~2 h recipe (configs/fast, bfloat16 autocast where native; 1 h 51 min on 2 cores, +3 min for the
 ## card) from the real sets in $(DATA); resumable from runs/fastN/checkpoint.pt. Writes runs/fast2/fingerprint-net.{pt,json}
 ## ready to serve (WEIGHTS_PATH): minutiae weight 6, thresholds calibrated on the held-out split and unseen synthetic
-## fingers. Its network meets the issue's bar on FVC2000/FVC2002 like the bundled one but lost to it on the held-out
-## split's turned and placed copies, so the bundled weights come from the ~4 h chain (MODEL_CARD.md; README).
+## fingers. The bundled weights (4.0.0) are this recipe's output; the ~4 h chain (configs/merged) is the longer
+## recipe, better on prints turned far on the sensor (MODEL_CARD.md, "4.0.0"; README, "The model").
 DATA ?= ../shared/fingerprints
 train: $(VENV)/.runtime
 	$(VENV)/bin/fingerprint train --config configs/fast/stage1.toml --data $(DATA) --out runs/fast1 --weights runs/fast1/fingerprint-net.pt

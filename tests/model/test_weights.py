@@ -75,11 +75,14 @@ def test_the_card_says_whether_contrast_comes_from_pixel_statistics(tmp_path: Pa
     target = tmp_path / "w.pt"
     shutil.copy(DEFAULT_WEIGHTS, target)
     card = json.loads(meta_path(DEFAULT_WEIGHTS).read_text())
-    assert "pixel_statistics" not in card  # the shipped card predates it: blocks
+    assert card.get("pixel_statistics", False) is False  # the shipped network reads block statistics
     meta_path(target).write_text(json.dumps({**card, "pixel_statistics": "yes"}))
     with pytest.raises(WeightsError, match="pixel_statistics"):
         load_weights(target)
     served = TorchEmbedder(DEFAULT_WEIGHTS, 16_000_000).preprocess(png_prints[0][0], 500.0)
+    # a card written before the key existed means block statistics too
+    meta_path(target).write_text(json.dumps({k: v for k, v in card.items() if k != "pixel_statistics"}))
+    assert torch.equal(TorchEmbedder(target, 16_000_000).preprocess(png_prints[0][0], 500.0).tensor, served.tensor)
     meta_path(target).write_text(json.dumps({**card, "pixel_statistics": True}))
     pixels = TorchEmbedder(target, 16_000_000).preprocess(png_prints[0][0], 500.0)
     assert not torch.equal(served.tensor, pixels.tensor) and served.tensor.shape == pixels.tensor.shape
