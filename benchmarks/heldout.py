@@ -154,8 +154,8 @@ def main() -> None:
     minutiae_matcher = MinutiaeMatcher(direction_offsets=[float(x) for x in args.minutiae_offsets.split(",") if x])
     for path in args.checkpoints:
         state = torch.load(path, weights_only=False)["model"]
-        # each checkpoint's own width (the stem's second conv), so networks of different widths share one run
-        model = FingerprintNet(cfg.embedding_dim, int(state["stem.3.weight"].shape[0]), enhanced_input=cfg.enhanced_input)
+        # each checkpoint's own width, so networks of different widths share one run
+        model = FingerprintNet(cfg.embedding_dim, FingerprintNet.width_of(state), enhanced_input=cfg.enhanced_input)
         model.load_state_dict(state)
         for (name, (canvases, labels)), window, mwin in itertools.product(
                 splits.items(), windows, [int(x) for x in args.minutiae_windows.split(",")]):

@@ -62,6 +62,12 @@ class FingerprintNet(nn.Module):
             nn.BatchNorm1d(embedding_dim),
         )
 
+    @staticmethod
+    def width_of(state: dict[str, torch.Tensor]) -> int:
+        """The width a state dict was trained at (its stem's second convolution's output channels), so a
+        checkpoint without its card or recipe can still be rebuilt."""
+        return int(state["stem.3.weight"].shape[0])
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 2, 160, 160) prepared images -> (B, 64, 10, 10) local ridge descriptors."""
         c = self.input_channel

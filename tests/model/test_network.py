@@ -54,3 +54,10 @@ def test_the_bfloat16_serving_copy_stays_within_half_a_percent_of_float32() -> N
         cosines = (half.shifted_views(x, 1) * model.shifted_views(x, 1)).sum(-1)
         assert float(cosines.min()) > 0.999
     assert model.trunk_dtype == torch.float32 and next(model.trunk.parameters()).dtype == torch.float32
+
+
+def test_a_state_dict_tells_the_width_it_was_trained_at() -> None:
+    for width in (16, 32, 48):
+        state = FingerprintNet(embedding_dim=32, width=width).state_dict()
+        assert FingerprintNet.width_of(state) == width
+        FingerprintNet(embedding_dim=32, width=FingerprintNet.width_of(state)).load_state_dict(state)
