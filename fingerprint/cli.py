@@ -37,7 +37,11 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     """Run the HTTP service (one process; scale with replicas)."""
     from fingerprint.server import run_server
 
-    run_server(_settings(host=host, port=port, data_dir=data_dir))
+    settings = _settings(host=host, port=port, data_dir=data_dir)
+    try:
+        run_server(settings)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 def _run_local(settings: Settings, action: Callable[[Any], Coroutine[Any, Any, T]]) -> T:

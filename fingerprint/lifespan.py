@@ -17,16 +17,24 @@ from fingerprint.telemetry.metrics import Telemetry
 log = structlog.get_logger("fingerprint.lifespan")
 
 
+def _log_failure(task: asyncio.Task[None]) -> None:
+    """A bug in loading must be in the log when it happens, not as "never retrieved" at shutdown."""
+    if not task.cancelled() and task.exception() is not None:
+        exc = task.exception()
+        log.error("model load crashed", **{"error.type": type(exc).__name__}, exc_info=exc)
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: Litestar) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     telemetry: Telemetry = app.state.telemetry
-    store = create_store(settings)
+    store = create_store(settings, app.state.template_cipher)
     await store.open()
     service = FingerprintService(settings, store, telemetry, app.state.embedder_factory)
     app.state.service = service
     # the model loads in the background: /health answers at once, readiness turns 200 when warm
     loading = asyncio.create_task(service.load(), name="model-load")
+    loading.add_done_callback(_log_failure)
     try:
         yield
     finally:

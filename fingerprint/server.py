@@ -1,4 +1,5 @@
-"""uvicorn with a shutdown that drains: readiness 503 first, then close, then finish in-flight work."""
+"""uvicorn with a shutdown that drains (readiness 503 first, then close, then finish in-flight work),
+bounded header and body times, and /metrics on a listener of its own."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import signal
 from types import FrameType
 
 import uvicorn
+from prometheus_client import start_http_server
 
 from fingerprint.app import create_app
+from fingerprint.security.timeouts import with_header_timeout
 from fingerprint.service import FingerprintService
-from fingerprint.settings import Settings
+from fingerprint.settings import Settings, SettingsError
+from fingerprint.telemetry.metrics import Telemetry
 
 
 class _DrainingServer(uvicorn.Server):
@@ -33,8 +37,22 @@ class _DrainingServer(uvicorn.Server):
 
 def run_server(settings: Settings) -> None:
     app = create_app(settings)
+    metrics = None
+    if settings.enable_metrics:
+        telemetry: Telemetry = app.state.telemetry
+        try:
+            metrics, _ = start_http_server(settings.metrics_port, settings.metrics_host, registry=telemetry.registry)
+        except OSError as exc:
+            raise SettingsError(f"cannot listen for /metrics on {settings.metrics_host}:{settings.metrics_port}: {exc}") from exc
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, workers=1, log_config=None, access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace), lifespan="on",
+        http=with_header_timeout(settings.header_timeout), server_header=False,
+        # X-Forwarded-For is believed only from the proxies named in TRUSTED_PROXIES
+        proxy_headers=bool(settings.trusted_proxies), forwarded_allow_ips=list(settings.trusted_proxies),
     )
-    _DrainingServer(config, settings.shutdown_delay).run()
+    try:
+        _DrainingServer(config, settings.shutdown_delay).run()
+    finally:
+        if metrics is not None:
+            metrics.shutdown()

@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import structlog
 
 from fingerprint.batching.admission import Admission, QueueFull
 from fingerprint.batching.deadline import Deadline
 from fingerprint.batching.pipeline import InferencePipeline, PipelineLimits
+from fingerprint.gallery.health import StoreHealth
+from fingerprint.gallery.identifiers import check_subject_id
 from fingerprint.gallery.index import GalleryIndex, Hit
 from fingerprint.gallery.store import GalleryStore, StoreUnavailable, Template, TemplateMeta
 from fingerprint.gallery.sync import GallerySync
@@ -23,6 +26,20 @@ from fingerprint.settings import Settings
 from fingerprint.telemetry.metrics import Telemetry
 
 log = structlog.get_logger("fingerprint.service")
+T = TypeVar("T")
+
+
+async def _to_the_end(work: Awaitable[T]) -> T:
+    """Finish `work` even when the caller is cancelled (a client that hung up): a template the store
+    has committed must also reach the index, and the caller gets the true outcome."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None:
+            current.uncancel()
+        return await task
 
 
 class NotReady(Exception):
@@ -88,7 +105,9 @@ class FingerprintService:
         self.index: GalleryIndex | None = None
         self.draining = False
         self.sync: GallerySync | None = None
-        self.store_error: str | None = None
+        self.store_error: str | None = None  # the gallery could not be loaded yet (database down): retrying
+        self.gallery_error: str | None = None  # the gallery cannot be loaded as configured: not retried
+        self.health = StoreHealth(store, settings.gallery_sync_interval)
         telemetry.gauge("fingerprint.queue.depth", lambda: self.admission.depth)
         telemetry.gauge("fingerprint.queue.capacity", lambda: self.admission.capacity)
         telemetry.gauge("fingerprint.model.loaded", lambda: 1.0 if self.ready else 0.0)
@@ -122,7 +141,9 @@ class FingerprintService:
                 counts = await self.store.count_by_version()
                 self.store_error = None
                 break
-            except StoreUnavailable as exc:
+            except Exception as exc:
+                if not isinstance(exc, StoreUnavailable):
+                    return self._gallery_failed(f"{type(exc).__name__}: {exc}")
                 if self.sync is not None:
                     await self.sync.stop()
                     self.sync = None
@@ -131,6 +152,10 @@ class FingerprintService:
                 self.store_error = str(exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
+        refused = self.store.codec.refused
+        if refused and not len(index):
+            return self._gallery_failed(f"none of the stored templates could be opened ({refused} refused): "
+                                        "is TEMPLATE_KEY_FILE the key the gallery was sealed with?")
         self.model.stale_templates = {v: n for v, n in counts.items() if v not in readable}
         limits = PipelineLimits(
             feature_extraction_timeout=self.settings.feature_extraction_timeout,
@@ -148,9 +173,15 @@ class FingerprintService:
         self.model.load_seconds = time.perf_counter() - started
         self.index = index
         self.pipeline = pipeline
+        self.health.start()
         log.info("model ready", **{"model.version": meta.version, "model.precision": embedder.precision,
                                    "gallery.size": len(index),
                                    "event.duration": int(self.model.load_seconds * 1e9)})
+
+    def _gallery_failed(self, reason: str) -> None:
+        self.gallery_error = reason
+        log.error("gallery load failed; not ready until the configuration is fixed",
+                  **{"error.type": "GalleryUnreadable", "error.message": reason})
 
     async def _load_gallery(self, index: GalleryIndex, versions: tuple[str, ...]) -> None:
         if self.store.replicated:
@@ -169,6 +200,7 @@ class FingerprintService:
     async def stop(self) -> None:
         """Finish admitted work and stop the pipeline (the listener is already closed)."""
         self.draining = True
+        await self.health.stop()
         if self.sync is not None:
             await self.sync.stop()
         if self.pipeline is not None:
@@ -177,6 +209,8 @@ class FingerprintService:
     def require_ready(self) -> tuple[InferencePipeline, GalleryIndex, ModelMeta]:
         # while draining, readiness is 503 but admitted traffic is still served until the listener closes
         if self.pipeline is None or self.index is None or self.model.meta is None:
+            if self.gallery_error:
+                raise NotReady("gallery_unreadable", "the gallery cannot be read as configured; see the service log")
             if self.store_error:
                 raise StoreUnavailable(self.store_error)
             if self.model.error:
@@ -197,7 +231,9 @@ class FingerprintService:
         self.telemetry.operations.add(1, {"operation": operation, "result": result})
 
     async def enroll(self, image: bytes, dpi: float, subject_id: str, finger: str | None, deadline: Deadline) -> Enrolled:
+        check_subject_id(subject_id)
         pipeline, index, meta = self.require_ready()
+        self.health.require_writable()  # before the forward pass: a write that cannot land costs nothing
         extracted = await pipeline.extract(image, dpi, deadline, min_quality=self.settings.min_enroll_quality)
         template = Template(
             meta=TemplateMeta(
@@ -208,14 +244,21 @@ class FingerprintService:
             dense=extracted.dense,
             minutiae=extracted.minutiae,
         )
-        seq = await self.store.add(template)  # durable first: the index only ever holds committed templates
+        await _to_the_end(self._commit(template, index))
+        self._count("enroll", "enrolled")
+        return Enrolled(template.meta.template_id, extracted.quality, meta.version)
+
+    async def _commit(self, template: Template, index: GalleryIndex) -> None:
+        try:
+            seq = await self.store.add(template)  # durable first: the index only ever holds committed templates
+        except StoreUnavailable as exc:
+            self.health.saw(exc)
+            raise
         if self.sync is not None:
             await self.sync.wait_until(seq)  # the change log is the index's only writer: order is kept
         else:
-            index.add(template.meta.template_id, subject_id, finger, extracted.template, extracted.dense,
-                      extracted.minutiae)
-        self._count("enroll", "enrolled")
-        return Enrolled(template.meta.template_id, extracted.quality, meta.version)
+            m = template.meta
+            index.add(m.template_id, m.subject_id, m.finger, template.embedding, template.dense, template.minutiae)
 
     def default_threshold(self, meta: ModelMeta) -> tuple[float, str]:
         """MATCH_THRESHOLD when the operator measured one on their sensor, else the card's FMR 0.1 % one;
@@ -225,6 +268,7 @@ class FingerprintService:
         return self.settings.match_threshold, "setting"
 
     async def verify(self, image: bytes, dpi: float, subject_id: str, deadline: Deadline) -> Verified:
+        check_subject_id(subject_id)
         pipeline, index, meta = self.require_ready()
         if not index.has_subject(subject_id):
             raise SubjectNotFound(subject_id)
@@ -248,15 +292,22 @@ class FingerprintService:
         return Identified(candidates=candidates, threshold=used)
 
     async def subject(self, subject_id: str) -> list[TemplateMeta]:
+        check_subject_id(subject_id)
         templates = await self.store.subject_templates(subject_id)
         if not templates:
             raise SubjectNotFound(subject_id)
         return templates
 
     async def erase(self, subject_id: str) -> int:
-        erased = await self.store.delete_subject(subject_id)
+        check_subject_id(subject_id)
+        self.health.require_writable(erasing=True)
+        try:
+            erased, seq = await _to_the_end(self.store.erase(subject_id))
+        except StoreUnavailable as exc:
+            self.health.saw(exc)
+            raise
         if self.sync is not None:
-            await self.sync.catch_up()
+            await _to_the_end(self.sync.wait_until(seq))  # read-your-erase: this replica never matches it again
         elif self.index is not None:
             self.index.remove_subject(subject_id)
         if not erased:

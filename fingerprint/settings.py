@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -49,7 +50,16 @@ class Settings:
     api_keys_file: Path | None = None  # JSON of salted key hashes (fingerprint create-key); unset = no auth
     allow_unauthenticated: bool = False  # required to run without API keys on a non-loopback address
     template_key_file: Path | None = None  # AES-256-GCM keys for templates at rest (fingerprint new-template-key)
-    rate_limit_per_second: int = 100  # per API key (or client address without auth); 0 disables
+    rate_limit_per_second: int = 100  # per API key, and per client address for requests without a valid key; 0 disables
+    # proxies (IPs or CIDRs) whose X-Forwarded-For names the real client; none by default, so a client
+    # cannot choose its own address (and rate-limit bucket) by sending the header
+    trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
+    header_timeout: float = 10.0  # seconds a connection gets to send a request's headers
+    body_timeout: float = 30.0  # seconds a request gets to send its whole body
+    # /metrics has its own listener, never the API's: counts and gallery size are for Prometheus, not clients
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464
+    score_decimals: int = 2  # scores are returned this coarse: finer steps help an attacker hill-climb
     service_name: str = "fingerprint-api"
 
     @property
@@ -57,7 +67,10 @@ class Settings:
         return self.data_dir / "gallery.sqlite3"
 
     def with_overrides(self, **kwargs: Any) -> Settings:
-        return replace(self, **{k: v for k, v in kwargs.items() if v is not None})
+        """A copy with the given values, checked like the environment (a CLI flag cannot skip a rule)."""
+        settings = replace(self, **{k: v for k, v in kwargs.items() if v is not None})
+        _validate(settings)
+        return settings
 
 
 def _parse(name: str, raw: str, kind: Any) -> Any:
@@ -95,9 +108,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return settings
 
 
+def is_loopback(host: str) -> bool:
+    """True only for addresses that cannot be reached from another machine ('', '0', '::' are every interface)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _validate(s: Settings) -> None:
     positive = ("workers", "max_pool_size", "request_timeout", "feature_extraction_timeout", "inference_timeout",
-                "max_batch_size", "max_body_bytes", "max_image_pixels")
+                "max_batch_size", "max_body_bytes", "max_image_pixels", "header_timeout", "body_timeout")
     for name in positive:
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name.upper()} must be positive")
@@ -105,9 +128,22 @@ def _validate(s: Settings) -> None:
         raise SettingsError("MATCH_THRESHOLD must be within [0, 1]")
     if not 0.0 <= s.min_enroll_quality <= 1.0:
         raise SettingsError("MIN_ENROLL_QUALITY must be within [0, 1]")
-    if s.api_keys_file is None and not s.allow_unauthenticated and s.host not in ("127.0.0.1", "localhost", "::1"):
-        raise SettingsError(f"HOST={s.host} without API_KEYS_FILE: set API_KEYS_FILE, or ALLOW_UNAUTHENTICATED=true "
+    if s.api_keys_file is None and not s.allow_unauthenticated and not is_loopback(s.host):
+        raise SettingsError(f"HOST={s.host!r} without API_KEYS_FILE: set API_KEYS_FILE, or ALLOW_UNAUTHENTICATED=true "
                             "to expose an unauthenticated API deliberately")
+    for name in ("api_keys_file", "template_key_file"):
+        path = getattr(s, name)
+        if path is not None and not Path(path).is_file():
+            raise SettingsError(f"{name.upper()}={path} does not exist or is not a file")
+    if not 0 <= s.metrics_port <= 65535:
+        raise SettingsError("METRICS_PORT must be a port number (0: any free port)")
+    if not 0 <= s.score_decimals <= 6:
+        raise SettingsError("SCORE_DECIMALS must be within [0, 6]")
+    for proxy in s.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError as exc:
+            raise SettingsError(f"TRUSTED_PROXIES entry {proxy!r} is not an IP address or network") from exc
     if s.inference_precision not in PRECISIONS:
         raise SettingsError(f"INFERENCE_PRECISION {s.inference_precision!r} is not one of {', '.join(PRECISIONS)}")
     if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

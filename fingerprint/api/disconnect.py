@@ -30,9 +30,13 @@ async def unless_disconnected(request: Request[Any, Any, Any], work: Awaitable[T
         message = watcher.result()
         if message.get("type") == "http.disconnect":
             task.cancel()
-            if on_gone is not None:
-                on_gone()
-            raise ClientGone()
+            try:
+                # work past its point of no return (an enroll's commit) finishes: its outcome stands
+                return await task
+            except asyncio.CancelledError:
+                if on_gone is not None:
+                    on_gone()
+                raise ClientGone() from None
         return await task
     finally:
         if not watcher.done():

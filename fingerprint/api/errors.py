@@ -11,11 +11,14 @@ from litestar.exceptions import ValidationException as LitestarValidation
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
+from fingerprint.api.disconnect import ClientGone
 from fingerprint.batching.admission import QueueFull
 from fingerprint.batching.deadline import StageTimeout
 from fingerprint.batching.pipeline import LowQuality
-from fingerprint.gallery.store import StoreUnavailable
+from fingerprint.gallery.identifiers import InvalidSubjectId
+from fingerprint.gallery.store import StoreFull, StoreUnavailable
 from fingerprint.model.decode import ImageRejected
+from fingerprint.security.timeouts import BodyTimeout
 from fingerprint.service import NotReady, SubjectNotFound
 
 log = structlog.get_logger("fingerprint.api")
@@ -58,9 +61,18 @@ def to_api_error(exc: Exception) -> ApiError:
         case NotReady():
             return ApiError(503, exc.code, str(exc), {"Retry-After": "5"})
         case SubjectNotFound():
-            return ApiError(404, "subject_not_found", f"subject {exc.args[0]!r} is not enrolled")
+            return ApiError(404, "subject_not_found", "the subject is not enrolled")  # never echo the id
+        case InvalidSubjectId():
+            return ApiError(400, "invalid_subject_id", str(exc))
+        case StoreFull():
+            return ApiError(503, "store_full", "the gallery disk is full: nothing new can be stored", {"Retry-After": "30"})
         case StoreUnavailable():
             return ApiError(503, "store_unavailable", "the gallery store is unavailable", {"Retry-After": "5"})
+        case ClientGone():
+            # nginx's 499: the client hung up before the answer; not a server error, nothing half-done
+            return ApiError(499, "client_closed_request", "the client closed the connection")
+        case BodyTimeout():
+            return ApiError(408, "body_timeout", "the request body did not arrive in time", {"Connection": "close"})
     return ApiError(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "an internal error occurred")
 
 

@@ -69,7 +69,8 @@ class FingerprintController(Controller):
             result = await unless_disconnected(
                 request, service.verify(image, body.dpi, body.subject_id, deadline), service.client_gone)
         assert service.model.meta is not None
-        return VerifyResponse(subject_id=body.subject_id, match=result.match, score=round(result.score, 6),
+        score = round(result.score, service.settings.score_decimals)
+        return VerifyResponse(subject_id=body.subject_id, match=result.match, score=score,
                               threshold=result.threshold, template_id=result.template_id,
                               model_version=service.model.meta.version)
 
@@ -84,6 +85,6 @@ class FingerprintController(Controller):
             audit.subjects.extend(h.subject_id for h in result.candidates)
         assert service.model.meta is not None
         candidates = [Candidate(subject_id=h.subject_id, finger=h.finger, template_id=h.template_id,
-                                score=round(h.score, 6)) for h in result.candidates]
+                                score=round(h.score, service.settings.score_decimals)) for h in result.candidates]
         return IdentifyResponse(decision="match" if candidates else "no_match", threshold=result.threshold,
                                 candidates=candidates, model_version=service.model.meta.version)

@@ -15,33 +15,30 @@ from fingerprint.api.errors import ApiError
 from fingerprint.api.schemas import (
     FINGER_POSITIONS,
     MAX_TOP_K,
-    SUBJECT_ID_PATTERN,
     EnrollJSON,
     IdentifyJSON,
     VerifyJSON,
 )
+from fingerprint.gallery.identifiers import check_subject_id
 
 S = TypeVar("S", EnrollJSON, VerifyJSON, IdentifyJSON)
 
-_SUBJECT_RE = re.compile(SUBJECT_ID_PATTERN)
 _FIELD_CODES = {"subject_id": "invalid_subject_id", "top_k": "invalid_top_k", "threshold": "invalid_threshold",
                 "finger": "invalid_finger", "dpi": "invalid_dpi", "image": "invalid_image_field"}
-
-
-def validate_subject_id(value: str) -> str:
-    if not _SUBJECT_RE.fullmatch(value):
-        raise ApiError(400, "invalid_subject_id", "subject_id must be 1-128 characters of A-Z a-z 0-9 . _ : @ -")
-    return value
 
 
 async def read_body(request: Request[Any, Any, Any], schema: type[S]) -> tuple[S, bytes]:
     """The validated fields and the raw image bytes."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
-        return await _from_json(request, schema)
-    if content_type == "multipart/form-data":
-        return await _from_form(request, schema)
-    raise ApiError(415, "unsupported_media_type", "send multipart/form-data with an `image` file, or application/json")
+        parsed, image = await _from_json(request, schema)
+    elif content_type == "multipart/form-data":
+        parsed, image = await _from_form(request, schema)
+    else:
+        raise ApiError(415, "unsupported_media_type", "send multipart/form-data with an `image` file, or application/json")
+    if isinstance(parsed, EnrollJSON | VerifyJSON):
+        check_subject_id(parsed.subject_id)  # before any work is queued for it
+    return parsed, image
 
 
 async def _from_json(request: Request[Any, Any, Any], schema: type[S]) -> tuple[S, bytes]:

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from fingerprint.gallery.identifiers import SUBJECT_ID_PATTERN
+
 FingerPosition = Literal[
     "unknown",
     "right_thumb", "right_index", "right_middle", "right_ring", "right_little",
@@ -14,7 +16,6 @@ FingerPosition = Literal[
 ]  # ISO/IEC 19794-2 finger positions 0-10
 FINGER_POSITIONS: frozenset[str] = frozenset(FingerPosition.__args__)  # type: ignore[attr-defined]
 
-SUBJECT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
 MAX_TOP_K = 1000
 
 SubjectId = Annotated[str, msgspec.Meta(pattern=SUBJECT_ID_PATTERN, description="1-128 of A-Z a-z 0-9 . _ : @ -")]
@@ -117,10 +118,20 @@ class GalleryInfo(msgspec.Struct):
     size: int
     stale_templates: dict[str, int]
     bytes_per_template: int  # index memory per template, for capacity planning
+    refused_templates: int  # stored rows not loaded: unsealed, tampered or sealed under a missing key (logged)
+
+
+StoreState = Literal["ok", "unavailable", "disk_full"]
+
+
+class ReadinessResponse(msgspec.Struct):
+    status: Literal["ready", "degraded"]
+    store: StoreState
 
 
 class StatusResponse(msgspec.Struct):
-    status: Literal["ready"]
+    status: Literal["ready", "degraded"]
+    store: StoreState
     model: ModelInfo
     queue: QueueInfo
     gallery: GalleryInfo

@@ -9,8 +9,8 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
-from fingerprint.api.inputs import validate_subject_id
-from fingerprint.api.schemas import SUBJECT_ID_PATTERN, EraseResponse, ErrorResponse, SubjectResponse, TemplateInfo
+from fingerprint.api.schemas import EraseResponse, ErrorResponse, SubjectResponse, TemplateInfo
+from fingerprint.gallery.identifiers import SUBJECT_ID_PATTERN
 from fingerprint.security.audit import audited
 from fingerprint.security.guards import requires
 from fingerprint.service import FingerprintService
@@ -36,7 +36,7 @@ class SubjectsController(Controller):
     async def get_subject(self, request: Request[Any, Any, Any], subject_id: SubjectPath,
                           service: NamedDependency[FingerprintService]) -> SubjectResponse:
         with audited(request, "list_templates", subject_id):
-            templates = await service.subject(validate_subject_id(subject_id))
+            templates = await service.subject(subject_id)
         return SubjectResponse(
             subject_id=subject_id,
             templates=[TemplateInfo(template_id=t.template_id, finger=t.finger, model_version=t.model_version,
@@ -48,5 +48,5 @@ class SubjectsController(Controller):
     async def erase_subject(self, request: Request[Any, Any, Any], subject_id: SubjectPath,
                             service: NamedDependency[FingerprintService]) -> EraseResponse:
         with audited(request, "erase", subject_id):
-            count = await service.erase(validate_subject_id(subject_id))
+            count = await service.erase(subject_id)
         return EraseResponse(subject_id=subject_id, erased_templates=count)

@@ -1,12 +1,23 @@
-"""Liveness, readiness and the Prometheus exposition."""
+"""Liveness and readiness for anyone (they say only whether and why not); the details for admins."""
 
 from __future__ import annotations
 
-from litestar import Controller, Response, get
+from typing import Any
+
+from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
-from fingerprint.api.schemas import ErrorResponse, GalleryInfo, HealthResponse, ModelInfo, QueueInfo, StatusResponse
+from fingerprint.api.schemas import (
+    ErrorResponse,
+    GalleryInfo,
+    HealthResponse,
+    ModelInfo,
+    QueueInfo,
+    ReadinessResponse,
+    StatusResponse,
+)
+from fingerprint.security.guards import requires
 from fingerprint.service import FingerprintService, NotReady
 
 
@@ -18,15 +29,26 @@ class SystemController(Controller):
         return HealthResponse(status="ok")
 
     @get("/api/v1/models/status", summary="Readiness: 200 once the model is loaded and warm",
-         responses={503: ResponseSpec(data_container=ErrorResponse, description="not ready")})
-    async def model_status(self, service: NamedDependency[FingerprintService]) -> StatusResponse:
+         description="`degraded`: identify and verify serve from memory while the gallery store cannot be "
+                     "written (`store`: `unavailable` or `disk_full`). Answers from state kept by a background "
+                     "check: never waits on the database.",
+         responses={503: ResponseSpec(data_container=ErrorResponse, description="not ready, with the reason's code")})
+    async def model_status(self, service: NamedDependency[FingerprintService]) -> ReadinessResponse:
         if service.draining:
             raise NotReady("shutting_down", "the service is shutting down")
+        service.require_ready()
+        store = service.health.state
+        return ReadinessResponse(status="ready" if store == "ok" else "degraded", store=store)
+
+    @get("/api/v1/status", guards=[requires("admin")], summary="Model, queue, gallery and store details (admin)",
+         responses={401: ResponseSpec(data_container=ErrorResponse, description="missing or invalid API key"),
+                    403: ResponseSpec(data_container=ErrorResponse, description="API key lacks the admin scope"),
+                    503: ResponseSpec(data_container=ErrorResponse, description="not ready")})
+    async def status(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService]) -> StatusResponse:
         _, index, meta = service.require_ready()
         threshold, source = service.default_threshold(meta)
-        await service.store.ping()  # StoreUnavailable -> 503 store_unavailable, like every other route
         return StatusResponse(
-            status="ready",
+            status="ready" if service.health.state == "ok" else "degraded", store=service.health.state,
             model=ModelInfo(name=meta.name, version=meta.version, sha256=meta.sha256, embedding_dim=meta.embedding_dim,
                             load_seconds=round(service.model.load_seconds or 0.0, 3),
                             threshold_fmr_1e2=meta.threshold_fmr_1e2, threshold_fmr_1e3=meta.threshold_fmr_1e3,
@@ -34,11 +56,6 @@ class SystemController(Controller):
                             dense_matching=meta.dense_matching, precision=service.model.precision),
             queue=QueueInfo(depth=service.admission.depth, capacity=service.admission.capacity),
             gallery=GalleryInfo(size=len(index), stale_templates=service.model.stale_templates,
-                                bytes_per_template=index.bytes_per_template),
+                                bytes_per_template=index.bytes_per_template,
+                                refused_templates=service.store.codec.refused),
         )
-
-
-@get("/metrics", summary="Prometheus text exposition (only when ENABLE_METRICS)", media_type="text/plain",
-     tags=["system"])
-async def metrics_endpoint(service: NamedDependency[FingerprintService]) -> Response[bytes]:
-    return Response(service.telemetry.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import struct
 
 import numpy as np
+import structlog
 
 from fingerprint.model.minutiae.template import MinutiaeTemplate
 from fingerprint.security.template_cipher import MAGIC, CipherError, TemplateCipher
@@ -20,11 +21,29 @@ from fingerprint.security.template_cipher import MAGIC, CipherError, TemplateCip
 _GRID_MAGIC = b"FPT2"
 _MINUTIAE_MAGIC = b"FPT3"
 _HEADER = struct.Struct("<4sHBBB")
+log = structlog.get_logger("fingerprint.gallery.codec")
+
+Decoded = tuple[np.ndarray, np.ndarray | None, MinutiaeTemplate | None]
+
+
+class UnsealedTemplate(CipherError):
+    """A plain row in a gallery configured to seal: planted or written before encryption was turned on."""
 
 
 class EmbeddingCodec:
     def __init__(self, cipher: TemplateCipher | None = None) -> None:
         self.cipher = cipher
+        self.refused = 0  # rows that could not be opened since start (logged one by one)
+
+    def open_row(self, template_id: str, blob: bytes) -> Decoded | None:
+        """A stored row's template, or None when it cannot be trusted: never loaded, logged, counted."""
+        try:
+            return self.decode(template_id, blob)
+        except (CipherError, ValueError, struct.error) as exc:
+            self.refused += 1
+            log.error("template refused", **{"fingerprint.template_id": template_id,
+                                              "error.type": type(exc).__name__, "error.message": str(exc)})
+            return None
 
     def encode(self, template_id: str, vec: np.ndarray, dense: np.ndarray | None = None,
                minutiae: MinutiaeTemplate | None = None) -> bytes:
@@ -37,13 +56,18 @@ class EmbeddingCodec:
                 plain += minutiae.to_bytes()
         return self.cipher.seal(template_id, plain) if self.cipher else plain
 
-    def decode(self, template_id: str, blob: bytes) -> tuple[np.ndarray, np.ndarray | None, MinutiaeTemplate | None]:
+    def decode(self, template_id: str, blob: bytes, allow_plain: bool = False) -> Decoded:
         """The float32 search vector, the int8 grid (None for a bare vector) and the minutiae (None
-        when the layout has none)."""
+        when the layout has none). With a cipher, a row that is not sealed is refused unless
+        `allow_plain` (only `rotate-key`, sealing an old gallery on purpose): anyone who can write to the
+        database could otherwise plant a plain template under a victim's subject id."""
         if blob.startswith(MAGIC):
             if self.cipher is None:
                 raise CipherError("encrypted templates but no TEMPLATE_KEY_FILE is configured")
             blob = self.cipher.open(template_id, blob)
+        elif self.cipher is not None and not allow_plain:
+            raise UnsealedTemplate("the row is not sealed although TEMPLATE_KEY_FILE is configured "
+                                   "(seal an older gallery with `fingerprint rotate-key`)")
         if not blob.startswith((_GRID_MAGIC, _MINUTIAE_MAGIC)):
             return np.frombuffer(blob, dtype="<f2").astype(np.float32), None, None
         magic, dim, c, h, w = _HEADER.unpack_from(blob)
@@ -56,7 +80,7 @@ class EmbeddingCodec:
 
     def reseal(self, template_id: str, blob: bytes) -> bytes:
         """The same template sealed under the active key (key rotation)."""
-        return self.encode(template_id, *self.decode(template_id, blob))
+        return self.encode(template_id, *self.decode(template_id, blob, allow_plain=True))
 
     def needs_rotation(self, blob: bytes) -> bool:
         """True for a plain row or one sealed under another key, when a key is configured."""

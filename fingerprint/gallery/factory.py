@@ -5,14 +5,24 @@ from __future__ import annotations
 from fingerprint.gallery.codec import EmbeddingCodec
 from fingerprint.gallery.sqlite_store import SqliteStore
 from fingerprint.gallery.store import GalleryStore
-from fingerprint.security.template_cipher import TemplateCipher
+from fingerprint.security.template_cipher import CipherError, TemplateCipher
 from fingerprint.settings import Settings, SettingsError
 
 
-def create_store(settings: Settings) -> GalleryStore:
+def load_template_cipher(settings: Settings) -> TemplateCipher | None:
+    """The template keys, or a SettingsError that says what is wrong with the file (never a traceback)."""
+    if settings.template_key_file is None:
+        return None
+    try:
+        return TemplateCipher.from_file(settings.template_key_file)
+    except (OSError, ValueError, KeyError, TypeError, CipherError) as exc:
+        raise SettingsError(f"TEMPLATE_KEY_FILE={settings.template_key_file} is not a usable key file "
+                            f"({type(exc).__name__}: {exc})") from exc
+
+
+def create_store(settings: Settings, cipher: TemplateCipher | None = None) -> GalleryStore:
     url = settings.database_url
-    cipher = TemplateCipher.from_file(settings.template_key_file) if settings.template_key_file else None
-    codec = EmbeddingCodec(cipher)
+    codec = EmbeddingCodec(cipher if cipher is not None else load_template_cipher(settings))
     if not url or url.startswith("sqlite"):
         return SqliteStore(settings.sqlite_path, codec)
     if url.startswith(("postgresql://", "postgres://")):

@@ -21,6 +21,11 @@ from fingerprint.gallery.store import StoreUnavailable, Template, TemplateMeta
 T = TypeVar("T")
 CHANNEL = "fingerprint_gallery"
 _LOCK_ID = 727_001  # advisory lock serialising migrations across replicas
+# advisory lock held from a change's sequence number to its commit: sequence numbers are drawn at
+# insert but become visible at commit, so without it a replica reading `seq > last` could pass over
+# a change that commits after a later one (an erased subject would stay matchable). With it, commit
+# order is sequence order. Writes queue for one insert and a commit; enrolls are model-bound anyway.
+_CHANGES_LOCK_ID = 727_002
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -66,7 +71,7 @@ class PostgresStore:
     def __init__(self, url: str, min_size: int = 1, max_size: int = 8, timeout: float = 5.0,
                  codec: EmbeddingCodec = PLAIN) -> None:
         self.url = url
-        self._codec = codec
+        self.codec = codec
         self._timeout = timeout
         self._migrated = False
         self._pool = AsyncConnectionPool(url, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
@@ -115,7 +120,8 @@ class PostgresStore:
                 await conn.execute(
                     "INSERT INTO templates VALUES (%s, %s, %s, %s, %s, %s, %s)",
                     (m.template_id, m.subject_id, m.finger, m.model_version, m.quality, m.created_at,
-                     self._codec.encode(m.template_id, template.embedding, template.dense, template.minutiae)))
+                     self.codec.encode(m.template_id, template.embedding, template.dense, template.minutiae)))
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CHANGES_LOCK_ID,))
                 cur = await conn.execute(
                     "INSERT INTO gallery_changes (op, subject_id, template_id) VALUES ('add', %s, %s) RETURNING seq",
                     (m.subject_id, m.template_id))
@@ -139,6 +145,7 @@ class PostgresStore:
                 ids = [r[0] for r in await cur.fetchall()]
                 if not ids:
                     return [], 0
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CHANGES_LOCK_ID,))
                 cur = await conn.execute(
                     "INSERT INTO gallery_changes (op, subject_id) VALUES ('erase', %s) RETURNING seq", (subject_id,))
                 row = await cur.fetchone()
@@ -171,7 +178,8 @@ class PostgresStore:
                     await c.execute("SELECT * FROM templates WHERE model_version = ANY(%s) ORDER BY template_id",
                                     (list(versions),))
                     rows = await c.fetchall()
-            return [Template(_meta(r), *self._codec.decode(r["template_id"], bytes(r["embedding"]))) for r in rows], seq
+            opened = ((r, self.codec.open_row(r["template_id"], bytes(r["embedding"]))) for r in rows)
+            return [Template(_meta(r), *d) for r, d in opened if d is not None], seq
 
         return await self._with_conn(read)
 
@@ -193,8 +201,9 @@ class PostgresStore:
             for r in rows:
                 template = None
                 if r["op"] == "add" and r["template_id"] is not None and r["model_version"] in versions:
-                    meta = _meta({**r, "subject_id": r["t_subject"]})
-                    template = Template(meta, *self._codec.decode(r["template_id"], bytes(r["embedding"])))
+                    decoded = self.codec.open_row(r["template_id"], bytes(r["embedding"]))
+                    if decoded is not None:
+                        template = Template(_meta({**r, "subject_id": r["t_subject"]}), *decoded)
                 out.append(Change(seq=int(r["seq"]), op=r["op"], subject_id=r["subject_id"], template=template))
             return out
 
@@ -221,10 +230,10 @@ class PostgresStore:
             async with conn.transaction():
                 cur = await conn.execute("SELECT template_id, embedding FROM templates FOR UPDATE")
                 rows = [(r[0], bytes(r[1])) for r in await cur.fetchall()]
-                stale = [(t, b) for t, b in rows if self._codec.needs_rotation(b)]
+                stale = [(t, b) for t, b in rows if self.codec.needs_rotation(b)]
                 for tid, blob in stale:
                     await conn.execute("UPDATE templates SET embedding = %s WHERE template_id = %s",
-                                       (self._codec.reseal(tid, blob), tid))
+                                       (self.codec.reseal(tid, blob), tid))
                 return len(stale)
 
         return await self._with_conn(rotate_all)

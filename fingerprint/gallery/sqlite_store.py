@@ -8,6 +8,9 @@ between threads and the event loop never blocks on disk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,9 +19,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from fingerprint.gallery.codec import PLAIN, EmbeddingCodec
-from fingerprint.gallery.store import StoreUnavailable, Template, TemplateMeta
+from fingerprint.gallery.store import StoreFull, StoreUnavailable, Template, TemplateMeta
 
 T = TypeVar("T")
+# Space set aside beside the database and given back when an erasure finds the disk full: the right
+# to erasure must not depend on free space. Below _LOW_SPACE free the store reports itself full.
+_RESERVE_BYTES = 8 * 1024 * 1024
+_LOW_SPACE = 4 * 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS templates (
@@ -51,7 +58,7 @@ class SqliteStore:
 
     def __init__(self, path: Path, codec: EmbeddingCodec = PLAIN) -> None:
         self._path = path
-        self._codec = codec
+        self.codec = codec
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._conn: sqlite3.Connection | None = None
 
@@ -62,6 +69,8 @@ class SqliteStore:
             try:
                 return fn(self._conn)
             except sqlite3.OperationalError as exc:
+                if "full" in str(exc):
+                    raise StoreFull("the gallery disk is full") from exc
                 raise StoreUnavailable(str(exc)) from exc
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
@@ -76,6 +85,7 @@ class SqliteStore:
             conn.execute("PRAGMA busy_timeout=5000")
             conn.executescript(_SCHEMA)
             self._conn = conn
+            self._keep_reserve()
 
         await asyncio.get_running_loop().run_in_executor(self._executor, connect)
 
@@ -98,11 +108,28 @@ class SqliteStore:
                     "INSERT INTO templates VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (m.template_id, m.subject_id, m.finger, m.model_version, m.quality,
                      m.created_at.astimezone(UTC).isoformat(),
-                     self._codec.encode(m.template_id, template.embedding, template.dense, template.minutiae)),
+                     self.codec.encode(m.template_id, template.embedding, template.dense, template.minutiae)),
                 )
 
         await self._run(insert)
         return 0
+
+    @property
+    def _reserve(self) -> Path:
+        return self._path.with_suffix(".reserve")
+
+    def _keep_reserve(self) -> None:
+        if self._reserve.exists() or shutil.disk_usage(self._path.parent).free < 4 * _RESERVE_BYTES:
+            return
+        with contextlib.suppress(OSError), open(self._reserve, "wb") as f:
+            os.posix_fallocate(f.fileno(), 0, _RESERVE_BYTES)
+
+    async def erase(self, subject_id: str) -> tuple[list[str], int]:
+        try:
+            return await self.delete_subject(subject_id), 0
+        except StoreFull:
+            self._reserve.unlink(missing_ok=True)  # give the reserve back, once, to this erasure
+            return await self.delete_subject(subject_id), 0
 
     async def delete_subject(self, subject_id: str) -> list[str]:
         def delete(conn: sqlite3.Connection) -> list[str]:
@@ -140,7 +167,9 @@ class SqliteStore:
             if not rows:
                 return
             for r in rows:
-                yield Template(_meta(r), *self._codec.decode(r["template_id"], r["embedding"]))
+                decoded = self.codec.open_row(r["template_id"], r["embedding"])
+                if decoded is not None:
+                    yield Template(_meta(r), *decoded)
             offset = rows[-1]["template_id"]
 
     async def count_by_version(self) -> dict[str, int]:
@@ -152,18 +181,21 @@ class SqliteStore:
 
     async def ping(self) -> None:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+        if shutil.disk_usage(self._path.parent).free < _LOW_SPACE:
+            raise StoreFull("the gallery disk is full")
+        self._keep_reserve()
 
     async def rotate(self) -> int:
         """Re-seal every template not under the active key; the count re-sealed."""
 
         def rotate_all(conn: sqlite3.Connection) -> int:
             rows = conn.execute("SELECT template_id, embedding FROM templates").fetchall()
-            stale = [(r[0], r[1]) for r in rows if self._codec.needs_rotation(r[1])]
+            stale = [(r[0], r[1]) for r in rows if self.codec.needs_rotation(r[1])]
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
                 for tid, blob in stale:
                     conn.execute("UPDATE templates SET embedding = ? WHERE template_id = ?",
-                                 (self._codec.reseal(tid, blob), tid))
+                                 (self.codec.reseal(tid, blob), tid))
             return len(stale)
 
         return await self._run(rotate_all)

@@ -5,15 +5,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from fingerprint.model.minutiae.template import MinutiaeTemplate
 
+if TYPE_CHECKING:
+    from fingerprint.gallery.codec import EmbeddingCodec
+
 
 class StoreUnavailable(Exception):
     """The backing database cannot be reached; requests needing it answer 503."""
+
+
+class StoreFull(StoreUnavailable):
+    """The store's disk is full: reads and erasure still work, new templates cannot be written."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,10 @@ class GalleryStore(Protocol):
         """Erase every template of the subject in one transaction; the erased template ids."""
         ...
 
+    async def erase(self, subject_id: str) -> tuple[list[str], int]:
+        """As delete_subject, with the change sequence of the erasure (0 for a store with no change log)."""
+        ...
+
     async def subject_templates(self, subject_id: str) -> list[TemplateMeta]: ...
 
     def iter_templates(self, versions: tuple[str, ...]) -> AsyncIterator[Template]:
@@ -62,5 +73,7 @@ class GalleryStore(Protocol):
         ...
 
     async def ping(self) -> None:
-        """Raise StoreUnavailable when the store cannot serve."""
+        """Raise StoreUnavailable when the store cannot serve, StoreFull when it cannot take writes."""
         ...
+
+    codec: EmbeddingCodec  # counts the rows it refused to open

@@ -5,11 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, TooManyRequestsException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard
 
-from fingerprint.security.api_keys import KeyRing, Principal, bearer_token
+from fingerprint.security.api_keys import AuthBusy, KeyRing, Principal, bearer_token
+
+
+def verified_key(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    """The caller's key if it is valid, else None; never raises for a bad key (the rate limiter's view)."""
+    state = connection.scope.setdefault("state", {})
+    if "principal" in state:
+        return state["principal"]  # type: ignore[no-any-return]
+    ring: KeyRing | None = connection.app.state.get("key_ring")
+    token = bearer_token(connection.headers.get("authorization", "")) if ring is not None else ""
+    try:
+        principal = ring.authenticate(token) if ring is not None and token else None
+    except AuthBusy:
+        return None
+    if principal is not None:
+        state["principal"] = principal
+    return principal
 
 
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
@@ -22,7 +38,11 @@ def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | 
         state["principal"] = None
         return None
     token = bearer_token(connection.headers.get("authorization", ""))
-    principal = ring.authenticate(token) if token else None
+    try:
+        principal = ring.authenticate(token) if token else None
+    except AuthBusy:
+        raise TooManyRequestsException(detail="too many checks of legacy API keys; retry shortly",
+                                       headers={"Retry-After": "1"}) from None
     if principal is None:
         raise NotAuthorizedException(detail="a valid API key is required (Authorization: Bearer fpk_...)",
                                      headers={"WWW-Authenticate": 'Bearer realm="fingerprint-api"'})

@@ -91,4 +91,4 @@ async def test_failed_requests_change_nothing_stored(app_client: Callable[..., A
             assert 400 <= r.status_code < 500
         templates = (await c.get("/api/v1/subjects/keep")).json()["templates"]
         assert len(templates) == 1
-        assert (await c.get("/api/v1/models/status")).json()["gallery"]["size"] == 1
+        assert (await c.get("/api/v1/status")).json()["gallery"]["size"] == 1

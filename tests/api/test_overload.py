@@ -61,7 +61,7 @@ def _body(image: bytes) -> dict[str, Any]:
 
 async def test_queue_full_is_rejected_at_once_with_retry_after(live_server: Callable[..., Any],
                                                                png_prints: list[list[bytes]]) -> None:
-    async with live_server(embedder_factory=slow(embed_delay=1.5), max_pool_size=2, max_batch_size=1) as (c, _):
+    async with live_server(embedder_factory=slow(embed_delay=1.5), max_pool_size=2, max_batch_size=1) as (c, app):
         busy = [asyncio.ensure_future(c.post("/api/v1/fingerprint/identify", **_body(png_prints[0][0])))
                 for _ in range(2)]
         await asyncio.sleep(0.2)
@@ -70,9 +70,9 @@ async def test_queue_full_is_rejected_at_once_with_retry_after(live_server: Call
         assert r.status_code == 503 and r.json()["error"]["code"] == "queue_full"
         assert r.headers["retry-after"] == "1"
         assert [x.status_code for x in await asyncio.gather(*busy)] == [200, 200]
-        metrics = (await c.get("/metrics")).text
+        metrics = app.state.telemetry.exposition().decode()
         assert 'fingerprint_rejections_total{' in metrics and 'reason="queue_full"' in metrics
-        status = (await c.get("/api/v1/models/status")).json()
+        status = (await c.get("/api/v1/status")).json()
         assert status["queue"] == {"depth": 0, "capacity": 2}
 
 
@@ -122,7 +122,7 @@ async def test_model_load_failure_keeps_liveness_and_reports_unready(app_client:
         assert (await c.get("/health")).status_code == 200
         r = await c.post("/api/v1/fingerprint/identify", json={"image": "aGk="})
         assert r.status_code == 503 and r.json()["error"]["code"] == "model_unavailable"
-        metrics = (await c.get("/metrics")).text
+        metrics = c.app.state.telemetry.exposition().decode()
         assert "fingerprint_model_load_failures_total" in metrics
         assert "fingerprint_model_loaded 0.0" in metrics
     log_lines = [line for line in capsys.readouterr().out.splitlines() if "model load failed" in line]

@@ -1,0 +1,71 @@
+"""What the service knows about its store, checked in the background so no request waits to find out.
+
+Readiness reads this instead of pinging (a dead database must not make every replica's probe hang
+and fail at once while identify still serves from memory), and writes consult it to fail at once
+instead of after a pool timeout. A failed write marks the store down at once; the next check, within
+`interval`, says whether it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Literal
+
+import structlog
+
+from fingerprint.gallery.store import GalleryStore, StoreFull, StoreUnavailable
+
+log = structlog.get_logger("fingerprint.gallery.health")
+StoreState = Literal["ok", "unavailable", "disk_full"]
+
+
+class StoreHealth:
+    def __init__(self, store: GalleryStore, interval: float = 1.0, timeout: float = 2.0) -> None:
+        self._store = store
+        self._interval = interval
+        self._timeout = timeout
+        self.state: StoreState = "ok"
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._watch(), name="store-health")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def saw(self, exc: StoreUnavailable) -> None:
+        """A request just failed on the store: believe it until the next check."""
+        self._set("disk_full" if isinstance(exc, StoreFull) else "unavailable")
+
+    def require_writable(self, erasing: bool = False) -> None:
+        """Fail a write at once when the store is known down; an erasure still tries on a full disk
+        (the store keeps space aside for it)."""
+        if self.state == "unavailable":
+            raise StoreUnavailable("the gallery store is unavailable")
+        if self.state == "disk_full" and not erasing:
+            raise StoreFull("the gallery disk is full")
+
+    async def check(self) -> StoreState:
+        try:
+            await asyncio.wait_for(self._store.ping(), self._timeout)
+            self._set("ok")
+        except StoreFull:
+            self._set("disk_full")
+        except (StoreUnavailable, TimeoutError):
+            self._set("unavailable")
+        return self.state
+
+    def _set(self, state: StoreState) -> None:
+        if state != self.state:
+            (log.info if state == "ok" else log.error)("gallery store " + state.replace("_", " "),
+                                                       **{"fingerprint.store.state": state})
+        self.state = state
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.check()
