@@ -54,4 +54,5 @@ ENVIRONMENTS: dict[str, EnvConfig] = {
 APP_NAMESPACE = "fingerprint"
 APP_NAME = "fingerprint-api"
 API_PORT = 8000
+METRICS_PORT = 9464  # /metrics has its own listener: the API port never serves it
 APP_UID = 10001  # >= 10000: UIDs below collide with host users and fail common scanners (checkov CKV_K8S_40)

@@ -14,12 +14,13 @@ from tests.conftest import free_port
 
 
 class Server:
-    def __init__(self, data_dir: Path, **env: str) -> None:
+    def __init__(self, data_dir: Path, *args: str, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.metrics_port = free_port()
         environ = {**os.environ, "DATA_DIR": str(data_dir), "PORT": str(self.port), "LOG_LEVEL": "WARNING",
-                   "RATE_LIMIT_PER_SECOND": "0", **env}
-        self.proc = subprocess.Popen([sys.executable, "-m", "fingerprint.cli", "serve"], env=environ,
+                   "RATE_LIMIT_PER_SECOND": "0", "METRICS_PORT": str(self.metrics_port), **env}
+        self.proc = subprocess.Popen([sys.executable, "-m", "fingerprint.cli", "serve", *args], env=environ,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 60) -> float:
@@ -39,3 +40,8 @@ class Server:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(10)
+
+    def output(self) -> str:
+        """Everything the process wrote (stdout and stderr); only once it has stopped."""
+        self.stop()
+        return self.proc.stdout.read().decode() if self.proc.stdout else ""

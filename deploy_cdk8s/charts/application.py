@@ -17,7 +17,7 @@ from deploy_cdk8s.charts.builders import (
     skip,
     tmp_volume,
 )
-from deploy_cdk8s.config import API_PORT, APP_NAME, APP_NAMESPACE, APP_UID, EnvConfig
+from deploy_cdk8s.config import API_PORT, APP_NAME, APP_NAMESPACE, APP_UID, METRICS_PORT, EnvConfig
 
 SHUTDOWN_DELAY = 5
 SHUTDOWN_GRACE = 25
@@ -33,6 +33,7 @@ def app_settings(env: EnvConfig) -> dict[str, str]:
         "LOG_LEVEL": env.log_level, "WORKERS": "4", "MAX_POOL_SIZE": "100", "REQUEST_TIMEOUT": "30",
         "FEATURE_EXTRACTION_TIMEOUT": "5", "INFERENCE_TIMEOUT": "10", "ENABLE_CORS": "false",
         "ENABLE_METRICS": "true", "HOST": "0.0.0.0", "PORT": str(API_PORT), "DATA_DIR": "/tmp/data",
+        "METRICS_HOST": "0.0.0.0", "METRICS_PORT": str(METRICS_PORT),
         "SHUTDOWN_DELAY": str(SHUTDOWN_DELAY), "SHUTDOWN_GRACE": str(SHUTDOWN_GRACE),
         # mounted from the Secret below: salted API key hashes and the AES keys for templates at rest
         "API_KEYS_FILE": f"{SECRETS_DIR}/api-keys", "TEMPLATE_KEY_FILE": f"{SECRETS_DIR}/template-keys",
@@ -55,7 +56,7 @@ class ApplicationChart(Chart):
         k8s.KubeService(self, "service", metadata=meta(APP_NAME, ns), spec=k8s.ServiceSpec(
             type="ClusterIP", selector=selector,
             ports=[k8s.ServicePort(name="http", port=80, target_port=k8s.IntOrString.from_string("http")),
-                   k8s.ServicePort(name="metrics", port=8000, target_port=k8s.IntOrString.from_string("http"))]))
+                   k8s.ServicePort(name="metrics", port=METRICS_PORT, target_port=k8s.IntOrString.from_string("metrics"))]))
         k8s.KubeIngress(self, "ingress", metadata=meta("fingerprint-api-ingress", ns, annotations={
             "cert-manager.io/cluster-issuer": env.cluster_issuer,
             "nginx.ingress.kubernetes.io/proxy-body-size": "10m",
@@ -79,7 +80,8 @@ class ApplicationChart(Chart):
         ]
         container = k8s.Container(
             name=APP_NAME, image=env.image_ref, image_pull_policy="Always",
-            ports=[k8s.ContainerPort(name="http", container_port=API_PORT, protocol="TCP")],
+            ports=[k8s.ContainerPort(name="http", container_port=API_PORT, protocol="TCP"),
+                   k8s.ContainerPort(name="metrics", container_port=METRICS_PORT, protocol="TCP")],
             env_from=settings_from, env=secret_env,
             resources=resources(env.api_resources), security_context=container_security(),
             startup_probe=http_probe("/health", "http", initial=5, period=5, failures=24),
@@ -99,7 +101,7 @@ class ApplicationChart(Chart):
                 max_surge=k8s.IntOrString.from_number(1), max_unavailable=k8s.IntOrString.from_number(0))),
             template=k8s.PodTemplateSpec(
                 metadata=k8s.ObjectMeta(labels=pod_labels, annotations={
-                    "prometheus.io/scrape": "true", "prometheus.io/port": str(API_PORT), "prometheus.io/path": "/metrics"}),
+                    "prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT), "prometheus.io/path": "/metrics"}),
                 spec=k8s.PodSpec(
                     service_account_name=APP_NAME, automount_service_account_token=False,
                     termination_grace_period_seconds=TERMINATION_GRACE,
@@ -152,7 +154,9 @@ class ApplicationChart(Chart):
             pod_selector=k8s.LabelSelector(match_labels=selector), policy_types=["Ingress", "Egress"],
             ingress=[k8s.NetworkPolicyIngressRule(
                 from_=[from_ns(env.ingress_namespace), from_ns("prometheus")],
-                ports=[k8s.NetworkPolicyPort(port=port(API_PORT), protocol=tcp)])],
+                ports=[k8s.NetworkPolicyPort(port=port(API_PORT), protocol=tcp)]),
+                     k8s.NetworkPolicyIngressRule(  # only Prometheus reaches the metrics listener
+                from_=[from_ns("prometheus")], ports=[k8s.NetworkPolicyPort(port=port(METRICS_PORT), protocol=tcp)])],
             egress=[
                 k8s.NetworkPolicyEgressRule(to=[from_ns("kube-system")], ports=[
                     k8s.NetworkPolicyPort(port=port(53), protocol="UDP"), k8s.NetworkPolicyPort(port=port(53), protocol=tcp)]),

@@ -92,3 +92,45 @@ async def test_failed_requests_change_nothing_stored(app_client: Callable[..., A
         templates = (await c.get("/api/v1/subjects/keep")).json()["templates"]
         assert len(templates) == 1
         assert (await c.get("/api/v1/status")).json()["gallery"]["size"] == 1
+
+
+# --- issue 28: one rule for subject ids; answers that tell an attacker nothing they did not send ----------
+
+@pytest.mark.parametrize("subject", ["alice\n", "alice\r\n", "\nalice", "al ice", "-alice", "a" * 129])
+async def test_a_subject_id_the_paths_refuse_is_refused_in_every_body(app_client: Callable[..., Any],
+                                                                     png_prints: list[list[bytes]], subject: str) -> None:
+    """Before, "alice\\n" was enrolled (a searched `$` matches before a final newline) and could never be read
+    or erased by path. Now the one validator refuses it in JSON and multipart alike, and nothing is stored."""
+    async with app_client() as c:
+        r = await c.post(ENROLL, json={"image": _b64(png_prints[0][0]), "subject_id": subject})
+        await _expect(r, 400, "invalid_subject_id")
+        r = await c.post(ENROLL, files={"image": ("p.png", png_prints[0][0], "image/png")}, data={"subject_id": subject})
+        await _expect(r, 400, "invalid_subject_id")
+        r = await c.post(VERIFY, json={"image": _b64(png_prints[0][0]), "subject_id": subject})
+        await _expect(r, 400, "invalid_subject_id")
+        assert (await c.get("/api/v1/status")).json()["gallery"]["size"] == 0
+
+
+def test_the_cli_refuses_the_same_subject_ids(tmp_path: Any, png_prints: list[list[bytes]]) -> None:
+    from click.testing import CliRunner
+
+    from fingerprint.cli import main
+
+    image = tmp_path / "p.png"
+    image.write_bytes(png_prints[0][0])
+    r = CliRunner().invoke(main, ["enroll", str(image), "--subject", "alice\n", "--data-dir", str(tmp_path / "d")])
+    assert r.exit_code == 0 and '"error": "invalid_subject_id"' in r.stdout, r.output
+
+
+async def test_answers_do_not_echo_ids_or_expose_exact_scores(app_client: Callable[..., Any],
+                                                             png_prints: list[list[bytes]]) -> None:
+    async with app_client() as c:
+        r = await c.get("/api/v1/subjects/victim-4711")
+        await _expect(r, 404, "subject_not_found")
+        assert "victim-4711" not in r.text
+        await c.post(ENROLL, json={"image": _b64(png_prints[0][0]), "subject_id": "s0"})
+        r = (await c.post(VERIFY, json={"image": _b64(png_prints[0][1]), "subject_id": "s0"})).json()
+        assert r["score"] == round(r["score"], 2)  # coarse steps: hill-climbing gets no gradient below 0.01
+        r = (await c.post(IDENTIFY, json={"image": _b64(png_prints[0][1]), "threshold": 0.0})).json()
+        assert all(x["score"] == round(x["score"], 2) for x in r["candidates"]) and r["candidates"]
+        assert set((await c.get("/api/v1/models/status")).json()) == {"status", "store"}

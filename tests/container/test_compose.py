@@ -84,8 +84,8 @@ def test_api_environment_matches_the_settings_the_app_reads() -> None:
 def test_prometheus_and_logstash_wiring_match_service_names_and_ports() -> None:
     prom = yaml.safe_load((REPO / "observability/prometheus/prometheus.yml").read_text())
     job = next(j for j in prom["scrape_configs"] if j["job_name"] == "fingerprint-api")
-    assert job["static_configs"][0]["targets"] == ["api:8000"]
-    assert "EXPOSE 8000" in (REPO / "Containerfile").read_text()
+    assert job["static_configs"][0]["targets"] == ["api:9464"]  # the metrics listener, not the API
+    assert "EXPOSE 8000 9464" in (REPO / "Containerfile").read_text()
     pipeline = (REPO / "observability/logstash/pipeline/fingerprint.conf").read_text()
     port = re.search(r"beats\s*\{\s*port\s*=>\s*(\d+)", pipeline)
     assert port is not None

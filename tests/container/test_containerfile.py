@@ -20,7 +20,7 @@ def test_runs_as_high_uid_non_root_with_healthcheck() -> None:
     users = re.findall(r"^USER (\d+)", TEXT, re.M)
     assert users and int(users[-1]) >= 10000
     assert re.search(r"^HEALTHCHECK .*", TEXT, re.M) and "/health" in TEXT
-    assert re.search(r"^EXPOSE 8000$", TEXT, re.M)
+    assert re.search(r"^EXPOSE 8000 9464$", TEXT, re.M)
     assert "VOLUME [\"/data\"]" in TEXT and "TMPDIR=/tmp" in TEXT
 
 

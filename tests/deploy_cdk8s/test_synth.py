@@ -75,7 +75,7 @@ def test_application_numbers(synthesized: Path, env: str, replicas: int, hpa_min
 
     svc = find(objs, "Service", "fingerprint-api")["spec"]
     assert svc["type"] == "ClusterIP"
-    assert {(p["name"], p["port"]) for p in svc["ports"]} == {("http", 80), ("metrics", 8000)}
+    assert {(p["name"], p["port"]) for p in svc["ports"]} == {("http", 80), ("metrics", 9464)}
     ing = find(objs, "Ingress", "fingerprint-api-ingress")
     assert "cert-manager.io/cluster-issuer" in ing["metadata"]["annotations"] and ing["spec"]["tls"]
 

@@ -36,7 +36,7 @@ def stack(tmp_path: Path) -> Iterator[tuple[Server, str]]:
     prom_dir = tmp_path / "prometheus"
     prom_dir.mkdir()
     config = (OBS / "prometheus" / "prometheus.yml").read_text()
-    config = config.replace('"api:8000"', f'"127.0.0.1:{server.port}"')
+    config = config.replace('"api:9464"', f'"127.0.0.1:{server.metrics_port}"')
     config = config.replace('"alertmanager:9093"', f'"127.0.0.1:{free_port()}"')
     (prom_dir / "prometheus.yml").write_text(config)
     for name in ("recording_rules.yml", "alert_rules.yml"):

@@ -129,3 +129,86 @@ def test_create_key_prints_once_and_stores_hash(tmp_path: Path) -> None:
     assert principal is not None and principal.scopes == {"identify", "verify"}
     bad = CliRunner().invoke(main, ["create-key", "--scopes", "root", "--file", str(path)])
     assert bad.exit_code != 0
+
+
+# --- issue 28: the bind guard, the key flood and the key-id timing oracle ---------------------------------
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "", "0", "192.0.2.7"])
+def test_serve_flag_cannot_bind_every_interface_without_keys(host: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--host` is checked like HOST: before, the flag was applied after the check and listened unauthenticated."""
+    for name in ("HOST", "API_KEYS_FILE", "ALLOW_UNAUTHENTICATED"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(main, ["serve", "--host", host, "--port", "1"])
+    assert result.exit_code == 2 and "API_KEYS_FILE" in result.output, result.output
+    assert load_settings({"HOST": "::1"}).host == "::1"  # loopback stays allowed
+
+
+def test_serve_process_refuses_to_listen_on_every_interface_without_keys(tmp_path: Path) -> None:
+    from tests.process import Server
+
+    server = Server(tmp_path / "data", "--host", "0.0.0.0")
+    assert server.proc.wait(60) == 2
+    output = server.output()
+    assert "API_KEYS_FILE" in output and "Traceback" not in output
+
+
+async def test_rotating_key_ids_do_not_buy_fresh_rate_limit_buckets(app_client: Callable[..., Any],
+                                                                     keys: tuple[Path, dict[str, str]]) -> None:
+    """Random `fpk_` ids from one client share that client's bucket: before, each id had its own (no 429 ever)."""
+    import secrets
+
+    path, issued = keys
+    async with app_client(api_keys_file=path, rate_limit_per_second=5) as c:
+        codes = []
+        for _ in range(20):
+            forged = f"fpk_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
+            codes.append((await c.get("/api/v1/subjects/x", headers={"Authorization": f"Bearer {forged}"})).status_code)
+        assert codes[0] == 401 and codes.count(429) >= 10, codes
+        # a valid key has its own bucket: the flood from the same address does not lock it out
+        r = await c.get("/api/v1/subjects/x", headers={"Authorization": f"Bearer {issued['admin']}"})
+        assert r.status_code == 404
+
+
+def test_every_presented_key_costs_one_cheap_hash_and_no_kdf(keys: tuple[Path, dict[str, str]],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unknown ids, known ids with a wrong secret (before and after the key's first use) and valid keys do the
+    same work: one salted SHA-256 and one constant-time compare. Before, an unknown id cost a 26 ms scrypt
+    and a known one 0.01 ms (an oracle for valid ids, and CPU an attacker could multiply)."""
+    import hashlib
+
+    from fingerprint.security import api_keys
+
+    path, issued = keys
+    ring = KeyRing.from_file(path)
+    calls: list[str] = []
+    real_sha = api_keys._sha256
+    monkeypatch.setattr(api_keys, "_sha256", lambda secret, salt: calls.append("sha256") or real_sha(secret, salt))
+    monkeypatch.setattr(hashlib, "scrypt", lambda *a, **k: calls.append("scrypt") or b"")
+    admin_id = issued["admin"].split("_")[1]
+    for presented in (f"fpk_{admin_id}_wrong", issued["admin"], f"fpk_{admin_id}_wrong", "fpk_000000000000_wrong",
+                      "fpk_unknownid_" + "x" * 43):
+        calls.clear()
+        ring.authenticate(presented)
+        assert calls == ["sha256"], (presented, calls)
+
+
+def test_legacy_scrypt_keys_still_work_within_a_budget(tmp_path: Path) -> None:
+    import hashlib
+    import secrets as s
+
+    from fingerprint.security.api_keys import AuthBusy
+
+    salt, secret = s.token_bytes(16), s.token_urlsafe(32)
+    digest = hashlib.scrypt(secret.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps([{"key_id": "abc", "salt": salt.hex(), "hash": digest.hex(), "scopes": ["admin"]}]))
+    ring = KeyRing.from_file(path)
+    assert ring.legacy_ids == ["abc"]
+    assert ring.authenticate("fpk_abc_wrong") is None
+    principal = ring.authenticate(f"fpk_abc_{secret}")
+    assert principal is not None and principal.scopes == {"admin"}
+    spent = KeyRing.from_file(path)
+    with pytest.raises(AuthBusy):
+        for _ in range(20):  # wrong secrets for a legacy id: a few scrypt checks, then refused without hashing
+            spent.authenticate("fpk_abc_wrong")
+    assert ring.authenticate(f"fpk_abc_{secret}") is not None  # once checked, a legacy key is as cheap as a new one

@@ -121,3 +121,62 @@ def test_sqlite_file_holds_only_sealed_blobs(tmp_path: Path, monkeypatch: Any) -
     monkeypatch.setenv("TEMPLATE_KEY_FILE", str(key_path))
     result = runner.invoke(main, ["rotate-key", "--data-dir", str(tmp_path / "data")])
     assert result.exit_code == 0 and "re-sealed 0 templates" in result.output
+
+
+async def test_a_planted_plain_row_is_refused_when_sealing_is_configured(
+        tmp_path: Path, store_at: Callable[[EmbeddingCodec], GalleryStore]) -> None:
+    """Anyone who can write to the database could plant an unsealed template under a victim's id; before,
+    it was loaded and the attacker's print verified as the victim. Now it is refused, logged and counted,
+    and `rotate-key` remains the one deliberate way to seal an older plain gallery."""
+    _, k1 = _cipher(tmp_path, "k1")
+    sealing = EmbeddingCodec(k1)
+    store = store_at(sealing)
+    await store.open()
+    await _load(store)
+    await store.add(_template("victim"))
+    await store.close()
+
+    planter = store_at(PLAIN)  # the attacker's write: a well-formed row, but not sealed
+    await planter.open()
+    await planter.add(_template("planted"))
+    await planter.close()
+
+    store = store_at(EmbeddingCodec(k1))
+    await store.open()
+    assert [t.meta.template_id for t in await _load(store)] == ["victim"]
+    assert store.codec.refused == 1
+    assert await store.rotate() == 1  # the operator's explicit migration seals it
+    assert sorted(t.meta.template_id for t in await _load(store)) == ["planted", "victim"]
+    await store.close()
+
+
+async def test_the_service_never_matches_a_planted_row(app_client: Callable[..., Any], tmp_path: Path,
+                                                       png_prints: list[list[bytes]]) -> None:
+    import base64
+
+    key_path, _ = _cipher(tmp_path, "k1")
+    async with app_client(template_key_file=key_path) as c:
+        r = await c.post("/api/v1/fingerprint/enroll",
+                         json={"image": base64.b64encode(png_prints[0][0]).decode(), "subject_id": "victim"})
+        assert r.status_code == 201
+        attacker = await c.app.state.service.pipeline.extract(png_prints[1][0], 500.0, _deadline(), min_quality=0.0)
+    # plant the attacker's template, unsealed, under the victim's id, straight into the database file
+    row = PLAIN.encode("planted", attacker.template, attacker.dense, attacker.minutiae)
+    db = sqlite3.connect(tmp_path / "data" / "gallery.sqlite3")
+    version = db.execute("SELECT model_version FROM templates").fetchone()[0]
+    db.execute("INSERT INTO templates VALUES ('planted', 'victim', NULL, ?, 0.9, ?, ?)",
+               (version, datetime.now(UTC).isoformat(), row))
+    db.commit()
+    db.close()
+    async with app_client(template_key_file=key_path) as c:
+        r = await c.post("/api/v1/fingerprint/verify",
+                         json={"image": base64.b64encode(png_prints[1][1]).decode(), "subject_id": "victim"})
+        assert r.status_code == 200 and r.json()["template_id"] != "planted" and r.json()["match"] is False
+        gallery = (await c.get("/api/v1/status")).json()["gallery"]
+        assert gallery["size"] == 1 and gallery["refused_templates"] == 1
+
+
+def _deadline() -> Any:
+    from fingerprint.batching.deadline import Deadline
+
+    return Deadline.after(30)
