@@ -73,8 +73,9 @@ def _random_minutiae(rng: np.random.Generator) -> MinutiaeTemplate:
 class Spawned:
     def __init__(self, data_dir: Path, port: int, **env: str) -> None:
         self.url = f"http://127.0.0.1:{port}"
+        self.metrics_url = f"http://127.0.0.1:{port + 1}/metrics"  # the metrics listener (METRICS_PORT)
         environ = {**os.environ, "DATA_DIR": str(data_dir), "PORT": str(port), "LOG_LEVEL": "WARNING",
-                   "RATE_LIMIT_PER_SECOND": "0", **env}
+                   "RATE_LIMIT_PER_SECOND": "0", "METRICS_PORT": str(port + 1), **env}
         self.started = time.perf_counter()
         self.proc = subprocess.Popen([sys.executable, "-m", "fingerprint.cli", "serve"], env=environ,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -186,7 +187,8 @@ def main() -> None:
                     server.wait_ready()
                     asyncio.run(sequential(server.url, body, 5))  # warm
                     results[label] = asyncio.run(
-                        open_loop(server.url, server.proc.pid, body, 2 * capacity, args.overload_seconds))
+                        open_loop(server.url, server.proc.pid, body, 2 * capacity, args.overload_seconds,
+                                  server.metrics_url))
                 finally:
                     server.stop()
     b = results["saturation_batched"]["rps"]  # type: ignore[index]

@@ -82,7 +82,8 @@ async def _post(host: str, port: int, request: bytes) -> int:
         writer.close()
 
 
-async def open_loop(url: str, pid: int, body: dict[str, object], rate: float, seconds: float) -> dict[str, object]:
+async def open_loop(url: str, pid: int, body: dict[str, object], rate: float, seconds: float,
+                    metrics_url: str) -> dict[str, object]:
     host, port = url.removeprefix("http://").split(":")
     request = _request_bytes(host, "/api/v1/fingerprint/identify", body)
     codes: dict[int, int] = {}
@@ -108,7 +109,7 @@ async def open_loop(url: str, pid: int, body: dict[str, object], rate: float, se
         nonlocal depth_max
         last_rss = 0.0
         while time.perf_counter() < stop_at:
-            r = await c.get("/api/v1/models/status")
+            r = await c.get("/api/v1/status")  # the admin view (the bench server runs without keys)
             if r.status_code == 200:
                 depth_max = max(depth_max, r.json()["queue"]["depth"])
             if time.perf_counter() - last_rss >= 15:
@@ -117,7 +118,7 @@ async def open_loop(url: str, pid: int, body: dict[str, object], rate: float, se
             await asyncio.sleep(0.25)
 
     async with httpx.AsyncClient(base_url=url, timeout=120) as c:
-        before = (await c.get("/metrics")).text
+        before = (await c.get(metrics_url)).text
         watcher = asyncio.ensure_future(watch(c))
         tasks = []
         next_at = time.perf_counter()
@@ -127,7 +128,7 @@ async def open_loop(url: str, pid: int, body: dict[str, object], rate: float, se
             await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
         await asyncio.gather(*tasks)
         await watcher
-        after = (await c.get("/metrics")).text
+        after = (await c.get(metrics_url)).text
     route = "/api/v1/fingerprint/identify"
     return {
         "offered_rps": round(rate, 1), "seconds": seconds, "codes": codes, "transport_errors": errors,

@@ -79,6 +79,8 @@ def _errors_as_click(fn: Callable[[], T]) -> T:
         return fn()
     except click.ClickException:
         raise
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
     except Exception as exc:
         err = to_api_error(exc)
         if err.code == "internal_error":

@@ -76,8 +76,12 @@ class GallerySync:
     async def _poll(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
-            with contextlib.suppress(StoreUnavailable):  # readiness reports it; the next tick retries
+            try:
                 await self.catch_up()
+            except StoreUnavailable:
+                pass  # readiness reports it; the next tick retries
+            except Exception as exc:  # a bug must not silently stop this replica following the log
+                log.error("gallery catch-up failed; retrying", **{"error.type": type(exc).__name__}, exc_info=exc)
 
     async def _listen(self) -> None:
         backoff = 0.5

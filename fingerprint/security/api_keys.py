@@ -5,7 +5,7 @@ about a microsecond: an attacker who sends random keys cannot make the service s
 on them. Every presented key, known id or not, costs the same one hash and one constant-time compare,
 so response time does not tell a valid key id from an unknown one.
 
-Keys files written before 0.2 hold scrypt hashes. They still work: a correct key is checked by scrypt
+Keys files written by earlier releases hold scrypt hashes. They still work: a correct key is checked by scrypt
 once and then by its SHA-256; scrypt checks share a small budget per second, so wrong secrets for a
 legacy id cannot take the CPU either. Re-issue legacy keys (`fingerprint create-key`) to drop scrypt.
 """

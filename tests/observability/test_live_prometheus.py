@@ -148,7 +148,7 @@ def test_recording_rules_match_the_traffic_sent(stack: tuple[Server, str], png_p
 
     # the dashboard's queries parse and use only exported or recorded series
     exported = set(re.findall(r"^([a-zA-Z_:][a-zA-Z0-9_:]*?)(?:_bucket|_count|_sum)?[{ ]",
-                              httpx.get(server.url + "/metrics").text, re.M))
+                              httpx.get(f"http://127.0.0.1:{server.metrics_port}/metrics").text, re.M))
     recorded = {r["record"] for g in yaml.safe_load((OBS / "prometheus/recording_rules.yml").read_text())["groups"]
                 for r in g["rules"]}
     known = exported | recorded | {"up"}

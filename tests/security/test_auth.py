@@ -136,8 +136,15 @@ def test_create_key_prints_once_and_stores_hash(tmp_path: Path) -> None:
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "", "0", "192.0.2.7"])
 def test_serve_flag_cannot_bind_every_interface_without_keys(host: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """`--host` is checked like HOST: before, the flag was applied after the check and listened unauthenticated."""
+    import fingerprint.server
+
     for name in ("HOST", "API_KEYS_FILE", "ALLOW_UNAUTHENTICATED"):
         monkeypatch.delenv(name, raising=False)
+
+    def listen(settings: Settings) -> None:
+        raise AssertionError(f"would listen unauthenticated on {settings.host!r}")
+
+    monkeypatch.setattr(fingerprint.server, "run_server", listen)
     result = CliRunner().invoke(main, ["serve", "--host", host, "--port", "1"])
     assert result.exit_code == 2 and "API_KEYS_FILE" in result.output, result.output
     assert load_settings({"HOST": "::1"}).host == "::1"  # loopback stays allowed
