@@ -1,7 +1,7 @@
 """A legitimate client's identify latency while strangers flood the service with random API keys.
 
 One run, two phases on the same server: the legitimate client alone, then beside `--flood-connections`
-connections sending `fpk_<random id>_<random secret>` as fast as the server answers. Reports both p50s
+connections sending `fpk_<random id>_<random secret>` at `--flood-rps` in all (0: as fast as answered). Reports both p50s
 and their ratio, and what the flood was answered with (401 until its address's bucket is spent, then 429).
 
     PYTHONPATH=. .venv/bin/python -m benchmarks.auth_flood --seconds 20
@@ -37,23 +37,30 @@ async def _legit(url: str, key: str, body: dict[str, object], seconds: float) ->
     return times
 
 
-async def _flood(url: str, connections: int, stop: asyncio.Event, codes: dict[int, int]) -> None:
+async def _flood(url: str, connections: int, rps: float, stop: asyncio.Event, codes: dict[int, int]) -> None:
+    """Each connection sends its share of `rps` (0: as fast as answered) with a fresh random key each time."""
+    interval = connections / rps if rps > 0 else 0.0
+
     async def one(c: httpx.AsyncClient) -> None:
+        next_at = time.perf_counter()
         while not stop.is_set():
             forged = f"fpk_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
             r = await c.get("/api/v1/subjects/x", headers={"Authorization": f"Bearer {forged}"})
             codes[r.status_code] = codes.get(r.status_code, 0) + 1
+            next_at += interval
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
 
     limits = httpx.Limits(max_connections=connections)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as c:
         await asyncio.gather(*(one(c) for _ in range(connections)))
 
 
-async def _phases(url: str, key: str, body: dict[str, object], seconds: float, connections: int) -> dict[str, object]:
+async def _phases(url: str, key: str, body: dict[str, object], seconds: float, connections: int,
+                  rps: float) -> dict[str, object]:
     await _legit(url, key, body, 2.0)  # warm
     quiet = await _legit(url, key, body, seconds)
     stop, codes = asyncio.Event(), {}
-    flood = asyncio.ensure_future(_flood(url, connections, stop, codes))
+    flood = asyncio.ensure_future(_flood(url, connections, rps, stop, codes))
     await asyncio.sleep(1.0)
     t0 = time.perf_counter()
     loud = await _legit(url, key, body, seconds)
@@ -69,6 +76,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--flood-connections", type=int, default=48)
+    parser.add_argument("--flood-rps", type=float, default=65.0, help="offered flood rate; 0 = as fast as answered")
     parser.add_argument("--port", type=int, default=8790)
     args = parser.parse_args()
     image = encode_png(synthetic_impressions([5], impressions=1, seed=3)[0][0])
@@ -80,7 +88,8 @@ def main() -> None:
         server = Spawned(Path(tmp) / "data", args.port, API_KEYS_FILE=str(keys), RATE_LIMIT_PER_SECOND="100")
         try:
             server.wait_ready()
-            result = asyncio.run(_phases(server.url, key, body, args.seconds, args.flood_connections))
+            result = asyncio.run(_phases(server.url, key, body, args.seconds, args.flood_connections,
+                                          args.flood_rps))
         finally:
             server.stop()
     print(json.dumps(result))
