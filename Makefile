@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
 
-.PHONY: serve test train lint typecheck system-deps synth-cdk8s clean
+.PHONY: serve test lab train lint typecheck system-deps synth-cdk8s clean
 
 $(VENV)/.runtime: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -12,7 +12,7 @@ $(VENV)/.runtime: pyproject.toml
 	touch $@
 
 $(VENV)/.dev: pyproject.toml $(VENV)/.runtime
-	$(PIP) -e '.[dev,deploy,bench]'
+	$(PIP) -e '.[dev,deploy,lab]'
 	touch $@
 
 $(VENV)-checkov/.installed:
@@ -29,7 +29,7 @@ system-deps:
 	scripts/install-system-deps.sh
 
 lint: $(VENV)/.dev
-	$(VENV)/bin/ruff check fingerprint tests benchmarks deploy_cdk8s
+	$(VENV)/bin/ruff check fingerprint lab tests deploy_cdk8s
 
 typecheck: $(VENV)/.dev
 	$(VENV)/bin/mypy
@@ -38,16 +38,17 @@ typecheck: $(VENV)/.dev
 test: system-deps $(VENV)/.dev $(VENV)-checkov/.installed lint typecheck
 	$(VENV)/bin/pytest -q
 
-## train: the ~2 h recipe (configs/fast, bfloat16 autocast where native; 1 h 51 min on 2 cores, +3 min for the
+## lab: what training, evaluation and benchmarks need beyond the runtime (`python -m lab ...`)
+lab: $(VENV)/.dev
+
+## train: the recipe that wrote the bundled weights (lab/recipes/fast: 1 h 51 min on 2 cores, +3 min for the
 ## card) from the real sets in $(DATA); resumable from runs/fastN/checkpoint.pt. Writes runs/fast2/fingerprint-net.{pt,json}
-## ready to serve (WEIGHTS_PATH): minutiae weight 6, thresholds calibrated on the held-out split and unseen synthetic
-## fingers. The bundled weights (4.0.0) are this recipe's output; the ~4 h chain (configs/merged) is the longer
-## recipe, better on prints turned far on the sensor (MODEL_CARD.md, "4.0.0"; README, "The model").
+## ready to serve (WEIGHTS_PATH): minutiae weight 6, thresholds calibrated on the held-out split and unseen synthetic fingers.
 DATA ?= ../shared/fingerprints
-train: $(VENV)/.runtime
-	$(VENV)/bin/fingerprint train --config configs/fast/stage1.toml --data $(DATA) --out runs/fast1 --weights runs/fast1/fingerprint-net.pt
-	$(VENV)/bin/fingerprint train --config configs/fast/stage2.toml --data $(DATA) --out runs/fast2 --weights runs/fast2/fingerprint-net.pt
-	$(PY) -m benchmarks.minutiae_fusion --data $(DATA) --model runs/fast2/fingerprint-net.pt --config configs/fast/stage2.toml \
+train: $(VENV)/.dev
+	$(PY) -m lab train --config lab/recipes/fast/stage1.toml --data $(DATA) --out runs/fast1 --weights runs/fast1/fingerprint-net.pt
+	$(PY) -m lab train --config lab/recipes/fast/stage2.toml --data $(DATA) --out runs/fast2 --weights runs/fast2/fingerprint-net.pt
+	$(PY) -m lab.release --data $(DATA) --model runs/fast2/fingerprint-net.pt --config lab/recipes/fast/stage2.toml \
 		--weights 6 --synthetic 100 --direction-offsets=-6,6 --minutiae-window 400 --write 6
 
 clean:

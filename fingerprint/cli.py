@@ -1,4 +1,5 @@
-"""The `fingerprint` command: serve, enroll/verify/identify on the local gallery, train, eval, synth."""
+"""The `fingerprint` command an operator uses: serve, enroll/verify/identify on the local gallery,
+calibrate a threshold on their sensor, API and template keys. (Training and evaluation: `python -m lab`.)"""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from typing import Any, TypeVar
 
 import click
 
-from fingerprint.model.network import PRECISIONS
 from fingerprint.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
@@ -155,49 +155,6 @@ def identify(path: Path, top_k: int, threshold: float | None, dpi: float, data_d
 
 
 @main.command()
-@click.option("--config", "config_path", type=click.Path(exists=True, path_type=Path), default=Path("configs/train.toml"))
-@click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=Path("../shared/fingerprints"), help="folder holding the real training sets")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/train"), help="checkpoints and logs")
-@click.option("--cache", type=click.Path(path_type=Path), default=Path("runs/masters"), help="synthetic master bank")
-@click.option("--weights", type=click.Path(path_type=Path), default=None, help="where to write the final weights")
-def train(config_path: Path, data: Path, out: Path, cache: Path, weights: Path | None) -> None:
-    """Train the embedding model (resumes from OUT/checkpoint.pt)."""
-    import time
-
-    from fingerprint.model.training.allocator import keep_freed_memory
-    from fingerprint.model.training.config import load_config
-    from fingerprint.model.training.loop import train as run_training
-    from fingerprint.model.weights import DEFAULT_WEIGHTS
-
-    t0 = time.time()
-
-    def log(message: str) -> None:
-        click.echo(f"[{time.time() - t0:7.0f}s] {message}", err=True)
-
-    if keep_freed_memory():
-        log("freed memory kept for reuse (glibc mmap/trim thresholds 2 GB)")
-    meta = run_training(load_config(config_path), data, out, weights or DEFAULT_WEIGHTS, cache, log)
-    click.echo(json.dumps(meta.__dict__, indent=2))
-
-
-@main.command(name="eval")
-@click.argument("dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--baseline", type=click.Choice(["none", "nbis"]), default="none")
-@click.option("--weights", type=click.Path(exists=True, path_type=Path), default=None)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/eval"), help="JSON report and DET plot")
-@click.option("--dpi", type=float, default=None, help="override every folder's resolution")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="auto",
-              help="what the network computes in; auto: as the service would here (INFERENCE_PRECISION)")
-def evaluate(dirs: tuple[Path, ...], baseline: str, weights: Path | None, out: Path, dpi: float | None,
-             precision: str) -> None:
-    """FVC-protocol evaluation (EER, FMR100, FMR1000, rank-1/CMC, FTE, time per image)."""
-    from fingerprint.model.evaluation.report import run_eval
-
-    run_eval(list(dirs), baseline, weights, out, dpi, click.echo, precision=precision)
-
-
-@main.command()
 @click.argument("dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--weights", type=click.Path(exists=True, path_type=Path), default=None)
 @click.option("--dpi", type=float, default=None, help="override every folder's resolution")
@@ -207,9 +164,9 @@ def calibrate(dirs: tuple[Path, ...], weights: Path | None, dpi: float | None, e
     """Thresholds for FMR 1 % and 0.1 % measured on your own labelled impressions (folders of
     <finger>_<impression> images from your sensor), and the FMR the card's thresholds give there.
     Set MATCH_THRESHOLD to the suggested value to hold the false match rate on that sensor."""
+    from fingerprint.calibration.calibrate import as_report
+    from fingerprint.calibration.calibrate import calibrate as run_calibration
     from fingerprint.model.embedder import TorchEmbedder
-    from fingerprint.model.evaluation.calibration import as_report
-    from fingerprint.model.evaluation.calibration import calibrate as run_calibration
     from fingerprint.model.weights import DEFAULT_WEIGHTS
 
     settings = _settings()
@@ -271,20 +228,6 @@ def rotate_key(data_dir: Path | None) -> None:
             await store.close()
 
     click.echo(f"re-sealed {asyncio.run(go())} templates")
-
-
-@main.command()
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--fingers", type=click.IntRange(1, 100000), default=10)
-@click.option("--impressions", type=click.IntRange(1, 100), default=8)
-@click.option("--seed", type=int, default=1)
-def synth(out: Path, fingers: int, impressions: int, seed: int) -> None:
-    """Write synthetic impressions as OUT/<finger>_<impression>.png."""
-    from fingerprint.model.synth.export import write_synthetic_set
-
-    with click.progressbar(length=fingers, label="synthesising", file=sys.stderr) as bar:
-        write_synthetic_set(out, fingers, impressions, seed, progress=bar.update)
-    click.echo(f"wrote {fingers * impressions} images to {out}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from fingerprint.gallery.identifiers import check_subject_id
 from fingerprint.gallery.index import GalleryIndex, Hit
 from fingerprint.gallery.store import GalleryStore, StoreUnavailable, Template, TemplateMeta
 from fingerprint.gallery.sync import GallerySync
+from fingerprint.model.comparator import Comparator
 from fingerprint.model.embedder import Embedder, TorchEmbedder
 from fingerprint.model.weights import ModelMeta
 from fingerprint.settings import Settings
@@ -130,12 +131,11 @@ class FingerprintService:
         meta = embedder.meta
         self.telemetry.set_model_version(meta.version)
         readable = meta.readable_versions()
-        # one matcher: the index compares with it what the pipeline builds probes with
-        minutiae_matcher = meta.minutiae_matcher()
+        # one scorer: the index compares with it what the pipeline builds probes with
+        comparator = Comparator.from_card(meta)
         backoff = 0.5
         while True:  # the database may be down at start-up: keep trying, readiness says why
-            index = GalleryIndex(meta.embedding_dim, matcher=meta.grid_matcher(), minutiae_weight=meta.minutiae_weight,
-                                 minutiae_matcher=minutiae_matcher)
+            index = GalleryIndex(meta.embedding_dim, comparator)
             try:
                 await self._load_gallery(index, readable)
                 counts = await self.store.count_by_version()
@@ -165,7 +165,7 @@ class FingerprintService:
             workers=self.settings.workers,
             compute_niceness=self.settings.compute_niceness,
         )
-        probe_builder = minutiae_matcher.probe if meta.minutiae_weight > 0 else None
+        probe_builder = comparator.probe if comparator.fuses_minutiae else None
         pipeline = InferencePipeline(embedder, self.admission, limits, self.telemetry, probe_builder)
         pipeline.start()
         self.model.meta = meta

@@ -14,9 +14,9 @@ from litestar.testing import AsyncTestClient
 from PIL import Image
 
 from fingerprint.app import create_app
-from fingerprint.model.synth.export import encode_png, synthetic_impressions
 from fingerprint.service import EmbedderFactory, load_torch_embedder
 from fingerprint.settings import Settings
+from lab.synth.export import encode_png, synthetic_impressions
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "fingerprints"
 

@@ -6,7 +6,8 @@ multiplies in float16 directly (no float32 copy of the gallery), keeps a running
 For models with dense matching each row also has an int8 descriptor grid (6.4 KB) in a parallel
 array: verify and the identify shortlist are scored on it (model/dense.py), the scan never reads it.
 Models that also compare minutiae keep each row's minutiae (a few hundred bytes) beside it; the
-best candidates by grid are then re-scored with them (MINUTIAE_SHORTLIST, model/minutiae).
+best candidates by grid are then re-scored with them. Every score comes from the model's
+`Comparator` (model/comparator.py), shortlist sizes included: the index only finds candidates.
 A lock makes mutations and searches safe from several threads.
 """
 
@@ -18,15 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from fingerprint.model.comparator import Comparator
 from fingerprint.model.dense import GridMatcher
-from fingerprint.model.evaluation.metrics import score_from_cosine
-from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate, Probe, fused_cosine
+from fingerprint.model.minutiae import MinutiaeTemplate, Probe
 
 _CHUNK = 262144
 _RESCORE_MARGIN = 32
-VIEW_SHORTLIST = 256  # candidates by the probe's centred view that its shifted views re-score
-DENSE_SHORTLIST = 64  # of those, the best by views that the descriptor grids re-score
-MINUTIAE_SHORTLIST = 8  # of those, the best by grid that the minutiae re-score (~2.3 ms each)
 
 
 @dataclass(frozen=True)
@@ -38,16 +36,11 @@ class Hit:
 
 
 class GalleryIndex:
-    def __init__(self, dim: int, initial_capacity: int = 1024, dense_shortlist: int = DENSE_SHORTLIST,
-                 matcher: GridMatcher | None = None, minutiae_weight: float = 0.0,
-                 minutiae_matcher: MinutiaeMatcher | None = None) -> None:
+    def __init__(self, dim: int, comparator: Comparator | None = None, initial_capacity: int = 1024) -> None:
         self.dim = dim
+        self.comparator = comparator or Comparator(GridMatcher())
         self._matrix = torch.zeros(initial_capacity, dim, dtype=torch.float16)
         self._grids: torch.Tensor | None = None  # (capacity, C, H, W) int8 once a grid is added
-        self._dense_shortlist = dense_shortlist
-        self._matcher = matcher or GridMatcher()
-        self._minutiae_weight = minutiae_weight
-        self._minutiae_matcher = minutiae_matcher or MinutiaeMatcher()
         self._minutiae: list[bytes | None] = []  # stored layout (~350 bytes); parsed for the few re-scored
         self._minutiae_bytes = 0
         self._size = 0
@@ -159,10 +152,7 @@ class GalleryIndex:
                 rows = best_rows[p]
                 exact = self._matrix[rows].float() @ q32[p]
                 scores, order = torch.topk(exact, k)
-                out.append([
-                    Hit(self._template_ids[r], self._subjects[r], self._fingers[r], score_from_cosine(sc))
-                    for sc, r in zip(scores.tolist(), rows[order].tolist(), strict=True)
-                ])
+                out.append(self._hits(scores.tolist(), rows[order].tolist()))
             return out
 
     def search_views(self, views: np.ndarray, top_k: int, dense: np.ndarray | None = None,
@@ -172,57 +162,48 @@ class GalleryIndex:
         The scan ranks the whole gallery by the centred view (views[0]) alone, so a search costs the
         same as with one vector; its 256-row shortlist is re-scored exactly with every view, and with
         a grid the best 64 of those are scored on the descriptor grids, which decide the order and
-        the scores. With minutiae, the best MINUTIAE_SHORTLIST (or top_k, if more) by grid are
-        re-scored with them and returned in that order. A template outside the shortlist is not
+        the scores. With minutiae, the comparator's minutiae shortlist (or top_k, if more) by grid
+        is re-scored with them and returned in that order. A template outside the shortlist is not
         re-scored: at 1M templates the scan keeps 0.03 % of the gallery.
         """
+        c = self.comparator
         views = np.atleast_2d(views)
         if len(views) == 1 and dense is None:
             return self.search(views[0], top_k)
-        shortlist = self.search(views[0], max(top_k, VIEW_SHORTLIST))
+        shortlist = self.search(views[0], max(top_k, c.view_shortlist))
         if not shortlist:
             return []
         with self._lock:
             rows = [self._row_of[h.template_id] for h in shortlist if h.template_id in self._row_of]
-            sims = (self._matrix[rows].float() @ torch.from_numpy(np.ascontiguousarray(views, dtype=np.float32)).T)
-            best = sims.max(dim=1).values
+            best = c.view_cosines_torch(self._matrix[rows].float(),
+                                        torch.from_numpy(np.ascontiguousarray(views, dtype=np.float32)))
             if dense is None or self._grids is None:
                 scores, order = torch.topk(best, min(top_k, len(rows)))
                 return self._hits(scores.tolist(), [rows[i] for i in order.tolist()])
-            view_best, order = torch.topk(best, min(max(top_k, self._dense_shortlist), len(rows)))
+            view_best, order = torch.topk(best, min(max(top_k, c.grid_shortlist), len(rows)))
             rows = [rows[i] for i in order.tolist()]
             grids = self._grids[rows]  # indexing copies: the rows are safe to score outside the lock
-            view_best = view_best[None]
             names = [(self._template_ids[r], self._subjects[r], self._fingers[r]) for r in rows]
             stored = [self._minutiae[r] for r in rows]
         # the grid comparison is the costly part: done outside the lock
         probe_grid = torch.from_numpy(np.asarray(dense, dtype=np.int8))[None]
-        dense_sims = self._matcher.scores(probe_grid, grids, view_best)[0]
-        if self._fuses(minutiae):
-            assert minutiae is not None
-            keep = min(max(top_k, MINUTIAE_SHORTLIST), len(rows))
-            best_grid = torch.topk(dense_sims, keep).indices.tolist()
-            fused = self._fused(dense_sims[best_grid].tolist(), minutiae, [stored[i] for i in best_grid])
+        grid_cos = c.grid_cosines(probe_grid, grids, view_best[None])[0]
+        if c.fuses_minutiae and minutiae is not None:
+            keep = min(max(top_k, c.minutiae_shortlist), len(rows))
+            best_grid = torch.topk(grid_cos, keep).indices.tolist()
+            fused = self._fused(grid_cos[best_grid].tolist(), minutiae, [stored[i] for i in best_grid])
             ranked = sorted(zip(fused, best_grid, strict=True), key=lambda p: -p[0])[:top_k]
-            return [Hit(names[i][0], names[i][1], names[i][2], score_from_cosine(sc)) for sc, i in ranked]
-        scores, order = torch.topk(dense_sims, min(top_k, len(rows)))
-        return [Hit(names[i][0], names[i][1], names[i][2], score_from_cosine(sc))
+            return [Hit(names[i][0], names[i][1], names[i][2], c.to_score(sc)) for sc, i in ranked]
+        scores, order = torch.topk(grid_cos, min(top_k, len(rows)))
+        return [Hit(names[i][0], names[i][1], names[i][2], c.to_score(sc))
                 for sc, i in zip(scores.tolist(), order.tolist(), strict=True)]
 
-    def _fuses(self, minutiae: MinutiaeTemplate | Probe | None) -> bool:
-        return self._minutiae_weight > 0 and minutiae is not None
-
-    def _fused(self, grid_cosines: list[float], probe: MinutiaeTemplate | Probe,
-               stored: list[bytes | None]) -> list[float]:
-        """Grid cosines fused with the minutiae scores; a template stored without minutiae (none
-        are, for a model with minutiae_weight > 0 that reads only its own versions) scores 0 on them."""
-        parsed = [None if s is None else MinutiaeTemplate.from_bytes(s) for s in stored]
-        minutiae_scores = self._minutiae_matcher.scores(probe, parsed)
-        return [fused_cosine(g, 0.0 if m is None else m, self._minutiae_weight)
-                for g, m in zip(grid_cosines, minutiae_scores, strict=True)]
+    def _fused(self, grid_cosines: list[float], probe: MinutiaeTemplate | Probe, stored: list[bytes | None]) -> list[float]:
+        return self.comparator.fused(grid_cosines, probe, [None if s is None else MinutiaeTemplate.from_bytes(s)
+                                                           for s in stored])
 
     def _hits(self, scores: list[float], rows: list[int]) -> list[Hit]:
-        return [Hit(self._template_ids[r], self._subjects[r], self._fingers[r], score_from_cosine(sc))
+        return [Hit(self._template_ids[r], self._subjects[r], self._fingers[r], self.comparator.to_score(sc))
                 for sc, r in zip(scores, rows, strict=True)]
 
     def best_for_subject(self, probe: np.ndarray, subject_id: str, dense: np.ndarray | None = None,
@@ -233,17 +214,16 @@ class GalleryIndex:
             rows = sorted(self._rows_of_subject.get(subject_id, ()))
             if not rows:
                 return None
-            block = self._matrix[rows].float()
+            c = self.comparator
             views = torch.from_numpy(np.ascontiguousarray(np.atleast_2d(probe), dtype=np.float32))
-            sims = (block @ views.T).max(dim=1).values
+            sims = c.view_cosines_torch(self._matrix[rows].float(), views)
             if dense is not None and self._grids is not None:
                 probe_grid = torch.from_numpy(np.asarray(dense, dtype=np.int8))[None]
-                sims = self._matcher.scores(probe_grid, self._grids[rows], sims[None])[0]
+                sims = c.grid_cosines(probe_grid, self._grids[rows], sims[None])[0]
             stored = [self._minutiae[r] for r in rows]
             names = [(self._template_ids[r], self._subjects[r], self._fingers[r]) for r in rows]
         scores = sims.tolist()
-        if self._fuses(minutiae) and dense is not None:
-            assert minutiae is not None
+        if c.fuses_minutiae and minutiae is not None and dense is not None:
             scores = self._fused(scores, minutiae, stored)
         i = int(np.argmax(scores))
-        return Hit(names[i][0], names[i][1], names[i][2], score_from_cosine(scores[i]))
+        return Hit(names[i][0], names[i][1], names[i][2], c.to_score(scores[i]))

@@ -10,7 +10,8 @@ import torch
 
 from fingerprint.gallery import index as index_module
 from fingerprint.gallery.index import GalleryIndex
-from fingerprint.model.dense import grid_scores
+from fingerprint.model.comparator import Comparator
+from fingerprint.model.dense import GridMatcher, grid_scores
 from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate
 
 
@@ -121,7 +122,7 @@ def _minutiae(seed: int) -> MinutiaeTemplate:
 def test_minutiae_break_a_tie_of_grids_and_survive_removals() -> None:
     vec = _unit(1, 16, 0)[0]
     grid = np.random.default_rng(1).integers(-60, 61, (64, 10, 10)).astype(np.int8)
-    idx = GalleryIndex(16, minutiae_weight=1.5)
+    idx = GalleryIndex(16, Comparator(GridMatcher(), minutiae_weight=1.5))
     idx.add("other", "s-other", None, vec, grid, _minutiae(2))
     idx.add("gone", "s-gone", None, vec, grid, _minutiae(3))
     idx.add("mate", "s-mate", None, vec, grid, _minutiae(1))
@@ -144,8 +145,8 @@ def test_minutiae_are_compared_by_the_matcher_the_index_is_given() -> None:
     turned = enrolled.points.copy()
     turned[:, 2] += np.radians(6)  # every direction found 6 degrees off
     probe = MinutiaeTemplate(turned, enrolled.foreground)
-    plain = GalleryIndex(16, minutiae_weight=5.0)
-    searching = GalleryIndex(16, minutiae_weight=5.0, minutiae_matcher=MinutiaeMatcher(direction_offsets=(-6, 6)))
+    plain = GalleryIndex(16, Comparator(GridMatcher(), minutiae_weight=5.0))
+    searching = GalleryIndex(16, Comparator(GridMatcher(), MinutiaeMatcher(direction_offsets=(-6, 6)), 5.0))
     for idx in (plain, searching):
         idx.add("a", "s", None, vec, grid, enrolled)
     without = plain.best_for_subject(vec[None], "s", grid, probe)
@@ -158,7 +159,7 @@ def test_minutiae_are_compared_by_the_matcher_the_index_is_given() -> None:
 def test_without_a_minutiae_weight_the_grids_alone_score() -> None:
     vec = _unit(1, 16, 0)[0]
     grid = np.random.default_rng(1).integers(-60, 61, (64, 10, 10)).astype(np.int8)
-    plain, weighted = GalleryIndex(16), GalleryIndex(16, minutiae_weight=1.5)
+    plain, weighted = GalleryIndex(16), GalleryIndex(16, Comparator(GridMatcher(), minutiae_weight=1.5))
     for idx in (plain, weighted):
         idx.add("a", "s", None, vec, grid, _minutiae(1))
     without = plain.best_for_subject(vec[None], "s", grid, _minutiae(1))
@@ -173,7 +174,7 @@ def test_a_probe_built_ahead_scores_as_its_minutiae_do() -> None:
     vec = _unit(1, 16, 0)[0]
     grid = np.random.default_rng(1).integers(-60, 61, (64, 10, 10)).astype(np.int8)
     matcher = MinutiaeMatcher(direction_offsets=(-6, 6))
-    idx = GalleryIndex(16, minutiae_weight=5.0, minutiae_matcher=matcher)
+    idx = GalleryIndex(16, Comparator(GridMatcher(), matcher, 5.0))
     for seed in (1, 2, 3):
         idx.add(f"t{seed}", f"s{seed}", None, vec, grid, _minutiae(seed))
     probe = _minutiae(1)

@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
+from fingerprint.model.comparator import Comparator
 from fingerprint.model.embedder import TorchEmbedder
-from fingerprint.model.evaluation.report import similarity_matrix
 from fingerprint.model.weights import DEFAULT_WEIGHTS
 
 
@@ -16,7 +16,7 @@ def test_same_finger_outscores_different_fingers(png_prints: list[list[bytes]]) 
     embedder = TorchEmbedder(DEFAULT_WEIGHTS, 16_000_000)
     embeddings = [e for finger in png_prints for e in embedder.embed([embedder.preprocess(b, 500.0) for b in finger])]
     finger_of = [f for f, finger in enumerate(png_prints) for _ in finger]
-    sim = similarity_matrix(embeddings)  # [probe, enrolled], scored as the service scores
+    sim = Comparator().all_pairs(embeddings)  # [probe, enrolled], scored as the service scores
     pairs = list(itertools.permutations(range(len(embeddings)), 2))
     genuine = [sim[p, e] for p, e in pairs if finger_of[p] == finger_of[e]]
     impostor = [sim[p, e] for p, e in pairs if finger_of[p] != finger_of[e]]
@@ -45,9 +45,8 @@ def test_an_unreadable_image_is_scored_like_the_others(png_prints: list[list[byt
     blank = embedder.blank()
     assert (blank.minutiae is None) == (embedder.meta.minutiae_weight == 0)
     prepared = [embedder.preprocess(png_prints[0][0], 500.0), embedder.preprocess(png_prints[0][1], 500.0)]
-    with_blank = similarity_matrix(embedder.embed([*prepared, blank]), embedder.meta.grid_matcher(),
-                                   embedder.meta.minutiae_weight)
-    without = similarity_matrix(embedder.embed(prepared), embedder.meta.grid_matcher(), embedder.meta.minutiae_weight)
+    with_blank = Comparator.from_card(embedder.meta).all_pairs(embedder.embed([*prepared, blank]))
+    without = Comparator.from_card(embedder.meta).all_pairs(embedder.embed(prepared))
     np.testing.assert_allclose(with_blank[:2, :2], without, atol=1e-5)
 
 
@@ -58,7 +57,7 @@ def test_bfloat16_scores_every_pair_as_float32_does(png_prints: list[list[bytes]
     assert (exact.precision, half.precision) == ("float32", "bfloat16")
     prepared = [exact.preprocess(b, 500.0) for finger in png_prints for b in finger]
     meta = exact.meta
-    scores = [similarity_matrix(e.embed(prepared), meta.grid_matcher(), meta.minutiae_weight) for e in (exact, half)]
+    scores = [Comparator.from_card(meta).all_pairs(e.embed(prepared)) for e in (exact, half)]
     assert np.abs(scores[0] - scores[1]).max() < 0.01
 
 

@@ -8,8 +8,8 @@ from threadpoolctl import threadpool_info
 from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate, extract_minutiae, fused_cosine
 from fingerprint.model.minutiae.match import consolidate, one_blas_thread
 from fingerprint.model.preprocess import prepare
-from fingerprint.model.synth.impressions import random_warp
-from fingerprint.model.synth.masters import generate_masters
+from lab.synth.impressions import random_warp
+from lab.synth.masters import generate_masters
 
 
 def _minutiae(img: np.ndarray) -> MinutiaeTemplate:

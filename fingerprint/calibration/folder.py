@@ -1,0 +1,43 @@
+"""A folder of `<finger>_<impression>` images embedded and compared all against all, as the service scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fingerprint.calibration.dataset import Impression, folder_dpi, scan_folder
+from fingerprint.model.comparator import Comparator
+from fingerprint.model.decode import ImageRejected
+from fingerprint.model.embedder import PreparedImage, TorchEmbedder
+
+
+def pair_scores_of(cos: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """`cos[probe, enrolled]` as scores; a pair's first image is enrolled, its second is the probe."""
+    return Comparator.to_score(cos[pairs[:, 1], pairs[:, 0]])
+
+
+@dataclass(frozen=True)
+class ScoredFolder:
+    impressions: list[Impression]
+    dpi: float
+    prepared: list[PreparedImage]
+    cos: np.ndarray  # [probe, enrolled] over every image of the folder, as the service compares
+
+
+def score_folder(folder: Path, embedder: TorchEmbedder, dpi: float | None) -> ScoredFolder:
+    """Every `<finger>_<impression>` image of a folder prepared, embedded and compared with every
+    other; an unreadable image takes part as a blank print (a failure to enroll still counts)."""
+    imps = scan_folder(folder)
+    if len(imps) < 4:
+        raise ValueError(f"{folder} holds fewer than 4 `<finger>_<impression>` images")
+    set_dpi = dpi or folder_dpi(folder)
+    prepared: list[PreparedImage] = []
+    for imp in imps:
+        try:
+            prepared.append(embedder.preprocess(imp.path.read_bytes(), set_dpi))
+        except ImageRejected:
+            prepared.append(embedder.blank())
+    embeddings = [e for i in range(0, len(prepared), 32) for e in embedder.embed(prepared[i : i + 32])]
+    return ScoredFolder(imps, set_dpi, prepared, Comparator.from_card(embedder.meta).all_pairs(embeddings))
