@@ -4,6 +4,7 @@ calibrate a threshold on their sensor, API and template keys. (Training and eval
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Coroutine
@@ -96,8 +97,6 @@ def _errors_as_click(fn: Callable[[], T]) -> T:
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None)
 def enroll(paths: tuple[Path, ...], subject: str, finger: str | None, dpi: float, data_dir: Path | None) -> None:
     """Enroll images into the local gallery."""
-    from fingerprint.batching.deadline import Deadline
-
     settings = _settings(data_dir=data_dir)
 
     async def action(service: Any) -> list[dict[str, Any]]:
@@ -105,8 +104,8 @@ def enroll(paths: tuple[Path, ...], subject: str, finger: str | None, dpi: float
         with click.progressbar(paths, label="enrolling", file=sys.stderr) as bar:
             for path in bar:
                 try:
-                    r = await service.enroll(path.read_bytes(), dpi, subject, finger, Deadline.after(60))
-                    out.append({"path": str(path), "template_id": r.template_id, "quality": round(r.quality, 4)})
+                    r = await service.enroll(path.read_bytes(), dpi, subject, finger)
+                    out.append({"path": str(path), "template_id": r.template_id, "quality": r.quality})
                 except Exception as exc:
                     from fingerprint.api.errors import to_api_error
 
@@ -124,13 +123,12 @@ def enroll(paths: tuple[Path, ...], subject: str, finger: str | None, dpi: float
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None)
 def verify(path: Path, subject: str, dpi: float, data_dir: Path | None) -> None:
     """1:1 against a subject in the local gallery."""
-    from fingerprint.batching.deadline import Deadline
 
     async def action(service: Any) -> Any:
-        return await service.verify(path.read_bytes(), dpi, subject, Deadline.after(60))
+        return await service.verify(path.read_bytes(), dpi, subject)
 
     r = _errors_as_click(lambda: _run_local(_settings(data_dir=data_dir), action))
-    click.echo(json.dumps({"match": r.match, "score": round(r.score, 6), "threshold": r.threshold}))
+    click.echo(json.dumps(dataclasses.asdict(r), indent=2))
 
 
 @main.command()
@@ -141,17 +139,12 @@ def verify(path: Path, subject: str, dpi: float, data_dir: Path | None) -> None:
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None)
 def identify(path: Path, top_k: int, threshold: float | None, dpi: float, data_dir: Path | None) -> None:
     """1:N against the local gallery."""
-    from fingerprint.batching.deadline import Deadline
 
     async def action(service: Any) -> Any:
-        return await service.identify(path.read_bytes(), dpi, top_k, threshold, Deadline.after(60))
+        return await service.identify(path.read_bytes(), dpi, top_k, threshold)
 
     r = _errors_as_click(lambda: _run_local(_settings(data_dir=data_dir), action))
-    click.echo(json.dumps({
-        "decision": "match" if r.candidates else "no_match", "threshold": r.threshold,
-        "candidates": [{"subject_id": h.subject_id, "finger": h.finger, "template_id": h.template_id,
-                        "score": round(h.score, 6)} for h in r.candidates],
-    }, indent=2))
+    click.echo(json.dumps(dataclasses.asdict(r), indent=2))
 
 
 @main.command()

@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Literal
 
 import structlog
 
-from fingerprint.batching.admission import Admission, QueueFull
+from fingerprint.batching.admission import Admission
 from fingerprint.batching.deadline import Deadline
 from fingerprint.batching.pipeline import InferencePipeline, PipelineLimits
+from fingerprint.batching.to_the_end import to_the_end
 from fingerprint.gallery.health import StoreHealth
 from fingerprint.gallery.identifiers import check_subject_id
 from fingerprint.gallery.index import GalleryIndex, Hit
@@ -23,55 +24,11 @@ from fingerprint.gallery.sync import GallerySync
 from fingerprint.model.comparator import Comparator
 from fingerprint.model.embedder import Embedder, TorchEmbedder
 from fingerprint.model.weights import ModelMeta
+from fingerprint.outcomes import Candidate, Enrolled, Identified, NotReady, Status, SubjectNotFound, Verified
 from fingerprint.settings import Settings
 from fingerprint.telemetry.metrics import Telemetry
 
 log = structlog.get_logger("fingerprint.service")
-T = TypeVar("T")
-
-
-async def _to_the_end(work: Awaitable[T]) -> T:
-    """Finish `work` even when the caller is cancelled (a client that hung up): a template the store
-    has committed must also reach the index, and the caller gets the true outcome."""
-    task = asyncio.ensure_future(work)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if current is not None:
-            current.uncancel()
-        return await task
-
-
-class NotReady(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class SubjectNotFound(Exception):
-    pass
-
-
-@dataclass(frozen=True)
-class Enrolled:
-    template_id: str
-    quality: float
-    model_version: str
-
-
-@dataclass(frozen=True)
-class Verified:
-    match: bool
-    score: float
-    threshold: float
-    template_id: str
-
-
-@dataclass(frozen=True)
-class Identified:
-    candidates: list[Hit]
-    threshold: float
 
 
 @dataclass
@@ -100,7 +57,7 @@ class FingerprintService:
         self._embedder_factory = embedder_factory
         self.store = store
         self.telemetry = telemetry
-        self.admission = Admission(settings.max_pool_size)
+        self.admission = Admission(settings.max_pool_size, on_refused=lambda: telemetry.dropped("queue_full"))
         self.model = ModelState()
         self.pipeline: InferencePipeline | None = None
         self.index: GalleryIndex | None = None
@@ -184,18 +141,11 @@ class FingerprintService:
                   **{"error.type": "GalleryUnreadable", "error.message": reason})
 
     async def _load_gallery(self, index: GalleryIndex, versions: tuple[str, ...]) -> None:
-        if self.store.replicated:
-            from fingerprint.gallery.postgres_store import PostgresStore
-
-            assert isinstance(self.store, PostgresStore)
-            templates, seq = await self.store.snapshot(versions)
-            for t in templates:
-                index.add(t.meta.template_id, t.meta.subject_id, t.meta.finger, t.embedding, t.dense, t.minutiae)
-            self.sync = GallerySync(self.store, index, versions, seq, self.settings.gallery_sync_interval)
+        seq = await self.store.load(versions, index.add_template)
+        # a shared store hands back what keeps this replica's index in step with it; an embedded one, nothing
+        self.sync = self.store.follower(index, versions, seq, self.settings.gallery_sync_interval)
+        if self.sync is not None:
             self.sync.start()
-            return
-        async for t in self.store.iter_templates(versions):
-            index.add(t.meta.template_id, t.meta.subject_id, t.meta.finger, t.embedding, t.dense, t.minutiae)
 
     async def stop(self) -> None:
         """Finish admitted work and stop the pipeline (the listener is already closed)."""
@@ -220,9 +170,13 @@ class FingerprintService:
 
     def reject_if_saturated(self) -> None:
         """Refuse before parsing the body when the queue is already full: overload must be cheap to refuse."""
-        if self.admission.closed or self.admission.depth >= self.admission.capacity:
-            self.telemetry.dropped("queue_full")
-            raise QueueFull(self.admission.capacity)
+        self.admission.refuse_if_full()
+
+    def _deadline(self) -> Deadline:
+        return Deadline.after(self.settings.request_timeout)
+
+    def _public(self, score: float) -> float:
+        return round(score, self.settings.score_decimals)
 
     def client_gone(self) -> None:
         self.telemetry.dropped("client_gone")
@@ -230,11 +184,11 @@ class FingerprintService:
     def _count(self, operation: str, result: str) -> None:
         self.telemetry.operations.add(1, {"operation": operation, "result": result})
 
-    async def enroll(self, image: bytes, dpi: float, subject_id: str, finger: str | None, deadline: Deadline) -> Enrolled:
+    async def enroll(self, image: bytes, dpi: float, subject_id: str, finger: str | None) -> Enrolled:
         check_subject_id(subject_id)
         pipeline, index, meta = self.require_ready()
         self.health.require_writable()  # before the forward pass: a write that cannot land costs nothing
-        extracted = await pipeline.extract(image, dpi, deadline, min_quality=self.settings.min_enroll_quality)
+        extracted = await pipeline.extract(image, dpi, self._deadline(), min_quality=self.settings.min_enroll_quality)
         template = Template(
             meta=TemplateMeta(
                 template_id=str(uuid.uuid4()), subject_id=subject_id, finger=finger, model_version=meta.version,
@@ -244,9 +198,9 @@ class FingerprintService:
             dense=extracted.dense,
             minutiae=extracted.minutiae,
         )
-        await _to_the_end(self._commit(template, index))
+        await to_the_end(self._commit(template, index))
         self._count("enroll", "enrolled")
-        return Enrolled(template.meta.template_id, extracted.quality, meta.version)
+        return Enrolled(template.meta.template_id, subject_id, finger, round(extracted.quality, 4), meta.version)
 
     async def _commit(self, template: Template, index: GalleryIndex) -> None:
         try:
@@ -257,8 +211,7 @@ class FingerprintService:
         if self.sync is not None:
             await self.sync.wait_until(seq)  # the change log is the index's only writer: order is kept
         else:
-            m = template.meta
-            index.add(m.template_id, m.subject_id, m.finger, template.embedding, template.dense, template.minutiae)
+            index.add_template(template)
 
     def default_threshold(self, meta: ModelMeta) -> tuple[float, str]:
         """MATCH_THRESHOLD when the operator measured one on their sensor, else the card's FMR 0.1 % one;
@@ -267,12 +220,12 @@ class FingerprintService:
             return meta.threshold_fmr_1e3, "model_card"
         return self.settings.match_threshold, "setting"
 
-    async def verify(self, image: bytes, dpi: float, subject_id: str, deadline: Deadline) -> Verified:
+    async def verify(self, image: bytes, dpi: float, subject_id: str) -> Verified:
         check_subject_id(subject_id)
         pipeline, index, meta = self.require_ready()
         if not index.has_subject(subject_id):
             raise SubjectNotFound(subject_id)
-        hit = await pipeline.match(image, dpi, deadline,
+        hit = await pipeline.match(image, dpi, self._deadline(),
                                    lambda probe: index.best_for_subject(probe.views, subject_id, probe.dense,
                                                                             probe.comparable_minutiae))
         if hit is None:  # erased while the probe was being embedded
@@ -280,16 +233,18 @@ class FingerprintService:
         threshold, _ = self.default_threshold(meta)
         match = hit.score >= threshold
         self._count("verify", "match" if match else "no_match")
-        return Verified(match=match, score=hit.score, threshold=threshold, template_id=hit.template_id)
+        return Verified(subject_id, match, self._public(hit.score), threshold, hit.template_id, meta.version)
 
-    async def identify(self, image: bytes, dpi: float, top_k: int, threshold: float | None, deadline: Deadline) -> Identified:
+    async def identify(self, image: bytes, dpi: float, top_k: int, threshold: float | None) -> Identified:
         pipeline, index, meta = self.require_ready()
         used = self.default_threshold(meta)[0] if threshold is None else threshold
-        hits = await pipeline.match(image, dpi, deadline, lambda probe: index.search_views(probe.views, top_k, probe.dense,
-                                                                                      probe.comparable_minutiae))
-        candidates = [h for h in hits if h.score >= used]
-        self._count("identify", "match" if candidates else "no_match")
-        return Identified(candidates=candidates, threshold=used)
+        hits: list[Hit] = await pipeline.match(
+            image, dpi, self._deadline(),
+            lambda probe: index.search_views(probe.views, top_k, probe.dense, probe.comparable_minutiae))
+        candidates = [Candidate(h.subject_id, h.finger, h.template_id, self._public(h.score)) for h in hits if h.score >= used]
+        decision: Literal["match", "no_match"] = "match" if candidates else "no_match"
+        self._count("identify", decision)
+        return Identified(decision, candidates, used, meta.version)
 
     async def subject(self, subject_id: str) -> list[TemplateMeta]:
         check_subject_id(subject_id)
@@ -302,15 +257,27 @@ class FingerprintService:
         check_subject_id(subject_id)
         self.health.require_writable(erasing=True)
         try:
-            erased, seq = await _to_the_end(self.store.erase(subject_id))
+            erased, seq = await to_the_end(self.store.erase(subject_id))
         except StoreUnavailable as exc:
             self.health.saw(exc)
             raise
         if self.sync is not None:
-            await _to_the_end(self.sync.wait_until(seq))  # read-your-erase: this replica never matches it again
+            await to_the_end(self.sync.wait_until(seq))  # read-your-erase: this replica never matches it again
         elif self.index is not None:
             self.index.remove_subject(subject_id)
         if not erased:
             raise SubjectNotFound(subject_id)
         self._count("erase", "erased")
         return len(erased)
+
+    def status(self) -> Status:
+        _, index, meta = self.require_ready()
+        threshold, source = self.default_threshold(meta)
+        return Status(
+            store=self.health.state, model_name=meta.name, model_version=meta.version, sha256=meta.sha256,
+            embedding_dim=meta.embedding_dim, load_seconds=round(self.model.load_seconds or 0.0, 3),
+            threshold_fmr_1e2=meta.threshold_fmr_1e2, threshold_fmr_1e3=meta.threshold_fmr_1e3,
+            default_threshold=threshold, threshold_source=source, dense_matching=meta.dense_matching,
+            precision=self.model.precision, queue_depth=self.admission.depth, queue_capacity=self.admission.capacity,
+            gallery_size=len(index), stale_templates=self.model.stale_templates,
+            bytes_per_template=index.bytes_per_template, refused_templates=self.store.codec.refused)

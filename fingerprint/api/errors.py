@@ -18,8 +18,8 @@ from fingerprint.batching.pipeline import LowQuality
 from fingerprint.gallery.identifiers import InvalidSubjectId
 from fingerprint.gallery.store import StoreFull, StoreUnavailable
 from fingerprint.model.decode import ImageRejected
+from fingerprint.outcomes import NotReady, SubjectNotFound
 from fingerprint.security.timeouts import BodyTimeout
-from fingerprint.service import NotReady, SubjectNotFound
 
 log = structlog.get_logger("fingerprint.api")
 

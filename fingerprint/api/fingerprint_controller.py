@@ -8,6 +8,7 @@ from litestar import Controller, Request, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
+from fingerprint.api.audit import audited
 from fingerprint.api.disconnect import unless_disconnected
 from fingerprint.api.inputs import S, read_body
 from fingerprint.api.openapi_bodies import operation_with_image_body
@@ -21,8 +22,6 @@ from fingerprint.api.schemas import (
     VerifyJSON,
     VerifyResponse,
 )
-from fingerprint.batching.deadline import Deadline
-from fingerprint.security.audit import audited
 from fingerprint.security.guards import requires
 from fingerprint.service import FingerprintService
 
@@ -53,11 +52,10 @@ class FingerprintController(Controller):
         with audited(request, "enroll") as audit:
             body, image = await _admit(request, service, EnrollJSON)
             audit.subjects.append(body.subject_id)
-            deadline = Deadline.after(service.settings.request_timeout)
-            result = await unless_disconnected(
-                request, service.enroll(image, body.dpi, body.subject_id, body.finger, deadline), service.client_gone)
-        return EnrollResponse(template_id=result.template_id, subject_id=body.subject_id, finger=body.finger,
-                              quality=round(result.quality, 4), model_version=result.model_version)
+            r = await unless_disconnected(request, service.enroll(image, body.dpi, body.subject_id, body.finger),
+                                          service.client_gone)
+        return EnrollResponse(template_id=r.template_id, subject_id=r.subject_id, finger=r.finger, quality=r.quality,
+                              model_version=r.model_version)
 
     @post("/verify", status_code=200, guards=[requires("verify")], operation_class=operation_with_image_body(VerifyJSON),
           responses=_errors(400, 401, 403, 404, 413, 415, 422, 429, 503, 504), summary="1:1 - is this the subject's finger?")
@@ -65,26 +63,18 @@ class FingerprintController(Controller):
         with audited(request, "verify") as audit:
             body, image = await _admit(request, service, VerifyJSON)
             audit.subjects.append(body.subject_id)
-            deadline = Deadline.after(service.settings.request_timeout)
-            result = await unless_disconnected(
-                request, service.verify(image, body.dpi, body.subject_id, deadline), service.client_gone)
-        assert service.model.meta is not None
-        score = round(result.score, service.settings.score_decimals)
-        return VerifyResponse(subject_id=body.subject_id, match=result.match, score=score,
-                              threshold=result.threshold, template_id=result.template_id,
-                              model_version=service.model.meta.version)
+            r = await unless_disconnected(request, service.verify(image, body.dpi, body.subject_id), service.client_gone)
+        return VerifyResponse(subject_id=r.subject_id, match=r.match, score=r.score, threshold=r.threshold,
+                              template_id=r.template_id, model_version=r.model_version)
 
     @post("/identify", status_code=200, guards=[requires("identify")], operation_class=operation_with_image_body(IdentifyJSON),
           responses=_errors(400, 401, 403, 413, 415, 422, 429, 503, 504), summary="1:N - who is this?")
     async def identify(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService]) -> IdentifyResponse:
         with audited(request, "identify") as audit:
             body, image = await _admit(request, service, IdentifyJSON)
-            deadline = Deadline.after(service.settings.request_timeout)
-            result = await unless_disconnected(
-                request, service.identify(image, body.dpi, body.top_k, body.threshold, deadline), service.client_gone)
-            audit.subjects.extend(h.subject_id for h in result.candidates)
-        assert service.model.meta is not None
-        candidates = [Candidate(subject_id=h.subject_id, finger=h.finger, template_id=h.template_id,
-                                score=round(h.score, service.settings.score_decimals)) for h in result.candidates]
-        return IdentifyResponse(decision="match" if candidates else "no_match", threshold=result.threshold,
-                                candidates=candidates, model_version=service.model.meta.version)
+            r = await unless_disconnected(request, service.identify(image, body.dpi, body.top_k, body.threshold),
+                                          service.client_gone)
+            audit.subjects.extend(c.subject_id for c in r.candidates)
+        return IdentifyResponse(decision=r.decision, threshold=r.threshold, model_version=r.model_version,
+                                candidates=[Candidate(subject_id=c.subject_id, finger=c.finger, template_id=c.template_id,
+                                                      score=c.score) for c in r.candidates])

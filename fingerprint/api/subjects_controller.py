@@ -9,9 +9,9 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
+from fingerprint.api.audit import audited
 from fingerprint.api.schemas import EraseResponse, ErrorResponse, SubjectResponse, TemplateInfo
 from fingerprint.gallery.identifiers import SUBJECT_ID_PATTERN
-from fingerprint.security.audit import audited
 from fingerprint.security.guards import requires
 from fingerprint.service import FingerprintService
 

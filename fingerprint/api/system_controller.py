@@ -17,8 +17,9 @@ from fingerprint.api.schemas import (
     ReadinessResponse,
     StatusResponse,
 )
+from fingerprint.outcomes import NotReady
 from fingerprint.security.guards import requires
-from fingerprint.service import FingerprintService, NotReady
+from fingerprint.service import FingerprintService
 
 
 class SystemController(Controller):
@@ -45,17 +46,14 @@ class SystemController(Controller):
                     403: ResponseSpec(data_container=ErrorResponse, description="API key lacks the admin scope"),
                     503: ResponseSpec(data_container=ErrorResponse, description="not ready")})
     async def status(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService]) -> StatusResponse:
-        _, index, meta = service.require_ready()
-        threshold, source = service.default_threshold(meta)
+        s = service.status()
         return StatusResponse(
-            status="ready" if service.health.state == "ok" else "degraded", store=service.health.state,
-            model=ModelInfo(name=meta.name, version=meta.version, sha256=meta.sha256, embedding_dim=meta.embedding_dim,
-                            load_seconds=round(service.model.load_seconds or 0.0, 3),
-                            threshold_fmr_1e2=meta.threshold_fmr_1e2, threshold_fmr_1e3=meta.threshold_fmr_1e3,
-                            default_threshold=threshold, threshold_source=source,
-                            dense_matching=meta.dense_matching, precision=service.model.precision),
-            queue=QueueInfo(depth=service.admission.depth, capacity=service.admission.capacity),
-            gallery=GalleryInfo(size=len(index), stale_templates=service.model.stale_templates,
-                                bytes_per_template=index.bytes_per_template,
-                                refused_templates=service.store.codec.refused),
+            status="ready" if s.store == "ok" else "degraded", store=s.store,  # type: ignore[arg-type]
+            model=ModelInfo(name=s.model_name, version=s.model_version, sha256=s.sha256, embedding_dim=s.embedding_dim,
+                            load_seconds=s.load_seconds, threshold_fmr_1e2=s.threshold_fmr_1e2,
+                            threshold_fmr_1e3=s.threshold_fmr_1e3, default_threshold=s.default_threshold,
+                            threshold_source=s.threshold_source, dense_matching=s.dense_matching, precision=s.precision),
+            queue=QueueInfo(depth=s.queue_depth, capacity=s.queue_capacity),
+            gallery=GalleryInfo(size=s.gallery_size, stale_templates=s.stale_templates,
+                                bytes_per_template=s.bytes_per_template, refused_templates=s.refused_templates),
         )

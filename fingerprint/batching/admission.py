@@ -19,11 +19,13 @@ class Admission:
     work bounded and tells clients to back off while the server is saturated.
     """
 
-    def __init__(self, capacity: int, on_change: Callable[[int], None] | None = None) -> None:
+    def __init__(self, capacity: int, on_change: Callable[[int], None] | None = None,
+                 on_refused: Callable[[], None] | None = None) -> None:
         self.capacity = capacity
         self._depth = 0
         self._closed = False
         self._on_change = on_change
+        self._on_refused = on_refused
 
     @property
     def depth(self) -> int:
@@ -37,9 +39,15 @@ class Admission:
         """Stop admitting (shutdown); work already admitted continues."""
         self._closed = True
 
-    def slot(self) -> _Slot:
+    def refuse_if_full(self) -> None:
+        """The one admission rule: raise QueueFull (and count the refusal) when no slot is free."""
         if self._closed or self._depth >= self.capacity:
+            if self._on_refused:
+                self._on_refused()
             raise QueueFull(self.capacity)
+
+    def slot(self) -> _Slot:
+        self.refuse_if_full()
         self._depth += 1
         if self._on_change:
             self._on_change(self._depth)

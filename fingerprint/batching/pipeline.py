@@ -12,7 +12,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from fingerprint.batching.admission import Admission, QueueFull
+from fingerprint.batching.admission import Admission
 from fingerprint.batching.batcher import BatchObserver, MicroBatcher
 from fingerprint.batching.deadline import Deadline, StageTimeout
 from fingerprint.batching.priority import lower_thread_priority
@@ -135,11 +135,7 @@ class InferencePipeline:
                 raise StageTimeout("request_timeout") from None
 
     def _admit(self) -> AbstractContextManager[object]:
-        try:
-            return self.admission.slot()
-        except QueueFull:
-            self._observer.dropped("queue_full")
-            raise
+        return self.admission.slot()
 
     async def _extract(self, data: bytes, dpi: float, deadline: Deadline, min_quality: float | None,
                        build_probe: bool = False) -> Extracted:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from fingerprint.gallery.store import Template
 from fingerprint.model.comparator import Comparator
 from fingerprint.model.dense import GridMatcher
 from fingerprint.model.minutiae import MinutiaeTemplate, Probe
@@ -58,6 +59,9 @@ class GalleryIndex:
     def bytes_per_template(self) -> int:
         grid = 0 if self._grids is None else int(np.prod(self._grids.shape[1:]))
         return self.dim * 2 + grid + self._minutiae_bytes // max(1, self._size)
+
+    def add_template(self, t: Template) -> None:
+        self.add(t.meta.template_id, t.meta.subject_id, t.meta.finger, t.embedding, t.dense, t.minutiae)
 
     def add(self, template_id: str, subject_id: str, finger: str | None, embedding: np.ndarray,
             dense: np.ndarray | None = None, minutiae: MinutiaeTemplate | None = None) -> None:

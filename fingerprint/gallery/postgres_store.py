@@ -8,15 +8,18 @@ notification or a reconnect loses nothing, because catch-up is by sequence, not 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from fingerprint.gallery.codec import PLAIN, EmbeddingCodec
-from fingerprint.gallery.store import StoreUnavailable, Template, TemplateMeta
+from fingerprint.gallery.store import Change, StoreUnavailable, Template, TemplateMeta
+
+if TYPE_CHECKING:
+    from fingerprint.gallery.index import GalleryIndex
+    from fingerprint.gallery.sync import GallerySync
 
 T = TypeVar("T")
 CHANNEL = "fingerprint_gallery"
@@ -49,14 +52,6 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
 )
-
-
-@dataclass(frozen=True)
-class Change:
-    seq: int
-    op: str  # "add" | "erase"
-    subject_id: str
-    template: Template | None  # for "add": the template, None if erased since
 
 
 def _meta(row: dict[str, Any]) -> TemplateMeta:
@@ -182,6 +177,17 @@ class PostgresStore:
             return [Template(_meta(r), *d) for r, d in opened if d is not None], seq
 
         return await self._with_conn(read)
+
+    async def load(self, versions: tuple[str, ...], add: Callable[[Template], None]) -> int:
+        templates, seq = await self.snapshot(versions)
+        for t in templates:
+            add(t)
+        return seq
+
+    def follower(self, index: GalleryIndex, versions: tuple[str, ...], seq: int, interval: float) -> GallerySync:
+        from fingerprint.gallery.sync import GallerySync
+
+        return GallerySync(self, index, versions, seq, interval)
 
     async def iter_templates(self, versions: tuple[str, ...]) -> AsyncIterator[Template]:
         templates, _ = await self.snapshot(versions)

@@ -152,6 +152,14 @@ class SqliteStore:
 
         return await self._run(select)
 
+    async def load(self, versions: tuple[str, ...], add: Callable[[Template], None]) -> int:
+        async for t in self.iter_templates(versions):
+            add(t)
+        return 0
+
+    def follower(self, index: object, versions: tuple[str, ...], seq: int, interval: float) -> None:
+        return None  # one process owns the file: nobody else writes
+
     async def iter_templates(self, versions: tuple[str, ...]) -> AsyncIterator[Template]:
         offset = ""
         marks = ",".join("?" * len(versions))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -13,6 +13,8 @@ from fingerprint.model.minutiae.template import MinutiaeTemplate
 
 if TYPE_CHECKING:
     from fingerprint.gallery.codec import EmbeddingCodec
+    from fingerprint.gallery.index import GalleryIndex
+    from fingerprint.gallery.sync import GallerySync
 
 
 class StoreUnavailable(Exception):
@@ -41,12 +43,30 @@ class Template:
     minutiae: MinutiaeTemplate | None = None  # for models that also compare minutiae (model card)
 
 
+@dataclass(frozen=True)
+class Change:
+    """One entry of a shared store's change log."""
+
+    seq: int
+    op: str  # "add" | "erase"
+    subject_id: str
+    template: Template | None  # for "add": the template, None if erased since
+
+
 class GalleryStore(Protocol):
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...
 
     replicated: bool  # True when other processes share the store and a change log must be followed
+
+    async def load(self, versions: tuple[str, ...], add: Callable[[Template], None]) -> int:
+        """Pass every template of `versions` to `add`; the change sequence they reflect (0 without a log)."""
+        ...
+
+    def follower(self, index: GalleryIndex, versions: tuple[str, ...], seq: int, interval: float) -> GallerySync | None:
+        """What keeps `index` in step with changes other processes make after `seq` (None: nobody else writes)."""
+        ...
 
     async def add(self, template: Template) -> int:
         """Durably stored when this returns; the change sequence (0 for a store with no change log)."""

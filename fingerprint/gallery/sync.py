@@ -15,8 +15,7 @@ from typing import Protocol
 import structlog
 
 from fingerprint.gallery.index import GalleryIndex
-from fingerprint.gallery.postgres_store import Change
-from fingerprint.gallery.store import StoreUnavailable
+from fingerprint.gallery.store import Change, StoreUnavailable
 
 log = structlog.get_logger("fingerprint.gallery.sync")
 _PAGE = 5000  # changes read per query while catching up
@@ -54,9 +53,7 @@ class GallerySync:
         if change.op == "erase":
             self._index.remove_subject(change.subject_id)
         elif change.template is not None:
-            m = change.template.meta
-            self._index.add(m.template_id, m.subject_id, m.finger, change.template.embedding, change.template.dense,
-                                change.template.minutiae)
+            self._index.add_template(change.template)
         self.last_seq = change.seq
 
     async def catch_up(self) -> None:

@@ -15,7 +15,6 @@ import httpx
 import pytest
 
 from fingerprint.api.disconnect import ClientGone, unless_disconnected
-from fingerprint.batching.deadline import Deadline
 from fingerprint.gallery.sqlite_store import SqliteStore
 from fingerprint.gallery.store import Template
 from fingerprint.service import FingerprintService
@@ -55,7 +54,7 @@ async def test_a_hang_up_during_the_commit_still_indexes_and_answers(tmp_path: P
     request = _Request()
     try:
         work = asyncio.ensure_future(unless_disconnected(
-            request, service.enroll(png_prints[0][0], 500.0, "alice", None, Deadline.after(30))))  # type: ignore[arg-type]
+            request, service.enroll(png_prints[0][0], 500.0, "alice", None)))  # type: ignore[arg-type]
         await store.writing.wait()
         request.gone.set()  # the client hangs up while the template is being committed
         await asyncio.sleep(0.05)
@@ -77,8 +76,7 @@ async def test_a_hang_up_before_the_commit_stores_nothing(tmp_path: Path, png_pr
     request.gone.set()  # gone before the forward pass finished
     try:
         with pytest.raises(ClientGone):
-            await unless_disconnected(request, service.enroll(png_prints[0][0], 500.0, "bob", None,  # type: ignore[arg-type]
-                                                              Deadline.after(30)))
+            await unless_disconnected(request, service.enroll(png_prints[0][0], 500.0, "bob", None))  # type: ignore[arg-type]
         assert not store.writing.is_set() and await store.subject_templates("bob") == []
     finally:
         await service.stop()
