@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from deploy_cdk8s.config import ENVIRONMENTS
-from deploy_cdk8s.synth import synth, synth_all
+from deploy_cdk8s.observability_files import MissingObservability
 
 # apply order: namespaces and RBAC come with each chart; the app last so its monitors exist first
 CHART_ORDER = ("monitoring.yaml", "logging.yaml", "application.yaml")
@@ -84,7 +85,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="apply with kubectl --dry-run (server by default; client needs no cluster)")
     parser.add_argument("--yes", action="store_true", help="skip the production delete confirmation")
     parser.add_argument("--outdir", type=Path, default=None)
+    parser.add_argument("--observability", type=Path, default=None,
+                        help="the repository's observability/ folder (needed when run from an install, not a checkout)")
     args = parser.parse_args(argv)
+    if args.observability is not None:
+        os.environ["OBSERVABILITY_DIR"] = str(args.observability.resolve())
+    try:
+        from deploy_cdk8s.synth import synth, synth_all
+    except ModuleNotFoundError as exc:
+        print(f"error: {exc.name} is missing: install the deploy extra (pip install 'fingerprint-api[deploy]')",
+              file=sys.stderr)
+        return 2
     try:
         if args.env == "synth":
             for folder in synth_all(args.outdir):
@@ -96,6 +107,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "apply":
             return apply(folder, args.dry_run)
         return delete(folder, args.env, args.yes)
-    except DeployError as exc:
+    except (DeployError, MissingObservability) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

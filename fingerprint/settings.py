@@ -37,7 +37,7 @@ class Settings:
     compute_niceness: int = 10  # preprocessing/inference threads run this far below the event loop (Linux)
     min_enroll_quality: float = 0.3
     # the score verify and identify decide with; unset: the model card's FMR 0.1 % threshold, which holds
-    # on its training sensors. Measure yours with `fingerprint calibrate` (MODEL_CARD.md: unseen sensors)
+    # on its training sensors. Measure yours with `fingerprint calibrate` (MODEL_CARD.md)
     match_threshold: float | None = None
     max_body_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 16_000_000

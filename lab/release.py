@@ -1,28 +1,18 @@
-"""The weight of the minutiae score beside the grid's, chosen on the held-out training fingers, and
-the card's thresholds recalibrated for it.
+"""The release step: the weight of the minutiae score beside the grid's, chosen on the held-out training
+fingers, and the card's thresholds calibrated for it.
 
 For each weight it prints the all-pairs EER and FNMR at FMR 1 % / 0.1 % of the held-out split scored
-as the service scores (the card's Comparator), and the FMR 1 % / 0.1 %
-thresholds of the impostor pairs of one sensor (`pair_scores.pair_masks`: two sensors' prints of
-different fingers score lower, so pooling them promised an FMR one sensor does not keep; model card,
-"3.3.1"); FVC sets never choose. With `--write W` it stores `minutiae_weight = W` and those thresholds
-in the card beside the weights (the sha256 is unchanged), and the fused held-out EER in its `notes`.
+as the service scores (the card's Comparator), and the FMR 1 % / 0.1 % thresholds of the impostor
+pairs of one sensor (two sensors' prints of different fingers score lower, so pooling them would
+promise an FMR one sensor does not keep). FVC sets never choose. `--write W` stores
+`minutiae_weight = W` and those thresholds in the card beside the weights (the sha256 is unchanged).
 `--synthetic N` also takes the impostor pairs of N synthetic masters the training bank never drew (4
-impressions each) and keeps, for each FMR, the higher of the two thresholds (MODEL_CARD.md, "3.4.1").
-How the shipped card was written (MODEL_CARD.md, "3.4.1"; 3.4.0 the same without `--synthetic` and
-`--reads`, 3.3.1 with the default config and `--reads 3.3.0+s20261125i300`):
-
-    .venv/bin/python -m lab.release --config configs/merged/stage6.toml --weights 0,3,4,5,6,8
-    .venv/bin/python -m lab.release --config configs/merged/stage6.toml --weights 5 --synthetic 100 \\
-        --write 5 --version 3.4.1+s20261125i2400 --reads 3.4.0+s20261125i2400
+impressions each) and keeps, for each FMR, the higher of the two thresholds. `make train` ends with it.
 
 `--version` also sets `reads_templates_of` to `--reads` (comma-separated, empty by default): a version
-that changes only the matcher or the thresholds reads its predecessor's templates (3.2.1 was written
-with `--reads 3.2.0+s20261125i1400`); one with a new network or template layout reads none.
-
-The held-out labels are fingers across sensors (`real_data.finger_identity`): before 3.2.1 the one
-held-out finger with prints from both Neurotech sensors counted as two, and its 64 cross-sensor pairs as
-impostors, which set the FMR 0.1 % threshold.
+that changes only the matcher or the thresholds reads its predecessor's templates; one with a new
+network or template layout reads none (CHANGELOG.md). Held-out labels are fingers across sensors
+(`real_data.finger_identity`).
 """
 
 from __future__ import annotations

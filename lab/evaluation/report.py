@@ -1,4 +1,4 @@
-"""`fingerprint eval`: per-set verification and identification figures, a JSON report and a DET plot."""
+"""`python -m lab eval`: per-set verification and identification figures, a JSON report and a DET plot."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ glibc's malloc hands an allocation above its mmap threshold (adaptive, capped at
 unmaps it on free. A training step's largest activations (64 x 48 x 80 x 80 floats, 79 MB) are above any
 threshold it adapts to, so in about half of the training processes measured every step faulted them in again
 page by page: 66,000-85,000 minor faults a second and 0.73-0.84 s per step against 0.65-0.68 s without
-(MODEL_CARD.md, "Freed memory kept while training"). Raising both thresholds keeps freed blocks on the heap.
+(docs/experiments.md). Raising both thresholds keeps freed blocks on the heap.
 It changes where memory comes from, not any arithmetic; the process's peak memory is still its largest step's.
 """
 

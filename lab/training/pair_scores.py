@@ -19,7 +19,7 @@ def pair_masks(labels: np.ndarray, sensors: np.ndarray | None = None) -> tuple[P
     sensor, and two sensors' prints of different fingers score lower than one sensor's, so thresholds
     calibrated with them promise a false match rate one sensor does not keep (3.3.0's FMR 0.1 %
     threshold let 0.42-0.73 % of the FVC sets' impostors through; from one-sensor pairs, 3.3.1's lets
-    0.10-0.21 % through: model card, "3.3.1")."""
+    0.10-0.21 % through: docs/experiments.md)."""
     iu = np.triu_indices(len(labels), k=1)
     same = labels[iu[0]] == labels[iu[1]]
     impostor = ~same if sensors is None else ~same & (sensors[iu[0]] == sensors[iu[1]])

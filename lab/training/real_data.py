@@ -21,8 +21,8 @@ _MAX_PIXELS = 4_000_000
 
 # Sets whose finger keys name the same people. The two Neurotech sample databases were taken from one
 # group of volunteers on two sensors with the same person-finger numbering: with 3.2.0, 38 of their 39
-# shared keys are each other's best match across the sensors (runs/diag5/xsensor.py; model card,
-# "3.2.1"). So CrossMatch/027-6 and UareU/027-6 are one finger, not two.
+# shared keys are each other's best match across the sensors (docs/experiments.md). So CrossMatch/027-6 and
+# UareU/027-6 are one finger, not two.
 SAME_PEOPLE = {"Neurotech_CrossMatch_Sample_DB": "Neurotech", "Neurotech_UareU_sample_DB": "Neurotech"}
 
 

@@ -9,7 +9,7 @@ holes) and dropped. (Also dropping two endings that face each other across a sho
 card, "Minutiae".) Each minutia's direction is its local ridge orientation, turned the way its traced
 skeleton branches say (`_directions`): along the ridge towards its end for an ending and towards the stem
 for a bifurcation, so the direction survives the ending/bifurcation swaps that skin pressure causes.
-Thresholds were chosen on the held-out split of the training sets (model card, "Minutiae").
+Thresholds were chosen on the held-out split of the training sets (docs/experiments.md).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _directions(skeleton: np.ndarray, ys: np.ndarray, xs: np.ndarray, theta: tor
     two (its stem), each branch followed for _BRANCH_PX. Where the skeleton around a point has another
     number of branches, away from the centroid of the skeleton pixels around it. (The centroid alone decided
     before 3.7.0 and pointed 13 % of minutiae the other way after a 15-degree turn of the print; the
-    branches 7 %: model card, "3.7.0".)"""
+    branches 7 %: docs/experiments.md.)"""
     n = len(ys)
     pad = max(_DIRECTION_RADIUS, _BRANCH_PX + 1)
     padded = np.pad(skeleton, pad)

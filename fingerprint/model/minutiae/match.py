@@ -38,7 +38,7 @@ def one_blas_thread() -> None:
     is products of matrices of a few dozen rows, where a second BLAS thread only adds hand-offs, and
     where the other core is busy (the service's extraction and inference threads, any other job) it
     waits for it: the probe against one template's cylinders took 5.5 ms with two threads and 0.58 ms
-    with one beside another job on this 2-core machine (model card, "Served in bfloat16")."""
+    with one beside another job on this 2-core machine (docs/experiments.md)."""
     threadpool_limits(limits=1, user_api="blas")
 
 
