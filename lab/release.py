@@ -71,10 +71,9 @@ def main() -> None:
     assert comparator.grid is not None, "the minutiae are fused with a dense-matching model's grid score"
     _, held_keys = split_fingers(args.data, cfg)
     held = load_real(args.data, cfg.real_sets, held_keys)
-    views, grids = embed_with_grids(model, held.canvases, meta.probe_shift_radius, meta.window, outer=meta.minutiae_crop(),
-                                    pixel_statistics=meta.pixel_statistics)
+    views, grids = embed_with_grids(model, held.canvases, meta.probe_shift_radius, meta.window, outer=meta.minutiae_crop())
     grid_cos = grid_cosines(views, grids, comparator)
-    minutiae = minutiae_all_pairs(held.canvases, meta.minutiae_crop(), pixel_statistics=meta.pixel_statistics,
+    minutiae = minutiae_all_pairs(held.canvases, meta.minutiae_crop(),
                                   matcher=meta.minutiae_matcher())
     iu, same, one_sensor = pair_masks(held.labels.numpy(), held.sensors.numpy())
     synthetic = _synthetic_scores(model, meta, args.synthetic) if args.synthetic else None
@@ -129,11 +128,10 @@ def _synthetic_scores(model: FingerprintNet, meta: ModelMeta, fingers: int) -> t
     bank never drew, 4 impressions each (synthetic_split), as the service scores them."""
     canvases, labels = synthetic_split(fingers, 4, SYNTHETIC_SEED)
     comparator = Comparator.from_card(meta)
-    views, grids = embed_with_grids(model, canvases, meta.probe_shift_radius, meta.window, outer=meta.minutiae_crop(),
-                                    pixel_statistics=meta.pixel_statistics)
+    views, grids = embed_with_grids(model, canvases, meta.probe_shift_radius, meta.window, outer=meta.minutiae_crop())
     iu, _, impostor = pair_masks(labels.numpy())
     grid_cos = grid_cosines(views, grids, comparator)[iu][impostor]
-    minutiae = minutiae_all_pairs(canvases, meta.minutiae_crop(), pixel_statistics=meta.pixel_statistics,
+    minutiae = minutiae_all_pairs(canvases, meta.minutiae_crop(),
                                   matcher=meta.minutiae_matcher())[iu][impostor]
     return grid_cos, minutiae
 

@@ -80,7 +80,7 @@ class TorchEmbedder:
         gray = to_target_dpi(decode_grayscale(data, self._max_pixels), dpi)
         with torch.inference_mode():
             prepared = prepare(torch.from_numpy(gray.astype(np.float32))[None, None], self._meta.window,
-                               self._meta.minutiae_crop(), self._meta.pixel_statistics)
+                               self._meta.minutiae_crop())
             # minutiae come from the enhanced map the network reads (over a larger window), here on the
             # extraction stage's thread rather than in the batched forward pass
             minutiae = extract_minutiae(prepared.minutiae_map[0]) if self._meta.minutiae_weight > 0 else None

@@ -42,23 +42,6 @@ def _block_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, std
 
 
-def _pixel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each pixel's mean and standard deviation over the (_BLOCK + 1)-pixel square centred on it (replicated
-    edges): `_block_stats` at stride 1, without the 8-pixel grid whose phase a print's position sets.
-    Box sums as differences of running sums, along rows then columns (one row's or column's running sum
-    keeps float32's precision: within 2e-6 of float64; stride-1 pooling or convolution cost 6-14x as much)."""
-    k = _BLOCK + 1
-    r = k // 2
-    c = x.shape[1]
-    both = F.pad(torch.cat([x, x * x], 1), (r, r, r, r), mode="replicate")
-    run = F.pad(both.cumsum(-1), (1, 0))
-    rows = run[..., k:] - run[..., :-k]
-    run = F.pad(rows.cumsum(-2), (0, 0, 1, 0))
-    means = (run[..., k:, :] - run[..., :-k, :]) / (k * k)
-    mean, sq = means[:, :c], means[:, c:]
-    return mean, torch.sqrt(torch.clamp(sq - mean * mean, min=0.0))
-
-
 def _foreground_blocks(std: torch.Tensor) -> torch.Tensor:
     b = std.shape[0]
     flat = std.flatten(1)
@@ -122,15 +105,12 @@ def foreground_centre(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     return _centre(fg_px)
 
 
-def prepare(images: torch.Tensor, window: int = WINDOW, outer: int | None = None, pixel_statistics: bool = False) -> Prepared:
+def prepare(images: torch.Tensor, window: int = WINDOW, outer: int | None = None) -> Prepared:
     """`images`: (B, 1, H, W) float in [0, 255] at 500 dpi, ridges dark. H, W >= 32. The crop is
     `window` pixels square (even; the model card's `window`), the network input half that. `outer`
     (the card's `minutiae_window`; window + a multiple of 4) is a larger window around the same centre
     whose enhanced map is `minutiae_map`; the network's input is its centre, whose enhanced channel
-    then continues the ridges across the crop's edge instead of stopping at it. `pixel_statistics` (the
-    card's): contrast is normalised by statistics around each pixel rather than interpolated from 8 px
-    blocks, so the enhanced ridges move with the print instead of with the block grid (model card,
-    "3.5.0, served faster"); segmentation and the crop's centre still come from the blocks."""
+    then continues the ridges across the crop's edge instead of stopping at it."""
     outer = outer or window
     if outer < window or (outer - window) % 4:
         raise ValueError(f"outer window {outer} must be window {window} plus a multiple of 4")
@@ -139,11 +119,8 @@ def prepare(images: torch.Tensor, window: int = WINDOW, outer: int | None = None
     mean, std = _block_stats(x)
     fg_blocks = _foreground_blocks(std)
     size = (h, w)
-    if pixel_statistics:
-        mean_px, std_px = _pixel_stats(x)
-    else:
-        mean_px = F.interpolate(mean, size=size, mode="bilinear", align_corners=False)
-        std_px = F.interpolate(std, size=size, mode="bilinear", align_corners=False)
+    mean_px = F.interpolate(mean, size=size, mode="bilinear", align_corners=False)
+    std_px = F.interpolate(std, size=size, mode="bilinear", align_corners=False)
     fg_px = F.interpolate(fg_blocks, size=size, mode="nearest")
     cy, cx = _centre(fg_px)
     crop4 = _crop_around(torch.cat([x, mean_px, std_px, fg_px], dim=1), cy, cx, outer)

@@ -48,8 +48,6 @@ class ModelMeta:
     # crop at 500 dpi, around the network's, whose minutiae a print gets (preprocess.prepare's `outer`);
     # 0: the network's window (cards before 3.5.0)
     minutiae_window: int = 0
-    # contrast normalised by per-pixel rather than block statistics (preprocess.prepare); cards before 3.6 false
-    pixel_statistics: bool = False
     # degrees each probe minutia's direction is also turned by when minutiae are compared (minutiae/match.py);
     # cards before 3.6 compare the directions as found
     minutiae_direction_offsets: tuple[float, ...] = ()
@@ -105,6 +103,9 @@ def read_meta(path: Path) -> ModelMeta:
         raw["dense_rotations"] = tuple(raw.get("dense_rotations", ()))
         raw["reads_templates_of"] = tuple(raw.get("reads_templates_of", ()))
         raw["minutiae_direction_offsets"] = tuple(raw.get("minutiae_direction_offsets", ()))
+        # written by cards up to 4.0.0; per-pixel contrast lost its experiment and was removed
+        if raw.pop("pixel_statistics", False) is not False:
+            raise ValueError("pixel_statistics (per-pixel contrast) is no longer supported")
         meta = ModelMeta(**raw)
     except FileNotFoundError as exc:
         raise WeightsError(f"model card {meta_path(path)} is missing") from exc
@@ -115,8 +116,6 @@ def read_meta(path: Path) -> ModelMeta:
     if not (isinstance(meta.window, int) and 128 <= meta.window <= 640 and meta.window % 32 == 0):
         raise WeightsError(f"model card {meta_path(path)} is invalid: window {meta.window!r} "
                            "is not a multiple of 32 in 128-640")
-    if not isinstance(meta.pixel_statistics, bool):
-        raise WeightsError(f"model card {meta_path(path)} is invalid: pixel_statistics {meta.pixel_statistics!r} is not a bool")
     if not all(isinstance(d, (int, float)) and not isinstance(d, bool) and 0 < abs(d) <= 45
                for d in meta.minutiae_direction_offsets):
         raise WeightsError(f"model card {meta_path(path)} is invalid: minutiae_direction_offsets "

@@ -38,7 +38,6 @@ class TrainConfig:
     enhanced_input: bool = False  # train on the Gabor-enhanced channel of the prepared input
     window: int = 320  # crop at 500 dpi (preprocess.prepare), written to the card
     probe_shift_radius: int = 0  # written to the card; calibration scores probes in these shifted views
-    pixel_statistics: bool = False  # preprocess.prepare's contrast from per-pixel statistics; written to the card
     # a previous run's checkpoint.pt to continue from (network and class weights), or shipped weights (a bare
     # state dict: the classes then start at their fingers' mean embeddings)
     init_from: str = ""

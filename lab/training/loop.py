@@ -33,8 +33,7 @@ Log = Callable[[str], None]
 
 
 def embed_with_grids(model: FingerprintNet, canvases: torch.Tensor, radius: int, window: int,
-                     batch: int = 64, outer: int | None = None,
-                     pixel_statistics: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                     batch: int = 64, outer: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, K, D) views and (N, C, H, W) int8 descriptor grids from one forward pass, as the service
     computes and stores them (`outer`: the card's minutiae window, which the enhanced channel is
     computed over)."""
@@ -42,7 +41,7 @@ def embed_with_grids(model: FingerprintNet, canvases: torch.Tensor, radius: int,
     views, cells = [], []
     with torch.inference_mode():
         for i in range(0, len(canvases), batch):
-            images = prepare(canvases[i : i + batch], window, outer, pixel_statistics).tensor
+            images = prepare(canvases[i : i + batch], window, outer).tensor
             features = model.features(images)
             views.append(model.shifted_views_of(features, radius))
             cells.append(to_int8(dense_grid(features, images)[0]))
@@ -67,11 +66,11 @@ class _Trainer:
         self.bfloat16 = cfg.precision == "bfloat16" and bfloat16_is_native()
 
     def _prepare(self, canvases: torch.Tensor) -> torch.Tensor:
-        return prepare(canvases, self.cfg.window, pixel_statistics=self.cfg.pixel_statistics).tensor
+        return prepare(canvases, self.cfg.window).tensor
 
     def _embed(self, canvases: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`embed_with_grids` of canvases prepared as this recipe trains on them."""
-        return embed_with_grids(self.model, canvases, 0, self.cfg.window, pixel_statistics=self.cfg.pixel_statistics)
+        return embed_with_grids(self.model, canvases, 0, self.cfg.window)
 
     def _real_centroids(self) -> torch.Tensor:
         emb = self._embed(self.real.canvases)[0][:, 0]
@@ -264,8 +263,7 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
     dense_matching = cfg.dense_weight > 0
     matcher = served_matcher(cfg)
     comparator = Comparator(matcher)
-    views, grids = embed_with_grids(trainer.model, held.canvases, cfg.probe_shift_radius, cfg.window,
-                                    pixel_statistics=cfg.pixel_statistics)
+    views, grids = embed_with_grids(trainer.model, held.canvases, cfg.probe_shift_radius, cfg.window)
     if dense_matching:
         genuine, impostor = dense_pair_scores(views, grids, held.labels, comparator, held.sensors)
     else:
@@ -285,7 +283,6 @@ def train(cfg: TrainConfig, data_root: Path, out: Path, weights_out: Path, cache
         dense_rotations=matcher.rotations,
         dense_fusion_weight=matcher.fusion_weight if dense_matching else 0.0,
         reads_templates_of=cfg.reads_templates_of,
-        pixel_statistics=cfg.pixel_statistics,
         threshold_fmr_1e2=threshold_at_fmr(impostor, 0.01),
         threshold_fmr_1e3=threshold_at_fmr(impostor, 0.001),
         trained_on=[*cfg.real_sets, f"synthetic x{cfg.synthetic_fingers}"],

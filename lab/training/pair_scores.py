@@ -36,7 +36,7 @@ def grid_cosines(views: torch.Tensor, cells: torch.Tensor, comparator: Comparato
     return out
 
 
-def minutiae_all_pairs(canvases: torch.Tensor, window: int, batch: int = 32, pixel_statistics: bool = False,
+def minutiae_all_pairs(canvases: torch.Tensor, window: int, batch: int = 32,
                        matcher: MinutiaeMatcher | None = None) -> np.ndarray:
     """(N, N) minutiae scores of every pair of training canvases, found on the enhanced ridge map of
     the `window` crop (the card's minutiae window) as the service finds them, compared by `matcher`
@@ -44,7 +44,7 @@ def minutiae_all_pairs(canvases: torch.Tensor, window: int, batch: int = 32, pix
     templates: list[MinutiaeTemplate] = []
     with torch.inference_mode():
         for i in range(0, len(canvases), batch):
-            enhanced = prepare(canvases[i : i + batch], window, pixel_statistics=pixel_statistics).minutiae_map
+            enhanced = prepare(canvases[i : i + batch], window).minutiae_map
             templates.extend(extract_minutiae(e) for e in enhanced)
     return (matcher or MinutiaeMatcher()).all_pairs(templates)
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fingerprint.model.preprocess import INPUT_SIZE, _halve, _pixel_stats, prepare
+from fingerprint.model.preprocess import INPUT_SIZE, _halve, prepare
 
 
 def _t(arr: np.ndarray) -> torch.Tensor:
@@ -87,29 +87,3 @@ def test_halving_is_average_pooling_bit_for_bit() -> None:
     for shape in ((1, 2, 400, 400), (3, 2, 160, 96)):
         x = torch.randn(shape, generator=gen) * 2.5
         assert torch.equal(_halve(x), F.avg_pool2d(x, 2))
-
-
-def test_pixel_statistics_are_each_pixels_box_and_move_with_the_image() -> None:
-    gen = torch.Generator().manual_seed(4)
-    x = torch.rand(1, 1, 120, 90, generator=gen)
-    mean, std = _pixel_stats(x)
-    padded = F.pad(x, (8, 8, 8, 8), mode="replicate")
-    box_mean = F.avg_pool2d(padded, 17, stride=1)
-    box_sq = F.avg_pool2d(padded * padded, 17, stride=1)
-    assert mean.shape == x.shape and std.shape == x.shape
-    assert torch.allclose(mean, box_mean, atol=1e-5)
-    assert torch.allclose(std, torch.sqrt(torch.clamp(box_sq - box_mean**2, min=0)), atol=1e-4)
-    moved_mean, _ = _pixel_stats(torch.roll(x, (3, 5), (2, 3)))
-    # away from the edges a moved image has moved statistics, which 8 px blocks interpolated do not give
-    assert torch.allclose(moved_mean[..., 20:-20, 20:-20], torch.roll(mean, (3, 5), (2, 3))[..., 20:-20, 20:-20], atol=1e-5)
-
-
-def test_pixel_statistics_change_the_normalised_print_but_not_its_crop_or_segmentation(
-    prints: list[list[np.ndarray]],
-) -> None:
-    img = torch.from_numpy(prints[0][0].astype(np.float32))[None, None]
-    blocks, pixels = prepare(img, pixel_statistics=False), prepare(img, pixel_statistics=True)
-    assert torch.equal(blocks.foreground, pixels.foreground)
-    assert torch.equal(blocks.tensor[:, 0] == 0, pixels.tensor[:, 0] == 0)  # the same print, the same background
-    difference = (blocks.tensor - pixels.tensor).abs().mean()
-    assert 0.0 < float(difference) < 0.2

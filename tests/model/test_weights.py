@@ -71,21 +71,18 @@ def test_the_card_minutiae_window_sets_where_minutiae_are_found(tmp_path: Path, 
     assert wide.foreground.sum() >= narrow.foreground.sum()
 
 
-def test_the_card_says_whether_contrast_comes_from_pixel_statistics(tmp_path: Path, png_prints: list[list[bytes]]) -> None:
+def test_cards_that_ask_for_per_pixel_contrast_are_refused(tmp_path: Path, png_prints: list[list[bytes]]) -> None:
+    """Per-pixel contrast was an experiment that lost and was removed: a card written with it `false` (up to
+    4.0.0) still loads and prepares prints as before; one that asks for it is refused, not silently ignored."""
     target = tmp_path / "w.pt"
     shutil.copy(DEFAULT_WEIGHTS, target)
     card = json.loads(meta_path(DEFAULT_WEIGHTS).read_text())
-    assert card.get("pixel_statistics", False) is False  # the shipped network reads block statistics
-    meta_path(target).write_text(json.dumps({**card, "pixel_statistics": "yes"}))
-    with pytest.raises(WeightsError, match="pixel_statistics"):
-        load_weights(target)
     served = TorchEmbedder(DEFAULT_WEIGHTS, 16_000_000).preprocess(png_prints[0][0], 500.0)
-    # a card written before the key existed means block statistics too
-    meta_path(target).write_text(json.dumps({k: v for k, v in card.items() if k != "pixel_statistics"}))
+    meta_path(target).write_text(json.dumps({**card, "pixel_statistics": False}))
     assert torch.equal(TorchEmbedder(target, 16_000_000).preprocess(png_prints[0][0], 500.0).tensor, served.tensor)
     meta_path(target).write_text(json.dumps({**card, "pixel_statistics": True}))
-    pixels = TorchEmbedder(target, 16_000_000).preprocess(png_prints[0][0], 500.0)
-    assert not torch.equal(served.tensor, pixels.tensor) and served.tensor.shape == pixels.tensor.shape
+    with pytest.raises(WeightsError, match="pixel_statistics"):
+        load_weights(target)
 
 
 def test_hash_mismatch_is_refused(tmp_path: Path) -> None:
