@@ -16,8 +16,7 @@ class Resources:
 @dataclass(frozen=True)
 class EnvConfig:
     name: str
-    replicas: int
-    hpa_min: int
+    hpa_min: int  # the Deployment sets no replica count: the HPA owns it (a server-side apply would fight it)
     hpa_max: int
     log_level: str
     api_resources: Resources
@@ -41,12 +40,12 @@ class EnvConfig:
 
 ENVIRONMENTS: dict[str, EnvConfig] = {
     "staging": EnvConfig(
-        name="staging", replicas=3, hpa_min=3, hpa_max=10, log_level="DEBUG",
+        name="staging", hpa_min=3, hpa_max=10, log_level="DEBUG",
         api_resources=Resources("500m", "512Mi", "2", "2Gi"), host="fingerprint.staging.example.com",
         cluster_issuer="letsencrypt-staging",
     ),
     "production": EnvConfig(
-        name="production", replicas=5, hpa_min=5, hpa_max=20, log_level="WARNING",
+        name="production", hpa_min=5, hpa_max=20, log_level="WARNING",
         api_resources=Resources("500m", "512Mi", "2", "2Gi"), host="fingerprint.example.com",
     ),
 }

@@ -46,15 +46,18 @@ def preview(folder: Path) -> int:
         # kubectl diff exits 1 when there are differences: that is a successful preview
         codes = [_run([kubectl, "diff", "-f", str(f)]) for f in _files(folder)]
         return 0 if all(c in (0, 1) for c in codes) else max(codes)
+    # one YAML stream: `preview | kubectl apply -f -` must see every object of every file
     for f in _files(folder):
-        sys.stdout.write(f"# ---- {f.name}\n{f.read_text()}")
+        text = f.read_text()
+        sys.stdout.write(f"---\n# {f.name}\n{text}{'' if text.endswith(chr(10)) else chr(10)}")
     return 0
 
 
 def apply(folder: Path, dry_run: str | None) -> int:
     kubectl = _kubectl()
-    if not _cluster_reachable(kubectl) and dry_run != "client":
-        raise DeployError("no Kubernetes cluster is reachable with the current kubeconfig (use --dry-run=client offline)")
+    if not _cluster_reachable(kubectl):
+        raise DeployError("no Kubernetes cluster is reachable with the current kubeconfig "
+                          "(offline, `python -m deploy_cdk8s ENV preview` prints what would be applied)")
     extra = [f"--dry-run={dry_run}"] if dry_run else []
     for f in _files(folder):
         code = _run([kubectl, "apply", "--server-side", "--field-manager=fingerprint-deploy", *extra, "-f", str(f)])
@@ -81,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy_cdk8s", description=__doc__)
     parser.add_argument("env", choices=[*ENVIRONMENTS, "synth"], help="environment, or `synth` for every one")
     parser.add_argument("action", nargs="?", choices=["preview", "apply", "delete"], default="preview")
-    parser.add_argument("--dry-run", nargs="?", const="server", choices=["server", "client"], default=None,
-                        help="apply with kubectl --dry-run (server by default; client needs no cluster)")
+    # kubectl refuses --dry-run=client beside --server-side, and a client dry run needs the cluster's API
+    # discovery anyway: the one dry run is the server's
+    parser.add_argument("--dry-run", nargs="?", const="server", choices=["server"], default=None,
+                        help="apply with kubectl --dry-run=server (validated by the cluster, nothing changed)")
     parser.add_argument("--yes", action="store_true", help="skip the production delete confirmation")
     parser.add_argument("--outdir", type=Path, default=None)
     parser.add_argument("--observability", type=Path, default=None,
@@ -98,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if args.env == "synth":
-            for folder in synth_all(args.outdir):
+            # the cdk8s CLI (`cdk8s synth`, cdk8s.yaml) names the folder it expects in CDK8S_OUTDIR
+            given = os.environ.get("CDK8S_OUTDIR")
+            for folder in synth_all(args.outdir or (Path(given) if given else None)):
                 print(folder)
             return 0
         folder = synth(args.env, args.outdir)

@@ -95,7 +95,7 @@ class ApplicationChart(Chart):
             ("CKV_K8S_43", "image pinned by tag; set EnvConfig.digest to pin by digest at release"),
             ("CKV_K8S_35", "DATABASE_URL is read once at start-up; the secret value never reaches logs"),
         )), spec=k8s.DeploymentSpec(
-            replicas=env.replicas, revision_history_limit=5,
+            revision_history_limit=5,
             selector=k8s.LabelSelector(match_labels=selector),
             strategy=k8s.DeploymentStrategy(type="RollingUpdate", rolling_update=k8s.RollingUpdateDeployment(
                 max_surge=k8s.IntOrString.from_number(1), max_unavailable=k8s.IntOrString.from_number(0))),

@@ -7,8 +7,9 @@ from pathlib import Path
 
 IMAGE_SUFFIXES = frozenset({".tif", ".tiff", ".png", ".bmp", ".jpg", ".jpeg", ".pgm"})
 
-# Sensors whose files do not say their true resolution (README of ../shared/fingerprints).
-KNOWN_DPI = {"Neurotech_UareU_sample_DB": 512.0}
+# Sets whose files do not say their true resolution (the README table of ../shared/fingerprints); any
+# other folder is taken as 500 dpi unless `--dpi` says otherwise.
+KNOWN_DPI = {"Neurotech_UareU_sample_DB": 512.0, "FVC2002_DB2_B": 569.0}
 
 
 @dataclass(frozen=True)

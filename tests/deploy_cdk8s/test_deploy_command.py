@@ -9,10 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+import yaml
 
 FAKE = """#!/usr/bin/env bash
 echo "$@" >> "{log}"
+case " $* " in *" --dry-run=client "*" --server-side "*|*" --server-side "*" --dry-run=client "*)
+  echo "error: --dry-run=client doesn't work with --server-side" >&2; exit 1;; esac
 if [ "$1" = "version" ]; then exit {version_rc}; fi
 if [ "$1" = "diff" ]; then exit 1; fi
 exit 0
@@ -48,11 +50,12 @@ def test_apply_runs_server_side_apply_per_chart(tmp_path: Path) -> None:
     assert all("--server-side" in c and "--dry-run" not in c for c in applies)
 
 
-@pytest.mark.parametrize("flag,expected", [("--dry-run", "--dry-run=server"), ("--dry-run=client", "--dry-run=client")])
-def test_dry_run_is_mapped(tmp_path: Path, flag: str, expected: str) -> None:
-    proc, calls = _run(tmp_path, "production", "apply", flag)
+def test_the_dry_run_is_the_servers(tmp_path: Path) -> None:
+    proc, calls = _run(tmp_path, "production", "apply", "--dry-run")
     assert proc.returncode == 0, proc.stderr
-    assert all(expected in c for c in calls if c.startswith("apply"))
+    assert all("--dry-run=server" in c and "--server-side" in c for c in calls if c.startswith("apply"))
+    proc, _ = _run(tmp_path, "production", "apply", "--dry-run=client")  # kubectl would refuse it with --server-side
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
 
 
 def test_preview_diffs_against_a_cluster_or_prints_offline(tmp_path: Path) -> None:
@@ -60,6 +63,21 @@ def test_preview_diffs_against_a_cluster_or_prints_offline(tmp_path: Path) -> No
     assert proc.returncode == 0 and sum(c.startswith("diff") for c in calls) == 3
     proc, calls = _run(tmp_path, "staging", "preview", version_rc=1)
     assert proc.returncode == 0 and "kind: Deployment" in proc.stdout and not any(c.startswith("diff") for c in calls)
+    # one YAML stream holding every object of the three files, as `kubectl apply -f -` would read it
+    streamed = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    files = [d for f in sorted((tmp_path / "out").glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
+    assert len(streamed) == len(files) > 40
+
+
+def test_synth_writes_where_the_cdk8s_cli_says(tmp_path: Path) -> None:
+    """`cdk8s synth` runs the app with CDK8S_OUTDIR set and fails unless the files land there."""
+    env = {**os.environ, "CDK8S_OUTDIR": str(tmp_path / "cli"), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    proc = subprocess.run([sys.executable, "-m", "deploy_cdk8s", "synth"], capture_output=True, text=True, env=env,
+                          check=False, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("staging", "production"):
+        assert sorted(p.name for p in (tmp_path / "cli" / name).glob("*.yaml")) == [
+            "application.yaml", "logging.yaml", "monitoring.yaml"]
 
 
 def test_delete_production_asks_for_confirmation(tmp_path: Path) -> None:
