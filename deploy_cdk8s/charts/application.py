@@ -38,6 +38,8 @@ def app_settings(env: EnvConfig) -> dict[str, str]:
         # mounted from the Secret below: salted API key hashes and the AES keys for templates at rest
         "API_KEYS_FILE": f"{SECRETS_DIR}/api-keys", "TEMPLATE_KEY_FILE": f"{SECRETS_DIR}/template-keys",
         "RATE_LIMIT_PER_SECOND": "100",
+        # torch would size its pool to the node's cores and be throttled under the pod's CPU limit
+        "TORCH_THREADS": str(max(1, int(float(env.api_resources.cpu_limit)))),
         # glibc: fewer malloc arenas keep a threaded process's RSS at its working set under load
         "MALLOC_ARENA_MAX": "2",
     }
@@ -76,7 +78,8 @@ class ApplicationChart(Chart):
         settings_from = [k8s.EnvFromSource(config_map_ref=k8s.ConfigMapEnvSource(name="fingerprint-api-config"))]
         secret_env = [
             k8s.EnvVar(name="DATABASE_URL", value_from=k8s.EnvVarSource(secret_key_ref=k8s.SecretKeySelector(
-                name=SECRET_NAME, key="database-url", optional=True))),
+                # required: without it each replica would silently keep its own SQLite gallery in an emptyDir
+                name=SECRET_NAME, key="database-url", optional=False))),
         ]
         container = k8s.Container(
             name=APP_NAME, image=env.image_ref, image_pull_policy="Always",

@@ -51,6 +51,9 @@ def test_application_numbers(synthesized: Path, env: str, hpa_min: int, hpa_max:
     dep = find(objs, "Deployment", "fingerprint-api")
     spec = dep["spec"]
     assert "replicas" not in spec  # the HPA owns the count: a server-side apply must not reset it
+    assert cfg["TORCH_THREADS"] == "2"  # the CPU limit, not the node's cores
+    db = next(e for e in spec["template"]["spec"]["containers"][0]["env"] if e["name"] == "DATABASE_URL")
+    assert db["valueFrom"]["secretKeyRef"]["optional"] is False  # never a silent per-pod SQLite gallery
     assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     pod = spec["template"]["spec"]
     c = pod["containers"][0]
