@@ -45,13 +45,13 @@ rules:
 def _stateless(scope: Construct, cid: str, name: str, ns: str, image: str, replicas: int, args: list[str],
                container_port: int, probe_path: str, volumes: list[k8s.Volume], mounts: list[k8s.VolumeMount],
                res: Resources, uid: int, service_account: str | None = None, env: list[k8s.EnvVar] | None = None,
-               stateful_volume: str | None = None) -> None:
+               stateful_volume: str | None = None, live_path: str | None = None) -> None:
     selector = {"app.kubernetes.io/name": name}
     container = k8s.Container(
         name=name, image=image, image_pull_policy="Always", args=args, env=env,
         ports=[k8s.ContainerPort(name="http", container_port=container_port)],
         resources=resources(res), security_context=container_security(),
-        liveness_probe=http_probe(probe_path, "http", initial=30, period=15),
+        liveness_probe=http_probe(live_path or probe_path, "http", initial=30, period=15),
         readiness_probe=http_probe(probe_path, "http", initial=5, period=10),
         volume_mounts=[k8s.VolumeMount(name="tmp", mount_path="/tmp"), *mounts],
     )
@@ -118,12 +118,14 @@ class MonitoringChart(Chart):
         })
         _stateless(self, "prometheus", "prometheus", ns, PROMETHEUS_IMAGE, env.prometheus_replicas,
                    ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus",
-                    "--storage.tsdb.retention.time=15d", "--web.enable-lifecycle"],
+                    # time or size, whichever is reached first: the 50Gi volume never fills
+                    "--storage.tsdb.retention.time=15d", "--storage.tsdb.retention.size=40GB", "--web.enable-lifecycle"],
                    9090, "/-/ready", [config_volume("config", "prometheus-config")],
                    [k8s.VolumeMount(name="config", mount_path="/etc/prometheus", read_only=True),
                     k8s.VolumeMount(name="data", mount_path="/prometheus")],
                    Resources("500m", "2Gi", "2", "4Gi"), uid=65534, service_account="prometheus",
-                   stateful_volume="data")
+                   # alive (/-/healthy) is not ready (/-/ready): a WAL replay must not get the pod killed
+                   stateful_volume="data", live_path="/-/healthy")
 
     def _alertmanager(self, ns: str) -> None:
         k8s.KubeConfigMap(self, "am-config", metadata=meta("alertmanager-config", ns, part_of=PART),
@@ -135,7 +137,7 @@ class MonitoringChart(Chart):
                     k8s.Volume(name="secrets", secret=k8s.SecretVolumeSource(secret_name="alertmanager-secrets"))],
                    [k8s.VolumeMount(name="config", mount_path="/etc/alertmanager", read_only=True),
                     k8s.VolumeMount(name="secrets", mount_path="/etc/alertmanager/secrets", read_only=True)],
-                   Resources("100m", "128Mi", "500m", "256Mi"), uid=65534)
+                   Resources("100m", "128Mi", "500m", "256Mi"), uid=65534, live_path="/-/healthy")
 
     def _grafana(self, ns: str) -> None:
         datasource = read("grafana/provisioning/datasources/datasource.yml").replace(
