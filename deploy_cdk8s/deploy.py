@@ -66,17 +66,37 @@ def apply(folder: Path, dry_run: str | None) -> int:
     return 0
 
 
-def delete(folder: Path, env: str, yes: bool) -> int:
+def _without_namespaces(folder: Path) -> list[Path]:
+    """The charts without their Namespace objects: deleting a namespace deletes what lives only in it (the
+    out-of-band Secrets, the TLS certificate, the Prometheus and Elasticsearch volumes)."""
+    import yaml
+
+    out = folder / "delete"
+    out.mkdir(exist_ok=True)
+    kept = []
+    for f in _files(folder):
+        docs = [d for d in yaml.safe_load_all(f.read_text()) if d and d.get("kind") != "Namespace"]
+        target = out / f.name
+        target.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+        kept.append(target)
+    return kept
+
+
+def delete(folder: Path, env: str, yes: bool, purge: bool = False) -> int:
     kubectl = _kubectl()
     if env == "production" and not yes:
-        answer = input("Delete the PRODUCTION deployment? Type 'production' to confirm: ")
+        what = "and ITS NAMESPACES, SECRETS AND VOLUMES " if purge else ""
+        answer = input(f"Delete the PRODUCTION deployment {what}? Type 'production' to confirm: ")
         if answer.strip() != "production":
             print("aborted", file=sys.stderr)
             return 1
-    for f in reversed(_files(folder)):
+    files = _files(folder) if purge else _without_namespaces(folder)
+    for f in reversed(files):
         code = _run([kubectl, "delete", "--ignore-not-found", "-f", str(f)])
         if code:
             return code
+    if not purge:
+        print("namespaces, secrets and volumes kept (delete --purge removes them too)", file=sys.stderr)
     return 0
 
 
@@ -89,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", nargs="?", const="server", choices=["server"], default=None,
                         help="apply with kubectl --dry-run=server (validated by the cluster, nothing changed)")
     parser.add_argument("--yes", action="store_true", help="skip the production delete confirmation")
+    parser.add_argument("--purge", action="store_true",
+                        help="delete: also the namespaces, and with them secrets, certificates and volumes")
     parser.add_argument("--outdir", type=Path, default=None)
     parser.add_argument("--observability", type=Path, default=None,
                         help="the repository's observability/ folder (needed when run from an install, not a checkout)")
@@ -113,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             return preview(folder)
         if args.action == "apply":
             return apply(folder, args.dry_run)
-        return delete(folder, args.env, args.yes)
+        return delete(folder, args.env, args.yes, args.purge)
     except (DeployError, MissingObservability) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -91,6 +91,17 @@ def test_delete_production_asks_for_confirmation(tmp_path: Path) -> None:
     assert proc.returncode == 0 and sum(c.startswith("delete") for c in calls) == 3
 
 
+def test_delete_keeps_namespaces_secrets_and_volumes_unless_purged(tmp_path: Path) -> None:
+    def deleted_kinds(calls: list[str]) -> set[str]:
+        files = [Path(c.rsplit(" ", 1)[-1]) for c in calls if c.startswith("delete")]
+        return {d["kind"] for f in files for d in yaml.safe_load_all(f.read_text()) if d}
+
+    proc, calls = _run(tmp_path, "staging", "delete")
+    assert proc.returncode == 0 and "Namespace" not in deleted_kinds(calls) and "Deployment" in deleted_kinds(calls)
+    proc, calls = _run(tmp_path, "staging", "delete", "--purge")
+    assert proc.returncode == 0 and "Namespace" in deleted_kinds(calls)
+
+
 def test_clear_errors_without_kubectl_or_cluster(tmp_path: Path) -> None:
     proc, _ = _run(tmp_path, "staging", "apply", kubectl=False)
     assert proc.returncode == 2 and "kubectl is not on PATH" in proc.stderr
