@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
 
-.PHONY: serve test lab train lint typecheck system-deps synth-cdk8s clean
+.PHONY: serve test image lab train lint typecheck system-deps synth-cdk8s clean
 
 $(VENV)/.runtime: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -37,6 +37,12 @@ typecheck: $(VENV)/.dev
 ## test: everything CI runs: lint, types, the whole test suite
 test: system-deps $(VENV)/.dev $(VENV)-checkov/.installed lint typecheck
 	$(VENV)/bin/pytest -q
+
+## image: build the container image with whichever of docker, podman or buildah is on PATH
+IMAGE ?= ghcr.io/fingerprint-api/fingerprint-api:0.1.0
+image:
+	@tool=$$(command -v docker || command -v podman || command -v buildah) || { echo "no docker, podman or buildah on PATH" >&2; exit 2; }; \
+	case "$$tool" in *buildah) $$tool bud -f Containerfile -t $(IMAGE) . ;; *) $$tool build -f Containerfile -t $(IMAGE) . ;; esac
 
 ## lab: what training, evaluation and benchmarks need beyond the runtime (`python -m lab ...`)
 lab: $(VENV)/.dev

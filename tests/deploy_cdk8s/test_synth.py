@@ -87,7 +87,7 @@ def test_application_numbers(synthesized: Path, env: str, hpa_min: int, hpa_max:
     metrics = {m["type"]: m for m in hpa["spec"]["metrics"] if m["type"] == "Pods"}
     resource = {m["resource"]["name"]: m["resource"]["target"]["averageUtilization"]
                 for m in hpa["spec"]["metrics"] if m["type"] == "Resource"}
-    assert resource == {"cpu": 70, "memory": 80}
+    assert resource == {"cpu": 70}  # memory does not fall as pods are added: it cannot decide
     assert metrics["Pods"]["pods"]["target"]["averageValue"] == "100"
 
     assert find(objs, "PodDisruptionBudget", "fingerprint-api-pdb")["spec"]["minAvailable"] == 2
