@@ -26,6 +26,7 @@ import torch
 from fingerprint.gallery.index import GalleryIndex
 from fingerprint.gallery.sqlite_store import SqliteStore
 from fingerprint.gallery.store import GalleryStore, Template, TemplateMeta
+from fingerprint.model.comparator import Comparator
 from fingerprint.model.weights import DEFAULT_WEIGHTS, read_meta
 
 
@@ -41,6 +42,7 @@ def build_index(vecs: np.ndarray) -> GalleryIndex:
     idx._template_ids = [str(i) for i in range(len(vecs))]
     idx._subjects = idx._template_ids
     idx._fingers = [None] * len(vecs)
+    idx._minutiae = [None] * len(vecs)  # every per-row list the index keeps, or the re-rank reads past the end
     idx._row_of = {t: i for i, t in enumerate(idx._template_ids)}
     idx._size = len(vecs)
     return idx
@@ -98,7 +100,7 @@ def bench_rerank(d: int, rng: np.random.Generator, n: int = 10_000) -> dict[str,
     meta = read_meta(DEFAULT_WEIGHTS)
     shape = meta.grid_shape() or (64, 10, 10)  # the bundled model's grid and comparison
     idx._grids = torch.randint(-60, 61, (n, *shape), dtype=torch.int8)
-    idx._matcher = meta.grid_matcher() or idx._matcher
+    idx.comparator = Comparator.from_card(meta)  # the card's grid comparison (no minutiae: none stored here)
     views = unit(9, d, rng)
     grid = torch.randint(-60, 61, shape, dtype=torch.int8).numpy()
     assert len(idx.search_views(views, 10, grid)) == 10  # warm
