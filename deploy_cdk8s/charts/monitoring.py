@@ -42,6 +42,17 @@ rules:
 """
 
 
+ENVIRONMENT_ANCHOR = "    cluster: kubernetes\n"
+
+
+def with_environment(config: str, environment: str) -> str:
+    """The one Prometheus config, with this environment's name among its external labels: every alert then
+    carries it, and Alertmanager routes staging's away from the pager."""
+    if ENVIRONMENT_ANCHOR not in config:
+        raise ValueError("prometheus-kubernetes.yml lost its `cluster: kubernetes` external label")
+    return config.replace(ENVIRONMENT_ANCHOR, f"{ENVIRONMENT_ANCHOR}    environment: {environment}\n", 1)
+
+
 def _stateless(scope: Construct, cid: str, name: str, ns: str, image: str, replicas: int, args: list[str],
                container_port: int, probe_path: str, volumes: list[k8s.Volume], mounts: list[k8s.VolumeMount],
                res: Resources, uid: int, service_account: str | None = None, env: list[k8s.EnvVar] | None = None,
@@ -112,7 +123,7 @@ class MonitoringChart(Chart):
                                                         name="prometheus-discovery"),
                                    subjects=[k8s.Subject(kind="ServiceAccount", name="prometheus", namespace=ns)])
         k8s.KubeConfigMap(self, "prom-config", metadata=meta("prometheus-config", ns, part_of=PART), data={
-            "prometheus.yml": read("prometheus/prometheus-kubernetes.yml"),
+            "prometheus.yml": with_environment(read("prometheus/prometheus-kubernetes.yml"), env.name),
             "recording_rules.yml": read("prometheus/recording_rules.yml"),
             "alert_rules.yml": read("prometheus/alert_rules.yml"),
         })

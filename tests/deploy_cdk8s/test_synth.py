@@ -112,7 +112,9 @@ def test_observability_files_are_byte_equal_to_the_source(synthesized: Path, env
     prom = _data(objs, "prometheus-config")
     assert prom["alert_rules.yml"] == (OBS / "prometheus/alert_rules.yml").read_text()
     assert prom["recording_rules.yml"] == (OBS / "prometheus/recording_rules.yml").read_text()
-    assert prom["prometheus.yml"] == (OBS / "prometheus/prometheus-kubernetes.yml").read_text()
+    # the one source, with the environment among the external labels: staging's alerts never page
+    assert prom["prometheus.yml"] == (OBS / "prometheus/prometheus-kubernetes.yml").read_text().replace(
+        "    cluster: kubernetes\n", f"    cluster: kubernetes\n    environment: {env}\n", 1)
     assert _data(objs, "grafana-dashboards")["fingerprint-api-overview.json"] == \
         (OBS / "grafana/dashboards/fingerprint-api-overview.json").read_text()
     assert _data(objs, "logstash-pipeline")["fingerprint.conf"] == (OBS / "logstash/pipeline/fingerprint.conf").read_text()

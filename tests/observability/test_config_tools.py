@@ -7,6 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 OBS = Path(__file__).resolve().parents[2] / "observability"
@@ -92,3 +93,13 @@ def test_dashboard_provisioning_matches_datasource() -> None:
         for target in panel["targets"]:
             assert target["datasource"]["uid"] == ds["uid"]
             assert target["expr"].strip()
+
+
+@pytest.mark.parametrize("labels,receivers", [
+    (["severity=critical", "environment=production"], "pagerduty-critical,slack-critical"),
+    (["severity=critical", "environment=staging"], "slack-warnings"),  # staging never pages
+    (["severity=warning", "environment=production"], "slack-warnings"),
+])
+def test_alertmanager_routes_only_production_to_the_pager(labels: list[str], receivers: str) -> None:
+    out = _run("amtool", "config", "routes", "test", "--config.file", str(OBS / "alertmanager" / "alertmanager.yml"), *labels)
+    assert out.strip().splitlines()[0] == receivers  # stdout first; amtool warns on stderr
