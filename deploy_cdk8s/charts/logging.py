@@ -79,7 +79,9 @@ class LoggingChart(Chart):
         k8s.KubeConfigMap(self, "es-templates", metadata=meta("elasticsearch-templates", NS, part_of=PART), data={
             "index-template.json": read("elasticsearch/index-template.json"),
             "ilm-policy.json": read("elasticsearch/ilm-policy.json"),
+            "setup.sh": read("elasticsearch/setup.sh"),
         })
+        self._elasticsearch_setup()
         self._workload(
             "elasticsearch", "elasticsearch", f"docker.elastic.co/elasticsearch/elasticsearch:{ELASTIC_VERSION}", 9200,
             tcp_probe(9200, initial=30, period=15), Resources("1", "2Gi", "2", "4Gi"), uid=1000,
@@ -92,6 +94,28 @@ class LoggingChart(Chart):
             mounts=[k8s.VolumeMount(name="data", mount_path="/usr/share/elasticsearch/data"),
                     k8s.VolumeMount(name="templates", mount_path="/usr/share/elasticsearch/templates", read_only=True)],
             stateful=True, read_only=False)
+
+    def _elasticsearch_setup(self) -> None:
+        """A Job that loads what mounting alone never does: kibana_system's password (Kibana cannot log in
+        without it), the lifecycle policy (indices are deleted after 30 days) and the index template."""
+        container = k8s.Container(
+            name="setup", image=f"docker.elastic.co/elasticsearch/elasticsearch:{ELASTIC_VERSION}",
+            image_pull_policy="Always", command=["sh", "/templates/setup.sh"],
+            env=[k8s.EnvVar(name="ELASTICSEARCH_URL", value="http://elasticsearch.logging.svc:9200"),
+                 k8s.EnvVar(name="TEMPLATES_DIR", value="/templates"),
+                 _secret_env("ELASTIC_PASSWORD", "elastic-credentials", "elastic-password"),
+                 _secret_env("KIBANA_SYSTEM_PASSWORD", "elastic-credentials", "kibana-system-password")],
+            resources=resources(Resources("50m", "64Mi", "200m", "128Mi")), security_context=container_security(),
+            volume_mounts=[k8s.VolumeMount(name="tmp", mount_path="/tmp"),
+                           k8s.VolumeMount(name="templates", mount_path="/templates", read_only=True)])
+        notes = [_IMAGE_SKIP, _ELASTIC_UID, ("CKV_K8S_35", "the Elastic images read credentials from the environment")]
+        k8s.KubeJob(self, "es-setup", metadata=meta("elasticsearch-setup", NS, annotations=skip(*notes), part_of=PART),
+                    spec=k8s.JobSpec(backoff_limit=6, ttl_seconds_after_finished=86400, template=k8s.PodTemplateSpec(
+                        metadata=k8s.ObjectMeta(labels={"app.kubernetes.io/name": "elasticsearch-setup",
+                                                        "app.kubernetes.io/part-of": PART}),
+                        spec=k8s.PodSpec(restart_policy="OnFailure", automount_service_account_token=False,
+                                         security_context=pod_security(1000), containers=[container],
+                                         volumes=[tmp_volume(), config_volume("templates", "elasticsearch-templates")]))))
 
     def _logstash(self) -> None:
         k8s.KubeConfigMap(self, "ls-pipeline", metadata=meta("logstash-pipeline", NS, part_of=PART),

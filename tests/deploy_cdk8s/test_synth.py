@@ -123,6 +123,9 @@ def test_observability_files_are_byte_equal_to_the_source(synthesized: Path, env
     assert prom_set["replicas"] == 2
     assert "--storage.tsdb.retention.time=15d" in prom_set["template"]["spec"]["containers"][0]["args"]
     assert "adapter" in _data(objs, "prometheus-adapter-config")["config.yaml"]
+    job = find(objs, "Job", "elasticsearch-setup")["spec"]["template"]["spec"]
+    assert job["containers"][0]["command"] == ["sh", "/templates/setup.sh"]
+    assert _data(objs, "elasticsearch-templates")["setup.sh"] == (OBS / "elasticsearch/setup.sh").read_text()
     for name in ("elasticsearch", "logstash", "kibana"):
         assert any(o["metadata"]["name"] == name and o["metadata"]["namespace"] == "logging" for o in objs
                    if o["kind"] in ("Deployment", "StatefulSet"))
