@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from fingerprint.gallery.health import StoreState
+
 
 class NotReady(Exception):
     def __init__(self, code: str, message: str) -> None:
@@ -57,7 +59,8 @@ class Identified:
 class Status:
     """The admin view of a ready service."""
 
-    store: str
+    status: Literal["ready", "degraded"]
+    store: StoreState
     model_name: str
     model_version: str
     sha256: str

@@ -274,7 +274,8 @@ class FingerprintService:
         _, index, meta = self.require_ready()
         threshold, source = self.default_threshold(meta)
         return Status(
-            store=self.health.state, model_name=meta.name, model_version=meta.version, sha256=meta.sha256,
+            status=self.health.readiness, store=self.health.state, model_name=meta.name, model_version=meta.version,
+            sha256=meta.sha256,
             embedding_dim=meta.embedding_dim, load_seconds=round(self.model.load_seconds or 0.0, 3),
             threshold_fmr_1e2=meta.threshold_fmr_1e2, threshold_fmr_1e3=meta.threshold_fmr_1e3,
             default_threshold=threshold, threshold_source=source, dense_matching=meta.dense_matching,

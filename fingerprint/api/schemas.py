@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from fingerprint.gallery.health import StoreState
 from fingerprint.gallery.identifiers import SUBJECT_ID_PATTERN
 
 FingerPosition = Literal[
@@ -119,9 +120,6 @@ class GalleryInfo(msgspec.Struct):
     stale_templates: dict[str, int]
     bytes_per_template: int  # index memory per template, for capacity planning
     refused_templates: int  # stored rows not loaded: unsealed, tampered or sealed under a missing key (logged)
-
-
-StoreState = Literal["ok", "unavailable", "disk_full"]
 
 
 class ReadinessResponse(msgspec.Struct):

@@ -38,8 +38,7 @@ class SystemController(Controller):
         if service.draining:
             raise NotReady("shutting_down", "the service is shutting down")
         service.require_ready()
-        store = service.health.state
-        return ReadinessResponse(status="ready" if store == "ok" else "degraded", store=store)
+        return ReadinessResponse(status=service.health.readiness, store=service.health.state)
 
     @get("/api/v1/status", guards=[requires("admin")], summary="Model, queue, gallery and store details (admin)",
          responses={401: ResponseSpec(data_container=ErrorResponse, description="missing or invalid API key"),
@@ -48,7 +47,7 @@ class SystemController(Controller):
     async def status(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService]) -> StatusResponse:
         s = service.status()
         return StatusResponse(
-            status="ready" if s.store == "ok" else "degraded", store=s.store,  # type: ignore[arg-type]
+            status=s.status, store=s.store,
             model=ModelInfo(name=s.model_name, version=s.model_version, sha256=s.sha256, embedding_dim=s.embedding_dim,
                             load_seconds=s.load_seconds, threshold_fmr_1e2=s.threshold_fmr_1e2,
                             threshold_fmr_1e3=s.threshold_fmr_1e3, default_threshold=s.default_threshold,

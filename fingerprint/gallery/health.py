@@ -37,6 +37,11 @@ class StoreHealth:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    @property
+    def readiness(self) -> Literal["ready", "degraded"]:
+        """Ready with a writable store; degraded while identify and verify serve from memory only."""
+        return "ready" if self.state == "ok" else "degraded"
+
     def saw(self, exc: StoreUnavailable) -> None:
         """A request just failed on the store: believe it until the next check."""
         self._set("disk_full" if isinstance(exc, StoreFull) else "unavailable")

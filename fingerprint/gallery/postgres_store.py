@@ -14,7 +14,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from fingerprint.gallery.codec import PLAIN, EmbeddingCodec
+from fingerprint.gallery.codec import EmbeddingCodec
 from fingerprint.gallery.store import Change, StoreUnavailable, Template, TemplateMeta
 
 if TYPE_CHECKING:
@@ -64,9 +64,9 @@ class PostgresStore:
     replicated = True
 
     def __init__(self, url: str, min_size: int = 1, max_size: int = 8, timeout: float = 5.0,
-                 codec: EmbeddingCodec = PLAIN) -> None:
+                 codec: EmbeddingCodec | None = None) -> None:
         self.url = url
-        self.codec = codec
+        self.codec = codec or EmbeddingCodec()  # its own: `refused` counts this store's rows
         self._timeout = timeout
         self._migrated = False
         self._pool = AsyncConnectionPool(url, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
@@ -125,10 +125,6 @@ class PostgresStore:
                 return int(row[0]) if row else 0
 
         return await self._with_conn(insert)
-
-    async def delete_subject(self, subject_id: str) -> list[str]:
-        ids, _ = await self.erase(subject_id)
-        return ids
 
     async def erase(self, subject_id: str) -> tuple[list[str], int]:
         """Delete every template of the subject in one transaction; (erased ids, change seq or 0)."""

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from fingerprint.gallery.codec import PLAIN, EmbeddingCodec
+from fingerprint.gallery.codec import EmbeddingCodec
 from fingerprint.gallery.store import StoreFull, StoreUnavailable, Template, TemplateMeta
 
 T = TypeVar("T")
@@ -56,9 +56,9 @@ def _meta(row: sqlite3.Row) -> TemplateMeta:
 class SqliteStore:
     replicated = False
 
-    def __init__(self, path: Path, codec: EmbeddingCodec = PLAIN) -> None:
+    def __init__(self, path: Path, codec: EmbeddingCodec | None = None) -> None:
         self._path = path
-        self.codec = codec
+        self.codec = codec or EmbeddingCodec()  # its own: `refused` counts this store's rows
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._conn: sqlite3.Connection | None = None
 
@@ -126,12 +126,12 @@ class SqliteStore:
 
     async def erase(self, subject_id: str) -> tuple[list[str], int]:
         try:
-            return await self.delete_subject(subject_id), 0
+            return await self._delete(subject_id), 0
         except StoreFull:
             self._reserve.unlink(missing_ok=True)  # give the reserve back, once, to this erasure
-            return await self.delete_subject(subject_id), 0
+            return await self._delete(subject_id), 0
 
-    async def delete_subject(self, subject_id: str) -> list[str]:
+    async def _delete(self, subject_id: str) -> list[str]:
         def delete(conn: sqlite3.Connection) -> list[str]:
             with conn:
                 conn.execute("BEGIN IMMEDIATE")

@@ -72,12 +72,9 @@ class GalleryStore(Protocol):
         """Durably stored when this returns; the change sequence (0 for a store with no change log)."""
         ...
 
-    async def delete_subject(self, subject_id: str) -> list[str]:
-        """Erase every template of the subject in one transaction; the erased template ids."""
-        ...
-
     async def erase(self, subject_id: str) -> tuple[list[str], int]:
-        """As delete_subject, with the change sequence of the erasure (0 for a store with no change log)."""
+        """Erase every template of the subject in one transaction: the erased template ids, and the change
+        sequence of the erasure (0 for a store with no change log, or when nothing was erased)."""
         ...
 
     async def subject_templates(self, subject_id: str) -> list[TemplateMeta]: ...

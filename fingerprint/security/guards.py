@@ -11,42 +11,43 @@ from litestar.types import Guard
 
 from fingerprint.security.api_keys import AuthBusy, KeyRing, Principal, bearer_token
 
+_CHECKED = "presented_key"  # request state: the outcome of checking the presented key, valid or not
+
+
+def _check(connection: ASGIConnection[Any, Any, Any, Any], ring: KeyRing) -> Principal | None:
+    """The presented key's principal, or None; checked once per request (the rate limiter and the guard
+    both ask, and a legacy key's check spends the shared scrypt budget). Raises AuthBusy."""
+    state = connection.scope.setdefault("state", {})
+    if _CHECKED not in state:
+        token = bearer_token(connection.headers.get("authorization", ""))
+        state[_CHECKED] = ring.authenticate(token) if token else None
+    return state[_CHECKED]  # type: ignore[no-any-return]
+
 
 def verified_key(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
     """The caller's key if it is valid, else None; never raises for a bad key (the rate limiter's view)."""
-    state = connection.scope.setdefault("state", {})
-    if "principal" in state:
-        return state["principal"]  # type: ignore[no-any-return]
     ring: KeyRing | None = connection.app.state.get("key_ring")
-    token = bearer_token(connection.headers.get("authorization", "")) if ring is not None else ""
+    if ring is None:
+        return None
     try:
-        principal = ring.authenticate(token) if ring is not None and token else None
+        return _check(connection, ring)
     except AuthBusy:
         return None
-    if principal is not None:
-        state["principal"] = principal
-    return principal
 
 
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
-    """The authenticated caller, cached on the request; None when authentication is disabled."""
-    state = connection.scope.setdefault("state", {})
-    if "principal" in state:
-        return state["principal"]  # type: ignore[no-any-return]
+    """The authenticated caller; None when authentication is disabled."""
     ring: KeyRing | None = connection.app.state.get("key_ring")
     if ring is None:
-        state["principal"] = None
         return None
-    token = bearer_token(connection.headers.get("authorization", ""))
     try:
-        principal = ring.authenticate(token) if token else None
+        principal = _check(connection, ring)
     except AuthBusy:
         raise TooManyRequestsException(detail="too many checks of legacy API keys; retry shortly",
                                        headers={"Retry-After": "1"}) from None
     if principal is None:
         raise NotAuthorizedException(detail="a valid API key is required (Authorization: Bearer fpk_...)",
                                      headers={"WWW-Authenticate": 'Bearer realm="fingerprint-api"'})
-    state["principal"] = principal
     return principal
 
 

@@ -8,6 +8,7 @@ import contextlib
 import json
 import random
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -46,41 +47,41 @@ class _Request:
         return {"type": "http.disconnect"}
 
 
-async def test_a_hang_up_during_the_commit_still_indexes_and_answers(tmp_path: Path, png_prints: list[list[bytes]]) -> None:
+@pytest.fixture
+async def held(tmp_path: Path) -> AsyncIterator[tuple[_HeldStore, FingerprintService]]:
+    """A ready service on the real model whose store's commit waits for the test."""
     store = _HeldStore(tmp_path / "g.sqlite3")
     await store.open()
     service = FingerprintService(Settings(data_dir=tmp_path), store, Telemetry("t", "t"))
     await service.load()
+    yield store, service
+    await service.stop()
+    await store.close()
+
+
+async def test_a_hang_up_during_the_commit_still_indexes_and_answers(
+        held: tuple[_HeldStore, FingerprintService], png_prints: list[list[bytes]]) -> None:
+    store, service = held
     request = _Request()
-    try:
-        work = asyncio.ensure_future(unless_disconnected(
-            request, service.enroll(png_prints[0][0], 500.0, "alice", None)))  # type: ignore[arg-type]
-        await store.writing.wait()
-        request.gone.set()  # the client hangs up while the template is being committed
-        await asyncio.sleep(0.05)
-        store.release.set()
-        enrolled = await work  # the outcome stands: before, ClientGone and a template only a restart indexed
-        assert service.index is not None and service.index.has_subject("alice")
-        assert [t.template_id for t in await store.subject_templates("alice")] == [enrolled.template_id]
-    finally:
-        await service.stop()
-        await store.close()
+    work = asyncio.ensure_future(unless_disconnected(
+        request, service.enroll(png_prints[0][0], 500.0, "alice", None)))  # type: ignore[arg-type]
+    await store.writing.wait()
+    request.gone.set()  # the client hangs up while the template is being committed
+    await asyncio.sleep(0.05)
+    store.release.set()
+    enrolled = await work  # the outcome stands: before, ClientGone and a template only a restart indexed
+    assert service.index is not None and service.index.has_subject("alice")
+    assert [t.template_id for t in await store.subject_templates("alice")] == [enrolled.template_id]
 
 
-async def test_a_hang_up_before_the_commit_stores_nothing(tmp_path: Path, png_prints: list[list[bytes]]) -> None:
-    store = _HeldStore(tmp_path / "g.sqlite3")
-    await store.open()
-    service = FingerprintService(Settings(data_dir=tmp_path), store, Telemetry("t", "t"))
-    await service.load()
+async def test_a_hang_up_before_the_commit_stores_nothing(
+        held: tuple[_HeldStore, FingerprintService], png_prints: list[list[bytes]]) -> None:
+    store, service = held
     request = _Request()
     request.gone.set()  # gone before the forward pass finished
-    try:
-        with pytest.raises(ClientGone):
-            await unless_disconnected(request, service.enroll(png_prints[0][0], 500.0, "bob", None))  # type: ignore[arg-type]
-        assert not store.writing.is_set() and await store.subject_templates("bob") == []
-    finally:
-        await service.stop()
-        await store.close()
+    with pytest.raises(ClientGone):
+        await unless_disconnected(request, service.enroll(png_prints[0][0], 500.0, "bob", None))  # type: ignore[arg-type]
+    assert not store.writing.is_set() and await store.subject_templates("bob") == []
 
 
 def _abandon(port: int, body: bytes, after: float) -> None:

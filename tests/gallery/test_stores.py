@@ -77,14 +77,14 @@ async def test_round_trip_survives_reopen(make_store: Callable[[], GalleryStore]
     await s.close()
 
 
-async def test_delete_subject_erases_every_template(store: GalleryStore) -> None:
+async def test_erase_removes_every_template_of_the_subject(store: GalleryStore) -> None:
     await _all(store, "v1")
     for i in range(3):
         await store.add(_template(f"a{i}", "alice"))
     await store.add(_template("b0", "bob"))
-    assert sorted(await store.delete_subject("alice")) == ["a0", "a1", "a2"]
+    assert sorted((await store.erase("alice"))[0]) == ["a0", "a1", "a2"]
     assert await store.subject_templates("alice") == []
-    assert await store.delete_subject("alice") == []
+    assert (await store.erase("alice"))[0] == []
     assert [m.template_id for m in await store.subject_templates("bob")] == ["b0"]
 
 
