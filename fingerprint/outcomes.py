@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from fingerprint.gallery.health import StoreState
+from fingerprint.gallery.impostors import ThresholdEstimate
 
 
 class NotReady(Exception):
@@ -68,8 +69,7 @@ class Status:
     load_seconds: float
     threshold_fmr_1e2: float
     threshold_fmr_1e3: float
-    default_threshold: float
-    threshold_source: str
+    threshold: ThresholdEstimate
     dense_matching: bool
     precision: str
     queue_depth: int

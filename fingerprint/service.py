@@ -18,6 +18,7 @@ from fingerprint.batching.pipeline import InferencePipeline, PipelineLimits
 from fingerprint.batching.to_the_end import to_the_end
 from fingerprint.gallery.health import StoreHealth
 from fingerprint.gallery.identifiers import check_subject_id
+from fingerprint.gallery.impostors import DecisionThreshold, ImpostorEstimator, ImpostorSample, ThresholdEstimate
 from fingerprint.gallery.index import GalleryIndex, Hit
 from fingerprint.gallery.store import GalleryStore, StoreUnavailable, Template, TemplateMeta
 from fingerprint.gallery.sync import GallerySync
@@ -66,6 +67,8 @@ class FingerprintService:
         self.store_error: str | None = None  # the gallery could not be loaded yet (database down): retrying
         self.gallery_error: str | None = None  # the gallery cannot be loaded as configured: not retried
         self.health = StoreHealth(store, settings.gallery_sync_interval)
+        self.threshold: DecisionThreshold | None = None
+        self.impostors: ImpostorEstimator | None = None
         telemetry.gauge("fingerprint.queue.depth", lambda: self.admission.depth)
         telemetry.gauge("fingerprint.queue.capacity", lambda: self.admission.capacity)
         telemetry.gauge("fingerprint.model.loaded", lambda: 1.0 if self.ready else 0.0)
@@ -128,6 +131,11 @@ class FingerprintService:
         self.model.meta = meta
         self.model.precision = embedder.precision
         self.model.load_seconds = time.perf_counter() - started
+        sample = ImpostorSample()
+        self.threshold = DecisionThreshold(self.settings.target_fmr, meta.threshold_fmr_1e3, self.settings.match_threshold,
+                                           sample)
+        self.impostors = ImpostorEstimator(index, sample, self.settings.gallery_sync_interval)
+        self.impostors.start()
         self.index = index
         self.pipeline = pipeline
         self.health.start()
@@ -151,6 +159,8 @@ class FingerprintService:
         """Finish admitted work and stop the pipeline (the listener is already closed)."""
         self.draining = True
         await self.health.stop()
+        if self.impostors is not None:
+            await self.impostors.stop()
         if self.sync is not None:
             await self.sync.stop()
         if self.pipeline is not None:
@@ -213,12 +223,11 @@ class FingerprintService:
         else:
             index.add_template(template)
 
-    def default_threshold(self, meta: ModelMeta) -> tuple[float, str]:
-        """MATCH_THRESHOLD when the operator measured one on their sensor, else the card's FMR 0.1 % one;
-        and which of the two it is ("setting" / "model_card")."""
-        if self.settings.match_threshold is None:
-            return meta.threshold_fmr_1e3, "model_card"
-        return self.settings.match_threshold, "setting"
+    def decision_threshold(self) -> ThresholdEstimate:
+        """What verify and identify decide with now, and where it comes from (gallery/impostors.py)."""
+        if self.threshold is None:
+            raise NotReady("model_loading", "the model is still loading")
+        return self.threshold.estimate()
 
     async def verify(self, image: bytes, dpi: float, subject_id: str) -> Verified:
         check_subject_id(subject_id)
@@ -230,14 +239,14 @@ class FingerprintService:
                                                                             probe.comparable_minutiae))
         if hit is None:  # erased while the probe was being embedded
             raise SubjectNotFound(subject_id)
-        threshold, _ = self.default_threshold(meta)
+        threshold = self.decision_threshold().value
         match = hit.score >= threshold
         self._count("verify", "match" if match else "no_match")
         return Verified(subject_id, match, self._public(hit.score), threshold, hit.template_id, meta.version)
 
     async def identify(self, image: bytes, dpi: float, top_k: int, threshold: float | None) -> Identified:
         pipeline, index, meta = self.require_ready()
-        used = self.default_threshold(meta)[0] if threshold is None else threshold
+        used = self.decision_threshold().value if threshold is None else threshold
         hits: list[Hit] = await pipeline.match(
             image, dpi, self._deadline(),
             lambda probe: index.search_views(probe.views, top_k, probe.dense, probe.comparable_minutiae))
@@ -272,13 +281,12 @@ class FingerprintService:
 
     def status(self) -> Status:
         _, index, meta = self.require_ready()
-        threshold, source = self.default_threshold(meta)
         return Status(
             status=self.health.readiness, store=self.health.state, model_name=meta.name, model_version=meta.version,
             sha256=meta.sha256,
             embedding_dim=meta.embedding_dim, load_seconds=round(self.model.load_seconds or 0.0, 3),
             threshold_fmr_1e2=meta.threshold_fmr_1e2, threshold_fmr_1e3=meta.threshold_fmr_1e3,
-            default_threshold=threshold, threshold_source=source, dense_matching=meta.dense_matching,
+            threshold=self.decision_threshold(), dense_matching=meta.dense_matching,
             precision=self.model.precision, queue_depth=self.admission.depth, queue_capacity=self.admission.capacity,
             gallery_size=len(index), stale_templates=self.model.stale_templates,
             bytes_per_template=index.bytes_per_template, refused_templates=self.store.codec.refused)

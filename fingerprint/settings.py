@@ -36,9 +36,10 @@ class Settings:
     inference_precision: str = "auto"  # auto: bfloat16 where the CPU computes it natively (model card)
     compute_niceness: int = 10  # preprocessing/inference threads run this far below the event loop (Linux)
     min_enroll_quality: float = 0.3
-    # the score verify and identify decide with; unset: the model card's FMR 0.1 % threshold, which holds
-    # on its training sensors. Measure yours with `fingerprint calibrate` (MODEL_CARD.md)
+    # the score verify and identify decide with; unset: the score that TARGET_FMR of the gallery's own
+    # impostor scores reach (gallery/impostors.py), the model card's prior until the gallery can tell
     match_threshold: float | None = None
+    target_fmr: float = 0.001
     max_body_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 16_000_000
     shutdown_grace: float = 20.0  # seconds in-flight requests get to finish after SIGTERM
@@ -126,6 +127,8 @@ def _validate(s: Settings) -> None:
             raise SettingsError(f"{name.upper()} must be positive")
     if s.match_threshold is not None and not 0.0 <= s.match_threshold <= 1.0:
         raise SettingsError("MATCH_THRESHOLD must be within [0, 1]")
+    if not 0.0 < s.target_fmr <= 0.5:
+        raise SettingsError("TARGET_FMR must be within (0, 0.5]")
     if not 0.0 <= s.min_enroll_quality <= 1.0:
         raise SettingsError("MIN_ENROLL_QUALITY must be within [0, 1]")
     if s.api_keys_file is None and not s.allow_unauthenticated and not is_loopback(s.host):

@@ -9,6 +9,7 @@ import msgspec
 
 from fingerprint.gallery.health import StoreState
 from fingerprint.gallery.identifiers import SUBJECT_ID_PATTERN
+from fingerprint.gallery.impostors import ThresholdEstimate
 
 FingerPosition = Literal[
     "unknown",
@@ -96,6 +97,22 @@ class EraseResponse(msgspec.Struct):
     erased_templates: int
 
 
+class ThresholdInfo(msgspec.Struct):
+    """What verify and identify decide with unless a request sets its own, and where it comes from."""
+
+    value: float
+    # "gallery": the score TARGET_FMR of the gallery's own impostor scores reach; "model_card": the card's
+    # prior, until the gallery holds `needed` impostor scores; "setting": MATCH_THRESHOLD
+    source: Literal["gallery", "model_card", "setting"]
+    target_fmr: float
+    impostor_scores: int
+    needed: int
+
+    @classmethod
+    def of(cls, t: ThresholdEstimate) -> ThresholdInfo:
+        return cls(round(t.value, 4), t.source, t.target_fmr, t.impostor_scores, t.needed)
+
+
 class ModelInfo(msgspec.Struct):
     name: str
     version: str
@@ -104,8 +121,7 @@ class ModelInfo(msgspec.Struct):
     load_seconds: float
     threshold_fmr_1e2: float
     threshold_fmr_1e3: float
-    default_threshold: float  # what verify and identify decide with unless a request sets its own
-    threshold_source: str  # "model_card" (its FMR 0.1 % threshold) or "setting" (MATCH_THRESHOLD)
+    threshold: ThresholdInfo
     dense_matching: bool  # scores compare descriptor grids (see the model card)
     precision: str  # what the network computes in here: "float32" or "bfloat16" (INFERENCE_PRECISION)
 
@@ -122,9 +138,10 @@ class GalleryInfo(msgspec.Struct):
     refused_templates: int  # stored rows not loaded: unsealed, tampered or sealed under a missing key (logged)
 
 
-class ReadinessResponse(msgspec.Struct):
+class ReadinessResponse(msgspec.Struct, omit_defaults=True):
     status: Literal["ready", "degraded"]
     store: StoreState
+    threshold: ThresholdInfo | None = None  # to an admin key (or with authentication disabled) only
 
 
 class StatusResponse(msgspec.Struct):

@@ -16,9 +16,10 @@ from fingerprint.api.schemas import (
     QueueInfo,
     ReadinessResponse,
     StatusResponse,
+    ThresholdInfo,
 )
 from fingerprint.outcomes import NotReady
-from fingerprint.security.guards import requires
+from fingerprint.security.guards import may_see, requires
 from fingerprint.service import FingerprintService
 
 
@@ -32,13 +33,18 @@ class SystemController(Controller):
     @get("/api/v1/models/status", summary="Readiness: 200 once the model is loaded and warm",
          description="`degraded`: identify and verify serve from memory while the gallery store cannot be "
                      "written (`store`: `unavailable` or `disk_full`). Answers from state kept by a background "
-                     "check: never waits on the database.",
+                     "check: never waits on the database. With an admin key, also the decision `threshold`: its "
+                     "value, whether the gallery's own impostor scores set it (`source`: `gallery`) or the model "
+                     "card's prior still does (`model_card`: fewer than `needed` scores yet), or MATCH_THRESHOLD.",
          responses={503: ResponseSpec(data_container=ErrorResponse, description="not ready, with the reason's code")})
-    async def model_status(self, service: NamedDependency[FingerprintService]) -> ReadinessResponse:
+    async def model_status(self, request: Request[Any, Any, Any],
+                           service: NamedDependency[FingerprintService]) -> ReadinessResponse:
         if service.draining:
             raise NotReady("shutting_down", "the service is shutting down")
         service.require_ready()
-        return ReadinessResponse(status=service.health.readiness, store=service.health.state)
+        # the threshold and how it was estimated: an anonymous caller learns only whether the service is ready
+        threshold = ThresholdInfo.of(service.decision_threshold()) if may_see(request, "admin") else None
+        return ReadinessResponse(status=service.health.readiness, store=service.health.state, threshold=threshold)
 
     @get("/api/v1/status", guards=[requires("admin")], summary="Model, queue, gallery and store details (admin)",
          responses={401: ResponseSpec(data_container=ErrorResponse, description="missing or invalid API key"),
@@ -50,8 +56,8 @@ class SystemController(Controller):
             status=s.status, store=s.store,
             model=ModelInfo(name=s.model_name, version=s.model_version, sha256=s.sha256, embedding_dim=s.embedding_dim,
                             load_seconds=s.load_seconds, threshold_fmr_1e2=s.threshold_fmr_1e2,
-                            threshold_fmr_1e3=s.threshold_fmr_1e3, default_threshold=s.default_threshold,
-                            threshold_source=s.threshold_source, dense_matching=s.dense_matching, precision=s.precision),
+                            threshold_fmr_1e3=s.threshold_fmr_1e3, threshold=ThresholdInfo.of(s.threshold),
+                            dense_matching=s.dense_matching, precision=s.precision),
             queue=QueueInfo(depth=s.queue_depth, capacity=s.queue_capacity),
             gallery=GalleryInfo(size=s.gallery_size, stale_templates=s.stale_templates,
                                 bytes_per_template=s.bytes_per_template, refused_templates=s.refused_templates),

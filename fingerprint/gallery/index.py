@@ -26,6 +26,7 @@ from fingerprint.model.minutiae import MinutiaeTemplate, Probe
 
 _CHUNK = 262144
 _RESCORE_MARGIN = 32
+_ADDED_KEPT = 100_000  # an estimator that samples scores needs no more of a burst of additions
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class GalleryIndex:
         self._fingers: list[str | None] = []
         self._row_of: dict[str, int] = {}
         self._rows_of_subject: dict[str, set[int]] = {}
+        self._added: list[str] = []  # since the impostor estimator last drained them (gallery/impostors.py)
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -91,6 +93,8 @@ class GalleryIndex:
             self._row_of[template_id] = row
             self._rows_of_subject.setdefault(subject_id, set()).add(row)
             self._size += 1
+            if len(self._added) < _ADDED_KEPT:
+                self._added.append(template_id)
 
     def remove_subject(self, subject_id: str) -> int:
         with self._lock:
@@ -123,6 +127,36 @@ class GalleryIndex:
         self._fingers.pop()
         self._minutiae.pop()
         self._size -= 1
+
+    def drain_added(self) -> list[str]:
+        """The templates added since the last call (at most _ADDED_KEPT of them)."""
+        with self._lock:
+            added, self._added = self._added, []
+            return added
+
+    def score_against(self, template_id: str, others: list[str]) -> list[float]:
+        """One stored template scored, as verify would score it as a probe (its enrolled view only), against
+        each of `others` that is still stored and belongs to another subject: the gallery's own impostor
+        scores (gallery/impostors.py)."""
+        c = self.comparator
+        with self._lock:
+            row = self._row_of.get(template_id)
+            if row is None:
+                return []
+            subject = self._subjects[row]
+            rows = [r for r in (self._row_of.get(o) for o in others) if r is not None and self._subjects[r] != subject]
+            if not rows:
+                return []
+            cos = c.view_cosines_torch(self._matrix[rows].float(), self._matrix[row].float()[None])
+            probe_grid = None if self._grids is None else self._grids[row][None].clone()
+            grids = None if self._grids is None else self._grids[rows]
+            probe_minutiae, stored = self._minutiae[row], [self._minutiae[r] for r in rows]
+        if probe_grid is not None and grids is not None:
+            cos = c.grid_cosines(probe_grid, grids, cos[None])[0]
+        scores = cos.tolist()
+        if c.fuses_minutiae and probe_minutiae is not None:
+            scores = self._fused(scores, c.probe(MinutiaeTemplate.from_bytes(probe_minutiae)), stored)
+        return [c.to_score(s) for s in scores]
 
     def has_subject(self, subject_id: str) -> bool:
         return subject_id in self._rows_of_subject

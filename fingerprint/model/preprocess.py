@@ -31,6 +31,8 @@ class Prepared:
     foreground: torch.Tensor  # (B,) fraction of the crop window that is fingerprint
     coherence: torch.Tensor  # (B,) mean ridge orientation coherence over the foreground
     quality: torch.Tensor  # (B,) in [0, 1]
+    # (B, 2) row and column, in the image, of the outer window's top-left corner (may be negative)
+    origin: torch.Tensor | None = None
 
 
 def _block_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -142,4 +144,5 @@ def prepare(images: torch.Tensor, window: int = WINDOW, outer: int | None = None
     quality = torch.clamp(foreground / 0.4, 0, 1) * torch.clamp((coherence - 0.2) / 0.5, 0, 1)
     enhanced = enhanced_outer[..., inner, inner]
     return Prepared(tensor=torch.cat([tensor, enhanced], dim=1), minutiae_map=enhanced_outer[:, 0],
-                    foreground=foreground, coherence=coherence, quality=quality)
+                    foreground=foreground, coherence=coherence, quality=quality,
+                    origin=torch.stack([cy.long() - outer // 2, cx.long() - outer // 2], 1))

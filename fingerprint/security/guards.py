@@ -51,6 +51,16 @@ def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | 
     return principal
 
 
+def may_see(connection: ASGIConnection[Any, Any, Any, Any], scope: str) -> bool:
+    """Whether the caller holds `scope` (everyone does with authentication disabled); never raises: for
+    open routes that tell a key holder more than an anonymous caller."""
+    ring: KeyRing | None = connection.app.state.get("key_ring")
+    if ring is None:
+        return True
+    principal = verified_key(connection)
+    return principal is not None and scope in principal.scopes
+
+
 def requires(scope: str) -> Guard:
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal = principal_of(connection)

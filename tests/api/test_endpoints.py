@@ -26,14 +26,18 @@ def _json(image: bytes, **fields: Any) -> dict[str, Any]:
 async def test_health_and_readiness(app_client: Callable[..., Any]) -> None:
     async with app_client() as c:
         assert (await c.get("/health")).json() == {"status": "ok"}
-        assert (await c.get("/api/v1/models/status")).json() == {"status": "ready", "store": "ok"}
+        ready = (await c.get("/api/v1/models/status")).json()
+        assert ready["status"] == "ready" and ready["store"] == "ok"
+        # an empty gallery has no impostor scores: the card's prior decides, and readiness says so
+        assert ready["threshold"]["source"] == "model_card" and ready["threshold"]["impostor_scores"] == 0
+        assert ready["threshold"]["needed"] == 3000 and ready["threshold"]["target_fmr"] == 0.001
         status = (await c.get("/api/v1/status")).json()
         assert status["status"] == "ready" and status["store"] == "ok"
         assert len(status["model"]["sha256"]) == 64 and status["model"]["embedding_dim"] <= 512
         assert status["queue"] == {"depth": 0, "capacity": 100}
         assert status["gallery"]["size"] == 0
-        assert status["model"]["default_threshold"] == status["model"]["threshold_fmr_1e3"]
-        assert status["model"]["threshold_source"] == "model_card"
+        assert status["model"]["threshold"]["value"] == round(status["model"]["threshold_fmr_1e3"], 4)
+        assert status["model"]["threshold"]["source"] == "model_card"
         assert status["model"]["precision"] in ("float32", "bfloat16")
 
 
@@ -46,7 +50,7 @@ async def test_a_threshold_measured_on_the_operators_sensor_decides_verify_and_i
     strict = min(1.0, mate["score"] + 0.01)  # a step above the mate's (rounded) score: the mate no longer matches
     async with app_client(match_threshold=strict) as c:
         status = (await c.get("/api/v1/status")).json()["model"]
-        assert status["default_threshold"] == strict and status["threshold_source"] == "setting"
+        assert status["threshold"]["value"] == strict and status["threshold"]["source"] == "setting"
         assert status["threshold_fmr_1e3"] != strict  # the card's own figures are still reported
         for n, finger in enumerate(png_prints[:2]):
             await c.post("/api/v1/fingerprint/enroll", **_multipart(finger[0], subject_id=f"subject-{n}"))

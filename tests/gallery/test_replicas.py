@@ -102,8 +102,8 @@ def test_database_outage_degrades_fails_writes_at_once_and_heals(replicas: Calla
         assert "before" in _candidates(a, png_prints[0][1])  # identify serves from memory meanwhile
 
         pg.start()
-        healed = _until(lambda: httpx.get(a.url + "/api/v1/models/status", timeout=2).json()
-                        == {"status": "ready", "store": "ok"}, timeout=30)
+        healed = _until(lambda: httpx.get(a.url + "/api/v1/models/status", timeout=2).json()["store"] == "ok",
+                        timeout=30)
         r = httpx.post(a.url + "/api/v1/fingerprint/enroll", json={**enroll, "subject_id": "after"}, timeout=30)
         assert r.status_code == 201, r.text
         assert {"before", "after"} <= _candidates(a, png_prints[0][1])

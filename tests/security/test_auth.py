@@ -72,6 +72,11 @@ async def test_every_route_and_scope(app_client: Callable[..., Any], keys: tuple
         # open routes stay open and say no more than whether the service is ready
         assert (await c.get("/health")).json() == {"status": "ok"}
         assert (await c.get("/api/v1/models/status")).json() == {"status": "ready", "store": "ok"}
+        # a key without the admin scope learns no more; an admin key also sees the decision threshold
+        r = await c.get("/api/v1/models/status", headers={"Authorization": f"Bearer {issued['identify']}"})
+        assert r.json() == {"status": "ready", "store": "ok"}
+        r = await c.get("/api/v1/models/status", headers={"Authorization": f"Bearer {issued['admin']}"})
+        assert r.json()["threshold"]["source"] == "model_card"
         assert (await c.get("/metrics")).status_code == 404  # its own listener (METRICS_PORT)
 
 

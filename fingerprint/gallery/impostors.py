@@ -1,0 +1,153 @@
+"""The decision threshold, estimated from the deployment's own gallery.
+
+A threshold measured on other sensors is wrong on a new one (model 4.0.0's card threshold, from its
+training sensors, rejected 10-40 % of genuine attempts on sensors it had not seen while accepting no
+impostor). Every gallery already holds the impostor distribution of its own sensor and population:
+templates of different subjects. `ImpostorEstimator` scores enrolled templates against templates of
+other subjects, exactly as verify scores a probe (the one scorer, through the index), keeps a bounded
+uniform sample of those scores, and `DecisionThreshold` decides with the score that the target share of
+them (TARGET_FMR, default 0.1 %) reaches. No labels are needed; enrolment keeps it current.
+
+Until the sample holds enough scores to estimate that tail (at least `MIN_TAIL` above the threshold),
+the model card's prior decides; MATCH_THRESHOLD, when set, always does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import structlog
+
+if TYPE_CHECKING:
+    from fingerprint.gallery.index import GalleryIndex
+
+log = structlog.get_logger("fingerprint.gallery.impostors")
+
+MIN_TAIL = 3  # impostor scores at or above the threshold before the sample may set it
+SAMPLE_CAPACITY = 20_000
+PARTNERS = 16  # other-subject templates each template is scored against, once the gallery is large
+SMALL_GALLERY = 200  # up to this many templates, each is scored against every one before it (all pairs)
+_PARTNER_POOL = 10_000
+
+ThresholdSource = Literal["setting", "gallery", "model_card"]
+
+
+@dataclass(frozen=True)
+class ThresholdEstimate:
+    value: float
+    source: ThresholdSource
+    target_fmr: float
+    impostor_scores: int  # the sample's size
+    needed: int  # scores the sample needs before it sets the threshold
+
+
+class ImpostorSample:
+    """A uniform sample (reservoir) of impostor scores, and the threshold its tail gives."""
+
+    def __init__(self, capacity: int = SAMPLE_CAPACITY, seed: int = 0) -> None:
+        self.capacity = capacity
+        self.scores: list[float] = []
+        self.seen = 0
+        self._rng = random.Random(seed)
+
+    def add(self, scores: list[float]) -> None:
+        for s in scores:
+            self.seen += 1
+            if len(self.scores) < self.capacity:
+                self.scores.append(s)
+            else:
+                j = self._rng.randrange(self.seen)
+                if j < self.capacity:
+                    self.scores[j] = s
+
+    @staticmethod
+    def needed(target_fmr: float) -> int:
+        return math.ceil(MIN_TAIL / target_fmr)
+
+    def threshold(self, target_fmr: float) -> float | None:
+        """The lowest score that at most `target_fmr` of the sample reaches; None while the sample is
+        too small for that tail."""
+        if len(self.scores) < self.needed(target_fmr):
+            return None
+        ranked = sorted(self.scores, reverse=True)
+        allowed = math.floor(target_fmr * len(ranked))  # impostors that may reach the threshold
+        return min(1.0, ranked[allowed] + 1e-6)
+
+
+class DecisionThreshold:
+    """The one owner of the score verify and identify decide with."""
+
+    def __init__(self, target_fmr: float, prior: float, setting: float | None, sample: ImpostorSample) -> None:
+        self.target_fmr = target_fmr
+        self.prior = prior
+        self.setting = setting
+        self.sample = sample
+
+    def estimate(self) -> ThresholdEstimate:
+        n, needed = len(self.sample.scores), self.sample.needed(self.target_fmr)
+        if self.setting is not None:
+            return ThresholdEstimate(self.setting, "setting", self.target_fmr, n, needed)
+        value = self.sample.threshold(self.target_fmr)
+        if value is None:
+            return ThresholdEstimate(self.prior, "model_card", self.target_fmr, n, needed)
+        return ThresholdEstimate(value, "gallery", self.target_fmr, n, needed)
+
+    @property
+    def value(self) -> float:
+        return self.estimate().value
+
+
+class ImpostorEstimator:
+    """Scores templates against other subjects' templates in the background, into the sample: what the
+    gallery held at start (as much as fills the sample), then every template added, on this replica or
+    by another (the index records each addition; this drains them)."""
+
+    def __init__(self, index: GalleryIndex, sample: ImpostorSample, interval: float = 1.0, seed: int = 0) -> None:
+        self._index = index
+        self._sample = sample
+        self._interval = interval
+        self._rng = random.Random(seed)
+        self._scored: list[str] = []  # templates already scored, the partners of the next ones
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="impostor-estimator")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def catch_up(self) -> None:
+        """Score every template added so far."""
+        while fresh := self._index.drain_added():
+            self._rng.shuffle(fresh)
+            # a large gallery at start: enough templates to fill the sample with PARTNERS scores each
+            for template_id in fresh[: max(SMALL_GALLERY, 2 * self._sample.capacity // PARTNERS)]:
+                try:
+                    await asyncio.to_thread(self._score, template_id)
+                except Exception as exc:  # an estimate that misses one template is still an estimate
+                    log.warning("impostor scoring failed", **{"error.type": type(exc).__name__})
+
+    async def _run(self) -> None:
+        while True:
+            await self.catch_up()
+            await asyncio.sleep(self._interval)
+
+    def _partners(self) -> list[str]:
+        if len(self._scored) <= SMALL_GALLERY:
+            return list(self._scored)
+        return self._rng.sample(self._scored, PARTNERS)
+
+    def _score(self, template_id: str) -> None:
+        self._sample.add(self._index.score_against(template_id, self._partners()))
+        if len(self._scored) < _PARTNER_POOL:
+            self._scored.append(template_id)
+        else:  # a bounded pool of partners, kept uniform over everything scored
+            self._scored[self._rng.randrange(len(self._scored))] = template_id

@@ -1,0 +1,224 @@
+"""LEADER (Cappelli et al., pyfing 0.7.3, MIT): end-to-end minutiae from a raw 500 dpi print, as a
+torch module that loads pyfing's trained weights (converted once by `lab.pretrained`).
+
+A port rather than Keras 3 on its torch backend: the same weights give the same minutiae, with one
+runtime (torch) and no Keras import, and run faster here (docs/experiments.md). The architecture is
+pyfing's, layer for layer: a context encoder-decoder at half resolution, an attention gate, a
+refinement encoder-decoder, and three heads at full resolution (minutia probability, direction, type),
+then non-maximum suppression of the smoothed probability. Layer names are pyfing's, so the converted
+weight file maps one to one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SIZE_MULTIPLE = 32  # five halvings in each encoder
+QUALITY_THRESHOLD = 0.6  # pyfing's default on the suppressed probability
+_LN_EPS = 1e-3  # Keras LayerNormalization's default
+
+
+class _ChannelNorm(nn.Module):
+    """Keras LayerNormalization on a channels-last tensor: each pixel normalised over its channels."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(1, keepdim=True)
+        var = (x - mean).square().mean(1, keepdim=True)
+        return (x - mean) * torch.rsqrt(var + _LN_EPS) * self.weight[:, None, None] + self.bias[:, None, None]
+
+
+def _conv(cin: int, cout: int, k: int, dilation: int = 1, bias: bool = True, groups: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, padding=dilation * (k // 2), dilation=dilation, bias=bias, groups=groups)
+
+
+class _Stem(nn.Module):
+    def __init__(self, filters: int, max_pool: bool) -> None:
+        super().__init__()
+        self.conv = _conv(1, filters, 5)
+        self.dilated_conv = _conv(1, filters, 5, dilation=2)
+        self.ln = _ChannelNorm(2 * filters)
+        self.max_pool = max_pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.gelu(self.ln(torch.cat([self.conv(x), self.dilated_conv(x)], 1)))
+        return F.max_pool2d(x, 2) if self.max_pool else F.avg_pool2d(x, 2)
+
+
+class _SepConv(nn.Module):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.depthwise = _conv(cin, cin, 5, bias=False, groups=cin)
+        self.pointwise = _conv(cin, cout, 1)
+        self.ln = _ChannelNorm(cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.gelu(self.ln(self.pointwise(self.depthwise(x))))
+
+
+class _InverseBottleneck(nn.Module):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.depthwise_conv = _conv(cin, cin, 7, bias=False, groups=cin)
+        self.ln = _ChannelNorm(cin)
+        self.conv_exp = _conv(cin, 4 * cin, 1)
+        self.conv_red = _conv(4 * cin, cin, 1)
+        self.conv_adj = _conv(cin, cout, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv_red(F.gelu(self.conv_exp(self.ln(self.depthwise_conv(x)))))
+        out: torch.Tensor = self.conv_adj(x + y)
+        return out
+
+
+def _down(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[1] // 2
+    return torch.cat([F.max_pool2d(x[:, :half], 2), F.avg_pool2d(x[:, half:], 2)], 1)
+
+
+def _up(x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+    x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+    return x if skip is None else torch.cat([x, skip], 1)
+
+
+class _Head(nn.Module):
+    def __init__(self, cin: int) -> None:
+        super().__init__()
+        self.ibc = _InverseBottleneck(cin, 6)
+        self.conv1 = _conv(6, 4, 1)
+        self.ln = _ChannelNorm(4)
+        self.conv2 = _conv(4, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.gelu(self.conv2(self.ln(self.conv1(_up(self.ibc(x))))))
+
+
+_CONTEXT = (16, 32, 64, 128)
+_REFINE_ENC = (32, 64, 128, 32)
+_REFINE_DEC = (20, 42, 91, 27)
+
+
+class LeaderNet(nn.Module):
+    """(N, 1, H, W) grey levels 0-255, H and W multiples of 32 -> (N, 4, H, W): minutia probability,
+    direction (radians, atan2 of the direction head), ending probability, suppressed probability."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem0, self.stem1 = _Stem(8, True), _Stem(16, False)
+        self.enc0 = nn.ModuleList(_SepConv(cin, c) for cin, c in zip((16, *_CONTEXT[:-1]), _CONTEXT, strict=True))
+        dec_in = (64, 128, 256, 128)  # after each level's upsampling and skip
+        self.dec0 = nn.ModuleList(_SepConv(dec_in[i], _CONTEXT[i]) for i in range(4))
+        self.attention = nn.ModuleList(_conv(32, 16, 3, dilation=d) for d in (1, 3, 6))
+        self.attention_s = _conv(48, 32, 1)
+        self.enc1 = nn.ModuleList(_InverseBottleneck(cin, c) for cin, c in zip((64, *_REFINE_ENC[:-1]), _REFINE_ENC, strict=True))
+        dec1_in = (106, 219, 59, 32)
+        self.dec1 = nn.ModuleList(_InverseBottleneck(dec1_in[i], _REFINE_DEC[i]) for i in range(4))
+        self.heads = nn.ModuleList(_Head(52) for _ in range(3))
+        self.pos, self.dir, self.typ = _conv(4, 1, 5), _conv(4, 2, 5), _conv(4, 1, 5)
+        self.register_buffer("blur", _gaussian5(), persistent=False)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        x, x1 = self.stem0(image), self.stem1(image)
+        skips = []
+        for block in self.enc0:
+            x = block(x)
+            skips.append(x)
+            x = _down(x)
+        for i in reversed(range(4)):
+            x = _up(self.dec0[i](x), skips[i])
+        gate = torch.sigmoid(self.attention_s(torch.cat([F.gelu(c(x)) for c in self.attention], 1)))
+        x = torch.cat([x * gate, x1], 1)
+        skips = []
+        for block in self.enc1:
+            x = block(x)
+            skips.append(x)
+            x = _down(x)
+        for i in reversed(range(4)):
+            x = _up(self.dec1[i](x), skips[i])
+        h = [head(x) for head in self.heads]
+        pos = torch.sigmoid(self.pos(h[0]))
+        d = self.dir(h[1])
+        direction = torch.atan2(d[:, 1:2], d[:, 0:1])
+        typ = torch.sigmoid(self.typ(h[2]))
+        blur: torch.Tensor = self.blur  # type: ignore[assignment]
+        smooth = F.conv2d(pos, blur, padding=2)
+        peaks = smooth * (smooth == F.max_pool2d(smooth, 7, stride=1, padding=3)).to(smooth.dtype)
+        return torch.cat([pos, direction, typ, peaks], 1)
+
+
+def _gaussian5() -> torch.Tensor:
+    # OpenCV's getGaussianKernel(5, 0), which pyfing uses: for sizes up to 7 with no sigma it is the
+    # fixed binomial kernel, not a sampled Gaussian
+    g = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
+    return torch.outer(g, g)[None, None]
+
+
+@dataclass(frozen=True)
+class LeaderMinutiae:
+    """Minutiae in the image's pixels: (n, 5) float32 x, y, direction (radians, pyfing's: counter-clockwise
+    from the x axis with y up),
+    ending (1) or bifurcation (0), quality (the suppressed probability)."""
+
+    points: np.ndarray
+
+
+def padded_size(n: int) -> int:
+    return -(-n // SIZE_MULTIPLE) * SIZE_MULTIPLE
+
+
+def minutiae_from_maps(maps: np.ndarray, threshold: float = QUALITY_THRESHOLD) -> LeaderMinutiae:
+    """(4, H, W) network output, already cropped to the image -> its minutiae."""
+    ys, xs = np.nonzero(maps[3] >= threshold)
+    points = np.stack([xs, ys, maps[1, ys, xs], (maps[2, ys, xs] >= 0.5), maps[3, ys, xs]], 1).astype(np.float32)
+    return LeaderMinutiae(points.reshape(-1, 5))
+
+
+def run(net: LeaderNet, image: np.ndarray) -> LeaderMinutiae:
+    """Minutiae of one 500 dpi grey image (H, W) uint8, padded as pyfing pads it (centred, with the
+    image's top-left grey level)."""
+    h, w = image.shape
+    ph, pw = padded_size(h), padded_size(w)
+    top, left = (ph - h) // 2, (pw - w) // 2
+    canvas = np.full((ph, pw), image[0, 0], np.float32)
+    canvas[top : top + h, left : left + w] = image
+    with torch.inference_mode():
+        out = net(torch.from_numpy(canvas)[None, None])[0].numpy()
+    return minutiae_from_maps(out[:, top : top + h, left : left + w])
+
+
+MAX_MINUTIAE = 80  # the best by quality, so a template's size stays bounded as with the hand-made extraction
+
+
+def window_minutiae(net: LeaderNet, gray: np.ndarray, origin: tuple[int, int], foreground: np.ndarray,
+                    cell_px: int) -> np.ndarray:
+    """LEADER's minutiae of the part of a 500 dpi image (H, W) that lies in the square window whose
+    top-left corner is `origin` (row, column; the window may reach beyond the image), as (n, 3) float32
+    x, y, direction in the window's pixels: what `MinutiaeTemplate.points` holds. Only the window is run
+    through the network (the print's foreground, and its time), and only minutiae on the window's
+    `foreground` (bool, one cell per `cell_px` block) are kept: on faint or smudged background LEADER finds
+    minutiae that every such print shares, and those matched impostors (docs/experiments.md)."""
+    y0, x0 = origin
+    window = foreground.shape[0] * cell_px
+    h, w = gray.shape
+    top, left, bottom, right = max(y0, 0), max(x0, 0), min(y0 + window, h), min(x0 + window, w)
+    if bottom - top < SIZE_MULTIPLE or right - left < SIZE_MULTIPLE:
+        return np.zeros((0, 3), np.float32)
+    found = run(net, np.ascontiguousarray(gray[top:bottom, left:right])).points
+    xs, ys = found[:, 0] + (left - x0), found[:, 1] + (top - y0)
+    rows = np.clip((ys // cell_px).astype(np.int64), 0, foreground.shape[0] - 1)
+    cols = np.clip((xs // cell_px).astype(np.int64), 0, foreground.shape[1] - 1)
+    on_print = foreground[rows, cols]
+    # pyfing's directions turn counter-clockwise with the y axis up; a template's turn with the image's rows
+    points = np.stack([xs, ys, np.remainder(-found[:, 2], 2 * math.pi), found[:, 4]], 1)[on_print]
+    best: np.ndarray = points[np.argsort(-points[:, 3], kind="stable")[:MAX_MINUTIAE], :3].astype(np.float32)
+    return best

@@ -1,0 +1,151 @@
+"""Which minutiae the comparison fuses, and at which weights, chosen by sensor folds.
+
+For every set: the grid cosines of the served network, the hand-made minutiae's scores and LEADER's
+(pyfing's pretrained extractor, `fingerprint.model.leader`), every pair, cached per set. Then each set's
+figures come from the weights that did best on the *other* sets (leave one sensor out): no set's
+figure is chosen on it.
+
+    python -m lab.evaluation.minutiae_folds score ../shared/fingerprints/* --cache runs/folds
+    python -m lab.evaluation.minutiae_folds choose --cache runs/folds
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fingerprint.calibration.dataset import folder_dpi, scan_folder
+from fingerprint.calibration.metrics import eer, fnmr_at_fmr
+from fingerprint.calibration.protocol import all_pairs, fvc_pairs
+from fingerprint.model.comparator import Comparator
+from fingerprint.model.decode import ImageRejected, decode_grayscale, to_target_dpi
+from fingerprint.model.embedder import TorchEmbedder
+from fingerprint.model.leader import LeaderNet, window_minutiae
+from fingerprint.model.minutiae import MinutiaeTemplate
+from fingerprint.model.minutiae.extract import MASK_CELL_PX
+from fingerprint.model.minutiae.match import one_blas_thread
+from fingerprint.model.weights import DEFAULT_WEIGHTS
+
+LEADER_WEIGHTS = DEFAULT_WEIGHTS.parent / "leader.pt"
+
+
+def score_set(folder: Path, embedder: TorchEmbedder, leader: LeaderNet) -> dict[str, np.ndarray]:
+    imps = scan_folder(folder)
+    dpi = folder_dpi(folder)
+    meta = embedder.meta
+    prepared, leaders = [], []
+    seconds = []
+    for imp in imps:
+        try:
+            data = imp.path.read_bytes()
+            prep = embedder.preprocess(data, dpi)
+            gray = to_target_dpi(decode_grayscale(data, 16_000_000), dpi)
+            start = time.perf_counter()
+            origin = _origin(gray, meta.window, meta.minutiae_crop())
+            assert prep.minutiae is not None
+            points = window_minutiae(leader, gray, origin, prep.minutiae.foreground, MASK_CELL_PX)
+            seconds.append(time.perf_counter() - start)
+        except ImageRejected:
+            prep, points = embedder.blank(), np.zeros((0, 3), np.float32)
+        prepared.append(prep)
+        assert prep.minutiae is not None
+        leaders.append(MinutiaeTemplate(points, prep.minutiae.foreground))
+    embeddings = [e for i in range(0, len(prepared), 32) for e in embedder.embed(prepared[i : i + 32])]
+    card = Comparator.from_card(meta)
+    grid_only = Comparator(card.grid, card.minutiae, 0.0)
+    return {
+        "grid": grid_only.all_pairs(embeddings),
+        "ours": card.minutiae.all_pairs([p.minutiae for p in prepared]),  # type: ignore[misc]
+        "leader": card.minutiae.all_pairs(leaders),
+        "fingers": np.array([i.finger for i in imps]),
+        "impressions": np.array([i.impression for i in imps]),
+        "leader_seconds": np.array(seconds),
+        "leader_count": np.array([len(t.points) for t in leaders]),
+        "leader_points": np.concatenate([t.points for t in leaders]),
+        "ours_count": np.array([len(p.minutiae.points) for p in prepared]),  # type: ignore[union-attr]
+    }
+
+
+def _origin(gray: np.ndarray, window: int, outer: int) -> tuple[int, int]:
+    from fingerprint.model.preprocess import prepare
+
+    with torch.inference_mode():
+        p = prepare(torch.from_numpy(gray.astype(np.float32))[None, None], window, outer)
+    assert p.origin is not None
+    return int(p.origin[0, 0]), int(p.origin[0, 1])
+
+
+def fused(parts: dict[str, np.ndarray], w_ours: float, w_leader: float) -> np.ndarray:
+    """The comparison's cosine scale: grid cosine and each minutiae score (mapped to [-1, 1]) weighted."""
+    return (parts["grid"] + w_ours * (2 * parts["ours"] - 1) + w_leader * (2 * parts["leader"] - 1)) / (1 + w_ours + w_leader)
+
+
+def figures(parts: dict[str, np.ndarray], cos: np.ndarray) -> dict[str, float | None]:
+    fingers = [str(f) for f in parts["fingers"]]
+    out: dict[str, float | None] = {}
+    for name, pairs in (("fvc", fvc_pairs(fingers, [int(i) for i in parts["impressions"]])), ("all", all_pairs(fingers))):
+        # a pair's first image is enrolled, its second the probe: cos[probe, enrolled]
+        gen = cos[pairs.genuine[:, 1], pairs.genuine[:, 0]]
+        imp = cos[pairs.impostor[:, 1], pairs.impostor[:, 0]]
+        out[f"{name}_eer"] = eer(gen, imp)
+        out[f"{name}_fmr1000"] = fnmr_at_fmr(gen, imp, 0.001)
+    return out
+
+
+WEIGHTS_OURS = (0.0, 2.0, 4.0, 6.0, 9.0)
+WEIGHTS_LEADER = (0.0, 2.0, 4.0, 6.0, 9.0, 14.0, 20.0)
+
+
+def choose(cache: Path) -> dict[str, object]:
+    sets = {p.stem: dict(np.load(p)) for p in sorted(cache.glob("*.npz"))}
+    grid = list(itertools.product(WEIGHTS_OURS, WEIGHTS_LEADER))
+    # the objective a weight pair is chosen by: mean all-pairs EER plus mean FNMR at FMR 0.1 % over the sets it may see
+    cost = {name: {w: figures(parts, fused(parts, *w)) for w in grid} for name, parts in sets.items()}
+
+    def objective(names: list[str], w: tuple[float, float]) -> float:
+        return float(np.mean([cost[n][w]["all_eer"] + (cost[n][w]["all_fmr1000"] or 1.0) for n in names]))
+
+    report: dict[str, object] = {}
+    for held in sets:
+        others = [n for n in sets if n != held]
+        best = min(grid, key=lambda w: objective(others, w))
+        report[held] = {"chosen_on_others": best, "held_out": cost[held][best],
+                        "served_4.0": cost[held][(6.0, 0.0)], "leader_only": cost[held][(0.0, 20.0)]}
+    report["all_sets_choice"] = min(grid, key=lambda w: objective(list(sets), w))
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("score")
+    s.add_argument("dirs", nargs="+", type=Path)
+    s.add_argument("--cache", type=Path, required=True)
+    c = sub.add_parser("choose")
+    c.add_argument("--cache", type=Path, required=True)
+    args = parser.parse_args()
+    if args.command == "score":
+        one_blas_thread()
+        args.cache.mkdir(parents=True, exist_ok=True)
+        embedder = TorchEmbedder(DEFAULT_WEIGHTS, 16_000_000, threads=1, precision="float32")
+        leader = LeaderNet().eval()
+        leader.load_state_dict(torch.load(LEADER_WEIGHTS))
+        for folder in args.dirs:
+            out = args.cache / f"{folder.name}.npz"
+            if out.exists() or not folder.is_dir():
+                continue  # resumable: a set already scored is kept
+            start = time.perf_counter()
+            np.savez(out, **score_set(folder, embedder, leader))
+            print(f"{folder.name}: {time.perf_counter() - start:.0f} s", flush=True)
+    else:
+        print(json.dumps(choose(args.cache), indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

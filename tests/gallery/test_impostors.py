@@ -1,0 +1,78 @@
+"""The decision threshold the gallery estimates from its own impostor scores."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from fingerprint.gallery.impostors import DecisionThreshold, ImpostorEstimator, ImpostorSample
+from fingerprint.gallery.index import GalleryIndex
+from fingerprint.model.comparator import Comparator
+
+
+def test_the_threshold_is_the_score_the_target_share_of_impostors_reaches() -> None:
+    sample = ImpostorSample()
+    scores = [i / 10_000 for i in range(10_000)]  # 0.0000 ... 0.9999
+    sample.add(scores[:2_999])
+    assert sample.threshold(0.001) is None  # 3 / 0.001 = 3,000 scores are needed for that tail
+    sample.add(scores[2_999:])
+    t = sample.threshold(0.001)
+    assert t is not None
+    reached = sum(s >= t for s in scores) / len(scores)
+    assert reached <= 0.001 and sum(s >= t - 0.0002 for s in scores) / len(scores) > 0.001
+    assert sample.threshold(0.01) < t  # a looser target, a lower threshold
+
+
+def test_the_sample_stays_bounded_and_uniform() -> None:
+    sample = ImpostorSample(capacity=1_000, seed=1)
+    sample.add([0.0] * 5_000 + [1.0] * 5_000)
+    assert len(sample.scores) == 1_000 and sample.seen == 10_000
+    assert 0.4 < np.mean(sample.scores) < 0.6  # the late half is not favoured nor ignored
+
+
+def test_a_setting_overrides_the_gallery_and_the_prior_decides_until_the_gallery_can() -> None:
+    sample = ImpostorSample()
+    threshold = DecisionThreshold(0.01, prior=0.7, setting=None, sample=sample)
+    assert (threshold.value, threshold.estimate().source) == (0.7, "model_card")
+    sample.add(list(np.linspace(0.0, 0.5, 400)))
+    assert threshold.estimate().source == "gallery" and threshold.value < 0.5
+    assert DecisionThreshold(0.01, 0.7, 0.9, sample).estimate().source == "setting"
+
+
+async def test_the_estimator_scores_other_subjects_only_and_follows_enrolment() -> None:
+    rng = np.random.default_rng(0)
+    index = GalleryIndex(8, Comparator())
+    for n in range(30):  # 10 subjects, 3 templates each
+        v = rng.normal(size=8).astype(np.float32)
+        index.add(f"t{n}", f"s{n // 3}", None, v / np.linalg.norm(v))
+    sample = ImpostorSample()
+    estimator = ImpostorEstimator(index, sample)
+    await estimator.catch_up()
+    assert len(sample.scores) == 30 * 29 // 2 - 10 * 3  # every pair of a small gallery but same-subject ones
+    index.add("late", "s99", None, np.ones(8, np.float32) / np.sqrt(8))
+    await estimator.catch_up()
+    assert len(sample.scores) == 435 - 30 + 30
+
+
+async def test_the_service_decides_with_its_gallerys_estimate(app_client: Callable[..., Any],
+                                                             png_prints: list[list[bytes]]) -> None:
+    async with app_client(target_fmr=0.5, gallery_sync_interval=0.05) as c:
+        prior = (await c.get("/api/v1/models/status")).json()["threshold"]
+        assert prior["source"] == "model_card" and prior["needed"] == 6
+        for n, finger in enumerate(png_prints):  # 4 subjects: 6 impostor pairs
+            body = {"image": base64.b64encode(finger[0]).decode(), "subject_id": f"subject-{n}"}
+            assert (await c.post("/api/v1/fingerprint/enroll", json=body)).status_code == 201
+        for _ in range(200):
+            threshold = (await c.get("/api/v1/models/status")).json()["threshold"]
+            if threshold["source"] == "gallery":
+                break
+            await asyncio.sleep(0.05)
+        assert threshold["source"] == "gallery" and threshold["impostor_scores"] == 6
+        assert threshold["value"] != prior["value"]
+        body = {"image": base64.b64encode(png_prints[0][1]).decode(), "subject_id": "subject-0"}
+        verified = (await c.post("/api/v1/fingerprint/verify", json=body)).json()
+        assert verified["threshold"] == threshold["value"] or abs(verified["threshold"] - threshold["value"]) < 1e-4
