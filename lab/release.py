@@ -67,6 +67,9 @@ def main() -> None:
         meta = replace(meta, minutiae_window=args.minutiae_window)
     if args.direction_offsets is not None:
         meta = replace(meta, minutiae_direction_offsets=tuple(float(x) for x in args.direction_offsets.split(",") if x))
+    if args.write is not None and meta.leader_weight > 0:
+        raise SystemExit("this card fuses LEADER's minutiae: its weights and thresholds are written by "
+                         "`python -m lab.evaluation.minutiae_folds card`")
     comparator = Comparator.from_card(meta)
     assert comparator.grid is not None, "the minutiae are fused with a dense-matching model's grid score"
     _, held_keys = split_fingers(args.data, cfg)

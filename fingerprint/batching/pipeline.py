@@ -16,8 +16,9 @@ from fingerprint.batching.admission import Admission
 from fingerprint.batching.batcher import BatchObserver, MicroBatcher
 from fingerprint.batching.deadline import Deadline, StageTimeout
 from fingerprint.batching.priority import lower_thread_priority
+from fingerprint.model.comparator import MinutiaeProbe
 from fingerprint.model.embedder import Embedder, Embedding, PreparedImage
-from fingerprint.model.minutiae.match import Probe, one_blas_thread
+from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.minutiae.template import MinutiaeTemplate
 
 T = TypeVar("T")
@@ -30,14 +31,14 @@ class LowQuality(Exception):
         self.minimum = minimum
 
 
-ProbeBuilder = Callable[[MinutiaeTemplate], Probe]
+ProbeBuilder = Callable[[MinutiaeTemplate], MinutiaeProbe]
 
 
 @dataclass(frozen=True)
 class Extracted:
     embedding: Embedding
     quality: float
-    probe: Probe | None = None  # the minutiae's cylinders, built beside inference for verify and identify
+    probe: MinutiaeProbe | None = None  # the minutiae's cylinders, built beside inference for verify and identify
 
     @property
     def views(self) -> np.ndarray:
@@ -58,7 +59,7 @@ class Extracted:
         return self.embedding.minutiae
 
     @property
-    def comparable_minutiae(self) -> Probe | MinutiaeTemplate | None:
+    def comparable_minutiae(self) -> MinutiaeProbe | MinutiaeTemplate | None:
         """What the gallery compares minutiae with: the built probe when there is one."""
         return self.probe if self.probe is not None else self.embedding.minutiae
 

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from fingerprint.gallery.store import Template
-from fingerprint.model.comparator import Comparator
+from fingerprint.model.comparator import Comparator, MinutiaeProbe
 from fingerprint.model.dense import GridMatcher
-from fingerprint.model.minutiae import MinutiaeTemplate, Probe
+from fingerprint.model.minutiae import MinutiaeTemplate
 
 _CHUNK = 262144
 _RESCORE_MARGIN = 32
@@ -194,7 +194,7 @@ class GalleryIndex:
             return out
 
     def search_views(self, views: np.ndarray, top_k: int, dense: np.ndarray | None = None,
-                     minutiae: MinutiaeTemplate | Probe | None = None) -> list[Hit]:
+                     minutiae: MinutiaeTemplate | MinutiaeProbe | None = None) -> list[Hit]:
         """Top-k for a probe given as (K, D) views (and its int8 grid when the model has one).
 
         The scan ranks the whole gallery by the centred view (views[0]) alone, so a search costs the
@@ -236,7 +236,8 @@ class GalleryIndex:
         return [Hit(names[i][0], names[i][1], names[i][2], c.to_score(sc))
                 for sc, i in zip(scores.tolist(), order.tolist(), strict=True)]
 
-    def _fused(self, grid_cosines: list[float], probe: MinutiaeTemplate | Probe, stored: list[bytes | None]) -> list[float]:
+    def _fused(self, grid_cosines: list[float], probe: MinutiaeTemplate | MinutiaeProbe,
+               stored: list[bytes | None]) -> list[float]:
         return self.comparator.fused(grid_cosines, probe, [None if s is None else MinutiaeTemplate.from_bytes(s)
                                                            for s in stored])
 
@@ -245,7 +246,7 @@ class GalleryIndex:
                 for sc, r in zip(scores, rows, strict=True)]
 
     def best_for_subject(self, probe: np.ndarray, subject_id: str, dense: np.ndarray | None = None,
-                         minutiae: MinutiaeTemplate | Probe | None = None) -> Hit | None:
+                         minutiae: MinutiaeTemplate | MinutiaeProbe | None = None) -> Hit | None:
         """The subject's best-matching template for a probe given as (D,) or (K, D) views, scored
         on the descriptor grids when the probe has one."""
         with self._lock:

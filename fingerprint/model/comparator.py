@@ -4,8 +4,9 @@ validation and benchmarks report, is computed here, from the model card.
 A comparison runs in up to three stages, each on the best candidates of the one before (the
 shortlist sizes are part of the card's scoring, not of the search): the probe's best view against
 each search vector (cosine), then the descriptor grids (`GridMatcher`, seeded with those cosines),
-then the minutiae (`MinutiaeMatcher`), fused with the grid cosine by the card's weight. Scores live
-on a cosine scale inside the stages and are mapped to [0, 1] once, by `to_score`.
+then the minutiae (`MinutiaeMatcher`): the hand-made extraction's and, from 5.0, LEADER's, each
+compared by the same matcher and fused with the grid cosine by the card's weights. Scores live on a
+cosine scale inside the stages and are mapped to [0, 1] once, by `to_score`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 
 from fingerprint.model.dense import GridMatcher
-from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate, Probe, fused_cosine
+from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate, Probe
 
 if TYPE_CHECKING:
     from fingerprint.model.embedder import Embedding
@@ -32,17 +33,26 @@ MINUTIAE_SHORTLIST = 8  # of those, the best by grid that the minutiae re-score 
 
 
 @dataclass(frozen=True)
+class MinutiaeProbe:
+    """A probe's minutiae as compared: the cylinders of each set, built once per probe."""
+
+    own: Probe
+    leader: Probe | None
+
+
+@dataclass(frozen=True)
 class Comparator:
     grid: GridMatcher | None = None  # None: the model compares search vectors only
     minutiae: MinutiaeMatcher = field(default_factory=MinutiaeMatcher)
     minutiae_weight: float = 0.0
+    leader_weight: float = 0.0  # LEADER's minutiae (model/leader.py), compared by the same matcher
     view_shortlist: int = VIEW_SHORTLIST
     grid_shortlist: int = GRID_SHORTLIST
     minutiae_shortlist: int = MINUTIAE_SHORTLIST
 
     @classmethod
     def from_card(cls, meta: ModelMeta) -> Comparator:
-        return cls(meta.grid_matcher(), meta.minutiae_matcher(), meta.minutiae_weight)
+        return cls(meta.grid_matcher(), meta.minutiae_matcher(), meta.minutiae_weight, meta.leader_weight)
 
     @staticmethod
     def to_score(cos: T) -> T:
@@ -71,23 +81,33 @@ class Comparator:
 
     @property
     def fuses_minutiae(self) -> bool:
-        return self.minutiae_weight > 0
+        return self.minutiae_weight > 0 or self.leader_weight > 0
 
-    def probe(self, minutiae: MinutiaeTemplate) -> Probe:
+    def probe(self, minutiae: MinutiaeTemplate) -> MinutiaeProbe:
         """What a probe's minutiae are compared as (built once per probe, off the event loop)."""
-        return self.minutiae.probe(minutiae)
+        leader = minutiae.leader_template() if self.leader_weight > 0 else None
+        return MinutiaeProbe(self.minutiae.probe(minutiae), None if leader is None else self.minutiae.probe(leader))
 
-    def fuse(self, grid_cos: T, minutiae_scores: T) -> T:
-        """Grid cosines (one or an array) fused with minutiae scores in [0, 1]; unchanged without minutiae."""
+    def fuse(self, grid_cos: T, own: T, leader: T | float = 0.0) -> T:
+        """Grid cosines (one or an array) fused with each minutiae set's scores in [0, 1], each mapped to
+        [-1, 1] and weighted, rescaled to the grid's scale; unchanged without minutiae."""
         if not self.fuses_minutiae:
             return grid_cos
-        return fused_cosine(grid_cos, minutiae_scores, self.minutiae_weight)  # type: ignore[type-var]
+        total = 1.0 + self.minutiae_weight + self.leader_weight
+        return (grid_cos + self.minutiae_weight * (2.0 * own - 1.0)  # type: ignore[operator, return-value]
+                + self.leader_weight * (2.0 * leader - 1.0)) / total  # type: ignore[operator]
 
-    def fused(self, grid_cos: Sequence[float], probe: MinutiaeTemplate | Probe,
+    def fused(self, grid_cos: Sequence[float], probe: MinutiaeTemplate | MinutiaeProbe,
               stored: Sequence[MinutiaeTemplate | None]) -> list[float]:
-        """Grid cosines fused with the minutiae scores; a template stored without minutiae scores 0 on them."""
-        scores = self.minutiae.scores(probe, list(stored))
-        return [self.fuse(g, 0.0 if m is None else m) for g, m in zip(grid_cos, scores, strict=True)]
+        """Grid cosines fused with the minutiae scores; a template stored without minutiae (or without
+        LEADER's) scores 0 on them."""
+        cylinders = probe if isinstance(probe, MinutiaeProbe) else self.probe(probe)
+        own = self.minutiae.scores(cylinders.own, list(stored))
+        leader: list[float | None] = [0.0] * len(own)
+        if cylinders.leader is not None:
+            leader = self.minutiae.scores(cylinders.leader, [None if t is None else t.leader_template() for t in stored])
+        return [self.fuse(g, 0.0 if m is None else m, 0.0 if n is None else n)
+                for g, m, n in zip(grid_cos, own, leader, strict=True)]
 
     # --- every pair of a set (calibration, evaluation, release) ---------------------------------------
 
@@ -103,5 +123,12 @@ class Comparator:
         out: np.ndarray = self.grid_cosines(stacked, stacked, torch.from_numpy(view_cos)).numpy()
         minutiae = [e.minutiae for e in embeddings]
         if self.fuses_minutiae and all(m is not None for m in minutiae):
-            out = self.fuse(out, self.minutiae.all_pairs(minutiae))  # type: ignore[arg-type]
+            own = self.minutiae.all_pairs(minutiae) if self.minutiae_weight > 0 else np.zeros_like(out)  # type: ignore[arg-type]
+            leader = np.zeros_like(out)
+            if self.leader_weight > 0:
+                sets = [m.leader_template() for m in minutiae]  # type: ignore[union-attr]
+                if any(s is None for s in sets):
+                    raise ValueError("the model fuses LEADER's minutiae but a print has none")
+                leader = self.minutiae.all_pairs(sets)  # type: ignore[arg-type]
+            out = self.fuse(out, own, leader)
         return out

@@ -12,10 +12,12 @@ import torch
 
 from fingerprint.model.decode import decode_grayscale, to_target_dpi
 from fingerprint.model.dense import dense_grid, to_int8
+from fingerprint.model.leader import window_minutiae
 from fingerprint.model.minutiae import MinutiaeTemplate, extract_minutiae
+from fingerprint.model.minutiae.extract import MASK_CELL_PX
 from fingerprint.model.network import PRECISIONS, bfloat16_is_native, inference_copy
 from fingerprint.model.preprocess import prepare
-from fingerprint.model.weights import ModelMeta, load_weights
+from fingerprint.model.weights import ModelMeta, load_leader, load_weights
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class TorchEmbedder:
         if threads > 0:  # torch's intra-op pool is process-wide; 0 keeps its default of one per core
             torch.set_num_threads(threads)
         model, self._meta = load_weights(weights)
+        self._leader = load_leader(weights, self._meta)
         if precision == "auto":
             precision = "bfloat16" if bfloat16_is_native() else "float32"
         self._precision = precision
@@ -84,6 +87,11 @@ class TorchEmbedder:
             # minutiae come from the enhanced map the network reads (over a larger window), here on the
             # extraction stage's thread rather than in the batched forward pass
             minutiae = extract_minutiae(prepared.minutiae_map[0]) if self._meta.minutiae_weight > 0 else None
+            if minutiae is not None and self._leader is not None and prepared.origin is not None:
+                # LEADER reads the raw print (its training input), over the same window and foreground
+                origin = (int(prepared.origin[0, 0]), int(prepared.origin[0, 1]))
+                leader = window_minutiae(self._leader, gray, origin, minutiae.foreground, MASK_CELL_PX)
+                minutiae = MinutiaeTemplate(minutiae.points, minutiae.foreground, leader)
         return PreparedImage(tensor=prepared.tensor[0], quality=float(prepared.quality[0]), minutiae=minutiae)
 
     def embed(self, batch: list[PreparedImage]) -> list[Embedding]:
@@ -109,4 +117,6 @@ class TorchEmbedder:
         size, outer = self._meta.window // 2, self._meta.minutiae_crop() // 2
         tensor = torch.zeros(2, size, size)
         minutiae = extract_minutiae(torch.zeros(outer, outer)) if self._meta.minutiae_weight > 0 else None
+        if minutiae is not None and self._leader is not None:
+            minutiae = MinutiaeTemplate(minutiae.points, minutiae.foreground, np.zeros((0, 3), np.float32))
         return PreparedImage(tensor=tensor, quality=0.0, minutiae=minutiae)

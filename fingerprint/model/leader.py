@@ -12,6 +12,7 @@ weight file maps one to one.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -172,6 +173,18 @@ class LeaderMinutiae:
     points: np.ndarray
 
 
+LeaderForward = Callable[[torch.Tensor], torch.Tensor]
+
+
+def for_inference(net: LeaderNet) -> LeaderForward:
+    """The network traced and frozen (convolutions fused with what follows them): the same maps, about
+    1.35x faster on one core here (docs/experiments.md). Any input size a multiple of 32."""
+    with torch.inference_mode():
+        traced = torch.jit.trace(net.eval(), torch.zeros(1, 1, 64, 64))  # type: ignore[no-untyped-call]
+        frozen: LeaderForward = torch.jit.freeze(traced)
+    return frozen
+
+
 def padded_size(n: int) -> int:
     return -(-n // SIZE_MULTIPLE) * SIZE_MULTIPLE
 
@@ -183,7 +196,7 @@ def minutiae_from_maps(maps: np.ndarray, threshold: float = QUALITY_THRESHOLD) -
     return LeaderMinutiae(points.reshape(-1, 5))
 
 
-def run(net: LeaderNet, image: np.ndarray) -> LeaderMinutiae:
+def run(net: LeaderForward, image: np.ndarray) -> LeaderMinutiae:
     """Minutiae of one 500 dpi grey image (H, W) uint8, padded as pyfing pads it (centred, with the
     image's top-left grey level)."""
     h, w = image.shape
@@ -199,7 +212,7 @@ def run(net: LeaderNet, image: np.ndarray) -> LeaderMinutiae:
 MAX_MINUTIAE = 80  # the best by quality, so a template's size stays bounded as with the hand-made extraction
 
 
-def window_minutiae(net: LeaderNet, gray: np.ndarray, origin: tuple[int, int], foreground: np.ndarray,
+def window_minutiae(net: LeaderForward, gray: np.ndarray, origin: tuple[int, int], foreground: np.ndarray,
                     cell_px: int) -> np.ndarray:
     """LEADER's minutiae of the part of a 500 dpi image (H, W) that lies in the square window whose
     top-left corner is `origin` (row, column; the window may reach beyond the image), as (n, 3) float32

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from fingerprint.model.dense import GridMatcher
+from fingerprint.model.leader import LeaderForward, LeaderNet, for_inference
 from fingerprint.model.minutiae import MinutiaeMatcher
 from fingerprint.model.network import FingerprintNet
 
@@ -51,6 +52,10 @@ class ModelMeta:
     # degrees each probe minutia's direction is also turned by when minutiae are compared (minutiae/match.py);
     # cards before 3.6 compare the directions as found
     minutiae_direction_offsets: tuple[float, ...] = ()
+    # weight of LEADER's minutiae score (model/leader.py) beside the grid's and the hand-made minutiae's; 0: the
+    # network is not run. Its weights are `leader.pt` beside the card, checked against `leader_sha256`
+    leader_weight: float = 0.0
+    leader_sha256: str = ""
 
     def minutiae_crop(self) -> int:
         """The window minutiae are found in."""
@@ -126,6 +131,30 @@ def read_meta(path: Path) -> ModelMeta:
         raise WeightsError(f"model card {meta_path(path)} is invalid: minutiae_window {outer!r} is not a "
                            f"multiple of 16 from the window ({meta.window}) to 640")
     return meta
+
+
+def leader_path(weights: Path) -> Path:
+    return weights.parent / "leader.pt"
+
+
+def load_leader(weights: Path, meta: ModelMeta) -> LeaderForward | None:
+    """The card's LEADER network, checked by sha256; None for cards that do not fuse its minutiae."""
+    if meta.leader_weight <= 0:
+        return None
+    path = leader_path(weights)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise WeightsError(f"LEADER weights {path} cannot be read: {exc}") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != meta.leader_sha256:
+        raise WeightsError(f"LEADER weights {path} sha256 {digest} does not match the recorded {meta.leader_sha256}")
+    net = LeaderNet()
+    try:
+        net.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
+    except Exception as exc:
+        raise WeightsError(f"LEADER weights {path} cannot be loaded: {exc}") from exc
+    return for_inference(net)
 
 
 def load_weights(path: Path) -> tuple[FingerprintNet, ModelMeta]:

@@ -7,6 +7,12 @@ figure is chosen on it.
 
     python -m lab.evaluation.minutiae_folds score ../shared/fingerprints/* --cache runs/folds
     python -m lab.evaluation.minutiae_folds choose --cache runs/folds
+    python -m lab.evaluation.minutiae_folds card --cache runs/folds --own 6 --leader 9 --version 5.0.0
+
+`card` writes the weights and the prior thresholds into the bundled card: each FMR's threshold is the
+higher of the training sensors' (the Neurotech sets, whose prints trained the network; no evaluation
+set) impostor thresholds, one sensor at a time (pooling sensors would promise an FMR one sensor does
+not keep). The prior only decides until a gallery holds enough impostor scores of its own.
 """
 
 from __future__ import annotations
@@ -121,6 +127,31 @@ def choose(cache: Path) -> dict[str, object]:
     return report
 
 
+PRIOR_SETS = ("Neurotech_CrossMatch_Sample_DB", "Neurotech_UareU_sample_DB")
+
+
+def write_card(cache: Path, own: float, leader: float, version: str) -> dict[str, object]:
+    from fingerprint.calibration.metrics import threshold_at_fmr
+    from fingerprint.model.weights import leader_path, meta_path, sha256_file
+
+    thresholds = {0.01: 0.0, 0.001: 0.0}
+    for name in PRIOR_SETS:
+        parts = dict(np.load(cache / f"{name}.npz"))
+        pairs = all_pairs([str(f) for f in parts["fingers"]])
+        impostor = Comparator.to_score(fused(parts, own, leader)[pairs.impostor[:, 1], pairs.impostor[:, 0]])
+        for fmr in thresholds:
+            thresholds[fmr] = max(thresholds[fmr], threshold_at_fmr(impostor, fmr))
+    path = meta_path(DEFAULT_WEIGHTS)
+    card = json.loads(path.read_text())
+    card.update(version=version, minutiae_weight=own, leader_weight=leader,
+                leader_sha256=sha256_file(leader_path(DEFAULT_WEIGHTS)),
+                threshold_fmr_1e2=thresholds[0.01], threshold_fmr_1e3=thresholds[0.001], reads_templates_of=[],
+                notes=f"weights chosen leave-one-sensor-out (lab/evaluation/minutiae_folds.py); thresholds: the higher of "
+                      f"{' and '.join(PRIOR_SETS)}' impostors'")
+    path.write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +160,11 @@ def main() -> None:
     s.add_argument("--cache", type=Path, required=True)
     c = sub.add_parser("choose")
     c.add_argument("--cache", type=Path, required=True)
+    w = sub.add_parser("card")
+    w.add_argument("--cache", type=Path, required=True)
+    w.add_argument("--own", type=float, required=True)
+    w.add_argument("--leader", type=float, required=True)
+    w.add_argument("--version", required=True)
     args = parser.parse_args()
     if args.command == "score":
         one_blas_thread()
@@ -143,6 +179,8 @@ def main() -> None:
             start = time.perf_counter()
             np.savez(out, **score_set(folder, embedder, leader))
             print(f"{folder.name}: {time.perf_counter() - start:.0f} s", flush=True)
+    elif args.command == "card":
+        print(json.dumps(write_card(args.cache, args.own, args.leader, args.version), indent=1))
     else:
         print(json.dumps(choose(args.cache), indent=1, default=str))
 

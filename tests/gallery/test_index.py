@@ -174,11 +174,12 @@ def test_a_probe_built_ahead_scores_as_its_minutiae_do() -> None:
     vec = _unit(1, 16, 0)[0]
     grid = np.random.default_rng(1).integers(-60, 61, (64, 10, 10)).astype(np.int8)
     matcher = MinutiaeMatcher(direction_offsets=(-6, 6))
-    idx = GalleryIndex(16, Comparator(GridMatcher(), matcher, 5.0))
+    comparator = Comparator(GridMatcher(), matcher, 5.0)
+    idx = GalleryIndex(16, comparator)
     for seed in (1, 2, 3):
         idx.add(f"t{seed}", f"s{seed}", None, vec, grid, _minutiae(seed))
     probe = _minutiae(1)
-    built = matcher.probe(probe)
+    built = comparator.probe(probe)
     assert [(h.template_id, h.score) for h in idx.search_views(vec[None], 3, grid, built)] == \
         [(h.template_id, h.score) for h in idx.search_views(vec[None], 3, grid, probe)]
     assert idx.best_for_subject(vec[None], "s1", grid, built) == idx.best_for_subject(vec[None], "s1", grid, probe)

@@ -9,7 +9,7 @@ similarities consolidated by local similarity assignment with relaxation).
 """
 
 from fingerprint.model.minutiae.extract import extract_minutiae
-from fingerprint.model.minutiae.match import MinutiaeMatcher, Probe, fused_cosine
+from fingerprint.model.minutiae.match import MinutiaeMatcher, Probe
 from fingerprint.model.minutiae.template import MinutiaeFormatError, MinutiaeTemplate
 
-__all__ = ["MinutiaeFormatError", "MinutiaeMatcher", "MinutiaeTemplate", "Probe", "extract_minutiae", "fused_cosine"]
+__all__ = ["MinutiaeFormatError", "MinutiaeMatcher", "MinutiaeTemplate", "Probe", "extract_minutiae"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import TypeVar
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -101,16 +100,6 @@ def consolidate(sims: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     efficiency = lam / initial
     best = np.argsort(-efficiency)[:n_pairs]
     return float(lam[best].mean())
-
-
-Score = TypeVar("Score", float, np.ndarray)
-
-
-def fused_cosine(grid_cosine: Score, minutiae_score: Score, weight: float) -> Score:
-    """The comparison score on the grid matcher's cosine scale (about [-1, 1]): the grid's cosine and
-    the minutiae score (mapped from [0, 1] to [-1, 1]) weighted `weight`, rescaled. One pair or a
-    matrix of them."""
-    return (grid_cosine + weight * (2.0 * minutiae_score - 1.0)) / (1.0 + weight)
 
 
 @dataclass(frozen=True)

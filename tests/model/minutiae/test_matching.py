@@ -5,7 +5,8 @@ import pytest
 import torch
 from threadpoolctl import threadpool_info
 
-from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate, extract_minutiae, fused_cosine
+from fingerprint.model.comparator import Comparator
+from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate, extract_minutiae
 from fingerprint.model.minutiae.match import consolidate, one_blas_thread
 from fingerprint.model.preprocess import prepare
 from lab.synth.impressions import random_warp
@@ -106,9 +107,11 @@ def test_a_template_without_minutiae_gets_none() -> None:
 
 
 def test_fusion_is_a_weighted_mean_on_the_cosine_scale() -> None:
-    assert fused_cosine(0.5, 1.0, 0.0) == 0.5
-    assert fused_cosine(0.5, 1.0, 1.0) == pytest.approx(0.75)
-    assert fused_cosine(1.0, 1.0, 1.5) == pytest.approx(1.0)
+    assert Comparator().fuse(0.5, 1.0) == 0.5
+    assert Comparator(minutiae_weight=1.0).fuse(0.5, 1.0) == pytest.approx(0.75)
+    assert Comparator(minutiae_weight=1.5).fuse(1.0, 1.0) == pytest.approx(1.0)
+    # LEADER's minutiae are a third term on the same scale
+    assert Comparator(minutiae_weight=1.0, leader_weight=2.0).fuse(0.5, 1.0, 0.0) == pytest.approx((0.5 + 1 - 2) / 4)
 
 
 def test_one_minutia_cannot_pair_with_many() -> None:

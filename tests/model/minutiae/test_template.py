@@ -45,3 +45,18 @@ def test_codec_stores_minutiae_after_the_grid_and_reads_older_layouts() -> None:
     np.testing.assert_array_equal(m.points[:, :2], t.points[:, :2])
     _, g2, m2 = codec.decode("x", codec.encode("x", vec, grid))
     assert g2 is not None and m2 is None
+
+
+def test_leaders_minutiae_ride_along_and_old_templates_still_parse() -> None:
+    rng = np.random.default_rng(3)
+    own = np.column_stack([rng.integers(0, 400, (12, 2)), rng.random(12) * 6.28]).astype(np.float32)
+    leader = np.column_stack([rng.integers(0, 400, (9, 2)), rng.random(9) * 6.28]).astype(np.float32)
+    mask = rng.random((25, 25)) > 0.3
+    both = MinutiaeTemplate(own, mask, leader)
+    back = MinutiaeTemplate.from_bytes(both.to_bytes())
+    assert back.leader is not None and np.allclose(back.leader, leader, atol=1e-3)
+    assert back.leader_template() is not None and np.array_equal(back.leader_template().foreground, mask)
+    old = MinutiaeTemplate.from_bytes(MinutiaeTemplate(own, mask).to_bytes())
+    assert old.leader is None and old.leader_template() is None
+    with pytest.raises(MinutiaeFormatError):
+        MinutiaeTemplate.from_bytes(both.to_bytes()[:-1])

@@ -1,0 +1,174 @@
+"""How identification and the served default decision hold as the gallery grows.
+
+Every finger of the given sets is enrolled (its first impression), every other impression probes, as
+the service identifies it (`GalleryIndex.search_views`, shortlists included), with the threshold the
+service decides with: the gallery's own estimate (gallery/impostors.py) at TARGET_FMR, from the
+enrolled templates alone. Then synthetic distractor fingers (one impression each, never seen by the
+network) are added and everything is measured again. Per set: rank-1, the share of probes for which
+identify names the right finger at the default threshold, and the share for which it names a wrong one;
+and verify's FNMR and FMR at that threshold (each probe against its own finger and against every other
+finger of its set).
+
+    python -m lab.benchmarks.gallery_growth ../shared/fingerprints/* --distractors 0,1000 --cache runs/growth
+
+Embeddings are cached per set and per distractor block (`--cache`), so a run can be resumed or grown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import pickle
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fingerprint.calibration.dataset import folder_dpi, scan_folder
+from fingerprint.gallery.impostors import ImpostorEstimator, ImpostorSample
+from fingerprint.gallery.index import GalleryIndex
+from fingerprint.model.comparator import Comparator
+from fingerprint.model.decode import ImageRejected
+from fingerprint.model.embedder import Embedding, TorchEmbedder
+from fingerprint.model.minutiae.match import one_blas_thread
+from fingerprint.model.weights import DEFAULT_WEIGHTS
+
+_BLOCK = 250  # synthetic distractors embedded and cached per block
+
+
+@dataclass
+class Print:
+    set_name: str
+    finger: str
+    impression: int
+    embedding: Embedding
+
+
+def _embed(embedder: TorchEmbedder, images: list[tuple[bytes, float]]) -> list[Embedding]:
+    prepared = []
+    for data, dpi in images:
+        try:
+            prepared.append(embedder.preprocess(data, dpi))
+        except ImageRejected:
+            prepared.append(embedder.blank())
+    return [e for i in range(0, len(prepared), 16) for e in embedder.embed(prepared[i : i + 16])]
+
+
+def _cached(path: Path, make: Any) -> Any:
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    value = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(value))
+    return value
+
+
+def load_sets(dirs: list[Path], embedder: TorchEmbedder, cache: Path) -> list[Print]:
+    prints: list[Print] = []
+    tag = embedder.meta.version
+    for folder in dirs:
+        imps = scan_folder(folder)
+        dpi = folder_dpi(folder)
+        embeddings = _cached(cache / tag / f"{folder.name}.pkl",
+                             lambda imps=imps, dpi=dpi: _embed(embedder, [(i.path.read_bytes(), dpi) for i in imps]))
+        prints += [Print(folder.name, i.finger, i.impression, e) for i, e in zip(imps, embeddings, strict=True)]
+    return prints
+
+
+def distractors(n: int, embedder: TorchEmbedder, cache: Path) -> list[Embedding]:
+    from lab.synth.export import encode_png, synthetic_impressions
+
+    out: list[Embedding] = []
+    for start in range(0, n, _BLOCK):
+        seeds = list(range(8_000_000 + start, 8_000_000 + min(n, start + _BLOCK)))  # outside the training bank's range
+
+        def make(seeds: list[int] = seeds) -> list[Embedding]:
+            images = [encode_png(f[0]) for f in synthetic_impressions(seeds, impressions=1, seed=seeds[0])]
+            return _embed(embedder, [(png, 500.0) for png in images])
+
+        out += _cached(cache / embedder.meta.version / f"distractors-{start}-{len(seeds)}.pkl", make)
+    return out
+
+
+def measure(prints: list[Print], extra: list[Embedding], comparator: Comparator, target_fmr: float,
+            dim: int) -> dict[str, Any]:
+    index = GalleryIndex(dim, comparator)
+    enrolled: dict[tuple[str, str], int] = {}
+    for k, p in enumerate(prints):
+        key = (p.set_name, p.finger)
+        if key not in enrolled or p.impression < prints[enrolled[key]].impression:
+            enrolled[key] = k
+    for (set_name, finger), k in enrolled.items():
+        e = prints[k].embedding
+        index.add(f"{set_name}/{finger}", f"{set_name}/{finger}", None, e.views[0], e.dense, e.minutiae)
+    for j, e in enumerate(extra):
+        index.add(f"distractor/{j}", f"distractor/{j}", None, e.views[0], e.dense, e.minutiae)
+    sample = ImpostorSample()
+    asyncio.run(ImpostorEstimator(index, sample).catch_up())
+    threshold = sample.threshold(target_fmr)
+    per_set: dict[str, dict[str, float]] = {}
+    enrolled_ids = set(enrolled.values())
+    for set_name in sorted({p.set_name for p in prints}):
+        fingers = sorted({p.finger for p in prints if p.set_name == set_name})
+        rank1 = named = wrong = genuine_miss = genuine = impostor_hit = impostor = 0
+        for k, p in enumerate(prints):
+            if p.set_name != set_name or k in enrolled_ids:
+                continue
+            e, own = p.embedding, f"{set_name}/{p.finger}"
+            probe = comparator.probe(e.minutiae) if comparator.fuses_minutiae and e.minutiae is not None else None
+            hits = index.search_views(e.views, 1, e.dense, probe)
+            top = hits[0] if hits else None
+            rank1 += top is not None and top.subject_id == own
+            if top is not None and threshold is not None and top.score >= threshold:
+                named += top.subject_id == own
+                wrong += top.subject_id != own
+            for finger in fingers:
+                hit = index.best_for_subject(e.views, f"{set_name}/{finger}", e.dense, probe)
+                assert hit is not None
+                accepted = threshold is not None and hit.score >= threshold
+                if finger == p.finger:
+                    genuine += 1
+                    genuine_miss += not accepted
+                else:
+                    impostor += 1
+                    impostor_hit += accepted
+        probes = genuine
+        per_set[set_name] = {"probes": probes, "rank1": rank1 / probes, "identify_named_right": named / probes,
+                             "identify_named_wrong": wrong / probes, "verify_fnmr": genuine_miss / genuine,
+                             "verify_fmr": impostor_hit / max(impostor, 1), "impostor_verifications": impostor}
+    return {"gallery": len(index), "threshold": threshold, "impostor_scores": len(sample.scores), "sets": per_set}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dirs", nargs="+", type=Path)
+    ap.add_argument("--distractors", default="0,1000")
+    ap.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
+    ap.add_argument("--target-fmr", type=float, default=0.001)
+    ap.add_argument("--cache", type=Path, default=Path("runs/growth"))
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    one_blas_thread()
+    embedder = TorchEmbedder(args.weights, 16_000_000, precision="float32")
+    comparator = Comparator.from_card(embedder.meta)
+    prints = load_sets([d for d in args.dirs if d.is_dir()], embedder, args.cache)
+    report = []
+    for n in [int(x) for x in args.distractors.split(",")]:
+        start = time.perf_counter()
+        extra = distractors(n, embedder, args.cache) if n else []
+        result = measure(prints, extra, comparator, args.target_fmr, embedder.meta.embedding_dim)
+        result.update(distractors=n, seconds=round(time.perf_counter() - start, 1), model=embedder.meta.version)
+        report.append(result)
+        print(f"+{n} distractors: gallery {result['gallery']}, threshold {result['threshold']} from "
+              f"{result['impostor_scores']} impostor scores")
+        for name, r in result["sets"].items():
+            print(f"  {name}: rank-1 {100 * r['rank1']:.1f} %, identify right at threshold "
+                  f"{100 * r['identify_named_right']:.1f} % / wrong {100 * r['identify_named_wrong']:.1f} %, verify FNMR "
+                  f"{100 * r['verify_fnmr']:.1f} % FMR {100 * r['verify_fmr']:.2f} % ({r['probes']} probes)", flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
