@@ -53,12 +53,14 @@ def train(config_path: Path, data: Path, out: Path, cache: Path, weights: Path |
 @click.option("--dpi", type=float, default=None, help="override every folder's resolution")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto",
               help="what the network computes in; auto: as the service would here (INFERENCE_PRECISION)")
+@click.option("--folds", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="fusion weights chosen without each set (minutiae_folds choose): out-of-sample figures")
 def evaluate(dirs: tuple[Path, ...], baseline: str, weights: Path | None, out: Path, dpi: float | None,
-             precision: str) -> None:
+             precision: str, folds: Path | None) -> None:
     """FVC-protocol evaluation (EER, FMR100, FMR1000, rank-1/CMC, FTE, time per image)."""
     from lab.evaluation.report import run_eval
 
-    run_eval(list(dirs), baseline, weights, out, dpi, click.echo, precision=precision)
+    run_eval(list(dirs), baseline, weights, out, dpi, click.echo, precision=precision, folds=folds)
 
 
 @main.command()

@@ -26,9 +26,11 @@ class ScoredFolder:
     cos: np.ndarray  # [probe, enrolled] over every image of the folder, as the service compares
 
 
-def score_folder(folder: Path, embedder: TorchEmbedder, dpi: float | None) -> ScoredFolder:
+def score_folder(folder: Path, embedder: TorchEmbedder, dpi: float | None,
+                 comparator: Comparator | None = None) -> ScoredFolder:
     """Every `<finger>_<impression>` image of a folder prepared, embedded and compared with every
-    other; an unreadable image takes part as a blank print (a failure to enroll still counts)."""
+    other (by the card's comparator unless one is given); an unreadable image takes part as a blank
+    print (a failure to enroll still counts)."""
     imps = scan_folder(folder)
     if len(imps) < 4:
         raise ValueError(f"{folder} holds fewer than 4 `<finger>_<impression>` images")
@@ -40,4 +42,4 @@ def score_folder(folder: Path, embedder: TorchEmbedder, dpi: float | None) -> Sc
         except ImageRejected:
             prepared.append(embedder.blank())
     embeddings = [e for i in range(0, len(prepared), 32) for e in embedder.embed(prepared[i : i + 32])]
-    return ScoredFolder(imps, set_dpi, prepared, Comparator.from_card(embedder.meta).all_pairs(embeddings))
+    return ScoredFolder(imps, set_dpi, prepared, (comparator or Comparator.from_card(embedder.meta)).all_pairs(embeddings))

@@ -148,9 +148,10 @@ def main() -> None:
     ap.add_argument("--target-fmr", type=float, default=0.001)
     ap.add_argument("--cache", type=Path, default=Path("runs/growth"))
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (one: beside other jobs, no spinning teams)")
     args = ap.parse_args()
     one_blas_thread()
-    embedder = TorchEmbedder(args.weights, 16_000_000, precision="float32")
+    embedder = TorchEmbedder(args.weights, 16_000_000, threads=args.threads, precision="float32")
     comparator = Comparator.from_card(embedder.meta)
     prints = load_sets([d for d in args.dirs if d.is_dir()], embedder, args.cache)
     report = []

@@ -40,10 +40,10 @@ from lab.synth.export import encode_png, synthetic_impressions
 
 
 def seed_gallery(data_dir: Path, n: int, dim: int, version: str, grid: tuple[int, int, int] | None = None,
-                 minutiae: bool = False) -> None:
+                 minutiae: bool = False, leader: bool = False) -> None:
     """n random templates of the model's version; with `grid`, random int8 descriptor grids too, and
     with `minutiae` 50 random minutiae each on a full-window mask, so identify pays for re-ranking
-    its shortlist as it would on a real gallery."""
+    its shortlist as it would on a real gallery; with `leader` also 35 random LEADER minutiae (model 5.0)."""
     from fingerprint.gallery.sqlite_store import _SCHEMA
 
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -58,16 +58,17 @@ def seed_gallery(data_dir: Path, n: int, dim: int, version: str, grid: tuple[int
         conn.executemany(
             "INSERT INTO templates VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(str(uuid.uuid4()), f"bench-{start + i}", None, version, 0.9, now,
-              encode_embedding(v, g, _random_minutiae(rng) if minutiae and g is not None else None))
+              encode_embedding(v, g, _random_minutiae(rng, leader) if minutiae and g is not None else None))
              for i, (v, g) in enumerate(zip(vecs, grids, strict=True))],
         )
     conn.commit()
     conn.close()
 
 
-def _random_minutiae(rng: np.random.Generator) -> MinutiaeTemplate:
+def _random_minutiae(rng: np.random.Generator, leader: bool) -> MinutiaeTemplate:
     points = np.c_[rng.uniform(40, 280, (50, 2)), rng.uniform(0, 2 * np.pi, 50)].astype(np.float32)
-    return MinutiaeTemplate(points, np.ones((20, 20), bool))
+    second = np.c_[rng.uniform(40, 280, (35, 2)), rng.uniform(0, 2 * np.pi, 35)].astype(np.float32) if leader else None
+    return MinutiaeTemplate(points, np.ones((20, 20), bool), second)
 
 
 class Spawned:
@@ -106,6 +107,19 @@ async def sequential(url: str, body: dict[str, object], n: int) -> list[float]:
         for _ in range(n):
             t0 = time.perf_counter()
             r = await c.post("/api/v1/fingerprint/identify", json=body)
+            r.raise_for_status()
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+async def sequential_enroll(url: str, images: list[bytes]) -> list[float]:
+    """One client enrolling distinct prints one after another: what an enrolment costs end to end."""
+    times = []
+    async with httpx.AsyncClient(base_url=url, timeout=120) as c:
+        for n, image in enumerate(images):
+            t0 = time.perf_counter()
+            r = await c.post("/api/v1/fingerprint/enroll",
+                             json={"image": base64.b64encode(image).decode(), "subject_id": f"enroll-{n}"})
             r.raise_for_status()
             times.append(time.perf_counter() - t0)
     return times
@@ -153,17 +167,21 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--overload-seconds", type=float, default=0, help="open-loop soak at 2x measured capacity")
     ap.add_argument("--compare-niceness", action="store_true", help="repeat the soak with COMPUTE_NICENESS=0")
+    ap.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="the model served (WEIGHTS_PATH)")
+    ap.add_argument("--enrolls", type=int, default=10, help="sequential enrolments timed")
     args = ap.parse_args()
 
-    meta = read_meta(DEFAULT_WEIGHTS)
+    meta = read_meta(args.weights)
     probe = encode_png(synthetic_impressions([424242], 1, seed=3)[0][0])
     body = {"image": base64.b64encode(probe).decode(), "top_k": 5}
     results: dict[str, object] = {"model": meta.version, "gallery": args.gallery}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
-        seed_gallery(data, args.gallery, meta.embedding_dim, meta.version, meta.grid_shape(), meta.minutiae_weight > 0)
+        seed_gallery(data, args.gallery, meta.embedding_dim, meta.version, meta.grid_shape(), meta.minutiae_weight > 0,
+                     meta.leader_weight > 0)
         for label, batch in (("batched", "16"), ("batch1", "1")):
-            server = Spawned(data, args.port, MAX_BATCH_SIZE=batch, MAX_POOL_SIZE=str(args.capacity))
+            server = Spawned(data, args.port, MAX_BATCH_SIZE=batch, MAX_POOL_SIZE=str(args.capacity),
+                             WEIGHTS_PATH=str(args.weights))
             try:
                 ready = server.wait_ready()
                 asyncio.run(sequential(server.url, body, 5))  # warm
@@ -172,6 +190,11 @@ def main() -> None:
                     seq = asyncio.run(sequential(server.url, body, args.sequential))
                     results["single_client"] = {"p50_ms": round(pct(seq, 50), 1), "p99_ms": round(pct(seq, 99), 1)}
                     results["overload_2x_capacity"] = asyncio.run(burst(server.url, body, 2 * args.capacity))
+                    if args.enrolls:
+                        prints = synthetic_impressions(list(range(515_000, 515_000 + args.enrolls)), 1, seed=5)
+                        enrolled = asyncio.run(sequential_enroll(server.url, [encode_png(f[0]) for f in prints]))
+                        results["enroll_sequential"] = {"p50_ms": round(pct(enrolled, 50), 1),
+                                                        "p99_ms": round(pct(enrolled, 99), 1)}
                 sat = asyncio.run(closed_loop(server.url, body, args.clients, args.seconds))
                 results[f"saturation_{label}"] = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in sat.items()}
             finally:
@@ -182,7 +205,7 @@ def main() -> None:
             variants: list[tuple[str, dict[str, str]]] = [("overload_soak", {})] + (
                 [("overload_soak_niceness0", {"COMPUTE_NICENESS": "0"})] if args.compare_niceness else [])
             for label, extra in variants:
-                server = Spawned(data, args.port, MAX_POOL_SIZE=str(args.capacity), **extra)
+                server = Spawned(data, args.port, MAX_POOL_SIZE=str(args.capacity), WEIGHTS_PATH=str(args.weights), **extra)
                 try:
                     server.wait_ready()
                     asyncio.run(sequential(server.url, body, 5))  # warm

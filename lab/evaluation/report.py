@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from fingerprint.model.comparator import Comparator
 from fingerprint.model.embedder import TorchEmbedder
 from fingerprint.model.minutiae import MinutiaeTemplate
 from fingerprint.model.minutiae.match import one_blas_thread
-from fingerprint.model.weights import DEFAULT_WEIGHTS
+from fingerprint.model.weights import DEFAULT_WEIGHTS, ModelMeta
 from lab.evaluation.confidence import EerInterval, Scored, finger_bootstrap, interval_lines, pair_fingers
 from lab.evaluation.nbis_baseline import nbis_available, score_pairs
 from lab.evaluation.quality_check import QualityResult
@@ -91,8 +91,9 @@ def _time_per_image(embedder: TorchEmbedder, images: list[bytes], dpi: float, re
 
 
 def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: float | None,
-                    min_quality: float, log: Callable[[str], None]) -> tuple[SetResult, dict[str, Any]]:
-    scored = score_folder(folder, embedder, dpi)
+                    min_quality: float, log: Callable[[str], None],
+                    comparator: Comparator | None = None) -> tuple[SetResult, dict[str, Any]]:
+    scored = score_folder(folder, embedder, dpi, comparator)
     imps, set_dpi, prepared, cos = scored.impressions, scored.dpi, scored.prepared, scored.cos
     fingers = [i.finger for i in imps]
     numbers = [i.impression for i in imps]
@@ -241,15 +242,31 @@ def _plot(curves: dict[str, dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def fold_comparators(meta: ModelMeta, folds: Path) -> dict[str, Comparator]:
+    """Per set, the card's comparator with the fusion weights chosen without that set (the JSON that
+    `python -m lab.evaluation.minutiae_folds choose` prints): its figures are then out of sample."""
+    chosen = json.loads(folds.read_text())
+    return {name: Comparator.from_card(replace(meta, minutiae_weight=float(v["chosen_on_others"][0]),
+                                               leader_weight=float(v["chosen_on_others"][1])))
+            for name, v in chosen.items() if isinstance(v, dict)}
+
+
 def run_eval(dirs: list[Path], baseline: str, weights: Path | None, out: Path, dpi: float | None,
-             log: Callable[[str], None], min_quality: float = 0.3, precision: str = "auto") -> list[SetResult]:
+             log: Callable[[str], None], min_quality: float = 0.3, precision: str = "auto",
+             folds: Path | None = None) -> list[SetResult]:
     embedder = TorchEmbedder(weights or DEFAULT_WEIGHTS, _MAX_PIXELS, precision=precision)
     one_blas_thread()  # as the service compares
     out.mkdir(parents=True, exist_ok=True)
+    per_set = fold_comparators(embedder.meta, folds) if folds else {}
     results, curves = [], {}
     for folder in dirs:
-        log(f"evaluating {folder} ...")
-        res, cs = evaluate_folder(folder, embedder, baseline, dpi, min_quality, log)
+        chosen = per_set.get(folder.name)
+        weights_note = "" if chosen is None else \
+            f" (fusion weights {chosen.minutiae_weight:g} / {chosen.leader_weight:g}, chosen without it)"
+        log(f"evaluating {folder}{weights_note} ...")
+        if folds and chosen is None:
+            raise ValueError(f"{folds} has no weights chosen without {folder.name}")
+        res, cs = evaluate_folder(folder, embedder, baseline, dpi, min_quality, log, chosen)
         results.append(res)
         curves[folder.name] = cs
     grid = embedder.meta.grid_shape()

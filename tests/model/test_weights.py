@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -128,3 +129,27 @@ def test_the_card_says_at_which_turned_directions_minutiae_are_compared(tmp_path
     card.pop("minutiae_direction_offsets", None)  # cards before 3.6.0: directions as found
     meta_path(target).write_text(json.dumps(card))
     assert load_weights(target)[1].minutiae_matcher().direction_offsets == ()
+
+
+def test_the_leader_weights_are_checked_against_the_card(tmp_path: Path) -> None:
+    """A card that fuses LEADER's minutiae loads its network from `leader.pt` beside it, by sha256."""
+    from fingerprint.model.weights import leader_path, load_leader, read_meta
+
+    target = tmp_path / "w.pt"
+    shutil.copy(DEFAULT_WEIGHTS, target)
+    shutil.copy(meta_path(DEFAULT_WEIGHTS), meta_path(target))
+    card = json.loads(meta_path(target).read_text())
+    card.update(leader_weight=9.0, leader_sha256=hashlib.sha256(leader_path(DEFAULT_WEIGHTS).read_bytes()).hexdigest())
+    meta_path(target).write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match="cannot be read"):
+        load_leader(target, read_meta(target))
+    data = bytearray(leader_path(DEFAULT_WEIGHTS).read_bytes())
+    leader_path(target).write_bytes(bytes(data))
+    assert load_leader(target, read_meta(target)) is not None
+    data[len(data) // 2] ^= 0xFF
+    leader_path(target).write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="does not match"):
+        load_leader(target, read_meta(target))
+    card.update(leader_weight=0.0)
+    meta_path(target).write_text(json.dumps(card))
+    assert load_leader(target, read_meta(target)) is None  # a card without LEADER never reads the file
