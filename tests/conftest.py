@@ -39,7 +39,10 @@ def image_bytes(arr: np.ndarray, fmt: str, **kwargs: object) -> bytes:
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
-    return Settings(data_dir=tmp_path / "data").with_overrides(**overrides)
+    """Test settings: deadlines generous enough that a busy machine cannot turn a slow extraction (LEADER,
+    ~1 s per print on one free core) into a 504; tests of the deadlines set their own."""
+    generous = {"feature_extraction_timeout": 60.0, "request_timeout": 120.0}
+    return Settings(data_dir=tmp_path / "data").with_overrides(**{**generous, **overrides})
 
 
 async def wait_ready(client: AsyncTestClient[Litestar], timeout: float = 30.0) -> None:

@@ -19,7 +19,9 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.metrics_port = free_port()
         environ = {**os.environ, "DATA_DIR": str(data_dir), "PORT": str(self.port), "LOG_LEVEL": "WARNING",
-                   "RATE_LIMIT_PER_SECOND": "0", "METRICS_PORT": str(self.metrics_port), **env}
+                   "RATE_LIMIT_PER_SECOND": "0", "METRICS_PORT": str(self.metrics_port),
+                   # generous deadlines (conftest.make_settings): tests of the deadlines set their own
+                   "FEATURE_EXTRACTION_TIMEOUT": "60", "REQUEST_TIMEOUT": "120", **env}
         self.proc = subprocess.Popen([sys.executable, "-m", "fingerprint.cli", "serve", *args], env=environ,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 

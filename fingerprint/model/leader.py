@@ -176,15 +176,6 @@ class LeaderMinutiae:
 LeaderForward = Callable[[torch.Tensor], torch.Tensor]
 
 
-def for_inference(net: LeaderNet) -> LeaderForward:
-    """The network traced and frozen (convolutions fused with what follows them): the same maps, about
-    1.35x faster on one core here (docs/experiments.md). Any input size a multiple of 32."""
-    with torch.inference_mode():
-        traced = torch.jit.trace(net.eval(), torch.zeros(1, 1, 64, 64))  # type: ignore[no-untyped-call]
-        frozen: LeaderForward = torch.jit.freeze(traced)
-    return frozen
-
-
 def padded_size(n: int) -> int:
     return -(-n // SIZE_MULTIPLE) * SIZE_MULTIPLE
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from fingerprint.model.dense import GridMatcher
-from fingerprint.model.leader import LeaderForward, LeaderNet, for_inference
+from fingerprint.model.leader import LeaderForward, LeaderNet
 from fingerprint.model.minutiae import MinutiaeMatcher
 from fingerprint.model.network import FingerprintNet
 
@@ -154,7 +154,7 @@ def load_leader(weights: Path, meta: ModelMeta) -> LeaderForward | None:
         net.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
     except Exception as exc:
         raise WeightsError(f"LEADER weights {path} cannot be loaded: {exc}") from exc
-    return for_inference(net)
+    return net.eval()
 
 
 def load_weights(path: Path) -> tuple[FingerprintNet, ModelMeta]:

@@ -52,7 +52,9 @@ async def held(tmp_path: Path) -> AsyncIterator[tuple[_HeldStore, FingerprintSer
     """A ready service on the real model whose store's commit waits for the test."""
     store = _HeldStore(tmp_path / "g.sqlite3")
     await store.open()
-    service = FingerprintService(Settings(data_dir=tmp_path), store, Telemetry("t", "t"))
+    # what is tested is the hang-up, not speed: a busy machine must not turn the enrolment into a timeout
+    service = FingerprintService(Settings(data_dir=tmp_path, feature_extraction_timeout=120.0, request_timeout=300.0),
+                                 store, Telemetry("t", "t"))
     await service.load()
     yield store, service
     await service.stop()
@@ -65,7 +67,9 @@ async def test_a_hang_up_during_the_commit_still_indexes_and_answers(
     request = _Request()
     work = asyncio.ensure_future(unless_disconnected(
         request, service.enroll(png_prints[0][0], 500.0, "alice", None)))  # type: ignore[arg-type]
-    await store.writing.wait()
+    writing = asyncio.ensure_future(store.writing.wait())
+    await asyncio.wait([writing, work], return_when=asyncio.FIRST_COMPLETED)
+    assert writing.done(), f"the enrolment ended before its commit: {work.exception() if work.done() else work}"
     request.gone.set()  # the client hangs up while the template is being committed
     await asyncio.sleep(0.05)
     store.release.set()

@@ -64,3 +64,23 @@ def test_bfloat16_scores_every_pair_as_float32_does(png_prints: list[list[bytes]
 def test_an_unknown_precision_is_refused() -> None:
     with pytest.raises(ValueError, match="precision"):
         TorchEmbedder(DEFAULT_WEIGHTS, 16_000_000, precision="float16")
+
+
+def test_the_bundled_model_fuses_leaders_minutiae_and_they_separate_fingers(png_prints: list[list[bytes]]) -> None:
+    """Model 5.0 templates carry LEADER's minutiae (on the print's foreground, in the window's pixels), and
+    LEADER's score alone already tells the same finger from another on these synthetic prints."""
+    embedder = TorchEmbedder(DEFAULT_WEIGHTS, 16_000_000)
+    comparator = Comparator.from_card(embedder.meta)
+    assert comparator.leader_weight > 0
+    prepared = [embedder.preprocess(b, 500.0) for finger in png_prints for b in finger[:2]]
+    templates = [p.minutiae for p in prepared]
+    assert all(t is not None and t.leader is not None and len(t.leader) >= 5 for t in templates)
+    window = embedder.meta.minutiae_crop()
+    for t in templates:
+        assert t is not None and t.leader is not None
+        assert (t.leader[:, :2] >= 0).all() and (t.leader[:, :2] < window).all()
+    leaders = [t.leader_template() for t in templates if t is not None]
+    scores = comparator.minutiae.all_pairs(leaders)  # type: ignore[arg-type]
+    genuine = [scores[2 * f, 2 * f + 1] for f in range(len(png_prints))]
+    impostor = [scores[2 * f, 2 * g] for f in range(len(png_prints)) for g in range(len(png_prints)) if f != g]
+    assert min(genuine) > max(impostor)

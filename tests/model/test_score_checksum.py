@@ -29,7 +29,9 @@ EXPECTED = {
 async def test_served_scores_match_the_checksum(tmp_path: Path, png_prints: list[list[bytes]]) -> None:
     store = SqliteStore(tmp_path / "g.sqlite3")
     await store.open()
-    settings = Settings(data_dir=tmp_path, inference_precision="float32", torch_threads=1, score_decimals=6)
+    # scores, not speed: generous deadlines, so a busy machine cannot turn this into a timeout
+    settings = Settings(data_dir=tmp_path, inference_precision="float32", torch_threads=1, score_decimals=6,
+                        feature_extraction_timeout=120.0, request_timeout=300.0)
     service = FingerprintService(settings, store, Telemetry("t", "t"))
     await service.load()
     try:

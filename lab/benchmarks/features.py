@@ -1,0 +1,49 @@
+"""Time from image bytes to a template (decode, preprocess, both minutiae extractions, forward pass), one
+image at a time on one core, for one or more models in the same run (compare their ratio, not seconds).
+
+    python -m lab.benchmarks.features ../shared/fingerprints/FVC2002_DB1_B --weights a.pt b.pt --images 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fingerprint.calibration.dataset import folder_dpi, scan_folder
+from fingerprint.model.embedder import TorchEmbedder
+from fingerprint.model.weights import DEFAULT_WEIGHTS
+
+
+def per_image_ms(embedder: TorchEmbedder, images: list[bytes], dpi: float) -> list[float]:
+    embedder.embed([embedder.preprocess(images[0], dpi)])  # warm
+    times = []
+    for data in images:
+        start = time.perf_counter()
+        embedder.embed([embedder.preprocess(data, dpi)])
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dirs", nargs="+", type=Path)
+    ap.add_argument("--weights", nargs="+", type=Path, default=[DEFAULT_WEIGHTS])
+    ap.add_argument("--images", type=int, default=20)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    embedders = [TorchEmbedder(w, 16_000_000, threads=1, precision="float32") for w in args.weights]
+    for folder in args.dirs:
+        dpi = folder_dpi(folder)
+        images = [i.path.read_bytes() for i in scan_folder(folder)[: args.images]]
+        for embedder in embedders:
+            t = per_image_ms(embedder, images, dpi)
+            print(f"{folder.name}: model {embedder.meta.version}: p50 {np.percentile(t, 50):.0f} ms, "
+                  f"p90 {np.percentile(t, 90):.0f} ms per image (one core)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
