@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -36,6 +37,14 @@ def image_bytes(arr: np.ndarray, fmt: str, **kwargs: object) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format=fmt, **kwargs)
     return buf.getvalue()
+
+
+def copy_weights(target: Path) -> None:
+    """The bundled network at `target`, with the LEADER weights its card names beside it (not its card)."""
+    from fingerprint.model.weights import DEFAULT_WEIGHTS, leader_path
+
+    shutil.copy(DEFAULT_WEIGHTS, target)
+    shutil.copy(leader_path(DEFAULT_WEIGHTS), leader_path(target))
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -99,6 +100,8 @@ def save_weights(model: FingerprintNet, path: Path, meta: ModelMeta) -> ModelMet
     path.write_bytes(buf.getvalue())
     final = ModelMeta(**{**asdict(meta), "sha256": sha256_file(path)})
     meta_path(path).write_text(json.dumps(asdict(final), indent=2) + "\n")
+    if final.leader_weight > 0 and not leader_path(path).exists():  # the card names LEADER's weights beside it
+        shutil.copy(leader_path(DEFAULT_WEIGHTS), leader_path(path))
     return final
 
 

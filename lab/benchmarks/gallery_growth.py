@@ -6,8 +6,9 @@ service decides with: the gallery's own estimate (gallery/impostors.py) at TARGE
 enrolled templates alone. Then synthetic distractor fingers (one impression each, never seen by the
 network) are added and everything is measured again. Per set: rank-1, the share of probes for which
 identify names the right finger at the default threshold, and the share for which it names a wrong one;
-and verify's FNMR and FMR at that threshold (each probe against its own finger and against every other
-finger of its set).
+and verify's FNMR and FMR at that threshold (each probe against its own finger and against the next
+nine fingers of its set). The two Neurotech sets share people under the same finger keys, so their
+fingers are one subject namespace (a finger enrolled from both is one subject, never its own impostor).
 
     python -m lab.benchmarks.gallery_growth ../shared/fingerprints/* --distractors 0,1000 --cache runs/growth
 
@@ -91,6 +92,10 @@ def distractors(n: int, embedder: TorchEmbedder, cache: Path) -> list[Embedding]
     return out
 
 
+def subject_of(set_name: str, finger: str) -> str:
+    return f"Neurotech/{finger}" if set_name.startswith("Neurotech") else f"{set_name}/{finger}"
+
+
 def measure(prints: list[Print], extra: list[Embedding], comparator: Comparator, target_fmr: float,
             dim: int) -> dict[str, Any]:
     index = GalleryIndex(dim, comparator)
@@ -101,7 +106,7 @@ def measure(prints: list[Print], extra: list[Embedding], comparator: Comparator,
             enrolled[key] = k
     for (set_name, finger), k in enrolled.items():
         e = prints[k].embedding
-        index.add(f"{set_name}/{finger}", f"{set_name}/{finger}", None, e.views[0], e.dense, e.minutiae)
+        index.add(f"{set_name}/{finger}", subject_of(set_name, finger), None, e.views[0], e.dense, e.minutiae)
     for j, e in enumerate(extra):
         index.add(f"distractor/{j}", f"distractor/{j}", None, e.views[0], e.dense, e.minutiae)
     sample = ImpostorSample()
@@ -115,7 +120,7 @@ def measure(prints: list[Print], extra: list[Embedding], comparator: Comparator,
         for k, p in enumerate(prints):
             if p.set_name != set_name or k in enrolled_ids:
                 continue
-            e, own = p.embedding, f"{set_name}/{p.finger}"
+            e, own = p.embedding, subject_of(set_name, p.finger)
             probe = comparator.probe(e.minutiae) if comparator.fuses_minutiae and e.minutiae is not None else None
             hits = index.search_views(e.views, 1, e.dense, probe)
             top = hits[0] if hits else None
@@ -123,8 +128,9 @@ def measure(prints: list[Print], extra: list[Embedding], comparator: Comparator,
             if top is not None and threshold is not None and top.score >= threshold:
                 named += top.subject_id == own
                 wrong += top.subject_id != own
-            for finger in fingers:
-                hit = index.best_for_subject(e.views, f"{set_name}/{finger}", e.dense, probe)
+            at = fingers.index(p.finger)
+            for finger in [fingers[(at + d) % len(fingers)] for d in range(min(10, len(fingers)))]:
+                hit = index.best_for_subject(e.views, subject_of(set_name, finger), e.dense, probe)
                 assert hit is not None
                 accepted = threshold is not None and hit.score >= threshold
                 if finger == p.finger:

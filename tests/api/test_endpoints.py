@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 
 from fingerprint.model.weights import DEFAULT_WEIGHTS, meta_path
-from tests.conftest import image_bytes
+from tests.conftest import copy_weights, image_bytes
 
 
 def _multipart(image: bytes, **fields: Any) -> dict[str, Any]:
@@ -146,7 +145,7 @@ async def test_a_model_upgrade_keeps_the_templates_its_card_reads_and_reports_th
     def card(version: str, reads: list[str]) -> Path:
         target = tmp_path / version / "w.pt"
         target.parent.mkdir()
-        shutil.copy(DEFAULT_WEIGHTS, target)
+        copy_weights(target)
         meta = json.loads(meta_path(DEFAULT_WEIGHTS).read_text())
         meta_path(target).write_text(json.dumps({**meta, "version": version, "reads_templates_of": reads}))
         return target

@@ -15,6 +15,7 @@ from fingerprint.model.embedder import Embedder, Embedding, PreparedImage
 from fingerprint.model.weights import DEFAULT_WEIGHTS, ModelMeta, meta_path
 from fingerprint.service import load_torch_embedder
 from fingerprint.settings import Settings
+from tests.conftest import copy_weights
 
 
 class SlowEmbedder:
@@ -109,7 +110,7 @@ async def test_model_load_failure_keeps_liveness_and_reports_unready(app_client:
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
     weights = tmp_path / "w.pt"
     if damage == "corrupt":
-        shutil.copy(DEFAULT_WEIGHTS, weights)
+        copy_weights(weights)
         shutil.copy(meta_path(DEFAULT_WEIGHTS), meta_path(weights))
         weights.write_bytes(weights.read_bytes()[:-1000] + b"\x00" * 1000)
     async with app_client(weights_path=weights, ready=False) as c:

@@ -13,6 +13,7 @@ import torch
 from fingerprint.model.embedder import TorchEmbedder
 from fingerprint.model.network import FingerprintNet
 from fingerprint.model.weights import DEFAULT_WEIGHTS, ModelMeta, WeightsError, load_weights, meta_path, save_weights
+from tests.conftest import copy_weights
 
 
 def test_shipped_weights_load_and_match_card() -> None:
@@ -40,7 +41,7 @@ def test_the_card_window_sets_the_input_and_grid_size(tmp_path: Path) -> None:
 @pytest.mark.parametrize("window", [300, 64, 2048, "320"])
 def test_a_window_the_network_cannot_tile_is_refused(tmp_path: Path, window: object) -> None:
     target = tmp_path / "w.pt"
-    shutil.copy(DEFAULT_WEIGHTS, target)
+    copy_weights(target)
     card = json.loads(meta_path(DEFAULT_WEIGHTS).read_text())
     meta_path(target).write_text(json.dumps({**card, "window": window}))
     with pytest.raises(WeightsError, match="window"):
@@ -50,7 +51,7 @@ def test_a_window_the_network_cannot_tile_is_refused(tmp_path: Path, window: obj
 @pytest.mark.parametrize("outer", [256, 408, 330, 656])
 def test_a_minutiae_window_that_cannot_hold_the_crop_or_its_mask_cells_is_refused(tmp_path: Path, outer: int) -> None:
     target = tmp_path / "w.pt"
-    shutil.copy(DEFAULT_WEIGHTS, target)
+    copy_weights(target)
     card = json.loads(meta_path(DEFAULT_WEIGHTS).read_text())
     meta_path(target).write_text(json.dumps({**card, "window": 320, "minutiae_window": outer}))
     with pytest.raises(WeightsError, match="minutiae_window"):
@@ -59,7 +60,7 @@ def test_a_minutiae_window_that_cannot_hold_the_crop_or_its_mask_cells_is_refuse
 
 def test_the_card_minutiae_window_sets_where_minutiae_are_found(tmp_path: Path, png_prints: list[list[bytes]]) -> None:
     target = tmp_path / "w.pt"
-    shutil.copy(DEFAULT_WEIGHTS, target)
+    copy_weights(target)
     card = json.loads(meta_path(DEFAULT_WEIGHTS).read_text())
     meta_path(target).write_text(json.dumps({**card, "minutiae_weight": 5.0, "minutiae_window": 320}))
     narrow = TorchEmbedder(target, 16_000_000).preprocess(png_prints[0][0], 500.0).minutiae
@@ -76,7 +77,7 @@ def test_cards_that_ask_for_per_pixel_contrast_are_refused(tmp_path: Path, png_p
     """Per-pixel contrast was an experiment that lost and was removed: a card written with it `false` (up to
     4.0.0) still loads and prepares prints as before; one that asks for it is refused, not silently ignored."""
     target = tmp_path / "w.pt"
-    shutil.copy(DEFAULT_WEIGHTS, target)
+    copy_weights(target)
     card = json.loads(meta_path(DEFAULT_WEIGHTS).read_text())
     served = TorchEmbedder(DEFAULT_WEIGHTS, 16_000_000).preprocess(png_prints[0][0], 500.0)
     meta_path(target).write_text(json.dumps({**card, "pixel_statistics": False}))
@@ -88,7 +89,7 @@ def test_cards_that_ask_for_per_pixel_contrast_are_refused(tmp_path: Path, png_p
 
 def test_hash_mismatch_is_refused(tmp_path: Path) -> None:
     target = tmp_path / "w.pt"
-    shutil.copy(DEFAULT_WEIGHTS, target)
+    copy_weights(target)
     shutil.copy(meta_path(DEFAULT_WEIGHTS), meta_path(target))
     data = bytearray(target.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -99,7 +100,7 @@ def test_hash_mismatch_is_refused(tmp_path: Path) -> None:
 
 def test_missing_or_invalid_card_is_refused(tmp_path: Path) -> None:
     target = tmp_path / "w.pt"
-    shutil.copy(DEFAULT_WEIGHTS, target)
+    copy_weights(target)
     with pytest.raises(WeightsError, match="missing"):
         load_weights(target)
     meta_path(target).write_text(json.dumps({"name": "x"}))
@@ -116,7 +117,7 @@ def test_save_records_the_hash(tmp_path: Path) -> None:
 
 def test_the_card_says_at_which_turned_directions_minutiae_are_compared(tmp_path: Path) -> None:
     target = tmp_path / "w.pt"
-    shutil.copy(DEFAULT_WEIGHTS, target)
+    copy_weights(target)
     card = json.loads(meta_path(DEFAULT_WEIGHTS).read_text())
     for bad in ([0], [60], ["6"], [True]):
         meta_path(target).write_text(json.dumps({**card, "minutiae_direction_offsets": bad}))
@@ -136,11 +137,12 @@ def test_the_leader_weights_are_checked_against_the_card(tmp_path: Path) -> None
     from fingerprint.model.weights import leader_path, load_leader, read_meta
 
     target = tmp_path / "w.pt"
-    shutil.copy(DEFAULT_WEIGHTS, target)
+    copy_weights(target)
     shutil.copy(meta_path(DEFAULT_WEIGHTS), meta_path(target))
     card = json.loads(meta_path(target).read_text())
     card.update(leader_weight=9.0, leader_sha256=hashlib.sha256(leader_path(DEFAULT_WEIGHTS).read_bytes()).hexdigest())
     meta_path(target).write_text(json.dumps(card))
+    leader_path(target).unlink()
     with pytest.raises(WeightsError, match="cannot be read"):
         load_leader(target, read_meta(target))
     data = bytearray(leader_path(DEFAULT_WEIGHTS).read_bytes())
