@@ -7,8 +7,10 @@ enrolled templates alone. Then synthetic distractor fingers (one impression each
 network) are added and everything is measured again. Per set: rank-1, the share of probes for which
 identify names the right finger at the default threshold, and the share for which it names a wrong one;
 and verify's FNMR and FMR at that threshold (each probe against its own finger and against the next
-nine fingers of its set). The two Neurotech sets share people under the same finger keys, so their
-fingers are one subject namespace (a finger enrolled from both is one subject, never its own impostor).
+nine fingers of its set). Sets that hold the same fingers under the same keys are one subject
+namespace (a finger enrolled from both is one subject, never its own impostor): the two Neurotech sets,
+and FVC2000_DB1_B with FVC2000_DB2_B (measured: each of DB1's ten first impressions scores highest against
+DB2's finger of the same number, 0.25 against 0.04 on average for the others).
 
     python -m lab.benchmarks.gallery_growth ../shared/fingerprints/* --distractors 0,1000 --cache runs/growth
 
@@ -92,8 +94,12 @@ def distractors(n: int, embedder: TorchEmbedder, cache: Path) -> list[Embedding]
     return out
 
 
+SAME_PEOPLE = {"Neurotech_CrossMatch_Sample_DB": "Neurotech", "Neurotech_UareU_sample_DB": "Neurotech",
+               "FVC2000_DB1_B": "FVC2000_DB1-2", "FVC2000_DB2_B": "FVC2000_DB1-2"}
+
+
 def subject_of(set_name: str, finger: str) -> str:
-    return f"Neurotech/{finger}" if set_name.startswith("Neurotech") else f"{set_name}/{finger}"
+    return f"{SAME_PEOPLE.get(set_name, set_name)}/{finger}"
 
 
 def measure(prints: list[Print], extra: list[Embedding], comparator: Comparator, target_fmr: float,
