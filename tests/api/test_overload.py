@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -136,20 +137,26 @@ async def test_gallery_search_is_inside_the_queue_bound_and_the_request_deadline
     from fingerprint.gallery.index import GalleryIndex
 
     real_search = GalleryIndex.search_views
+    searching = threading.Event()
 
     def slow_search(self: GalleryIndex, *args: Any) -> Any:
-        time.sleep(0.8)
+        searching.set()
+        time.sleep(4.0)  # long beside an extraction (LEADER's ~1 s), so the queue, not extraction, decides
         return real_search(self, *args)
 
     monkeypatch.setattr(GalleryIndex, "search_views", slow_search)
-    async with live_server(max_pool_size=1, request_timeout=5.0) as (c, _):
+    async with live_server(max_pool_size=1, request_timeout=60.0) as (c, _):
+        started = time.perf_counter()
         busy = asyncio.ensure_future(c.post("/api/v1/fingerprint/identify", **_body(png_prints[0][0])))
-        await asyncio.sleep(0.4)  # extracted and embedded by now: it is searching
+        while not searching.is_set():  # extracted and embedded: it is searching, holding the one slot
+            await asyncio.sleep(0.02)
         r = await c.post("/api/v1/fingerprint/identify", **_body(png_prints[0][0]))
         assert r.status_code == 503 and r.json()["error"]["code"] == "queue_full"
         assert (await busy).status_code == 200
-    # three searches queue on the one search thread: the later ones run out of their 1.5 s deadline
-    async with live_server(max_pool_size=4, request_timeout=1.5) as (c, _):
+        one = time.perf_counter() - started  # one extraction and one search, on this machine now
+    # three searches queue on the one search thread: with a deadline that fits one extraction and one search
+    # (and a margin for extracting three at once), the last runs out of it
+    async with live_server(max_pool_size=4, request_timeout=one + 2.5) as (c, _):
         both = await asyncio.gather(*(c.post("/api/v1/fingerprint/identify", **_body(png_prints[0][0]))
                                       for _ in range(3)))
         codes = sorted(r.status_code for r in both)
