@@ -92,6 +92,18 @@ def _up(x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
     return x if skip is None else torch.cat([x, skip], 1)
 
 
+def _encode_decode(x: torch.Tensor, encoder: nn.ModuleList, decoder: nn.ModuleList) -> torch.Tensor:
+    """A U: each encoder level's output is kept and halved; each decoder level's is doubled and joined to it."""
+    skips = []
+    for block in encoder:
+        x = block(x)
+        skips.append(x)
+        x = _down(x)
+    for i in reversed(range(len(decoder))):
+        x = _up(decoder[i](x), skips[i])
+    return x
+
+
 class _Head(nn.Module):
     def __init__(self, cin: int) -> None:
         super().__init__()
@@ -130,22 +142,10 @@ class LeaderNet(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x, x1 = self.stem0(image), self.stem1(image)
-        skips = []
-        for block in self.enc0:
-            x = block(x)
-            skips.append(x)
-            x = _down(x)
-        for i in reversed(range(4)):
-            x = _up(self.dec0[i](x), skips[i])
+        x = _encode_decode(x, self.enc0, self.dec0)
         gate = torch.sigmoid(self.attention_s(torch.cat([F.gelu(c(x)) for c in self.attention], 1)))
         x = torch.cat([x * gate, x1], 1)
-        skips = []
-        for block in self.enc1:
-            x = block(x)
-            skips.append(x)
-            x = _down(x)
-        for i in reversed(range(4)):
-            x = _up(self.dec1[i](x), skips[i])
+        x = _encode_decode(x, self.enc1, self.dec1)
         h = [head(x) for head in self.heads]
         pos = torch.sigmoid(self.pos(h[0]))
         d = self.dir(h[1])

@@ -8,6 +8,7 @@ import json
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
@@ -144,37 +145,31 @@ def load_leader(weights: Path, meta: ModelMeta) -> LeaderForward | None:
     """The card's LEADER network, checked by sha256; None for cards that do not fuse its minutiae."""
     if meta.leader_weight <= 0:
         return None
-    path = leader_path(weights)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise WeightsError(f"LEADER weights {path} cannot be read: {exc}") from exc
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != meta.leader_sha256:
-        raise WeightsError(f"LEADER weights {path} sha256 {digest} does not match the recorded {meta.leader_sha256}")
-    net = LeaderNet()
-    try:
-        net.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
-    except Exception as exc:
-        raise WeightsError(f"LEADER weights {path} cannot be loaded: {exc}") from exc
+    net = _load_verified(LeaderNet(), leader_path(weights), meta.leader_sha256, "LEADER weights")
     return net.eval()
 
 
 def load_weights(path: Path) -> tuple[FingerprintNet, ModelMeta]:
     """Load and verify; raises WeightsError on any mismatch so the service can stay unready."""
     meta = read_meta(path)
+    model = FingerprintNet(embedding_dim=meta.embedding_dim, width=meta.width, enhanced_input=meta.enhanced_input)
+    return _load_verified(model, path, meta.sha256, "weights"), meta
+
+
+M = TypeVar("M", bound=torch.nn.Module)
+
+
+def _load_verified(module: M, path: Path, sha256: str, what: str) -> M:
+    """`module` with the state dict at `path`, once its sha256 is the card's; WeightsError otherwise."""
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise WeightsError(f"weights {path} cannot be read: {exc}") from exc
+        raise WeightsError(f"{what} {path} cannot be read: {exc}") from exc
     digest = hashlib.sha256(data).hexdigest()
-    if digest != meta.sha256:
-        raise WeightsError(f"weights {path} sha256 {digest} does not match the recorded {meta.sha256}")
-    model = FingerprintNet(embedding_dim=meta.embedding_dim, width=meta.width, enhanced_input=meta.enhanced_input)
+    if digest != sha256:
+        raise WeightsError(f"{what} {path} sha256 {digest} does not match the recorded {sha256}")
     try:
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
+        module.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
     except Exception as exc:  # torch raises many types for a bad archive
-        raise WeightsError(f"weights {path} cannot be loaded: {exc}") from exc
-    model.eval()
-    return model, meta
+        raise WeightsError(f"{what} {path} cannot be loaded: {exc}") from exc
+    return module.eval()
