@@ -18,6 +18,8 @@ import asyncio
 import contextlib
 import math
 import random
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -33,6 +35,10 @@ SAMPLE_CAPACITY = 20_000
 PARTNERS = 16  # other-subject templates each template is scored against, once the gallery is large
 SMALL_GALLERY = 200  # up to this many templates, each is scored against every one before it (all pairs)
 _PARTNER_POOL = 10_000
+# A restarted replica with a large gallery has minutes of scoring to do (a 10,000-template gallery: ~40,000
+# comparisons); unthrottled, it took a core and the GIL from serving (identify throughput fell ~5x in the load
+# benchmark). The card's prior decides until the sample is large enough, so the estimate can wait.
+BUSY_SHARE = 0.25
 
 ThresholdSource = Literal["setting", "gallery", "model_card"]
 
@@ -107,8 +113,14 @@ class ImpostorEstimator:
     gallery held at start (as much as fills the sample), then every template added, on this replica or
     by another (the index records each addition; this drains them)."""
 
-    def __init__(self, index: GalleryIndex, sample: ImpostorSample, interval: float = 1.0, seed: int = 0) -> None:
+    def __init__(self, index: GalleryIndex, sample: ImpostorSample, interval: float = 1.0, seed: int = 0,
+                 busy_share: float = BUSY_SHARE, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        """`busy_share`: the most of one core the scoring may take; it pauses in proportion to what it did."""
+        if not 0 < busy_share <= 1:
+            raise ValueError("busy_share must be in (0, 1]")
         self._index = index
+        self._busy_share = busy_share
+        self._sleep = sleep
         self._sample = sample
         self._interval = interval
         self._rng = random.Random(seed)
@@ -130,10 +142,13 @@ class ImpostorEstimator:
             self._rng.shuffle(fresh)
             # a large gallery at start: enough templates to fill the sample with PARTNERS scores each
             for template_id in fresh[: max(SMALL_GALLERY, 2 * self._sample.capacity // PARTNERS)]:
+                started = time.perf_counter()
                 try:
                     await asyncio.to_thread(self._score, template_id)
                 except Exception as exc:  # an estimate that misses one template is still an estimate
                     log.warning("impostor scoring failed", **{"error.type": type(exc).__name__})
+                if self._busy_share < 1:
+                    await self._sleep((time.perf_counter() - started) * (1 / self._busy_share - 1))
 
     async def _run(self) -> None:
         while True:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import pickle
 import time
@@ -116,7 +117,7 @@ def measure(prints: list[Print], extra: list[Embedding], comparator: Comparator,
     for j, e in enumerate(extra):
         index.add(f"distractor/{j}", f"distractor/{j}", None, e.views[0], e.dense, e.minutiae)
     sample = ImpostorSample()
-    asyncio.run(ImpostorEstimator(index, sample).catch_up())
+    asyncio.run(ImpostorEstimator(index, sample, busy_share=1.0).catch_up())  # nothing else to serve
     threshold = sample.threshold(target_fmr)
     per_set: dict[str, dict[str, float]] = {}
     enrolled_ids = set(enrolled.values())
@@ -160,11 +161,15 @@ def main() -> None:
     ap.add_argument("--target-fmr", type=float, default=0.001)
     ap.add_argument("--cache", type=Path, default=Path("runs/growth"))
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--minutiae-shortlist", type=int, default=None,
+                    help="candidates the minutiae re-score (default: the comparator's)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (one: beside other jobs, no spinning teams)")
     args = ap.parse_args()
     one_blas_thread()
     embedder = TorchEmbedder(args.weights, 16_000_000, threads=args.threads, precision="float32")
     comparator = Comparator.from_card(embedder.meta)
+    if args.minutiae_shortlist:
+        comparator = dataclasses.replace(comparator, minutiae_shortlist=args.minutiae_shortlist)
     prints = load_sets([d for d in args.dirs if d.is_dir()], embedder, args.cache)
     report = []
     for n in [int(x) for x in args.distractors.split(",")]:

@@ -9,6 +9,7 @@ straight into SQLite under the bundled model's version, so identify searches a r
 3. C concurrent clients for S seconds: throughput and p50/p99 (saturation);
 4. the same with MAX_BATCH_SIZE=1 vs the default, in this run: the micro-batching speed-up;
 5. a burst of 2x MAX_POOL_SIZE concurrent requests: how many were admitted and how many refused;
+   (and the server's RSS when ready and after each saturation run: what a pod's memory request needs);
 6. with --overload-seconds, an open-loop soak at 2x the measured capacity (benchmarks/overload.py).
 The load generator shares the machine's cores with the server; compare ratios within one run.
 """
@@ -35,7 +36,7 @@ import numpy as np
 from fingerprint.gallery.codec import encode_embedding
 from fingerprint.model.minutiae import MinutiaeTemplate
 from fingerprint.model.weights import DEFAULT_WEIGHTS, read_meta
-from lab.benchmarks.overload import open_loop
+from lab.benchmarks.overload import open_loop, rss_mb
 from lab.synth.export import encode_png, synthetic_impressions
 
 
@@ -187,6 +188,7 @@ def main() -> None:
                 asyncio.run(sequential(server.url, body, 5))  # warm
                 if label == "batched":
                     results["startup_to_ready_s"] = round(ready, 2)
+                    results["rss_ready_mb"] = round(rss_mb(server.proc.pid), 1)  # the gallery loaded, warm
                     seq = asyncio.run(sequential(server.url, body, args.sequential))
                     results["single_client"] = {"p50_ms": round(pct(seq, 50), 1), "p99_ms": round(pct(seq, 99), 1)}
                     results["overload_2x_capacity"] = asyncio.run(burst(server.url, body, 2 * args.capacity))
@@ -197,6 +199,7 @@ def main() -> None:
                                                         "p99_ms": round(pct(enrolled, 99), 1)}
                 sat = asyncio.run(closed_loop(server.url, body, args.clients, args.seconds))
                 results[f"saturation_{label}"] = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in sat.items()}
+                results[f"rss_after_saturation_{label}_mb"] = round(rss_mb(server.proc.pid), 1)
             finally:
                 server.stop()
         if args.overload_seconds > 0:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 
 from fingerprint.gallery.impostors import DecisionThreshold, ImpostorEstimator, ImpostorSample
 from fingerprint.gallery.index import GalleryIndex
@@ -56,6 +57,37 @@ async def test_the_estimator_scores_other_subjects_only_and_follows_enrolment() 
     index.add("late", "s99", None, np.ones(8, np.float32) / np.sqrt(8))
     await estimator.catch_up()
     assert len(sample.scores) == 435 - 30 + 30
+
+
+async def test_the_estimator_yields_the_cpu_in_proportion_to_its_work() -> None:
+    """A restarted replica's backlog must not take the core serving needs: after each template it pauses
+    so that scoring takes at most `busy_share` of the time."""
+    import time
+
+    rng = np.random.default_rng(1)
+    index = GalleryIndex(8, Comparator())
+    for n in range(6):
+        v = rng.normal(size=8).astype(np.float32)
+        index.add(f"t{n}", f"s{n}", None, v / np.linalg.norm(v))
+    real = index.score_against
+
+    def slow(template_id: str, partners: list[str]) -> list[float]:
+        time.sleep(0.02)  # at least 20 ms of work per template
+        return real(template_id, partners)
+
+    index.score_against = slow  # type: ignore[method-assign]
+    pauses: list[float] = []
+
+    async def record(seconds: float) -> None:
+        pauses.append(seconds)
+
+    await ImpostorEstimator(index, ImpostorSample(), busy_share=0.2, sleep=record).catch_up()
+    assert len(pauses) == 6 and all(p >= 0.02 * 4 for p in pauses)  # 20 % busy: 4x the work spent waiting
+    pauses.clear()
+    await ImpostorEstimator(index, ImpostorSample(), busy_share=1.0, sleep=record).catch_up()
+    assert pauses == []  # a benchmark with nothing else to serve runs flat out
+    with pytest.raises(ValueError):
+        ImpostorEstimator(index, ImpostorSample(), busy_share=0)
 
 
 async def test_the_service_decides_with_its_gallerys_estimate(app_client: Callable[..., Any],
