@@ -29,8 +29,30 @@ class EnvConfig:
     database_namespace: str = "database"
     database_port: int = 5432
     prometheus_replicas: int = 2
+    # HPA target, requests per second per pod: ~70 % of one pod's measured saturation. Model 5.0.0 on 2 CPUs
+    # (LEADER on every print): 0.8-1.0 identify/s, `python -m lab.benchmarks.load --gallery 10000`
+    requests_per_pod: str = "600m"
+    # a cluster that already runs the Prometheus Operator (kube-prometheus-stack): ServiceMonitor and
+    # PrometheusRule objects (the same rules) instead of the bundled Prometheus, Alertmanager and Grafana
+    prometheus_operator: bool = False
+    operator_namespace: str = "monitoring"
+    operator_release: str = "kube-prometheus-stack"  # the `release` label the operator's selectors match
     # MATCH_THRESHOLD measured on this deployment's sensor (`fingerprint calibrate`); None: the model card's
     match_threshold: float | None = None
+
+    @property
+    def prometheus_namespace(self) -> str:
+        return self.operator_namespace if self.prometheus_operator else "prometheus"
+
+    @property
+    def prometheus_url(self) -> str:
+        if self.prometheus_operator:
+            return f"http://{self.operator_release}-prometheus.{self.operator_namespace}.svc:9090/"
+        return "http://prometheus.prometheus.svc:9090/"
+
+    @property
+    def prometheus_service_account(self) -> str:
+        return f"{self.operator_release}-prometheus" if self.prometheus_operator else "prometheus"
 
     @property
     def image_ref(self) -> str:
@@ -38,20 +60,26 @@ class EnvConfig:
         return f"{ref}@{self.digest}" if self.digest else ref
 
 
+# Memory from the load benchmark's RSS with 10,000 templates (model 5.0.0): ~0.7-1.0 GiB ready, 1.2-1.8 GiB
+# after a saturation run (LEADER's activations, one set per extraction worker); add ~8 KB per template
+# beyond 10,000 (every pod holds the whole gallery).
+API_RESOURCES = Resources("500m", "1536Mi", "2", "3Gi")
+
 ENVIRONMENTS: dict[str, EnvConfig] = {
     "staging": EnvConfig(
         name="staging", hpa_min=3, hpa_max=10, log_level="DEBUG",
-        api_resources=Resources("500m", "512Mi", "2", "2Gi"), host="fingerprint.staging.example.com",
+        api_resources=API_RESOURCES, host="fingerprint.staging.example.com",
         cluster_issuer="letsencrypt-staging",
     ),
     "production": EnvConfig(
         name="production", hpa_min=5, hpa_max=20, log_level="WARNING",
-        api_resources=Resources("500m", "512Mi", "2", "2Gi"), host="fingerprint.example.com",
+        api_resources=API_RESOURCES, host="fingerprint.example.com",
     ),
 }
 
 APP_NAMESPACE = "fingerprint"
 APP_NAME = "fingerprint-api"
+SECRET_NAME = "fingerprint-api-secrets"  # created out of band (sealed-secrets, external-secrets...): never synthesized
 API_PORT = 8000
 METRICS_PORT = 9464  # /metrics has its own listener: the API port never serves it
 APP_UID = 10001  # >= 10000: UIDs below collide with host users and fail common scanners (checkov CKV_K8S_40)

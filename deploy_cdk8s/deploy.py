@@ -1,4 +1,4 @@
-"""`python -m deploy_cdk8s ENV preview|apply|delete [--dry-run]`: synth, then kubectl."""
+"""`python -m deploy_cdk8s ENV preview|apply|delete|backup DIR|restore DIR`: synth, then kubectl."""
 
 from __future__ import annotations
 
@@ -53,12 +53,35 @@ def preview(folder: Path) -> int:
     return 0
 
 
-def apply(folder: Path, dry_run: str | None) -> int:
+def _reachable_kubectl() -> str:
     kubectl = _kubectl()
     if not _cluster_reachable(kubectl):
         raise DeployError("no Kubernetes cluster is reachable with the current kubeconfig "
                           "(offline, `python -m deploy_cdk8s ENV preview` prints what would be applied)")
+    return kubectl
+
+
+def _missing_namespaces(kubectl: str, folder: Path) -> list[str]:
+    import yaml
+
+    names = [d["metadata"]["name"] for f in _files(folder) for d in yaml.safe_load_all(f.read_text())
+             if d and d.get("kind") == "Namespace"]
+    return [n for n in names if subprocess.run([kubectl, "get", "namespace", n], capture_output=True,
+                                                check=False).returncode != 0]
+
+
+def apply(folder: Path, dry_run: str | None, create_namespaces: bool = False) -> int:
+    kubectl = _reachable_kubectl()
     extra = [f"--dry-run={dry_run}"] if dry_run else []
+    missing = _missing_namespaces(kubectl, folder) if dry_run else []
+    if missing and not create_namespaces:
+        # the server validates a namespaced object only inside an existing namespace
+        raise DeployError(f"namespaces {', '.join(missing)} do not exist yet, so the server cannot dry-run what "
+                          "goes in them: add --create-namespaces (creates only those empty namespaces) or apply")
+    for name in missing:
+        code = _run([kubectl, "create", "namespace", name])
+        if code:
+            return code
     for f in _files(folder):
         code = _run([kubectl, "apply", "--server-side", "--field-manager=fingerprint-deploy", *extra, "-f", str(f)])
         if code:
@@ -103,7 +126,9 @@ def delete(folder: Path, env: str, yes: bool, purge: bool = False) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy_cdk8s", description=__doc__)
     parser.add_argument("env", choices=[*ENVIRONMENTS, "synth"], help="environment, or `synth` for every one")
-    parser.add_argument("action", nargs="?", choices=["preview", "apply", "delete"], default="preview")
+    parser.add_argument("action", nargs="?", choices=["preview", "apply", "delete", "backup", "restore"],
+                        default="preview")
+    parser.add_argument("path", nargs="?", type=Path, default=None, help="backup/restore: the backup folder")
     # kubectl refuses --dry-run=client beside --server-side, and a client dry run needs the cluster's API
     # discovery anyway: the one dry run is the server's
     parser.add_argument("--dry-run", nargs="?", const="server", choices=["server"], default=None,
@@ -111,6 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--yes", action="store_true", help="skip the production delete confirmation")
     parser.add_argument("--purge", action="store_true",
                         help="delete: also the namespaces, and with them secrets, certificates and volumes")
+    parser.add_argument("--prometheus-operator", action="store_true",
+                        help="the cluster runs the Prometheus Operator: ServiceMonitor and PrometheusRule instead of "
+                             "the bundled Prometheus, Alertmanager and Grafana")
+    parser.add_argument("--create-namespaces", action="store_true",
+                        help="apply --dry-run: first create the namespaces that do not exist (empty)")
+    parser.add_argument("--database-url", default=None,
+                        help="backup/restore: the gallery database (default: database-url of the saved Secret)")
     parser.add_argument("--outdir", type=Path, default=None)
     parser.add_argument("--observability", type=Path, default=None,
                         help="the repository's observability/ folder (needed when run from an install, not a checkout)")
@@ -130,11 +162,21 @@ def main(argv: list[str] | None = None) -> int:
             for folder in synth_all(args.outdir or (Path(given) if given else None)):
                 print(folder)
             return 0
-        folder = synth(args.env, args.outdir)
+        folder = synth(args.env, args.outdir, args.prometheus_operator)
         if args.action == "preview":
             return preview(folder)
         if args.action == "apply":
-            return apply(folder, args.dry_run)
+            return apply(folder, args.dry_run, args.create_namespaces)
+        if args.action in ("backup", "restore"):
+            from deploy_cdk8s import backup
+
+            if args.path is None:
+                raise DeployError(f"{args.action} needs the backup folder: python -m deploy_cdk8s ENV {args.action} DIR")
+            if args.action == "backup":
+                backup.backup(_reachable_kubectl(), args.path, args.database_url)
+            else:
+                backup.restore(_reachable_kubectl(), args.path, _files(folder), args.database_url)
+            return 0
         return delete(folder, args.env, args.yes, args.purge)
     except (DeployError, MissingObservability) as exc:
         print(f"error: {exc}", file=sys.stderr)

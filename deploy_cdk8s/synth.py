@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from cdk8s import App, YamlOutputType
@@ -10,18 +11,21 @@ from cdk8s import App, YamlOutputType
 from deploy_cdk8s.charts.application import ApplicationChart
 from deploy_cdk8s.charts.logging import LoggingChart
 from deploy_cdk8s.charts.monitoring import MonitoringChart
+from deploy_cdk8s.charts.operator_monitoring import OperatorMonitoringChart
 from deploy_cdk8s.config import ENVIRONMENTS
 
 DIST = Path(__file__).resolve().parent / "dist"
 
 
-def synth(env_name: str, outdir: Path | None = None) -> Path:
+def synth(env_name: str, outdir: Path | None = None, prometheus_operator: bool = False) -> Path:
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     env = ENVIRONMENTS[env_name]
+    if prometheus_operator:
+        env = replace(env, prometheus_operator=True)
     out = outdir or DIST / env_name
     app = App(outdir=str(out), output_file_extension=".yaml", yaml_output_type=YamlOutputType.FILE_PER_CHART)
     ApplicationChart(app, env)
-    MonitoringChart(app, env)
+    (OperatorMonitoringChart if env.prometheus_operator else MonitoringChart)(app, env)
     LoggingChart(app, env)
     app.synth()
     return out

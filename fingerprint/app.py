@@ -12,6 +12,7 @@ from litestar.di import Provide
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 
 from fingerprint import __version__
 from fingerprint.api.errors import EXCEPTION_HANDLERS
@@ -21,7 +22,7 @@ from fingerprint.api.system_controller import SystemController
 from fingerprint.gallery.factory import load_template_cipher
 from fingerprint.lifespan import lifespan
 from fingerprint.security.api_keys import KeyRing
-from fingerprint.security.guards import verified_key
+from fingerprint.security.guards import BEARER_SCHEME, verified_key
 from fingerprint.security.headers import security_headers
 from fingerprint.security.timeouts import body_deadline
 from fingerprint.service import EmbedderFactory, FingerprintService, load_torch_embedder
@@ -74,12 +75,11 @@ def create_app(settings: Settings | None = None, embedder_factory: EmbedderFacto
             exclude=["/health", "/api/v1/models/status", "/schema"])
     cors = CORSConfig(allow_origins=list(settings.cors_origins) or ["*"]) if settings.enable_cors else None
     handlers: list[Any] = [SystemController, FingerprintController, SubjectsController]
-    return Litestar(
+    app = Litestar(
         route_handlers=handlers,
         dependencies={"service": Provide(_provide_service, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[lambda app: request_telemetry(app, telemetry), security_headers,
-                    lambda app: body_deadline(app, settings.body_timeout),
+        middleware=[lambda app: body_deadline(app, settings.body_timeout),
                     *([rate_limit.middleware] if rate_limit else [])],
         lifespan=[lifespan],
         state=State({"settings": settings, "telemetry": telemetry, "embedder_factory": embedder_factory,
@@ -89,7 +89,15 @@ def create_app(settings: Settings | None = None, embedder_factory: EmbedderFacto
         openapi_config=OpenAPIConfig(
             title="Fingerprint API", version=__version__, path="/schema", render_plugins=[JsonRenderPlugin()],
             description="Enroll, verify (1:1) and identify (1:N) fingerprints with a fixed-length embedding.",
+            components=Components(security_schemes={BEARER_SCHEME: SecurityScheme(
+                type="http", scheme="bearer", bearer_format="fpk_<id>_<secret>",
+                description="An API key (`fingerprint create-key`) as `Authorization: Bearer <key>`; "
+                            "not needed when the server runs without API_KEYS_FILE")}),
         ),
         logging_config=None,
         debug=False,
     )
+    # Around the router, not per route: Litestar runs route middleware only for matched routes, so 404 and
+    # 405 answers would carry no request id, security headers, access log line or metric.
+    app.asgi_handler = request_telemetry(security_headers(app.asgi_handler), telemetry)
+    return app

@@ -93,9 +93,9 @@ def _errors_as_click(fn: Callable[[], T]) -> T:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--subject", required=True, help="subject id to enroll under")
 @click.option("--finger", default=None, help="ISO finger position, e.g. right_index")
-@click.option("--dpi", type=float, default=500.0)
+@click.option("--dpi", type=float, default=None, help="capture resolution (default: a WSQ header's, else 500)")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None)
-def enroll(paths: tuple[Path, ...], subject: str, finger: str | None, dpi: float, data_dir: Path | None) -> None:
+def enroll(paths: tuple[Path, ...], subject: str, finger: str | None, dpi: float | None, data_dir: Path | None) -> None:
     """Enroll images into the local gallery."""
     settings = _settings(data_dir=data_dir)
 
@@ -119,9 +119,9 @@ def enroll(paths: tuple[Path, ...], subject: str, finger: str | None, dpi: float
 @main.command()
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--subject", required=True)
-@click.option("--dpi", type=float, default=500.0)
+@click.option("--dpi", type=float, default=None, help="capture resolution (default: a WSQ header's, else 500)")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None)
-def verify(path: Path, subject: str, dpi: float, data_dir: Path | None) -> None:
+def verify(path: Path, subject: str, dpi: float | None, data_dir: Path | None) -> None:
     """1:1 against a subject in the local gallery."""
 
     async def action(service: Any) -> Any:
@@ -135,9 +135,9 @@ def verify(path: Path, subject: str, dpi: float, data_dir: Path | None) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--top-k", type=click.IntRange(1, 1000), default=5)
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None)
-@click.option("--dpi", type=float, default=500.0)
+@click.option("--dpi", type=float, default=None, help="capture resolution (default: a WSQ header's, else 500)")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None)
-def identify(path: Path, top_k: int, threshold: float | None, dpi: float, data_dir: Path | None) -> None:
+def identify(path: Path, top_k: int, threshold: float | None, dpi: float | None, data_dir: Path | None) -> None:
     """1:N against the local gallery."""
 
     async def action(service: Any) -> Any:
@@ -164,7 +164,8 @@ def calibrate(dirs: tuple[Path, ...], weights: Path | None, dpi: float | None, e
 
     settings = _settings()
     embedder = TorchEmbedder(weights or DEFAULT_WEIGHTS, settings.max_image_pixels, precision=settings.inference_precision)
-    report = as_report(run_calibration(list(dirs), embedder, dpi, enrolled), embedder.meta.version, enrolled)
+    progress = lambda line: click.echo(line, err=True)  # noqa: E731  (stdout stays the JSON report)
+    report = as_report(run_calibration(list(dirs), embedder, dpi, enrolled, progress), embedder.meta.version, enrolled)
     click.echo(json.dumps(report, indent=2))
     if report["suggested_match_threshold"] is None:
         raise click.ClickException("too few impostor pairs to measure FMR 0.1 % (needs 10,000: about 150 "

@@ -74,6 +74,7 @@ class Status:
     precision: str
     queue_depth: int
     queue_capacity: int
+    queue_max_capacity: int
     gallery_size: int
     stale_templates: dict[str, int]
     bytes_per_template: int

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -58,7 +59,9 @@ class FingerprintService:
         self._embedder_factory = embedder_factory
         self.store = store
         self.telemetry = telemetry
-        self.admission = Admission(settings.max_pool_size, on_refused=lambda: telemetry.dropped("queue_full"))
+        self.admission = Admission(settings.max_pool_size, on_refused=lambda: telemetry.dropped("queue_full"),
+                                   stage_deadline=settings.feature_extraction_timeout,
+                                   parallelism=min(settings.workers, settings.torch_threads or os.cpu_count() or 1))
         self.model = ModelState()
         self.pipeline: InferencePipeline | None = None
         self.index: GalleryIndex | None = None
@@ -194,7 +197,7 @@ class FingerprintService:
     def _count(self, operation: str, result: str) -> None:
         self.telemetry.operations.add(1, {"operation": operation, "result": result})
 
-    async def enroll(self, image: bytes, dpi: float, subject_id: str, finger: str | None) -> Enrolled:
+    async def enroll(self, image: bytes, dpi: float | None, subject_id: str, finger: str | None) -> Enrolled:
         check_subject_id(subject_id)
         pipeline, index, meta = self.require_ready()
         self.health.require_writable()  # before the forward pass: a write that cannot land costs nothing
@@ -229,7 +232,7 @@ class FingerprintService:
             raise NotReady("model_loading", "the model is still loading")
         return self.threshold.estimate()
 
-    async def verify(self, image: bytes, dpi: float, subject_id: str) -> Verified:
+    async def verify(self, image: bytes, dpi: float | None, subject_id: str) -> Verified:
         check_subject_id(subject_id)
         pipeline, index, meta = self.require_ready()
         if not index.has_subject(subject_id):
@@ -244,7 +247,7 @@ class FingerprintService:
         self._count("verify", "match" if match else "no_match")
         return Verified(subject_id, match, self._public(hit.score), threshold, hit.template_id, meta.version)
 
-    async def identify(self, image: bytes, dpi: float, top_k: int, threshold: float | None) -> Identified:
+    async def identify(self, image: bytes, dpi: float | None, top_k: int, threshold: float | None) -> Identified:
         pipeline, index, meta = self.require_ready()
         used = self.decision_threshold().value if threshold is None else threshold
         hits: list[Hit] = await pipeline.match(
@@ -288,5 +291,6 @@ class FingerprintService:
             threshold_fmr_1e2=meta.threshold_fmr_1e2, threshold_fmr_1e3=meta.threshold_fmr_1e3,
             threshold=self.decision_threshold(), dense_matching=meta.dense_matching,
             precision=self.model.precision, queue_depth=self.admission.depth, queue_capacity=self.admission.capacity,
+            queue_max_capacity=self.admission.max_capacity,
             gallery_size=len(index), stale_templates=self.model.stale_templates,
             bytes_per_template=index.bytes_per_template, refused_templates=self.store.codec.refused)

@@ -48,6 +48,7 @@ def test_calibrate_measures_thresholds_on_the_operators_prints_and_refuses_too_f
     r = runner.invoke(main, ["calibrate", str(prints)])
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
+    assert "prints: 150/150 images read" in r.stderr  # progress on stderr: minutes of work are not silent
     [measured] = report["sets"]
     assert measured["genuine"] == 150 and measured["impostor"] == 11025
     t = measured["thresholds"]

@@ -17,20 +17,22 @@ from deploy_cdk8s.charts.builders import (
     skip,
     tmp_volume,
 )
-from deploy_cdk8s.config import API_PORT, APP_NAME, APP_NAMESPACE, APP_UID, METRICS_PORT, EnvConfig
+from deploy_cdk8s.charts.metrics_adapter import RATE_METRIC
+from deploy_cdk8s.config import API_PORT, APP_NAME, APP_NAMESPACE, APP_UID, METRICS_PORT, SECRET_NAME, EnvConfig
 
 SHUTDOWN_DELAY = 5
 SHUTDOWN_GRACE = 25
 # SIGTERM -> readiness 503 for SHUTDOWN_DELAY -> in-flight work SHUTDOWN_GRACE -> exit; plus margin
 TERMINATION_GRACE = SHUTDOWN_DELAY + SHUTDOWN_GRACE + 15
-SECRET_NAME = "fingerprint-api-secrets"
 SECRETS_DIR = "/var/run/secrets/fingerprint"  # created out of band (sealed-secrets, external-secrets...): never here
 
 
 def app_settings(env: EnvConfig) -> dict[str, str]:
     calibrated = {} if env.match_threshold is None else {"MATCH_THRESHOLD": str(env.match_threshold)}
     return calibrated | {
-        "LOG_LEVEL": env.log_level, "WORKERS": "4", "MAX_POOL_SIZE": "100", "REQUEST_TIMEOUT": "30",
+        "LOG_LEVEL": env.log_level,
+        # one extraction per CPU: more only share the cores and hold more LEADER activations in memory
+        "WORKERS": str(max(1, int(float(env.api_resources.cpu_limit)))), "MAX_POOL_SIZE": "100", "REQUEST_TIMEOUT": "30",
         "FEATURE_EXTRACTION_TIMEOUT": "5", "INFERENCE_TIMEOUT": "10", "ENABLE_CORS": "false",
         "ENABLE_METRICS": "true", "HOST": "0.0.0.0", "PORT": str(API_PORT), "DATA_DIR": "/tmp/data",
         "METRICS_HOST": "0.0.0.0", "METRICS_PORT": str(METRICS_PORT),
@@ -53,7 +55,7 @@ class ApplicationChart(Chart):
         k8s.KubeNamespace(self, "namespace", metadata=k8s.ObjectMeta(
             name=ns, labels={"kubernetes.io/metadata.name": ns, "pod-security.kubernetes.io/enforce": "restricted"}))
         k8s.KubeConfigMap(self, "config", metadata=meta("fingerprint-api-config", ns), data=app_settings(env))
-        self._rbac(ns)
+        self._rbac(env, ns)
         self._deployment(env, ns, selector)
         k8s.KubeService(self, "service", metadata=meta(APP_NAME, ns), spec=k8s.ServiceSpec(
             type="ClusterIP", selector=selector,
@@ -139,10 +141,11 @@ class ApplicationChart(Chart):
             # passes 80 % of its request after ~50 requests and the HPA would pin at its maximum)
             metrics=[
                 util("cpu", 70),
-                # served by prometheus-adapter from the exported request histogram (see the monitoring chart)
+                # served by prometheus-adapter (charts/metrics_adapter.py) from the exported request histogram
                 k8s.MetricSpecV2(type="Pods", pods=k8s.PodsMetricSourceV2(
-                    metric=k8s.MetricIdentifierV2(name="http_server_requests_per_second"),
-                    target=k8s.MetricTargetV2(type="AverageValue", average_value=k8s.Quantity.from_string("100")))),
+                    metric=k8s.MetricIdentifierV2(name=RATE_METRIC),
+                    target=k8s.MetricTargetV2(type="AverageValue",
+                                              average_value=k8s.Quantity.from_string(env.requests_per_pod)))),
             ],
             behavior=k8s.HorizontalPodAutoscalerBehaviorV2(scale_down=k8s.HpaScalingRulesV2(
                 stabilization_window_seconds=300,
@@ -158,10 +161,10 @@ class ApplicationChart(Chart):
         k8s.KubeNetworkPolicy(self, "netpol", metadata=meta("fingerprint-api-netpol", ns), spec=k8s.NetworkPolicySpec(
             pod_selector=k8s.LabelSelector(match_labels=selector), policy_types=["Ingress", "Egress"],
             ingress=[k8s.NetworkPolicyIngressRule(
-                from_=[from_ns(env.ingress_namespace), from_ns("prometheus")],
+                from_=[from_ns(env.ingress_namespace), from_ns(env.prometheus_namespace)],
                 ports=[k8s.NetworkPolicyPort(port=port(API_PORT), protocol=tcp)]),
                      k8s.NetworkPolicyIngressRule(  # only Prometheus reaches the metrics listener
-                from_=[from_ns("prometheus")], ports=[k8s.NetworkPolicyPort(port=port(METRICS_PORT), protocol=tcp)])],
+                from_=[from_ns(env.prometheus_namespace)], ports=[k8s.NetworkPolicyPort(port=port(METRICS_PORT), protocol=tcp)])],
             egress=[
                 k8s.NetworkPolicyEgressRule(to=[from_ns("kube-system")], ports=[
                     k8s.NetworkPolicyPort(port=port(53), protocol="UDP"), k8s.NetworkPolicyPort(port=port(53), protocol=tcp)]),
@@ -172,7 +175,7 @@ class ApplicationChart(Chart):
             ],
         ))
 
-    def _rbac(self, ns: str) -> None:
+    def _rbac(self, env: EnvConfig, ns: str) -> None:
         k8s.KubeServiceAccount(self, "sa", metadata=meta(APP_NAME, ns), automount_service_account_token=False)
         k8s.KubeRole(self, "role", metadata=meta("fingerprint-api-reader", ns), rules=[
             k8s.PolicyRule(api_groups=[""], resources=["configmaps", "pods", "events"], verbs=["get", "list", "watch"]),
@@ -187,4 +190,5 @@ class ApplicationChart(Chart):
         k8s.KubeClusterRoleBinding(self, "metrics-reader-binding", metadata=meta("fingerprint-api-metrics-reader", None),
                                    role_ref=k8s.RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole",
                                                         name="fingerprint-api-metrics-reader"),
-                                   subjects=[k8s.Subject(kind="ServiceAccount", name="prometheus", namespace="prometheus")])
+                                   subjects=[k8s.Subject(kind="ServiceAccount", name=env.prometheus_service_account,
+                                                       namespace=env.prometheus_namespace)])

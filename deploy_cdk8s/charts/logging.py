@@ -104,7 +104,8 @@ class LoggingChart(Chart):
             env=[k8s.EnvVar(name="ELASTICSEARCH_URL", value="http://elasticsearch.logging.svc:9200"),
                  k8s.EnvVar(name="TEMPLATES_DIR", value="/templates"),
                  _secret_env("ELASTIC_PASSWORD", "elastic-credentials", "elastic-password"),
-                 _secret_env("KIBANA_SYSTEM_PASSWORD", "elastic-credentials", "kibana-system-password")],
+                 _secret_env("KIBANA_SYSTEM_PASSWORD", "elastic-credentials", "kibana-system-password"),
+                 _secret_env("LOGSTASH_WRITER_PASSWORD", "elastic-credentials", "logstash-writer-password")],
             resources=resources(Resources("50m", "64Mi", "200m", "128Mi")), security_context=container_security(),
             volume_mounts=[k8s.VolumeMount(name="tmp", mount_path="/tmp"),
                            k8s.VolumeMount(name="templates", mount_path="/templates", read_only=True)])
@@ -127,7 +128,9 @@ class LoggingChart(Chart):
             tcp_probe(5044, initial=60, period=20), Resources("500m", "1Gi", "1", "2Gi"), uid=1000,
             env=[k8s.EnvVar(name="ELASTICSEARCH_HOSTS", value="http://elasticsearch.logging.svc:9200"),
                  k8s.EnvVar(name="LS_JAVA_OPTS", value="-Xms512m -Xmx512m"),
-                 _secret_env("ELASTICSEARCH_PASSWORD", "elastic-credentials", "elastic-password")],
+                 # write-only on the API's indices (elasticsearch/setup.sh), never the superuser
+                 k8s.EnvVar(name="ELASTICSEARCH_USERNAME", value="logstash_writer"),
+                 _secret_env("ELASTICSEARCH_PASSWORD", "elastic-credentials", "logstash-writer-password")],
             volumes=[config_volume("pipeline", "logstash-pipeline"), config_volume("config", "logstash-config")],
             mounts=[k8s.VolumeMount(name="pipeline", mount_path="/usr/share/logstash/pipeline", read_only=True),
                     k8s.VolumeMount(name="config", mount_path="/usr/share/logstash/config/logstash.yml",

@@ -1,4 +1,4 @@
-"""Prometheus (2 replicas, 15-day retention, pod discovery), Alertmanager, Grafana, prometheus-adapter rule."""
+"""Prometheus (2 replicas, 15-day retention, pod discovery), Alertmanager, Grafana, prometheus-adapter."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from deploy_cdk8s.charts.builders import (
     skip,
     tmp_volume,
 )
+from deploy_cdk8s.charts.metrics_adapter import metrics_adapter
 from deploy_cdk8s.config import APP_NAMESPACE, EnvConfig, Resources
 from deploy_cdk8s.observability_files import read
 
@@ -26,21 +27,6 @@ ALERTMANAGER_IMAGE = "quay.io/prometheus/alertmanager:v0.27.0"
 GRAFANA_IMAGE = "docker.io/grafana/grafana:11.3.1"
 PART = "observability"
 _IMAGE_SKIP = ("CKV_K8S_43", "upstream image pinned by version tag")
-
-ADAPTER_RULES = """\
-# prometheus-adapter: serves the HPA's Pods metric from the API's exported request histogram.
-rules:
-  - seriesQuery: 'http_server_request_duration_seconds_count{namespace!="",pod!=""}'
-    resources:
-      overrides:
-        namespace: {resource: namespace}
-        pod: {resource: pod}
-    name:
-      matches: "^http_server_request_duration_seconds_count$"
-      as: "http_server_requests_per_second"
-    metricsQuery: 'sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)'
-"""
-
 
 ENVIRONMENT_ANCHOR = "    cluster: kubernetes\n"
 
@@ -71,7 +57,11 @@ def _stateless(scope: Construct, cid: str, name: str, ns: str, image: str, repli
         spec=k8s.PodSpec(service_account_name=service_account or "default",
                          automount_service_account_token=service_account is not None,
                          security_context=pod_security(uid), containers=[container],
-                         volumes=[tmp_volume(), *volumes]))
+                         volumes=[tmp_volume(), *volumes],
+                         # replicas on one node would fail together
+                         topology_spread_constraints=[k8s.TopologySpreadConstraint(
+                             max_skew=1, topology_key="kubernetes.io/hostname", when_unsatisfiable="ScheduleAnyway",
+                             label_selector=k8s.LabelSelector(match_labels=selector))] if replicas > 1 else None))
     notes = [_IMAGE_SKIP]
     if service_account:
         notes.append(("CKV_K8S_38", "Prometheus needs its token for Kubernetes discovery"))
@@ -92,6 +82,10 @@ def _stateless(scope: Construct, cid: str, name: str, ns: str, image: str, repli
         k8s.KubeDeployment(scope, cid, metadata=meta(name, ns, annotations=annotations, part_of=PART),
                            spec=k8s.DeploymentSpec(replicas=replicas, selector=k8s.LabelSelector(match_labels=selector),
                                                    template=pod))
+    if replicas > 1:  # a drain takes one replica at a time
+        k8s.KubePodDisruptionBudget(scope, f"{cid}-pdb", metadata=meta(f"{name}-pdb", ns, part_of=PART),
+                                    spec=k8s.PodDisruptionBudgetSpec(max_unavailable=k8s.IntOrString.from_number(1),
+                                                                     selector=k8s.LabelSelector(match_labels=selector)))
     k8s.KubeService(scope, f"{cid}-service", metadata=meta(name, ns, part_of=PART), spec=k8s.ServiceSpec(
         selector=selector, ports=[k8s.ServicePort(name="http", port=container_port, target_port=port(container_port))]))
 
@@ -108,8 +102,7 @@ class MonitoringChart(Chart):
         self._grafana(graf_ns)
         namespace_policy(self, prom_ns, ingress_from=[prom_ns, graf_ns])
         namespace_policy(self, graf_ns, ingress_from=[graf_ns, env.ingress_namespace])
-        k8s.KubeConfigMap(self, "adapter-config", metadata=meta("prometheus-adapter-config", prom_ns, part_of=PART),
-                          data={"config.yaml": ADAPTER_RULES})
+        metrics_adapter(self, prom_ns, env.prometheus_url)
 
     def _prometheus(self, env: EnvConfig, ns: str) -> None:
         k8s.KubeServiceAccount(self, "prom-sa", metadata=meta("prometheus", ns, part_of=PART))

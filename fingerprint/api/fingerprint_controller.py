@@ -22,7 +22,7 @@ from fingerprint.api.schemas import (
     VerifyJSON,
     VerifyResponse,
 )
-from fingerprint.security.guards import requires
+from fingerprint.security.guards import BEARER, requires
 from fingerprint.service import FingerprintService
 
 
@@ -46,7 +46,8 @@ class FingerprintController(Controller):
     path = "/api/v1/fingerprint"
     tags = ["fingerprint"]
 
-    @post("/enroll", status_code=201, guards=[requires("enroll")], operation_class=operation_with_image_body(EnrollJSON),
+    @post("/enroll", status_code=201, guards=[requires("enroll")], operation_id="enroll", security=BEARER,
+           operation_class=operation_with_image_body(EnrollJSON),
           responses=_errors(400, 401, 403, 413, 415, 422, 429, 503, 504), summary="Enroll a fingerprint for a subject")
     async def enroll(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService]) -> EnrollResponse:
         with audited(request, "enroll") as audit:
@@ -57,7 +58,8 @@ class FingerprintController(Controller):
         return EnrollResponse(template_id=r.template_id, subject_id=r.subject_id, finger=r.finger, quality=r.quality,
                               model_version=r.model_version)
 
-    @post("/verify", status_code=200, guards=[requires("verify")], operation_class=operation_with_image_body(VerifyJSON),
+    @post("/verify", status_code=200, guards=[requires("verify")], operation_id="verify", security=BEARER,
+           operation_class=operation_with_image_body(VerifyJSON),
           responses=_errors(400, 401, 403, 404, 413, 415, 422, 429, 503, 504), summary="1:1 - is this the subject's finger?")
     async def verify(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService]) -> VerifyResponse:
         with audited(request, "verify") as audit:
@@ -67,7 +69,8 @@ class FingerprintController(Controller):
         return VerifyResponse(subject_id=r.subject_id, match=r.match, score=r.score, threshold=r.threshold,
                               template_id=r.template_id, model_version=r.model_version)
 
-    @post("/identify", status_code=200, guards=[requires("identify")], operation_class=operation_with_image_body(IdentifyJSON),
+    @post("/identify", status_code=200, guards=[requires("identify")], operation_id="identify", security=BEARER,
+           operation_class=operation_with_image_body(IdentifyJSON),
           responses=_errors(400, 401, 403, 413, 415, 422, 429, 503, 504), summary="1:N - who is this?")
     async def identify(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService]) -> IdentifyResponse:
         with audited(request, "identify") as audit:

@@ -21,8 +21,9 @@ FINGER_POSITIONS: frozenset[str] = frozenset(FingerPosition.__args__)  # type: i
 MAX_TOP_K = 1000
 
 SubjectId = Annotated[str, msgspec.Meta(pattern=SUBJECT_ID_PATTERN, description="1-128 of A-Z a-z 0-9 . _ : @ -")]
-Base64Image = Annotated[str, msgspec.Meta(description="PNG, JPEG, TIFF, BMP or PGM bytes, base64-encoded")]
-Dpi = Annotated[float, msgspec.Meta(ge=200, le=2000, description="capture resolution; default 500")]
+Base64Image = Annotated[str, msgspec.Meta(description="PNG, JPEG, JPEG 2000, TIFF, BMP, PGM or WSQ bytes, base64-encoded")]
+Dpi = Annotated[float, msgspec.Meta(ge=200, le=2000,
+                                    description="capture resolution; default: a WSQ header's PPI, else 500")]
 TopK = Annotated[int, msgspec.Meta(ge=1, le=MAX_TOP_K)]
 Threshold = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 Score = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
@@ -32,20 +33,20 @@ class EnrollJSON(msgspec.Struct, forbid_unknown_fields=True):
     image: Base64Image
     subject_id: SubjectId
     finger: FingerPosition | None = None
-    dpi: Dpi = 500.0
+    dpi: Dpi | None = None
 
 
 class VerifyJSON(msgspec.Struct, forbid_unknown_fields=True):
     image: Base64Image
     subject_id: SubjectId
-    dpi: Dpi = 500.0
+    dpi: Dpi | None = None
 
 
 class IdentifyJSON(msgspec.Struct, forbid_unknown_fields=True):
     image: Base64Image
     top_k: TopK = 5
     threshold: Threshold | None = None
-    dpi: Dpi = 500.0
+    dpi: Dpi | None = None
 
 
 class EnrollResponse(msgspec.Struct):
@@ -128,7 +129,8 @@ class ModelInfo(msgspec.Struct):
 
 class QueueInfo(msgspec.Struct):
     depth: int
-    capacity: int
+    capacity: int  # admitted at most now: MAX_POOL_SIZE, or what measured extraction finishes in time
+    max_capacity: int  # MAX_POOL_SIZE
 
 
 class GalleryInfo(msgspec.Struct):

@@ -12,7 +12,7 @@ from litestar.params import Parameter
 from fingerprint.api.audit import audited
 from fingerprint.api.schemas import EraseResponse, ErrorResponse, SubjectResponse, TemplateInfo
 from fingerprint.gallery.identifiers import SUBJECT_ID_PATTERN
-from fingerprint.security.guards import requires
+from fingerprint.security.guards import BEARER, requires
 from fingerprint.service import FingerprintService
 
 SubjectPath = Annotated[str, Parameter(pattern=SUBJECT_ID_PATTERN, max_length=128,
@@ -31,7 +31,7 @@ class SubjectsController(Controller):
     path = "/api/v1/subjects"
     tags = ["subjects"]
 
-    @get("/{subject_id:str}", responses=_ERRORS, guards=[requires("admin")],
+    @get("/{subject_id:str}", responses=_ERRORS, guards=[requires("admin")], operation_id="get_subject", security=BEARER,
          summary="A subject's templates (metadata, never template bytes)")
     async def get_subject(self, request: Request[Any, Any, Any], subject_id: SubjectPath,
                           service: NamedDependency[FingerprintService]) -> SubjectResponse:
@@ -43,7 +43,8 @@ class SubjectsController(Controller):
                                     quality=round(t.quality, 4), created_at=t.created_at) for t in templates],
         )
 
-    @delete("/{subject_id:str}", status_code=200, responses=_ERRORS, guards=[requires("admin")],
+    @delete("/{subject_id:str}", status_code=200, responses=_ERRORS, guards=[requires("admin")], operation_id="erase_subject",
+            security=BEARER,
             summary="Erase a subject and all its templates")
     async def erase_subject(self, request: Request[Any, Any, Any], subject_id: SubjectPath,
                             service: NamedDependency[FingerprintService]) -> EraseResponse:

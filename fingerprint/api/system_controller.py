@@ -19,18 +19,18 @@ from fingerprint.api.schemas import (
     ThresholdInfo,
 )
 from fingerprint.outcomes import NotReady
-from fingerprint.security.guards import may_see, requires
+from fingerprint.security.guards import BEARER, may_see, requires
 from fingerprint.service import FingerprintService
 
 
 class SystemController(Controller):
     tags = ["system"]
 
-    @get("/health", summary="Liveness: 200 while the process can serve")
+    @get("/health", operation_id="health", summary="Liveness: 200 while the process can serve")
     async def health(self) -> HealthResponse:
         return HealthResponse(status="ok")
 
-    @get("/api/v1/models/status", summary="Readiness: 200 once the model is loaded and warm",
+    @get("/api/v1/models/status", operation_id="readiness", summary="Readiness: 200 once the model is loaded and warm",
          description="`degraded`: identify and verify serve from memory while the gallery store cannot be "
                      "written (`store`: `unavailable` or `disk_full`). Answers from state kept by a background "
                      "check: never waits on the database. With an admin key, also the decision `threshold`: its "
@@ -46,7 +46,8 @@ class SystemController(Controller):
         threshold = ThresholdInfo.of(service.decision_threshold()) if may_see(request, "admin") else None
         return ReadinessResponse(status=service.health.readiness, store=service.health.state, threshold=threshold)
 
-    @get("/api/v1/status", guards=[requires("admin")], summary="Model, queue, gallery and store details (admin)",
+    @get("/api/v1/status", guards=[requires("admin")], operation_id="status", security=BEARER,
+         summary="Model, queue, gallery and store details (admin)",
          responses={401: ResponseSpec(data_container=ErrorResponse, description="missing or invalid API key"),
                     403: ResponseSpec(data_container=ErrorResponse, description="API key lacks the admin scope"),
                     503: ResponseSpec(data_container=ErrorResponse, description="not ready")})
@@ -58,7 +59,7 @@ class SystemController(Controller):
                             load_seconds=s.load_seconds, threshold_fmr_1e2=s.threshold_fmr_1e2,
                             threshold_fmr_1e3=s.threshold_fmr_1e3, threshold=ThresholdInfo.of(s.threshold),
                             dense_matching=s.dense_matching, precision=s.precision),
-            queue=QueueInfo(depth=s.queue_depth, capacity=s.queue_capacity),
+            queue=QueueInfo(depth=s.queue_depth, capacity=s.queue_capacity, max_capacity=s.queue_max_capacity),
             gallery=GalleryInfo(size=s.gallery_size, stale_templates=s.stale_templates,
                                 bytes_per_template=s.bytes_per_template, refused_templates=s.refused_templates),
         )

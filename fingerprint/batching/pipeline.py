@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -118,11 +119,11 @@ class InferencePipeline:
         self._extract_pool.shutdown(wait=True)
         self._search_pool.shutdown(wait=True)
 
-    async def extract(self, data: bytes, dpi: float, deadline: Deadline, min_quality: float | None = None) -> Extracted:
+    async def extract(self, data: bytes, dpi: float | None, deadline: Deadline, min_quality: float | None = None) -> Extracted:
         with self._admit():
             return await self._extract(data, dpi, deadline, min_quality)
 
-    async def match(self, data: bytes, dpi: float, deadline: Deadline, search: Callable[[Extracted], T]) -> T:
+    async def match(self, data: bytes, dpi: float | None, deadline: Deadline, search: Callable[[Extracted], T]) -> T:
         """Extract, then run `search` (gallery scoring) on the search thread, all inside one admission
         slot: the queue bound covers the whole request, so overload is refused at the door instead of
         piling up behind a busy search thread. The search gets what is left of the request deadline."""
@@ -138,7 +139,7 @@ class InferencePipeline:
     def _admit(self) -> AbstractContextManager[object]:
         return self.admission.slot()
 
-    async def _extract(self, data: bytes, dpi: float, deadline: Deadline, min_quality: float | None,
+    async def _extract(self, data: bytes, dpi: float | None, deadline: Deadline, min_quality: float | None,
                        build_probe: bool = False) -> Extracted:
         prepared = await self._prepare(data, dpi, deadline)
         if min_quality is not None and prepared.quality < min_quality:
@@ -157,13 +158,16 @@ class InferencePipeline:
                 raise StageTimeout("request_timeout") from None
         return Extracted(embedding=embedding, quality=prepared.quality, probe=probe)
 
-    async def _prepare(self, data: bytes, dpi: float, deadline: Deadline) -> PreparedImage:
+    async def _prepare(self, data: bytes, dpi: float | None, deadline: Deadline) -> PreparedImage:
         budget, binding = deadline.budget(self._limits.feature_extraction_timeout)
         loop = asyncio.get_running_loop()
         work = loop.run_in_executor(self._extract_pool, self.embedder.preprocess, data, dpi)
+        started = time.perf_counter()
         try:
             return await asyncio.wait_for(work, timeout=budget)
         except TimeoutError:
             stage = "feature_extraction_timeout" if binding == "stage" else "request_timeout"
             self._observer.dropped("deadline_feature_extraction" if binding == "stage" else "deadline_request")
             raise StageTimeout(stage) from None
+        finally:
+            self.admission.observe_stage(time.perf_counter() - started)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from fingerprint.calibration.enrollment import best_of_k_scores
-from fingerprint.calibration.folder import pair_scores_of, score_folder
+from fingerprint.calibration.folder import Progress, pair_scores_of, score_folder
 from fingerprint.calibration.metrics import threshold_at_fmr
 from fingerprint.calibration.protocol import all_pairs
 from fingerprint.model.embedder import TorchEmbedder
@@ -51,7 +51,7 @@ def _measure(name: str, genuine: np.ndarray, impostor: np.ndarray, card: dict[st
 
 
 def calibrate(dirs: list[Path], embedder: TorchEmbedder, dpi: float | None = None,
-              enrolled: int = 1) -> list[Calibration]:
+              enrolled: int = 1, progress: Progress | None = None) -> list[Calibration]:
     """One Calibration per folder of `<finger>_<impression>` images, then one over all of them pooled
     (impostor pairs stay within a folder: one sensor's prints against the same sensor's). With
     `enrolled` k > 1, as a gallery enrolling k impressions per finger: fingers hold their first k,
@@ -61,7 +61,7 @@ def calibrate(dirs: list[Path], embedder: TorchEmbedder, dpi: float | None = Non
     card = {"0.01": embedder.meta.threshold_fmr_1e2, "0.001": embedder.meta.threshold_fmr_1e3}
     out, pooled_gen, pooled_imp = [], [], []
     for folder in dirs:
-        scored = score_folder(folder, embedder, dpi)
+        scored = score_folder(folder, embedder, dpi, progress=progress)
         imps, cos = scored.impressions, scored.cos
         if enrolled > 1:
             scores = best_of_k_scores(cos, [i.finger for i in imps], [i.impression for i in imps], enrolled, enrolled)

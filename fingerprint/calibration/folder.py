@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +27,11 @@ class ScoredFolder:
     cos: np.ndarray  # [probe, enrolled] over every image of the folder, as the service compares
 
 
+Progress = Callable[[str], None]
+
+
 def score_folder(folder: Path, embedder: TorchEmbedder, dpi: float | None,
-                 comparator: Comparator | None = None) -> ScoredFolder:
+                 comparator: Comparator | None = None, progress: Progress | None = None) -> ScoredFolder:
     """Every `<finger>_<impression>` image of a folder prepared, embedded and compared with every
     other (by the card's comparator unless one is given); an unreadable image takes part as a blank
     print (a failure to enroll still counts)."""
@@ -36,10 +40,15 @@ def score_folder(folder: Path, embedder: TorchEmbedder, dpi: float | None,
         raise ValueError(f"{folder} holds fewer than 4 `<finger>_<impression>` images")
     set_dpi = dpi or folder_dpi(folder)
     prepared: list[PreparedImage] = []
-    for imp in imps:
+    step = max(1, len(imps) // 10)  # a line per tenth: a large folder takes minutes
+    for n, imp in enumerate(imps, start=1):
+        if progress and (n % step == 0 or n == len(imps)):
+            progress(f"{folder.name}: {n}/{len(imps)} images read")
         try:
             prepared.append(embedder.preprocess(imp.path.read_bytes(), set_dpi))
         except ImageRejected:
             prepared.append(embedder.blank())
     embeddings = [e for i in range(0, len(prepared), 32) for e in embedder.embed(prepared[i : i + 32])]
+    if progress:
+        progress(f"{folder.name}: comparing {len(imps) * len(imps)} pairs")
     return ScoredFolder(imps, set_dpi, prepared, (comparator or Comparator.from_card(embedder.meta)).all_pairs(embeddings))

@@ -8,12 +8,16 @@ decompression bombs (a tiny PNG that inflates to gigapixels, a TIFF with absurd 
 from __future__ import annotations
 
 import io
+import re
 import warnings
 
 import numpy as np
+import wsq  # noqa: F401  (registers Pillow's WSQ reader: NBIS's decoder, which the FBI's format defines)
 from PIL import Image, UnidentifiedImageError
 
-ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "TIFF", "BMP", "PPM"})  # PIL reads PGM as "PPM"
+# PIL reads PGM as "PPM"; WSQ is what fingerprint capture stacks and agencies exchange
+ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "TIFF", "BMP", "PPM", "WSQ", "JPEG2000"})
+FORMAT_NAMES = "PNG, JPEG, JPEG 2000, TIFF, BMP, PGM or WSQ"
 TARGET_DPI = 500.0
 MIN_SIDE_PX = 96  # after resampling to 500 dpi: under ~5 mm there is no fingerprint to match
 MIN_DPI = 200.0
@@ -28,7 +32,13 @@ class ImageRejected(ValueError):
 
 
 def decode_grayscale(data: bytes, max_pixels: int) -> np.ndarray:
-    """Decode PNG/JPEG/TIFF/BMP/PGM bytes to a (H, W) uint8 array, ridges dark as captured."""
+    """Decode image bytes (ALLOWED_FORMATS) to a (H, W) uint8 array, ridges dark as captured."""
+    return decode(data, max_pixels)[0]
+
+
+def decode(data: bytes, max_pixels: int) -> tuple[np.ndarray, float | None]:
+    """The grayscale array and the resolution the image's header states, where the format defines one
+    for fingerprints (WSQ's NISTCOM `PPI`); None otherwise: other formats' dpi fields are routinely 72."""
     if not data:
         raise ImageRejected("empty_image", "the image is empty")
     try:
@@ -38,7 +48,7 @@ def decode_grayscale(data: bytes, max_pixels: int) -> np.ndarray:
             if img.format not in ALLOWED_FORMATS:
                 raise ImageRejected(
                     "unsupported_image_format",
-                    f"image format {img.format} is not accepted; send PNG, JPEG, TIFF, BMP or PGM",
+                    f"image format {img.format} is not accepted; send {FORMAT_NAMES}",
                 )
             width, height = img.size
             if width * height > max_pixels:
@@ -54,7 +64,32 @@ def decode_grayscale(data: bytes, max_pixels: int) -> np.ndarray:
         raise ImageRejected("image_too_large", "the image exceeds the pixel limit") from exc
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError) as exc:
         raise ImageRejected("corrupt_image", "the image data is truncated or corrupt") from exc
-    return _to_uint8(img)
+    except Exception as exc:  # WSQ's plugin raises a bare Exception for what its C decoder refuses
+        raise ImageRejected("corrupt_image", "the image data is truncated or corrupt") from exc
+    return _to_uint8(img), wsq_ppi(data) if img.format == "WSQ" else None
+
+
+_PPI = re.compile(rb"^PPI[ \t]+(\d+)", re.MULTILINE)
+
+
+def wsq_ppi(data: bytes) -> float | None:
+    """The PPI of a WSQ file's NISTCOM comment (segment FFA8 before the frame), if it states one."""
+    pos = 2  # after SOI (FFA0)
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker, length = data[pos + 1], int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker == 0xA2:  # start of frame: no comment before it said
+            return None
+        if marker == 0xA8:
+            found = _PPI.search(data[pos + 4:pos + 2 + length])
+            if found and MIN_DPI <= int(found.group(1)) <= MAX_DPI:
+                return float(found.group(1))
+        pos += 2 + length
+    return None
+
+
+def resolve_dpi(requested: float | None, header: float | None) -> float:
+    """The caller's dpi when given, else the header's, else 500."""
+    return requested if requested is not None else header if header is not None else TARGET_DPI
 
 
 def _to_uint8(img: Image.Image) -> np.ndarray:

@@ -10,7 +10,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from fingerprint.model.decode import decode_grayscale, to_target_dpi
+from fingerprint.model.decode import decode, resolve_dpi, to_target_dpi
 from fingerprint.model.dense import dense_grid, to_int8
 from fingerprint.model.leader import window_minutiae
 from fingerprint.model.minutiae import MinutiaeTemplate, extract_minutiae
@@ -47,8 +47,8 @@ class Embedder(Protocol):
         """What the network's convolutions compute in: "float32" or "bfloat16"."""
         ...
 
-    def preprocess(self, data: bytes, dpi: float) -> PreparedImage:
-        """Decode and prepare; raises ImageRejected for unusable input."""
+    def preprocess(self, data: bytes, dpi: float | None) -> PreparedImage:
+        """Decode and prepare (`dpi` None: the header's, else 500); raises ImageRejected for unusable input."""
         ...
 
     def embed(self, batch: list[PreparedImage]) -> list[Embedding]:
@@ -79,8 +79,9 @@ class TorchEmbedder:
     def precision(self) -> str:
         return self._precision
 
-    def preprocess(self, data: bytes, dpi: float) -> PreparedImage:
-        gray = to_target_dpi(decode_grayscale(data, self._max_pixels), dpi)
+    def preprocess(self, data: bytes, dpi: float | None) -> PreparedImage:
+        gray, header_dpi = decode(data, self._max_pixels)
+        gray = to_target_dpi(gray, resolve_dpi(dpi, header_dpi))
         with torch.inference_mode():
             prepared = prepare(torch.from_numpy(gray.astype(np.float32))[None, None], self._meta.window,
                                self._meta.minutiae_crop())

@@ -61,6 +61,11 @@ def may_see(connection: ASGIConnection[Any, Any, Any, Any], scope: str) -> bool:
     return principal is not None and scope in principal.scopes
 
 
+BEARER_SCHEME = "bearerAuth"
+# the OpenAPI security requirement of every route a key opens (the scheme: app.py's components)
+BEARER: list[dict[str, list[str]]] = [{BEARER_SCHEME: []}]
+
+
 def requires(scope: str) -> Guard:
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal = principal_of(connection)

@@ -6,7 +6,7 @@ Spawns `fingerprint serve` on loopback with a gallery of N templates (random uni
 straight into SQLite under the bundled model's version, so identify searches a realistic matrix), then:
 1. time from process start to readiness;
 2. one client, sequential identify: p50/p99;
-3. C concurrent clients for S seconds: throughput and p50/p99 (saturation);
+3. C concurrent clients for S seconds, each waiting out a 503's Retry-After: throughput and p50/p99 (saturation);
 4. the same with MAX_BATCH_SIZE=1 vs the default, in this run: the micro-batching speed-up;
 5. a burst of 2x MAX_POOL_SIZE concurrent requests: how many were admitted and how many refused;
    (and the server's RSS when ready and after each saturation run: what a pod's memory request needs);
@@ -139,6 +139,8 @@ async def closed_loop(url: str, body: dict[str, object], clients: int, seconds: 
             codes[r.status_code] = codes.get(r.status_code, 0) + 1
             if r.status_code == 200:
                 ok.append(time.perf_counter() - t0)
+            elif r.status_code == 503 and "retry-after" in r.headers:  # as the API asks clients to
+                await asyncio.sleep(min(float(r.headers["retry-after"]), max(0.0, stop_at - time.perf_counter())))
 
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as c:
         t0 = time.perf_counter()

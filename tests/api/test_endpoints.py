@@ -33,7 +33,8 @@ async def test_health_and_readiness(app_client: Callable[..., Any]) -> None:
         status = (await c.get("/api/v1/status")).json()
         assert status["status"] == "ready" and status["store"] == "ok"
         assert len(status["model"]["sha256"]) == 64 and status["model"]["embedding_dim"] <= 512
-        assert status["queue"] == {"depth": 0, "capacity": 100}
+        assert status["queue"]["depth"] == 0 and status["queue"]["max_capacity"] == 100
+        assert 2 <= status["queue"]["capacity"] <= 100  # what measured extraction can finish in time
         assert status["gallery"]["size"] == 0
         assert status["model"]["threshold"]["value"] == round(status["model"]["threshold_fmr_1e3"], 4)
         assert status["model"]["threshold"]["source"] == "model_card"
@@ -138,6 +139,21 @@ async def test_openapi_documents_every_endpoint(app_client: Callable[..., Any]) 
         assert "/metrics" not in paths  # served on its own listener (METRICS_PORT), never to API clients
         assert set(body) == {"multipart/form-data", "application/json"}
         assert "subject_id" in body["application/json"]["schema"]["required"]
+        assert body["multipart/form-data"]["schema"]["properties"]["image"]["format"] == "binary"
+        # what a generated client needs to read naturally: named operations, the key as a bearer scheme on
+        # exactly the routes a key opens
+        assert doc["components"]["securitySchemes"]["bearerAuth"] == {
+            "type": "http", "scheme": "bearer", "bearerFormat": "fpk_<id>_<secret>",
+            "description": doc["components"]["securitySchemes"]["bearerAuth"]["description"]}
+        ops = {(m, p): op for p, item in paths.items() for m, op in item.items()}
+        assert {k: op["operationId"] for k, op in ops.items()} == {
+            ("get", "/health"): "health", ("get", "/api/v1/models/status"): "readiness",
+            ("get", "/api/v1/status"): "status", ("post", "/api/v1/fingerprint/enroll"): "enroll",
+            ("post", "/api/v1/fingerprint/verify"): "verify", ("post", "/api/v1/fingerprint/identify"): "identify",
+            ("get", "/api/v1/subjects/{subject_id}"): "get_subject",
+            ("delete", "/api/v1/subjects/{subject_id}"): "erase_subject"}
+        public = {("get", "/health"), ("get", "/api/v1/models/status")}
+        assert all(("security" in op) == (k not in public) for k, op in ops.items())
 
 
 async def test_a_model_upgrade_keeps_the_templates_its_card_reads_and_reports_the_rest(

@@ -137,3 +137,17 @@ async def test_answers_do_not_echo_ids_or_expose_exact_scores(app_client: Callab
         # keys an anonymous caller sees only status and store (test_auth)
         ready = (await c.get("/api/v1/models/status")).json()
         assert set(ready) == {"status", "store", "threshold"}
+
+
+async def test_unknown_routes_and_methods_pass_through_the_same_middleware(app_client: Callable[..., Any]) -> None:
+    """404 and 405 are answered before any route matches; they still get a request id, the security
+    headers and a code (and with them an access-log line and a metric, from the same middleware)."""
+    async with app_client() as c:
+        for method, path, status, code in (("GET", "/api/v1/nope", 404, "not_found"),
+                                           ("PUT", "/health", 405, "method_not_allowed")):
+            r = await c.request(method, path, headers={"x-request-id": "abc-123"})
+            await _expect(r, status, code)
+            assert r.headers["x-request-id"] == "abc-123"
+            assert r.headers["x-content-type-options"] == "nosniff" and "content-security-policy" in r.headers
+        r = await c.get("/health")
+        assert r.headers["x-request-id"] and r.headers["x-frame-options"] == "DENY"

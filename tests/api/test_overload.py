@@ -36,7 +36,7 @@ class SlowEmbedder:
     def precision(self) -> str:
         return self.inner.precision
 
-    def preprocess(self, data: bytes, dpi: float) -> PreparedImage:
+    def preprocess(self, data: bytes, dpi: float | None) -> PreparedImage:
         time.sleep(self.preprocess_delay)
         return self.inner.preprocess(data, dpi)
 
@@ -75,7 +75,7 @@ async def test_queue_full_is_rejected_at_once_with_retry_after(live_server: Call
         metrics = app.state.telemetry.exposition().decode()
         assert 'fingerprint_rejections_total{' in metrics and 'reason="queue_full"' in metrics
         status = (await c.get("/api/v1/status")).json()
-        assert status["queue"] == {"depth": 0, "capacity": 2}
+        assert status["queue"] == {"depth": 0, "capacity": 2, "max_capacity": 2}
 
 
 async def test_feature_extraction_deadline(app_client: Callable[..., Any], png_prints: list[list[bytes]]) -> None:

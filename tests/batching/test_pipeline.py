@@ -24,7 +24,7 @@ class FakeEmbedder:
     meta = read_meta(DEFAULT_WEIGHTS)
     precision = "float32"
 
-    def preprocess(self, data: bytes, dpi: float) -> PreparedImage:
+    def preprocess(self, data: bytes, dpi: float | None) -> PreparedImage:
         return PreparedImage(tensor=torch.zeros(2, 4, 4), quality=1.0, minutiae=_MINUTIAE)
 
     def embed(self, batch: list[PreparedImage]) -> list[Embedding]:

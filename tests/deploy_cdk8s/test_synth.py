@@ -45,7 +45,7 @@ def test_application_numbers(synthesized: Path, env: str, hpa_min: int, hpa_max:
     cfg = find(objs, "ConfigMap", "fingerprint-api-config")["data"]
     assert cfg["LOG_LEVEL"] == level
     assert {k: cfg[k] for k in ("WORKERS", "MAX_POOL_SIZE", "REQUEST_TIMEOUT", "FEATURE_EXTRACTION_TIMEOUT",
-                                "INFERENCE_TIMEOUT")} == {"WORKERS": "4", "MAX_POOL_SIZE": "100", "REQUEST_TIMEOUT": "30",
+                                "INFERENCE_TIMEOUT")} == {"WORKERS": "2", "MAX_POOL_SIZE": "100", "REQUEST_TIMEOUT": "30",
                                                           "FEATURE_EXTRACTION_TIMEOUT": "5", "INFERENCE_TIMEOUT": "10"}
     assert {"ENABLE_CORS", "ENABLE_METRICS"} <= set(cfg)
     dep = find(objs, "Deployment", "fingerprint-api")
@@ -57,7 +57,7 @@ def test_application_numbers(synthesized: Path, env: str, hpa_min: int, hpa_max:
     assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     pod = spec["template"]["spec"]
     c = pod["containers"][0]
-    assert c["resources"] == {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "2Gi"}}
+    assert c["resources"] == {"requests": {"cpu": "500m", "memory": "1536Mi"}, "limits": {"cpu": "2", "memory": "3Gi"}}
     assert c["livenessProbe"]["httpGet"]["path"] == "/health"
     assert (c["livenessProbe"]["initialDelaySeconds"], c["livenessProbe"]["periodSeconds"]) == (30, 10)
     assert c["readinessProbe"]["httpGet"]["path"] == "/api/v1/models/status"
@@ -84,11 +84,9 @@ def test_application_numbers(synthesized: Path, env: str, hpa_min: int, hpa_max:
     hpa = find(objs, "HorizontalPodAutoscaler", "fingerprint-api-hpa")
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (hpa_min, hpa_max)
-    metrics = {m["type"]: m for m in hpa["spec"]["metrics"] if m["type"] == "Pods"}
     resource = {m["resource"]["name"]: m["resource"]["target"]["averageUtilization"]
                 for m in hpa["spec"]["metrics"] if m["type"] == "Resource"}
     assert resource == {"cpu": 70}  # memory does not fall as pods are added: it cannot decide
-    assert metrics["Pods"]["pods"]["target"]["averageValue"] == "100"
 
     assert find(objs, "PodDisruptionBudget", "fingerprint-api-pdb")["spec"]["minAvailable"] == 2
     np = find(objs, "NetworkPolicy", "fingerprint-api-netpol")["spec"]
@@ -121,8 +119,11 @@ def test_observability_files_are_byte_equal_to_the_source(synthesized: Path, env
     assert _data(objs, "alertmanager-config")["alertmanager.yml"] == (OBS / "alertmanager/alertmanager.yml").read_text()
     prom_set = find(objs, "StatefulSet", "prometheus")["spec"]
     assert prom_set["replicas"] == 2
-    assert "--storage.tsdb.retention.time=15d" in prom_set["template"]["spec"]["containers"][0]["args"]
-    assert "adapter" in _data(objs, "prometheus-adapter-config")["config.yaml"]
+    prom_args = prom_set["template"]["spec"]["containers"][0]["args"]
+    assert {"--storage.tsdb.retention.time=15d", "--storage.tsdb.retention.size=40GB"} <= set(prom_args)
+    assert prom_set["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["path"] == "/-/healthy"
+    assert prom_set["template"]["spec"]["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
+    assert find(objs, "PodDisruptionBudget", "prometheus-pdb")["spec"]["maxUnavailable"] == 1
     job = find(objs, "Job", "elasticsearch-setup")["spec"]["template"]["spec"]
     assert job["containers"][0]["command"] == ["sh", "/templates/setup.sh"]
     assert _data(objs, "elasticsearch-templates")["setup.sh"] == (OBS / "elasticsearch/setup.sh").read_text()
@@ -159,3 +160,71 @@ def test_a_calibrated_match_threshold_reaches_the_config_map_only_when_set() -> 
     calibrated = app_settings(replace(production, match_threshold=0.781))
     assert calibrated["MATCH_THRESHOLD"] == "0.781"
     assert load_settings({"MATCH_THRESHOLD": calibrated["MATCH_THRESHOLD"]}).match_threshold == 0.781
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_the_hpa_request_rate_metric_is_served_by_a_deployed_adapter(synthesized: Path, env: str) -> None:
+    from deploy_cdk8s.charts.metrics_adapter import RATE_METRIC
+    from deploy_cdk8s.config import ENVIRONMENTS
+
+    objs = load_objects(synthesized / env)
+    hpa = find(objs, "HorizontalPodAutoscaler", "fingerprint-api-hpa")["spec"]
+    pods = next(m["pods"] for m in hpa["metrics"] if m["type"] == "Pods")
+    assert pods["metric"]["name"] == RATE_METRIC
+    assert pods["target"]["averageValue"] == ENVIRONMENTS[env].requests_per_pod == "600m"
+    assert f'as: "{RATE_METRIC}"' in _data(objs, "prometheus-adapter-config")["config.yaml"]
+    api = find(objs, "APIService", "v1beta1.custom.metrics.k8s.io")["spec"]
+    assert (api["group"], api["version"]) == ("custom.metrics.k8s.io", "v1beta1")
+    svc = find(objs, "Service", api["service"]["name"])
+    assert svc["metadata"]["namespace"] == api["service"]["namespace"]
+    dep = find(objs, "Deployment", "prometheus-adapter")["spec"]
+    assert svc["spec"]["selector"].items() <= dep["template"]["metadata"]["labels"].items()
+    container = dep["template"]["spec"]["containers"][0]
+    assert "--prometheus-url=http://prometheus.prometheus.svc:9090/" in container["args"]
+    served_port = svc["spec"]["ports"][0]["targetPort"]
+    assert served_port == container["ports"][0]["containerPort"]
+    # the API server reaches the adapter's port; the observability policy (its own namespaces only) does not apply
+    policy = find(objs, "NetworkPolicy", "prometheus-adapter-ingress")["spec"]
+    assert policy["podSelector"]["matchLabels"].items() <= dep["template"]["metadata"]["labels"].items()
+    assert policy["ingress"] == [{"ports": [{"port": served_port, "protocol": "TCP"}]}]
+    assert dep["template"]["metadata"]["labels"]["app.kubernetes.io/part-of"] != "observability"
+    hpa_reader = find(objs, "ClusterRoleBinding", "hpa-controller-custom-metrics")
+    assert hpa_reader["subjects"] == [{"kind": "ServiceAccount", "name": "horizontal-pod-autoscaler",
+                                       "namespace": "kube-system"}]
+    assert find(objs, "ClusterRole", "custom-metrics-reader")["rules"][0]["apiGroups"] == ["custom.metrics.k8s.io"]
+    assert find(objs, "RoleBinding", "prometheus-adapter-auth-reader")["metadata"]["namespace"] == "kube-system"
+    assert find(objs, "ClusterRoleBinding", "prometheus-adapter:system:auth-delegator")["roleRef"]["name"] == \
+        "system:auth-delegator"
+
+
+def test_with_the_prometheus_operator_the_same_rules_become_its_objects(tmp_path: Path) -> None:
+    import yaml
+
+    from deploy_cdk8s.synth import synth
+
+    objs = load_objects(synth("production", tmp_path, prometheus_operator=True))
+    kinds = {o["kind"] for o in objs}
+    assert "StatefulSet" not in {o["kind"] for o in objs if o["metadata"].get("namespace") == "prometheus"}
+    assert not any(o["metadata"]["name"] in ("prometheus", "alertmanager", "grafana") for o in objs
+                   if o["kind"] in ("StatefulSet", "Deployment"))
+    assert {"ServiceMonitor", "PrometheusRule"} <= kinds
+    rule = find(objs, "PrometheusRule", "fingerprint-api")
+    assert rule["metadata"]["labels"] == {"release": "kube-prometheus-stack"}
+    source = [g for name in ("recording_rules.yml", "alert_rules.yml")
+              for g in yaml.safe_load((OBS / "prometheus" / name).read_text())["groups"]]
+    assert rule["spec"]["groups"] == source  # one source: the bundled Prometheus loads the same files
+    monitor = find(objs, "ServiceMonitor", "fingerprint-api")["spec"]
+    service = find(objs, "Service", "fingerprint-api")
+    assert monitor["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["namespaceSelector"] == {"matchNames": [service["metadata"]["namespace"]]}
+    assert monitor["endpoints"][0]["port"] in {p["name"] for p in service["spec"]["ports"]}
+    # the operator's Prometheus, not the bundled one, reaches the metrics port and feeds the adapter
+    policy = find(objs, "NetworkPolicy", "fingerprint-api-netpol")["spec"]
+    assert {p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            for p in policy["ingress"][1]["from"]} == {"monitoring"}
+    adapter = find(objs, "Deployment", "prometheus-adapter")
+    assert adapter["metadata"]["namespace"] == "monitoring"
+    assert ("--prometheus-url=http://kube-prometheus-stack-prometheus.monitoring.svc:9090/"
+            in adapter["spec"]["template"]["spec"]["containers"][0]["args"])
+    dashboards = find(objs, "ConfigMap", "fingerprint-api-dashboards")
+    assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"

@@ -106,3 +106,54 @@ def test_resamples_to_500_dpi_and_refuses_tiny_prints() -> None:
     with pytest.raises(ImageRejected) as err:
         to_target_dpi(_gray(300, 300), 50)
     assert err.value.code == "invalid_dpi"
+
+
+def _wsq(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="WSQ")  # NBIS's encoder, through the same plugin
+    return buf.getvalue()
+
+
+def _ridges(h: int = 300, w: int = 280) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w]
+    return (127 + 100 * np.sin(x / 2.0 + y / 5.0)).astype(np.uint8)  # wavelet-friendly, like a print
+
+
+def test_wsq_and_jpeg2000_decode_and_wsq_states_its_resolution() -> None:
+    from fingerprint.model.decode import decode, resolve_dpi
+
+    arr = _ridges()
+    data = _wsq(arr)
+    assert data[:2] == b"\xff\xa0"  # WSQ's start-of-image marker: real WSQ bytes
+    out, ppi = decode(data, LIMIT)
+    assert out.shape == arr.shape and np.abs(out.astype(int) - arr.astype(int)).mean() < 6  # lossy, close
+    assert ppi == 500.0
+    at_250 = data.replace(b"PPI 500", b"PPI 250", 1)  # a 250 ppi capture says so in its NISTCOM comment
+    assert decode(at_250, LIMIT)[1] == 250.0
+    assert resolve_dpi(None, 250.0) == 250.0 and resolve_dpi(400.0, 250.0) == 400.0 and resolve_dpi(None, None) == 500
+    assert decode(data.replace(b"PPI 500", b"PPI -1 ", 1), LIMIT)[1] is None  # NIST's "unknown"
+    j2k = io.BytesIO()
+    Image.fromarray(arr).save(j2k, format="JPEG2000")
+    out, ppi = decode(j2k.getvalue(), LIMIT)
+    assert out.shape == arr.shape and ppi is None
+
+
+@pytest.mark.parametrize("cut", [6, 40, 200, -50])
+def test_truncated_wsq_is_refused_with_a_code(cut: int) -> None:
+    data = _wsq(_ridges())
+    with pytest.raises(ImageRejected) as err:
+        decode_grayscale(data[:cut], LIMIT)
+    assert err.value.code in ("corrupt_image", "invalid_image")
+
+
+def test_scrambled_wsq_is_refused_or_decoded_never_a_crash() -> None:
+    data = _wsq(_ridges())
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        sample = bytearray(data)
+        for at in rng.integers(2, len(data), size=8):
+            sample[at] ^= int(rng.integers(1, 256))
+        try:
+            decode_grayscale(bytes(sample), LIMIT)
+        except ImageRejected as err:
+            assert err.code in ("corrupt_image", "invalid_image", "image_too_large")

@@ -24,13 +24,18 @@ CHECKS = ",".join([
 
 
 def test_schemathesis_finds_no_server_error_or_schema_violation(tmp_path: Path) -> None:
-    server = Server(tmp_path / "data")
+    # as deployed: keys required, so the document's bearer scheme holds (a request without one is a 401)
+    keys = tmp_path / "keys"
+    made = subprocess.run([sys.executable, "-m", "fingerprint.cli", "create-key", "--scopes", "enroll,verify,identify,admin",
+                           "--file", str(keys)], capture_output=True, text=True, check=True)
+    key = made.stdout.strip().splitlines()[-1]
+    server = Server(tmp_path / "data", API_KEYS_FILE=str(keys))
     try:
         server.wait_ready()
         exe = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
         proc = subprocess.run(
             [exe, "run", f"{server.url}/schema/openapi.json", "--checks", CHECKS, "--max-examples", "40",
-             "--request-timeout", "10", "--seed", "20261125", "--no-color"],
+             "--request-timeout", "10", "--seed", "20261125", "--no-color", "-H", f"Authorization: Bearer {key}"],
             capture_output=True, text=True, timeout=600, check=False)
     finally:
         server.stop()
