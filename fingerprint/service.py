@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+import numpy as np
 import structlog
 
 from fingerprint.batching.admission import Admission
@@ -24,6 +25,7 @@ from fingerprint.gallery.index import GalleryIndex, Hit
 from fingerprint.gallery.store import GalleryStore, StoreUnavailable, Template, TemplateMeta
 from fingerprint.gallery.sync import GallerySync
 from fingerprint.model.comparator import Comparator
+from fingerprint.model.decode import ImageRejected
 from fingerprint.model.embedder import Embedder, TorchEmbedder
 from fingerprint.model.weights import ModelMeta
 from fingerprint.outcomes import Candidate, Enrolled, Identified, NotReady, Status, SubjectNotFound, Verified
@@ -43,6 +45,24 @@ class ModelState:
 
 
 EmbedderFactory = Callable[[Settings], Embedder]
+
+
+def _time_extraction(embedder: Embedder) -> float:
+    """Seconds to decode and prepare a plain 400 px print-sized image (every stage runs, LEADER included)."""
+    import io
+
+    from PIL import Image
+
+    y, x = np.mgrid[0:400, 0:400]
+    ridges = (127 + 100 * np.sin(x / 2.0 + y / 5.0)).astype(np.uint8)  # a foreground everywhere, as a print has
+    buf = io.BytesIO()
+    Image.fromarray(ridges).save(buf, format="PNG")
+    started = time.perf_counter()
+    try:
+        embedder.preprocess(buf.getvalue(), 500.0)
+    except ImageRejected:  # a fake or strict embedder may refuse it: then the first requests measure
+        return 0.0
+    return time.perf_counter() - started
 
 
 def load_torch_embedder(settings: Settings) -> Embedder:
@@ -131,6 +151,8 @@ class FingerprintService:
         probe_builder = comparator.probe if comparator.fuses_minutiae else None
         pipeline = InferencePipeline(embedder, self.admission, limits, self.telemetry, probe_builder)
         pipeline.start()
+        # what one extraction costs on this machine, before the first request: the admission's first sizing
+        self.admission.observe_stage(await asyncio.to_thread(_time_extraction, embedder))
         self.model.meta = meta
         self.model.precision = embedder.precision
         self.model.load_seconds = time.perf_counter() - started
