@@ -22,7 +22,7 @@ from fingerprint.gallery.health import StoreHealth
 from fingerprint.gallery.identifiers import check_subject_id
 from fingerprint.gallery.impostors import DecisionThreshold, ImpostorEstimator, ImpostorSample, ThresholdEstimate
 from fingerprint.gallery.index import GalleryIndex, Hit
-from fingerprint.gallery.store import GalleryStore, StoreUnavailable, Template, TemplateMeta
+from fingerprint.gallery.store import GalleryStore, StoreUnavailable, SubjectSummary, Template, TemplateMeta
 from fingerprint.gallery.sync import GallerySync
 from fingerprint.model.comparator import Comparator
 from fingerprint.model.decode import ImageRejected
@@ -286,6 +286,13 @@ class FingerprintService:
         if not templates:
             raise SubjectNotFound(subject_id)
         return templates
+
+    async def subjects(self, limit: int, after: str | None) -> tuple[list[SubjectSummary], str | None]:
+        """A page of subjects in id order, and the last id shown when more follow (the next page's start)."""
+        if after is not None:
+            check_subject_id(after)
+        page = await self.store.subjects(limit + 1, after)
+        return page[:limit], page[limit - 1].subject_id if len(page) > limit else None
 
     async def erase(self, subject_id: str) -> int:
         check_subject_id(subject_id)

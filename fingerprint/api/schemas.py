@@ -88,6 +88,19 @@ class TemplateInfo(msgspec.Struct):
     created_at: datetime
 
 
+class SubjectSummaryInfo(msgspec.Struct):
+    subject_id: str
+    templates: int
+    fingers: list[str]
+    first_enrolled: datetime
+    last_enrolled: datetime
+
+
+class SubjectPage(msgspec.Struct):
+    subjects: list[SubjectSummaryInfo]
+    next_cursor: str | None  # pass as `cursor` for the next page; null on the last page
+
+
 class SubjectResponse(msgspec.Struct):
     subject_id: str
     templates: list[TemplateInfo]

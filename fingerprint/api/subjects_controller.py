@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import re
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get
@@ -10,7 +12,15 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
 from fingerprint.api.audit import audited
-from fingerprint.api.schemas import EraseResponse, ErrorResponse, SubjectResponse, TemplateInfo
+from fingerprint.api.errors import ApiError
+from fingerprint.api.schemas import (
+    EraseResponse,
+    ErrorResponse,
+    SubjectPage,
+    SubjectResponse,
+    SubjectSummaryInfo,
+    TemplateInfo,
+)
 from fingerprint.gallery.identifiers import SUBJECT_ID_PATTERN
 from fingerprint.security.guards import BEARER, requires
 from fingerprint.service import FingerprintService
@@ -27,9 +37,36 @@ _ERRORS = {
 }
 
 
+def _after(cursor: str | None) -> str | None:
+    """The subject id a cursor stands for (opaque to clients: base64url of the last id of a page)."""
+    if cursor is None:
+        return None
+    try:
+        after = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_cursor", "cursor is not one this service returned") from None
+    if not re.fullmatch(SUBJECT_ID_PATTERN, after):
+        raise ApiError(400, "invalid_cursor", "cursor is not one this service returned")
+    return after
+
+
 class SubjectsController(Controller):
     path = "/api/v1/subjects"
     tags = ["subjects"]
+
+    @get("/", responses={k: v for k, v in _ERRORS.items() if k != 404}, guards=[requires("admin")],
+         operation_id="list_subjects", security=BEARER,
+         summary="Enrolled subjects, a page at a time in id order (metadata, never template bytes)")
+    async def list_subjects(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService],
+                            limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+                            cursor: Annotated[str | None, Parameter(max_length=200)] = None) -> SubjectPage:
+        with audited(request, "list_subjects"):
+            subjects, last = await service.subjects(limit, _after(cursor))
+        return SubjectPage(
+            subjects=[SubjectSummaryInfo(subject_id=s.subject_id, templates=s.templates, fingers=list(s.fingers),
+                                         first_enrolled=s.first_enrolled, last_enrolled=s.last_enrolled)
+                      for s in subjects],
+            next_cursor=None if last is None else base64.urlsafe_b64encode(last.encode()).decode().rstrip("="))
 
     @get("/{subject_id:str}", responses=_ERRORS, guards=[requires("admin")], operation_id="get_subject", security=BEARER,
          summary="A subject's templates (metadata, never template bytes)")

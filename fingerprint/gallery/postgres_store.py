@@ -15,7 +15,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from fingerprint.gallery.codec import EmbeddingCodec
-from fingerprint.gallery.store import Change, StoreUnavailable, Template, TemplateMeta
+from fingerprint.gallery.store import Change, StoreUnavailable, SubjectSummary, Template, TemplateMeta
 
 if TYPE_CHECKING:
     from fingerprint.gallery.index import GalleryIndex
@@ -152,6 +152,18 @@ class PostgresStore:
                     "SELECT template_id, subject_id, finger, model_version, quality, created_at FROM templates "
                     "WHERE subject_id = %s ORDER BY created_at, template_id", (subject_id,))
                 return [_meta(r) for r in await cur.fetchall()]
+
+        return await self._with_conn(select)
+
+    async def subjects(self, limit: int, after: str | None) -> list[SubjectSummary]:
+        async def select(conn: psycopg.AsyncConnection[Any]) -> list[SubjectSummary]:
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(
+                    "SELECT subject_id, count(*) AS n, array_remove(array_agg(DISTINCT finger), NULL) AS fingers, "
+                    "min(created_at) AS first, max(created_at) AS last FROM templates WHERE subject_id COLLATE \"C\" > %s "
+                    "GROUP BY subject_id ORDER BY subject_id COLLATE \"C\" LIMIT %s", (after or "", limit))
+                return [SubjectSummary(r["subject_id"], r["n"], tuple(sorted(r["fingers"])), r["first"], r["last"])
+                        for r in await cur.fetchall()]
 
         return await self._with_conn(select)
 

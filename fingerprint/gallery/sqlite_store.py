@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from fingerprint.gallery.codec import EmbeddingCodec
-from fingerprint.gallery.store import StoreFull, StoreUnavailable, Template, TemplateMeta
+from fingerprint.gallery.store import StoreFull, StoreUnavailable, SubjectSummary, Template, TemplateMeta
 
 T = TypeVar("T")
 # Space set aside beside the database and given back when an erasure finds the disk full: the right
@@ -149,6 +149,18 @@ class SqliteStore:
                 (subject_id,),
             )
             return [_meta(r) for r in rows]
+
+        return await self._run(select)
+
+    async def subjects(self, limit: int, after: str | None) -> list[SubjectSummary]:
+        def select(conn: sqlite3.Connection) -> list[SubjectSummary]:
+            rows = conn.execute(
+                "SELECT subject_id, COUNT(*) AS n, GROUP_CONCAT(DISTINCT finger) AS fingers, MIN(created_at) AS first, "
+                "MAX(created_at) AS last FROM templates WHERE subject_id > ? GROUP BY subject_id "
+                "ORDER BY subject_id LIMIT ?", (after or "", limit))
+            return [SubjectSummary(r["subject_id"], r["n"], tuple(sorted((r["fingers"] or "").split(",") if r["fingers"]
+                                                                          else ())),
+                                   datetime.fromisoformat(r["first"]), datetime.fromisoformat(r["last"])) for r in rows]
 
         return await self._run(select)
 

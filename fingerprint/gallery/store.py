@@ -36,6 +36,15 @@ class TemplateMeta:
 
 
 @dataclass(frozen=True)
+class SubjectSummary:
+    subject_id: str
+    templates: int
+    fingers: tuple[str, ...]  # the finger positions enrolled, where given
+    first_enrolled: datetime
+    last_enrolled: datetime
+
+
+@dataclass(frozen=True)
 class Template:
     meta: TemplateMeta
     embedding: np.ndarray  # float32 (D,): the search vector
@@ -78,6 +87,11 @@ class GalleryStore(Protocol):
         ...
 
     async def subject_templates(self, subject_id: str) -> list[TemplateMeta]: ...
+
+    async def subjects(self, limit: int, after: str | None) -> list[SubjectSummary]:
+        """Up to `limit` subjects in subject-id order, those after `after` (a keyset page: stable while
+        subjects are added or erased)."""
+        ...
 
     def iter_templates(self, versions: tuple[str, ...]) -> AsyncIterator[Template]:
         """Templates whose model version is one of `versions` (those the loaded model reads)."""

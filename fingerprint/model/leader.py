@@ -196,8 +196,8 @@ def run(net: LeaderForward, image: np.ndarray) -> LeaderMinutiae:
     canvas = np.full((ph, pw), image[0, 0], np.float32)
     canvas[top : top + h, left : left + w] = image
     with torch.inference_mode():
-        image = torch.from_numpy(canvas)[None, None].contiguous(memory_format=torch.channels_last)
-        out = net(image)[0].contiguous().numpy()
+        batch = torch.from_numpy(canvas)[None, None].contiguous(memory_format=torch.channels_last)
+        out = net(batch)[0].contiguous().numpy()
     return minutiae_from_maps(out[:, top : top + h, left : left + w])
 
 

@@ -150,7 +150,7 @@ async def test_openapi_documents_every_endpoint(app_client: Callable[..., Any]) 
             ("get", "/health"): "health", ("get", "/api/v1/models/status"): "readiness",
             ("get", "/api/v1/status"): "status", ("post", "/api/v1/fingerprint/enroll"): "enroll",
             ("post", "/api/v1/fingerprint/verify"): "verify", ("post", "/api/v1/fingerprint/identify"): "identify",
-            ("get", "/api/v1/subjects/{subject_id}"): "get_subject",
+            ("get", "/api/v1/subjects"): "list_subjects", ("get", "/api/v1/subjects/{subject_id}"): "get_subject",
             ("delete", "/api/v1/subjects/{subject_id}"): "erase_subject"}
         public = {("get", "/health"), ("get", "/api/v1/models/status")}
         assert all(("security" in op) == (k not in public) for k, op in ops.items())

@@ -88,6 +88,24 @@ async def test_erase_removes_every_template_of_the_subject(store: GalleryStore) 
     assert [m.template_id for m in await store.subject_templates("bob")] == ["b0"]
 
 
+async def test_subjects_page_in_id_order_by_keyset(store: GalleryStore) -> None:
+    await _all(store, "v1")
+    ids = ["Zed", "alice", "bob", "bob.2", "carol", "dave:1", "eve"]  # byte order: upper case first
+    for n, subject in enumerate(ids):
+        for k in range(1 + n % 2):
+            await store.add(_template(f"{subject}-{k}", subject))
+    first = await store.subjects(3, None)
+    assert [s.subject_id for s in first] == ["Zed", "alice", "bob"]
+    assert first[1].templates == 2 and first[1].fingers == ("right_index",)
+    assert first[1].first_enrolled <= first[1].last_enrolled
+    rest = await store.subjects(10, first[-1].subject_id)
+    assert [s.subject_id for s in rest] == ["bob.2", "carol", "dave:1", "eve"]
+    await store.erase("carol")  # a page boundary survives erasures and enrolments around it
+    await store.add(_template("bobby-0", "bobby"))
+    assert [s.subject_id for s in await store.subjects(10, "bob")] == ["bob.2", "bobby", "dave:1", "eve"]
+    assert await store.subjects(10, "eve") == []
+
+
 async def test_duplicate_template_id_is_refused_and_changes_nothing(store: GalleryStore) -> None:
     await _all(store, "v1")
     await store.add(_template("dup", "alice"))
