@@ -1,7 +1,8 @@
 """One JSON object per line on stdout, Elastic Common Schema fields, for Logstash.
 
-structlog renders the service's own events through ecs-logging; uvicorn's and other stdlib loggers
-go through python-json-logger with the same core field names, so every line parses the same way.
+structlog renders the service's own events through ecs-logging, and uvicorn's and other stdlib
+loggers go through ecs-logging's stdlib formatter with the same service fields: one format on stdout
+(levels lower case, millisecond UTC timestamps, `service.name` on every line).
 """
 
 from __future__ import annotations
@@ -14,22 +15,19 @@ from typing import Any, TextIO, cast
 
 import ecs_logging
 import structlog
-from pythonjsonlogger.core import RESERVED_ATTRS
 
 _STD_LOGGING_CONFIG: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-            "rename_fields": {"asctime": "@timestamp", "levelname": "log.level", "name": "log.logger"},
-            "datefmt": "%Y-%m-%dT%H:%M:%S%z",
-            # uvicorn adds `color_message` (the message with ANSI colours): not for a log pipeline
-            "reserved_attrs": [*RESERVED_ATTRS, "color_message"],
+        "ecs": {
+            "()": "ecs_logging.StdlibFormatter",
+            # where in the code and which process: noise beside the app's own lines, which carry neither
+            "exclude_fields": ["log.origin", "process", "log.original"],
         }
     },
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "ecs", "stream": "ext://sys.stdout",
+                            "filters": ["service"]}},
     "loggers": {
         "uvicorn": {"handlers": ["stdout"], "propagate": False},
         "uvicorn.error": {"handlers": ["stdout"], "propagate": False},
@@ -48,10 +46,25 @@ def _service_fields(name: str, version: str) -> structlog.types.Processor:
     return add
 
 
+class _ServiceFields(logging.Filter):
+    """The service's name and version on every stdlib record, as structlog's processor adds them."""
+
+    def __init__(self, name: str, version: str) -> None:
+        super().__init__()
+        self._name, self._version = name, version
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        setattr(record, "service.name", self._name)
+        setattr(record, "service.version", self._version)
+        record.__dict__.pop("color_message", None)  # uvicorn's message with ANSI colours: not for a pipeline
+        return True
+
+
 def configure_logging(level: str, service_name: str, service_version: str, stream: TextIO = sys.stdout) -> None:
     """Configure structlog and stdlib logging for this process (both are process-global by design)."""
     numeric = logging.getLevelName(level.upper())
     config = {**_STD_LOGGING_CONFIG}
+    config["filters"] = {"service": {"()": _ServiceFields, "name": service_name, "version": service_version}}
     config["root"] = {**_STD_LOGGING_CONFIG["root"], "level": level.upper()}
     config["loggers"] = {k: {**v, "level": level.upper()} for k, v in _STD_LOGGING_CONFIG["loggers"].items()}
     logging.config.dictConfig(config)

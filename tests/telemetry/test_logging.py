@@ -52,3 +52,23 @@ async def test_log_level_filters(app_client: Callable[..., Any], capsys: pytest.
         capsys.readouterr()
         await c.get("/api/v1/subjects/someone")
     assert not [x for x in _lines(capsys.readouterr().out) if x.get("log.level") == "info"]
+
+
+def test_uvicorns_lines_have_the_apps_format(capsys: pytest.CaptureFixture[str]) -> None:
+    """One format on stdout: a stdlib logger's line (uvicorn's) is ECS like the app's own."""
+    import logging
+
+    import structlog
+
+    from fingerprint.telemetry.logging import configure_logging
+
+    configure_logging("INFO", "fingerprint-api", "9.9.9")
+    logging.getLogger("uvicorn.error").info("Started server process [%d]", 42, extra={"color_message": "\x1b[1m"})
+    structlog.get_logger("fingerprint.test").info("app line")
+    uvicorn_line, app_line = _lines(capsys.readouterr().out)[-2:]
+    assert uvicorn_line["message"] == "Started server process [42]" and app_line["message"] == "app line"
+    for line in (uvicorn_line, app_line):
+        assert line["log.level"] == "info" and line["ecs.version"]
+        assert line["service"] == {"name": "fingerprint-api", "version": "9.9.9"}
+        assert line["@timestamp"].endswith("Z") and "." in line["@timestamp"]  # UTC, milliseconds
+    assert "color_message" not in uvicorn_line and "process" not in uvicorn_line
