@@ -65,7 +65,7 @@ def _load_key_ring(settings: Settings) -> KeyRing | None:
 def create_app(settings: Settings | None = None, embedder_factory: EmbedderFactory = load_torch_embedder) -> Litestar:
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.service_name, __version__)
-    telemetry = Telemetry(settings.service_name, __version__)
+    telemetry = Telemetry(settings.service_name, __version__, settings.otel_exporter_otlp_endpoint)
     key_ring = _load_key_ring(settings)
     cipher = load_template_cipher(settings)
     rate_limit = None

@@ -62,6 +62,8 @@ class Settings:
     metrics_port: int = 9464
     score_decimals: int = 2  # scores are returned this coarse: finer steps help an attacker hill-climb
     service_name: str = "fingerprint-api"
+    # OTLP/HTTP collector (e.g. http://otel-collector:4318) that receives every request's span; off when empty
+    otel_exporter_otlp_endpoint: str = ""
 
     @property
     def sqlite_path(self) -> Path:
@@ -127,6 +129,8 @@ def _validate(s: Settings) -> None:
             raise SettingsError(f"{name.upper()} must be positive")
     if s.match_threshold is not None and not 0.0 <= s.match_threshold <= 1.0:
         raise SettingsError("MATCH_THRESHOLD must be within [0, 1]")
+    if s.otel_exporter_otlp_endpoint and not s.otel_exporter_otlp_endpoint.startswith(("http://", "https://")):
+        raise SettingsError("OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL")
     if not 0.0 < s.target_fmr <= 0.5:
         raise SettingsError("TARGET_FMR must be within (0, 0.5]")
     if not 0.0 <= s.min_enroll_quality <= 1.0:

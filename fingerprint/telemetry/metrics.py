@@ -24,7 +24,7 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 
 
 class Telemetry:
-    def __init__(self, service_name: str, service_version: str) -> None:
+    def __init__(self, service_name: str, service_version: str, otlp_endpoint: str = "") -> None:
         self.registry = CollectorRegistry()
         for collector in (ProcessCollector, PlatformCollector, GCCollector):
             collector(registry=self.registry)
@@ -40,8 +40,14 @@ class Telemetry:
         resource = Resource.create({"service.name": service_name, "service.version": service_version})
         self.provider = MeterProvider(resource=resource, metric_readers=[self._reader], views=views)
         # spans give every request a W3C trace id (continued from an incoming `traceparent`), logged as
-        # trace.id; add a span exporter to this provider to ship them to a tracing backend
+        # trace.id, and reach a tracing backend when an OTLP endpoint is set
         self.tracer_provider = TracerProvider(resource=resource)
+        if otlp_endpoint:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+            exporter = OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces", timeout=5)
+            self.tracer_provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=1000))
         self.tracer = self.tracer_provider.get_tracer("fingerprint")
         meter = self.provider.get_meter("fingerprint")
         self.http_duration = meter.create_histogram(

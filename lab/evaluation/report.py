@@ -93,7 +93,7 @@ def _time_per_image(embedder: TorchEmbedder, images: list[bytes], dpi: float, re
 def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: float | None,
                     min_quality: float, log: Callable[[str], None],
                     comparator: Comparator | None = None) -> tuple[SetResult, dict[str, Any]]:
-    scored = score_folder(folder, embedder, dpi, comparator)
+    scored = score_folder(folder, embedder, dpi, comparator, progress=log)
     imps, set_dpi, prepared, cos = scored.impressions, scored.dpi, scored.prepared, scored.cos
     fingers = [i.finger for i in imps]
     numbers = [i.impression for i in imps]
