@@ -1,0 +1,82 @@
+"""fingerprint.client against a real server process, and its retry policy against a scripted transport."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fingerprint.client import AsyncClient, Client, FingerprintError
+from tests.conftest import image_bytes
+from tests.process import Server
+
+
+@pytest.mark.slow
+def test_the_client_enrolls_verifies_identifies_lists_and_erases(tmp_path: Path,
+                                                                 png_prints: list[list[bytes]]) -> None:
+    import numpy as np
+
+    server = Server(tmp_path)
+    try:
+        server.wait_ready()
+        with Client(server.url) as fp:
+            enrolled = fp.enroll(png_prints[0][0], "alice", finger="right_index")
+            assert (enrolled.subject_id, enrolled.finger) == ("alice", "right_index")
+            fp.enroll(png_prints[1][0], "bob")
+            verified = fp.verify(png_prints[0][1], "alice")
+            assert verified.match and verified.template_id == enrolled.template_id
+            found = fp.identify(png_prints[0][1], top_k=2, threshold=0.0)
+            assert found.candidates[0].subject_id == "alice" and isinstance(found.candidates[0].score, float)
+            assert [s.subject_id for s in fp.subjects(page_size=1)] == ["alice", "bob"]  # two pages followed
+            with pytest.raises(FingerprintError) as refused:
+                fp.verify(b"not an image", "alice")
+            assert (refused.value.status, refused.value.code) == (422, "invalid_image")
+            with pytest.raises(FingerprintError) as missing:
+                fp.verify(png_prints[0][1], "nobody")
+            assert missing.value.code == "subject_not_found"
+            assert fp.erase("alice").erased_templates == 1
+
+        async def from_async() -> list[str]:
+            async with AsyncClient(server.url) as fp:
+                wsq = image_bytes(np.asarray(_gray(png_prints[1][1])), "WSQ")
+                hit = await fp.identify(wsq, top_k=1, threshold=0.0)
+                return [c.subject_id for c in hit.candidates] + [s.subject_id async for s in fp.subjects()]
+
+        assert asyncio.run(from_async()) == ["bob", "bob"]
+    finally:
+        server.stop()
+
+
+def _gray(png: bytes) -> object:
+    import io
+
+    from PIL import Image
+
+    return Image.open(io.BytesIO(png)).convert("L")
+
+
+def test_503_is_retried_as_asked_and_other_errors_are_raised_with_their_code() -> None:
+    answers = [httpx.Response(503, headers={"retry-after": "0"}, json={"error": {"code": "queue_full", "message": "busy"}}),
+               httpx.Response(200, json={"subject_id": "s", "erased_templates": 2})]
+    calls: list[httpx.Request] = []
+
+    def scripted(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return answers.pop(0)
+
+    with Client("http://fp", api_key="fpk_a_b", transport=httpx.MockTransport(scripted)) as fp:
+        assert fp.erase("s").erased_templates == 2
+    assert len(calls) == 2 and calls[0].headers["authorization"] == "Bearer fpk_a_b"
+
+    always_busy = httpx.MockTransport(lambda _: httpx.Response(503, headers={"retry-after": "0"},
+                                                               json={"error": {"code": "queue_full", "message": "x"}}))
+    with Client("http://fp", retries=1, transport=always_busy) as fp, pytest.raises(FingerprintError) as busy:
+        fp.erase("s")
+    assert (busy.value.status, busy.value.code) == (503, "queue_full")
+    no_retry = httpx.MockTransport(lambda _: httpx.Response(404, json={"error": {"code": "subject_not_found",
+                                                                                 "message": "no"}}))
+    with Client("http://fp", transport=no_retry) as fp, pytest.raises(FingerprintError) as gone:
+        fp.erase("s")
+    assert gone.value.code == "subject_not_found"
