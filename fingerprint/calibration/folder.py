@@ -42,12 +42,12 @@ def score_folder(folder: Path, embedder: TorchEmbedder, dpi: float | None,
     prepared: list[PreparedImage] = []
     step = max(1, len(imps) // 10)  # a line per tenth: a large folder takes minutes
     for n, imp in enumerate(imps, start=1):
-        if progress and (n % step == 0 or n == len(imps)):
-            progress(f"{folder.name}: {n}/{len(imps)} images read")
         try:
             prepared.append(embedder.preprocess(imp.path.read_bytes(), set_dpi))
         except ImageRejected:
             prepared.append(embedder.blank())
+        if progress and (n % step == 0 or n == len(imps)):
+            progress(f"{folder.name}: {n}/{len(imps)} images read")
     embeddings = [e for i in range(0, len(prepared), 32) for e in embedder.embed(prepared[i : i + 32])]
     if progress:
         progress(f"{folder.name}: comparing {len(imps) * len(imps)} pairs")
