@@ -19,6 +19,7 @@ from fingerprint.api.errors import EXCEPTION_HANDLERS
 from fingerprint.api.fingerprint_controller import FingerprintController
 from fingerprint.api.subjects_controller import SubjectsController
 from fingerprint.api.system_controller import SystemController
+from fingerprint.api.templates_controller import TemplatesController
 from fingerprint.gallery.factory import load_template_cipher
 from fingerprint.lifespan import lifespan
 from fingerprint.security.api_keys import KeyRing
@@ -74,7 +75,7 @@ def create_app(settings: Settings | None = None, embedder_factory: EmbedderFacto
             rate_limit=("second", settings.rate_limit_per_second), identifier_for_request=_rate_limit_identity,
             exclude=["/health", "/api/v1/models/status", "/schema"])
     cors = CORSConfig(allow_origins=list(settings.cors_origins) or ["*"]) if settings.enable_cors else None
-    handlers: list[Any] = [SystemController, FingerprintController, SubjectsController]
+    handlers: list[Any] = [SystemController, FingerprintController, SubjectsController, TemplatesController]
     app = Litestar(
         route_handlers=handlers,
         dependencies={"service": Provide(_provide_service, sync_to_thread=False)},

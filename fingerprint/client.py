@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypeVar
 
@@ -25,18 +26,27 @@ import msgspec
 from fingerprint.api.schemas import (
     EnrollResponse,
     EraseResponse,
-    ErrorResponse,
     IdentifyResponse,
     SubjectPage,
     SubjectSummaryInfo,
+    TemplateErased,
     VerifyResponse,
 )
 
 __all__ = ["AsyncClient", "Client", "EnrollResponse", "EraseResponse", "FingerprintError", "IdentifyResponse",
-           "SubjectSummaryInfo", "VerifyResponse"]
+           "SubjectSummaryInfo", "TemplateErased", "VerifyResponse"]
 
 R = TypeVar("R")
 _MAX_WAIT = 30.0  # seconds between attempts at most, whatever Retry-After says
+
+
+class _Error(msgspec.Struct):
+    code: str  # any string: a newer service may answer codes this client does not list
+    message: str
+
+
+class _ErrorBody(msgspec.Struct):
+    error: _Error
 
 
 class FingerprintError(Exception):
@@ -52,9 +62,13 @@ def _fields(**values: Any) -> dict[str, str]:
     return {k: str(v) for k, v in values.items() if v is not None}
 
 
-def _enroll(image: bytes, subject_id: str, finger: str | None, dpi: float | None) -> dict[str, Any]:
+def _enroll(image: bytes, subject_id: str, finger: str | None, dpi: float | None,
+            idempotency_key: str | None) -> dict[str, Any]:
+    # every enroll carries a key, so that retrying it (here on 503, or by the caller after a timeout with
+    # the same key) never stores a second template
     return {"url": "/api/v1/fingerprint/enroll", "files": {"image": ("print", image)},
-            "data": _fields(subject_id=subject_id, finger=finger, dpi=dpi)}
+            "data": _fields(subject_id=subject_id, finger=finger, dpi=dpi),
+            "headers": {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}}
 
 
 def _verify(image: bytes, subject_id: str, dpi: float | None) -> dict[str, Any]:
@@ -71,7 +85,7 @@ def _decoded(response: httpx.Response, kind: type[R]) -> R:
     if response.is_success:
         return msgspec.json.decode(response.content, type=kind)
     try:
-        error = msgspec.json.decode(response.content, type=ErrorResponse).error
+        error = msgspec.json.decode(response.content, type=_ErrorBody).error
         code, message = error.code, error.message
     except msgspec.DecodeError:
         code, message = "http_error", response.text[:200]
@@ -117,8 +131,9 @@ class Client:
             time.sleep(wait)
         raise AssertionError("unreachable")
 
-    def enroll(self, image: bytes, subject_id: str, finger: str | None = None, dpi: float | None = None) -> EnrollResponse:
-        return self._call("POST", EnrollResponse, **_enroll(image, subject_id, finger, dpi))
+    def enroll(self, image: bytes, subject_id: str, finger: str | None = None, dpi: float | None = None,
+               idempotency_key: str | None = None) -> EnrollResponse:
+        return self._call("POST", EnrollResponse, **_enroll(image, subject_id, finger, dpi, idempotency_key))
 
     def verify(self, image: bytes, subject_id: str, dpi: float | None = None) -> VerifyResponse:
         return self._call("POST", VerifyResponse, **_verify(image, subject_id, dpi))
@@ -129,6 +144,9 @@ class Client:
 
     def erase(self, subject_id: str) -> EraseResponse:
         return self._call("DELETE", EraseResponse, url=f"/api/v1/subjects/{subject_id}")
+
+    def erase_template(self, template_id: str) -> TemplateErased:
+        return self._call("DELETE", TemplateErased, url=f"/api/v1/templates/{template_id}")
 
     def subjects(self, page_size: int = 100) -> Iterator[SubjectSummaryInfo]:
         """Every enrolled subject in id order, fetched a page at a time (admin scope)."""
@@ -167,8 +185,8 @@ class AsyncClient:
         raise AssertionError("unreachable")
 
     async def enroll(self, image: bytes, subject_id: str, finger: str | None = None,
-                     dpi: float | None = None) -> EnrollResponse:
-        return await self._call("POST", EnrollResponse, **_enroll(image, subject_id, finger, dpi))
+                     dpi: float | None = None, idempotency_key: str | None = None) -> EnrollResponse:
+        return await self._call("POST", EnrollResponse, **_enroll(image, subject_id, finger, dpi, idempotency_key))
 
     async def verify(self, image: bytes, subject_id: str, dpi: float | None = None) -> VerifyResponse:
         return await self._call("POST", VerifyResponse, **_verify(image, subject_id, dpi))
@@ -179,6 +197,9 @@ class AsyncClient:
 
     async def erase(self, subject_id: str) -> EraseResponse:
         return await self._call("DELETE", EraseResponse, url=f"/api/v1/subjects/{subject_id}")
+
+    async def erase_template(self, template_id: str) -> TemplateErased:
+        return await self._call("DELETE", TemplateErased, url=f"/api/v1/templates/{template_id}")
 
     async def subjects(self, page_size: int = 100) -> AsyncIterator[SubjectSummaryInfo]:
         cursor: str | None = None

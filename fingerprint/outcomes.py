@@ -21,6 +21,14 @@ class SubjectNotFound(Exception):
     pass
 
 
+class TemplateNotFound(Exception):
+    pass
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used for a different enroll request."""
+
+
 @dataclass(frozen=True)
 class Enrolled:
     template_id: str
@@ -28,6 +36,7 @@ class Enrolled:
     finger: str | None
     quality: float
     model_version: str
+    replayed: bool = False  # the answer to an earlier request with the same Idempotency-Key
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
 import uuid
@@ -22,13 +23,31 @@ from fingerprint.gallery.health import StoreHealth
 from fingerprint.gallery.identifiers import check_subject_id
 from fingerprint.gallery.impostors import DecisionThreshold, ImpostorEstimator, ImpostorSample, ThresholdEstimate
 from fingerprint.gallery.index import GalleryIndex, Hit
-from fingerprint.gallery.store import GalleryStore, StoreUnavailable, SubjectSummary, Template, TemplateMeta
+from fingerprint.gallery.store import (
+    GalleryStore,
+    IdempotencyClaim,
+    IdempotencyKeyTaken,
+    StoreUnavailable,
+    SubjectSummary,
+    Template,
+    TemplateMeta,
+)
 from fingerprint.gallery.sync import GallerySync
 from fingerprint.model.comparator import Comparator
 from fingerprint.model.decode import ImageRejected
 from fingerprint.model.embedder import Embedder, TorchEmbedder
 from fingerprint.model.weights import ModelMeta
-from fingerprint.outcomes import Candidate, Enrolled, Identified, NotReady, Status, SubjectNotFound, Verified
+from fingerprint.outcomes import (
+    Candidate,
+    Enrolled,
+    IdempotencyConflict,
+    Identified,
+    NotReady,
+    Status,
+    SubjectNotFound,
+    TemplateNotFound,
+    Verified,
+)
 from fingerprint.settings import Settings
 from fingerprint.telemetry.metrics import Telemetry
 
@@ -63,6 +82,14 @@ def _time_extraction(embedder: Embedder) -> float:
     except ImageRejected:  # a fake or strict embedder may refuse it: then the first requests measure
         return 0.0
     return time.perf_counter() - started
+
+
+def idempotency_claim(caller: str, key: str, subject_id: str, finger: str | None, dpi: float | None,
+                      image: bytes) -> IdempotencyClaim:
+    """What an enroll's Idempotency-Key is stored as: hashes only (the key may carry client data)."""
+    request = hashlib.sha256(f"{subject_id}\n{finger or ''}\n{dpi or ''}\n".encode())
+    request.update(image)  # the image, not the multipart body: a retry's boundary differs
+    return IdempotencyClaim(hashlib.sha256(f"{caller}\n{key}".encode()).hexdigest(), request.hexdigest())
 
 
 def load_torch_embedder(settings: Settings) -> Embedder:
@@ -219,9 +246,18 @@ class FingerprintService:
     def _count(self, operation: str, result: str) -> None:
         self.telemetry.operations.add(1, {"operation": operation, "result": result})
 
-    async def enroll(self, image: bytes, dpi: float | None, subject_id: str, finger: str | None) -> Enrolled:
+    async def enroll(self, image: bytes, dpi: float | None, subject_id: str, finger: str | None,
+                     idempotency_key: str | None = None, caller: str = "") -> Enrolled:
+        """Extract and store one template. With `idempotency_key`, the same key and request from the same
+        `caller` answer what the first did and store nothing more; the same key with another request is a
+        conflict. The key is committed with the template, so a retry racing its original still finds it."""
         check_subject_id(subject_id)
         pipeline, index, meta = self.require_ready()
+        claim = None
+        if idempotency_key is not None:
+            claim = idempotency_claim(caller, idempotency_key, subject_id, finger, dpi, image)
+            if (replay := await self._replay(claim)) is not None:
+                return replay
         self.health.require_writable()  # before the forward pass: a write that cannot land costs nothing
         extracted = await pipeline.extract(image, dpi, self._deadline(), min_quality=self.settings.min_enroll_quality)
         template = Template(
@@ -233,13 +269,29 @@ class FingerprintService:
             dense=extracted.dense,
             minutiae=extracted.minutiae,
         )
-        await to_the_end(self._commit(template, index))
+        try:
+            await to_the_end(self._commit(template, index, claim))
+        except IdempotencyKeyTaken:
+            if claim is not None and (replay := await self._replay(claim)) is not None:
+                return replay
+            raise IdempotencyConflict("a request with this Idempotency-Key is finishing; retry") from None
         self._count("enroll", "enrolled")
         return Enrolled(template.meta.template_id, subject_id, finger, round(extracted.quality, 4), meta.version)
 
-    async def _commit(self, template: Template, index: GalleryIndex) -> None:
+    async def _replay(self, claim: IdempotencyClaim) -> Enrolled | None:
+        prior = await self.store.claimed(claim.key_hash)
+        if prior is None:
+            return None
+        request_hash, m = prior
+        if request_hash != claim.request_hash:
+            raise IdempotencyConflict("this Idempotency-Key was used for a different enroll request")
+        self._count("enroll", "replayed")
+        return Enrolled(m.template_id, m.subject_id, m.finger, round(m.quality, 4), m.model_version, replayed=True)
+
+    async def _commit(self, template: Template, index: GalleryIndex, claim: IdempotencyClaim | None = None) -> None:
         try:
-            seq = await self.store.add(template)  # durable first: the index only ever holds committed templates
+            # durable first: the index only ever holds committed templates
+            seq = await self.store.add(template, claim)
         except StoreUnavailable as exc:
             self.health.saw(exc)
             raise
@@ -310,6 +362,23 @@ class FingerprintService:
             raise SubjectNotFound(subject_id)
         self._count("erase", "erased")
         return len(erased)
+
+    async def erase_template(self, template_id: str) -> str:
+        """Erase one template (another finger or impression of the subject stays); the subject it belonged to."""
+        self.health.require_writable(erasing=True)
+        try:
+            subject_id, seq = await to_the_end(self.store.erase_template(template_id))
+        except StoreUnavailable as exc:
+            self.health.saw(exc)
+            raise
+        if self.sync is not None:
+            await to_the_end(self.sync.wait_until(seq))
+        elif self.index is not None:
+            self.index.remove_template(template_id)
+        if subject_id is None:
+            raise TemplateNotFound(template_id)
+        self._count("erase_template", "erased")
+        return subject_id
 
     def status(self) -> Status:
         _, index, meta = self.require_ready()

@@ -22,8 +22,16 @@ def test_the_client_enrolls_verifies_identifies_lists_and_erases(tmp_path: Path,
     try:
         server.wait_ready()
         with Client(server.url) as fp:
-            enrolled = fp.enroll(png_prints[0][0], "alice", finger="right_index")
+            enrolled = fp.enroll(png_prints[0][0], "alice", finger="right_index", idempotency_key="enroll-alice-1")
             assert (enrolled.subject_id, enrolled.finger) == ("alice", "right_index")
+            # a retry after a lost answer: the first template, not a second one
+            again = fp.enroll(png_prints[0][0], "alice", finger="right_index", idempotency_key="enroll-alice-1")
+            assert again == enrolled
+            with pytest.raises(FingerprintError) as reused:
+                fp.enroll(png_prints[0][1], "alice", idempotency_key="enroll-alice-1")
+            assert (reused.value.status, reused.value.code) == (409, "idempotency_key_reused")
+            extra = fp.enroll(png_prints[0][2], "alice")
+            assert fp.erase_template(extra.template_id).subject_id == "alice"
             fp.enroll(png_prints[1][0], "bob")
             verified = fp.verify(png_prints[0][1], "alice")
             assert verified.match and verified.template_id == enrolled.template_id

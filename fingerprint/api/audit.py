@@ -21,6 +21,7 @@ audit_log = structlog.get_logger("fingerprint.audit")
 class AuditRecord:
     def __init__(self) -> None:
         self.subjects: list[str] = []
+        self.templates: list[str] = []
 
 
 @contextlib.contextmanager
@@ -42,6 +43,8 @@ def audited(request: Request[Any, Any, Any], action: str, subject_id: str | None
             "event.outcome": outcome, "user.id": principal.key_id if principal else "anonymous",
             "fingerprint.subject_ids": ([subject_id] if subject_id else []) + record.subjects,
         }
+        if record.templates:
+            fields["fingerprint.template_ids"] = record.templates
         if code:
             fields["error.code"] = code
         audit_log.info("audit", **fields)

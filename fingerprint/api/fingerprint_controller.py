@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from litestar import Controller, Request, post
+from litestar import Controller, Request, Response, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import HeaderParameter
 
 from fingerprint.api.audit import audited
 from fingerprint.api.disconnect import unless_disconnected
@@ -22,12 +23,18 @@ from fingerprint.api.schemas import (
     VerifyJSON,
     VerifyResponse,
 )
-from fingerprint.security.guards import BEARER, requires
+from fingerprint.security.guards import BEARER, principal_of, requires
 from fingerprint.service import FingerprintService
+
+IdempotencyKey = Annotated[str | None, HeaderParameter(
+    name="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$", required=False,
+    description="a client-chosen key (e.g. a UUID): a retry with the same key and request answers the first "
+                "response (header Idempotent-Replayed) and stores nothing more; kept 24 h")]
 
 
 def _errors(*codes: int) -> dict[int, ResponseSpec]:
     text = {400: "malformed request", 401: "missing or invalid API key", 403: "API key lacks the scope",
+            409: "Idempotency-Key already used for another request",
             429: "rate limit of the API key exceeded", 404: "unknown subject", 413: "body or image too large",
             415: "unsupported media or image type", 422: "image unusable (not a fingerprint, low quality...)",
             503: "queue full, model not ready or store unavailable (see Retry-After)", 504: "a stage timed out"}
@@ -48,15 +55,20 @@ class FingerprintController(Controller):
 
     @post("/enroll", status_code=201, guards=[requires("enroll")], operation_id="enroll", security=BEARER,
            operation_class=operation_with_image_body(EnrollJSON),
-          responses=_errors(400, 401, 403, 413, 415, 422, 429, 503, 504), summary="Enroll a fingerprint for a subject")
-    async def enroll(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService]) -> EnrollResponse:
+          responses=_errors(400, 401, 403, 409, 413, 415, 422, 429, 503, 504), summary="Enroll a fingerprint for a subject")
+    async def enroll(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService],
+                     idempotency_key: IdempotencyKey = None) -> Response[EnrollResponse]:
         with audited(request, "enroll") as audit:
             body, image = await _admit(request, service, EnrollJSON)
             audit.subjects.append(body.subject_id)
-            r = await unless_disconnected(request, service.enroll(image, body.dpi, body.subject_id, body.finger),
-                                          service.client_gone)
-        return EnrollResponse(template_id=r.template_id, subject_id=r.subject_id, finger=r.finger, quality=r.quality,
-                              model_version=r.model_version)
+            principal = principal_of(request)
+            r = await unless_disconnected(
+                request, service.enroll(image, body.dpi, body.subject_id, body.finger, idempotency_key,
+                                        principal.key_id if principal else ""), service.client_gone)
+            audit.templates.append(r.template_id)
+        return Response(EnrollResponse(template_id=r.template_id, subject_id=r.subject_id, finger=r.finger,
+                                       quality=r.quality, model_version=r.model_version),
+                        status_code=201, headers={"Idempotent-Replayed": "true"} if r.replayed else None)
 
     @post("/verify", status_code=200, guards=[requires("verify")], operation_id="verify", security=BEARER,
            operation_class=operation_with_image_body(VerifyJSON),

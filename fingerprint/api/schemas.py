@@ -111,6 +111,11 @@ class EraseResponse(msgspec.Struct):
     erased_templates: int
 
 
+class TemplateErased(msgspec.Struct):
+    template_id: str
+    subject_id: str
+
+
 class ThresholdInfo(msgspec.Struct):
     """What verify and identify decide with unless a request sets its own, and where it comes from."""
 
@@ -171,8 +176,60 @@ class HealthResponse(msgspec.Struct):
     status: Literal["ok"]
 
 
+# every code an error can carry (the README's error table lists them by status); clients should still
+# accept codes they do not know, which later versions may add
+ErrorCode = Literal[
+    "bad_request",
+    "body_timeout",
+    "client_closed_request",
+    "corrupt_image",
+    "empty_body",
+    "empty_image",
+    "feature_extraction_timeout",
+    "forbidden",
+    "gallery_unreadable",
+    "http_error",
+    "idempotency_key_reused",
+    "image_too_large",
+    "image_too_small",
+    "inference_timeout",
+    "internal_error",
+    "invalid_cursor",
+    "invalid_dpi",
+    "invalid_finger",
+    "invalid_base64",
+    "invalid_image",
+    "invalid_image_field",
+    "invalid_json",
+    "invalid_multipart",
+    "invalid_request",
+    "invalid_subject_id",
+    "invalid_threshold",
+    "invalid_top_k",
+    "low_quality",
+    "method_not_allowed",
+    "missing_image",
+    "missing_subject_id",
+    "model_loading",
+    "model_unavailable",
+    "not_found",
+    "payload_too_large",
+    "queue_full",
+    "rate_limited",
+    "request_timeout",
+    "shutting_down",
+    "store_full",
+    "store_unavailable",
+    "subject_not_found",
+    "template_not_found",
+    "unauthorized",
+    "unsupported_image_format",
+    "unsupported_media_type",
+]
+
+
 class ErrorDetail(msgspec.Struct):
-    code: str
+    code: ErrorCode
     message: str
 
 

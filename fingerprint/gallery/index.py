@@ -103,6 +103,19 @@ class GalleryIndex:
                 self._remove_row(row)
             return len(rows)
 
+    def remove_template(self, template_id: str) -> bool:
+        with self._lock:
+            row = self._row_of.get(template_id)
+            if row is None:
+                return False
+            subject = self._subjects[row]
+            rows = self._rows_of_subject[subject]
+            rows.discard(row)
+            if not rows:
+                del self._rows_of_subject[subject]
+            self._remove_row(row)
+            return True
+
     def _remove_row(self, row: int) -> None:
         last = self._size - 1
         tid = self._template_ids[row]

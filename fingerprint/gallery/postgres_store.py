@@ -15,7 +15,16 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from fingerprint.gallery.codec import EmbeddingCodec
-from fingerprint.gallery.store import Change, StoreUnavailable, SubjectSummary, Template, TemplateMeta
+from fingerprint.gallery.store import (
+    IDEMPOTENCY_TTL_SECONDS,
+    Change,
+    IdempotencyClaim,
+    IdempotencyKeyTaken,
+    StoreUnavailable,
+    SubjectSummary,
+    Template,
+    TemplateMeta,
+)
 
 if TYPE_CHECKING:
     from fingerprint.gallery.index import GalleryIndex
@@ -50,6 +59,22 @@ MIGRATIONS: tuple[str, ...] = (
         template_id TEXT,
         changed_at  TIMESTAMPTZ NOT NULL DEFAULT now()
     );
+    """,
+    # one template erased ("remove"), beside a whole subject ("erase")
+    """
+    ALTER TABLE gallery_changes DROP CONSTRAINT gallery_changes_op_check;
+    ALTER TABLE gallery_changes ADD CONSTRAINT gallery_changes_op_check CHECK (op IN ('add', 'erase', 'remove'));
+    """,
+    # enroll's Idempotency-Key, forgotten with its template (erasure) or after a day
+    """
+    CREATE TABLE idempotency_keys (
+        key_hash     TEXT PRIMARY KEY,
+        request_hash TEXT NOT NULL,
+        template_id  TEXT NOT NULL REFERENCES templates (template_id) ON DELETE CASCADE,
+        created_at   TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at);
+    CREATE INDEX idempotency_keys_template ON idempotency_keys (template_id);
     """,
 )
 
@@ -107,8 +132,9 @@ class PostgresStore:
     async def close(self) -> None:
         await self._pool.close()
 
-    async def add(self, template: Template) -> int:
+    async def add(self, template: Template, claim: IdempotencyClaim | None = None) -> int:
         m = template.meta
+        await self.ensure_schema()
 
         async def insert(conn: psycopg.AsyncConnection[Any]) -> int:
             async with conn.transaction():
@@ -116,6 +142,14 @@ class PostgresStore:
                     "INSERT INTO templates VALUES (%s, %s, %s, %s, %s, %s, %s)",
                     (m.template_id, m.subject_id, m.finger, m.model_version, m.quality, m.created_at,
                      self.codec.encode(m.template_id, template.embedding, template.dense, template.minutiae)))
+                if claim is not None:
+                    await conn.execute("DELETE FROM idempotency_keys WHERE created_at < now() - %s * interval '1 second'",
+                                       (IDEMPOTENCY_TTL_SECONDS,))
+                    cur = await conn.execute(
+                        "INSERT INTO idempotency_keys (key_hash, request_hash, template_id) VALUES (%s, %s, %s) "
+                        "ON CONFLICT (key_hash) DO NOTHING", (claim.key_hash, claim.request_hash, m.template_id))
+                    if cur.rowcount == 0:
+                        raise IdempotencyKeyTaken()  # leaving the block rolls the template back too
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CHANGES_LOCK_ID,))
                 cur = await conn.execute(
                     "INSERT INTO gallery_changes (op, subject_id, template_id) VALUES ('add', %s, %s) RETURNING seq",
@@ -125,6 +159,21 @@ class PostgresStore:
                 return int(row[0]) if row else 0
 
         return await self._with_conn(insert)
+
+    async def claimed(self, key_hash: str) -> tuple[str, TemplateMeta] | None:
+        await self.ensure_schema()
+
+        async def select(conn: psycopg.AsyncConnection[Any]) -> tuple[str, TemplateMeta] | None:
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(
+                    "SELECT k.request_hash, t.template_id, t.subject_id, t.finger, t.model_version, t.quality, "
+                    "t.created_at FROM idempotency_keys k JOIN templates t USING (template_id) "
+                    "WHERE k.key_hash = %s AND k.created_at >= now() - %s * interval '1 second'",
+                    (key_hash, IDEMPOTENCY_TTL_SECONDS))
+                row = await cur.fetchone()
+            return None if row is None else (row["request_hash"], _meta(row))
+
+        return await self._with_conn(select)
 
     async def erase(self, subject_id: str) -> tuple[list[str], int]:
         """Delete every template of the subject in one transaction; (erased ids, change seq or 0)."""
@@ -142,6 +191,26 @@ class PostgresStore:
                 row = await cur.fetchone()
                 await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(row[0]) if row else ""))
                 return ids, int(row[0]) if row else 0
+
+        return await self._with_conn(delete)
+
+    async def erase_template(self, template_id: str) -> tuple[str | None, int]:
+        await self.ensure_schema()
+
+        async def delete(conn: psycopg.AsyncConnection[Any]) -> tuple[str | None, int]:
+            async with conn.transaction():
+                cur = await conn.execute("DELETE FROM templates WHERE template_id = %s RETURNING subject_id",
+                                         (template_id,))
+                row = await cur.fetchone()
+                if row is None:
+                    return None, 0
+                subject_id = str(row[0])
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CHANGES_LOCK_ID,))
+                cur = await conn.execute("INSERT INTO gallery_changes (op, subject_id, template_id) "
+                                         "VALUES ('remove', %s, %s) RETURNING seq", (subject_id, template_id))
+                seq_row = await cur.fetchone()
+                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(seq_row[0]) if seq_row else ""))
+                return subject_id, int(seq_row[0]) if seq_row else 0
 
         return await self._with_conn(delete)
 
@@ -206,7 +275,8 @@ class PostgresStore:
         async def read(conn: psycopg.AsyncConnection[Any]) -> list[Change]:
             async with conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(
-                    "SELECT c.seq, c.op, c.subject_id, t.template_id, t.finger, t.model_version, t.quality, "
+                    "SELECT c.seq, c.op, c.subject_id, c.template_id AS change_template, t.template_id, t.finger, "
+                    "t.model_version, t.quality, "
                     "t.created_at, t.embedding, t.subject_id AS t_subject FROM gallery_changes c "
                     "LEFT JOIN templates t ON c.op = 'add' AND t.template_id = c.template_id "
                     "WHERE c.seq > %s ORDER BY c.seq LIMIT %s", (seq, limit))
@@ -218,7 +288,8 @@ class PostgresStore:
                     decoded = self.codec.open_row(r["template_id"], bytes(r["embedding"]))
                     if decoded is not None:
                         template = Template(_meta({**r, "subject_id": r["t_subject"]}), *decoded)
-                out.append(Change(seq=int(r["seq"]), op=r["op"], subject_id=r["subject_id"], template=template))
+                out.append(Change(seq=int(r["seq"]), op=r["op"], subject_id=r["subject_id"], template=template,
+                                  template_id=r["change_template"]))
             return out
 
         return await self._with_conn(read)

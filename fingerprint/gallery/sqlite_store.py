@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -19,7 +20,16 @@ from pathlib import Path
 from typing import TypeVar
 
 from fingerprint.gallery.codec import EmbeddingCodec
-from fingerprint.gallery.store import StoreFull, StoreUnavailable, SubjectSummary, Template, TemplateMeta
+from fingerprint.gallery.store import (
+    IDEMPOTENCY_TTL_SECONDS,
+    IdempotencyClaim,
+    IdempotencyKeyTaken,
+    StoreFull,
+    StoreUnavailable,
+    SubjectSummary,
+    Template,
+    TemplateMeta,
+)
 
 T = TypeVar("T")
 # Space set aside beside the database and given back when an erasure finds the disk full: the right
@@ -39,6 +49,14 @@ CREATE TABLE IF NOT EXISTS templates (
 );
 CREATE INDEX IF NOT EXISTS templates_subject ON templates(subject_id);
 CREATE INDEX IF NOT EXISTS templates_version ON templates(model_version);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    key_hash     TEXT PRIMARY KEY,
+    request_hash TEXT NOT NULL,
+    template_id  TEXT NOT NULL REFERENCES templates(template_id) ON DELETE CASCADE,
+    created_at   REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_age ON idempotency_keys(created_at);
+CREATE INDEX IF NOT EXISTS idempotency_keys_template ON idempotency_keys(template_id);
 """
 
 
@@ -83,6 +101,7 @@ class SqliteStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute("PRAGMA foreign_keys=ON")  # erasing a template forgets its idempotency key
             conn.executescript(_SCHEMA)
             self._conn = conn
             self._keep_reserve()
@@ -98,7 +117,7 @@ class SqliteStore:
         await asyncio.get_running_loop().run_in_executor(self._executor, shut)
         self._executor.shutdown(wait=True)
 
-    async def add(self, template: Template) -> int:
+    async def add(self, template: Template, claim: IdempotencyClaim | None = None) -> int:
         m = template.meta
 
         def insert(conn: sqlite3.Connection) -> None:
@@ -110,9 +129,27 @@ class SqliteStore:
                      m.created_at.astimezone(UTC).isoformat(),
                      self.codec.encode(m.template_id, template.embedding, template.dense, template.minutiae)),
                 )
+                if claim is not None:
+                    now = time.time()
+                    conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (now - IDEMPOTENCY_TTL_SECONDS,))
+                    try:
+                        conn.execute("INSERT INTO idempotency_keys VALUES (?, ?, ?, ?)",
+                                     (claim.key_hash, claim.request_hash, m.template_id, now))
+                    except sqlite3.IntegrityError:
+                        raise IdempotencyKeyTaken() from None  # the transaction rolls back: no template either
 
         await self._run(insert)
         return 0
+
+    async def claimed(self, key_hash: str) -> tuple[str, TemplateMeta] | None:
+        def select(conn: sqlite3.Connection) -> tuple[str, TemplateMeta] | None:
+            row = conn.execute(
+                "SELECT k.request_hash, t.template_id, t.subject_id, t.finger, t.model_version, t.quality, t.created_at "
+                "FROM idempotency_keys k JOIN templates t USING (template_id) WHERE k.key_hash = ? AND k.created_at >= ?",
+                (key_hash, time.time() - IDEMPOTENCY_TTL_SECONDS)).fetchone()
+            return None if row is None else (row["request_hash"], _meta(row))
+
+        return await self._run(select)
 
     @property
     def _reserve(self) -> Path:
@@ -140,6 +177,20 @@ class SqliteStore:
             return ids
 
         return await self._run(delete)
+
+    async def erase_template(self, template_id: str) -> tuple[str | None, int]:
+        def delete(conn: sqlite3.Connection) -> str | None:
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                row = conn.execute("DELETE FROM templates WHERE template_id = ? RETURNING subject_id",
+                                   (template_id,)).fetchone()
+            return None if row is None else str(row[0])
+
+        try:
+            return await self._run(delete), 0
+        except StoreFull:
+            self._reserve.unlink(missing_ok=True)
+            return await self._run(delete), 0
 
     async def subject_templates(self, subject_id: str) -> list[TemplateMeta]:
         def select(conn: sqlite3.Connection) -> list[TemplateMeta]:

@@ -53,13 +53,29 @@ class Template:
 
 
 @dataclass(frozen=True)
+class IdempotencyClaim:
+    """An enroll's Idempotency-Key, stored with its template in one transaction: a retry finds it."""
+
+    key_hash: str  # sha256 of the caller's key id and the header: keys of different callers never meet
+    request_hash: str  # sha256 of what was asked (subject, finger, dpi, image bytes), not of the encoding
+
+
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600  # a key is remembered this long, then pruned
+
+
+class IdempotencyKeyTaken(Exception):
+    """Another request committed under the same key first (a retry racing its original)."""
+
+
+@dataclass(frozen=True)
 class Change:
     """One entry of a shared store's change log."""
 
     seq: int
-    op: str  # "add" | "erase"
+    op: str  # "add" | "erase" (a subject) | "remove" (one template)
     subject_id: str
     template: Template | None  # for "add": the template, None if erased since
+    template_id: str | None = None  # for "remove": the template removed
 
 
 class GalleryStore(Protocol):
@@ -77,12 +93,22 @@ class GalleryStore(Protocol):
         """What keeps `index` in step with changes other processes make after `seq` (None: nobody else writes)."""
         ...
 
-    async def add(self, template: Template) -> int:
-        """Durably stored when this returns; the change sequence (0 for a store with no change log)."""
+    async def add(self, template: Template, claim: IdempotencyClaim | None = None) -> int:
+        """Durably stored when this returns; the change sequence (0 for a store with no change log).
+        With a claim, the key is stored in the same transaction (IdempotencyKeyTaken if it already is)."""
+        ...
+
+    async def claimed(self, key_hash: str) -> tuple[str, TemplateMeta] | None:
+        """The request hash and template a live (unexpired, not erased) idempotency key stands for."""
         ...
 
     async def erase(self, subject_id: str) -> tuple[list[str], int]:
         """Erase every template of the subject in one transaction: the erased template ids, and the change
+        sequence of the erasure (0 for a store with no change log, or when nothing was erased)."""
+        ...
+
+    async def erase_template(self, template_id: str) -> tuple[str | None, int]:
+        """Erase one template: the subject it belonged to (None when no such template) and the change
         sequence of the erasure (0 for a store with no change log, or when nothing was erased)."""
         ...
 

@@ -52,6 +52,9 @@ class GallerySync:
     def _apply(self, change: Change) -> None:
         if change.op == "erase":
             self._index.remove_subject(change.subject_id)
+        elif change.op == "remove":
+            if change.template_id is not None:
+                self._index.remove_template(change.template_id)
         elif change.template is not None:
             self._index.add_template(change.template)
         self.last_seq = change.seq

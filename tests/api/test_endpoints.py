@@ -99,6 +99,15 @@ async def test_enroll_verify_identify_erase(app_client: Callable[..., Any], png_
         assert "subject-1" not in {x["subject_id"] for x in r.json()["candidates"]}
         status = (await c.get("/api/v1/status")).json()
         assert status["gallery"]["size"] == 3
+
+        (t3,) = (await c.get("/api/v1/subjects/subject-3")).json()["templates"]
+        r = await c.delete(f"/api/v1/templates/{t3['template_id']}")
+        assert r.json() == {"template_id": t3["template_id"], "subject_id": "subject-3"}
+        r = await c.post("/api/v1/fingerprint/identify", **encode(png_prints[3][1], top_k=10, threshold=0.0))
+        assert "subject-3" not in {x["subject_id"] for x in r.json()["candidates"]}
+        assert (await c.delete(f"/api/v1/templates/{t3['template_id']}")).json()["error"]["code"] == "template_not_found"
+        assert (await c.delete("/api/v1/templates/not-a-template")).status_code == 400
+        assert (await c.get("/api/v1/status")).json()["gallery"]["size"] == 2
         # a template in memory: the float16 search vector, plus the int8 grid for dense matching, plus
         # the stored minutiae (54 bytes of header and mask, 6 per minutia, at most 80 minutiae)
         grid_bytes = 64 * 10 * 10 if status["model"]["dense_matching"] else 0
@@ -151,7 +160,14 @@ async def test_openapi_documents_every_endpoint(app_client: Callable[..., Any]) 
             ("get", "/api/v1/status"): "status", ("post", "/api/v1/fingerprint/enroll"): "enroll",
             ("post", "/api/v1/fingerprint/verify"): "verify", ("post", "/api/v1/fingerprint/identify"): "identify",
             ("get", "/api/v1/subjects"): "list_subjects", ("get", "/api/v1/subjects/{subject_id}"): "get_subject",
-            ("delete", "/api/v1/subjects/{subject_id}"): "erase_subject"}
+            ("delete", "/api/v1/subjects/{subject_id}"): "erase_subject",
+            ("delete", "/api/v1/templates/{template_id}"): "erase_template"}
+        enroll = paths["/api/v1/fingerprint/enroll"]["post"]
+        (header,) = [p for p in enroll["parameters"] if p["in"] == "header"]
+        assert header["name"] == "Idempotency-Key" and not header["required"]
+        # the error codes as an enum, so a generated client can switch on them
+        codes = doc["components"]["schemas"]["ErrorDetail"]["properties"]["code"]
+        assert {"low_quality", "queue_full", "idempotency_key_reused"} <= set(codes.get("enum", []))
         public = {("get", "/health"), ("get", "/api/v1/models/status")}
         assert all(("security" in op) == (k not in public) for k, op in ops.items())
 

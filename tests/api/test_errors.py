@@ -151,3 +151,23 @@ async def test_unknown_routes_and_methods_pass_through_the_same_middleware(app_c
             assert r.headers["x-content-type-options"] == "nosniff" and "content-security-policy" in r.headers
         r = await c.get("/health")
         assert r.headers["x-request-id"] and r.headers["x-frame-options"] == "DENY"
+
+
+def test_the_error_code_enum_is_the_readme_table_and_covers_every_code_raised() -> None:
+    import re
+    import typing
+    from pathlib import Path
+
+    from fingerprint.api.schemas import ErrorCode
+
+    root = Path(__file__).parents[2]
+    readme = (root / "README.md").read_text()
+    table = readme[readme.index("| status | codes |"):].split("\n\n")[0]
+    assert set(re.findall(r"`([a-z0-9_]+)`", table)) == set(typing.get_args(ErrorCode))
+    raised = set()
+    for source in (root / "fingerprint").rglob("*.py"):
+        text = source.read_text()
+        raised |= set(re.findall(r'(?:ApiError\(\d+, |ImageRejected\(|NotReady\(|StageTimeout\()"([a-z0-9_]+)"', text))
+        for table in re.findall(r"_(?:HTTP|FIELD)_CODES = \{([^}]*)\}", text):  # status or field -> code
+            raised |= set(re.findall(r':\s*"([a-z0-9_]+)"', table))
+    assert raised and raised <= set(typing.get_args(ErrorCode)), raised - set(typing.get_args(ErrorCode))

@@ -13,7 +13,14 @@ import pytest
 
 from fingerprint.gallery.postgres_store import PostgresStore
 from fingerprint.gallery.sqlite_store import SqliteStore
-from fingerprint.gallery.store import GalleryStore, StoreUnavailable, Template, TemplateMeta
+from fingerprint.gallery.store import (
+    GalleryStore,
+    IdempotencyClaim,
+    IdempotencyKeyTaken,
+    StoreUnavailable,
+    Template,
+    TemplateMeta,
+)
 
 
 def _template(tid: str, subject: str, version: str = "v1") -> Template:
@@ -88,6 +95,32 @@ async def test_erase_removes_every_template_of_the_subject(store: GalleryStore) 
     assert [m.template_id for m in await store.subject_templates("bob")] == ["b0"]
 
 
+async def test_erase_template_removes_that_template_only(store: GalleryStore) -> None:
+    await _all(store, "v1")
+    await store.add(_template("a0", "alice"))
+    await store.add(_template("a1", "alice"))
+    assert (await store.erase_template("a0"))[0] == "alice"
+    assert [m.template_id for m in await store.subject_templates("alice")] == ["a1"]
+    assert (await store.erase_template("a0"))[0] is None
+    assert [t.meta.template_id for t in await _all(store, "v1")] == ["a1"]
+
+
+async def test_an_idempotency_claim_commits_with_its_template_or_not_at_all(store: GalleryStore) -> None:
+    await _all(store, "v1")
+    claim = IdempotencyClaim("key-hash", "request-hash")
+    await store.add(_template("i0", "ivy"), claim)
+    with pytest.raises(IdempotencyKeyTaken):
+        await store.add(_template("i1", "ivy"), claim)
+    assert [m.template_id for m in await store.subject_templates("ivy")] == ["i0"]  # rolled back together
+    prior = await store.claimed("key-hash")
+    assert prior is not None and prior[0] == "request-hash" and prior[1].template_id == "i0"
+    assert await store.claimed("other") is None
+    await store.erase_template("i0")
+    assert await store.claimed("key-hash") is None
+    await store.add(_template("i2", "ivy"), claim)  # erased with its template: the key is free again
+    assert (await store.claimed("key-hash") or ("", None))[1].template_id == "i2"  # type: ignore[union-attr]
+
+
 async def test_subjects_page_in_id_order_by_keyset(store: GalleryStore) -> None:
     await _all(store, "v1")
     ids = ["Zed", "alice", "bob", "bob.2", "carol", "dave:1", "eve"]  # byte order: upper case first
@@ -123,11 +156,14 @@ async def test_postgres_change_log_is_ordered_and_complete(postgres: Any) -> Non
     a = await s.add(_template("x1", "s1"))
     b = await s.add(_template("x2", "s2"))
     ids, c = await s.erase("s1")
-    assert seq0 < a < b < c and ids == ["x1"]
+    subject, d = await s.erase_template("x2")
+    assert seq0 < a < b < c < d and ids == ["x1"] and subject == "s2"
     changes = await s.changes_since(seq0, ("v1",))
-    assert [(ch.op, ch.subject_id) for ch in changes] == [("add", "s1"), ("add", "s2"), ("erase", "s1")]
+    assert [(ch.op, ch.subject_id) for ch in changes] == [("add", "s1"), ("add", "s2"), ("erase", "s1"),
+                                                          ("remove", "s2")]
+    assert changes[3].template_id == "x2"
     assert changes[0].template is None  # erased since: its bytes are gone from the log's view too
-    assert changes[1].template is not None and changes[1].template.meta.template_id == "x2"
+    assert changes[1].template is None  # x2 was erased since as well
     await s.close()
 
 
