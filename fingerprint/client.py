@@ -83,6 +83,8 @@ def _identify(image: bytes, top_k: int, threshold: float | None, dpi: float | No
 
 def _decoded(response: httpx.Response, kind: type[R]) -> R:
     if response.is_success:
+        if kind is bytes:
+            return response.content  # type: ignore[return-value]
         return msgspec.json.decode(response.content, type=kind)
     try:
         error = msgspec.json.decode(response.content, type=_ErrorBody).error
@@ -148,6 +150,10 @@ class Client:
     def erase_template(self, template_id: str) -> TemplateErased:
         return self._call("DELETE", TemplateErased, url=f"/api/v1/templates/{template_id}")
 
+    def minutiae(self, template_id: str, format: str = "iso19794-2") -> bytes:
+        """The template's minutiae record: `iso19794-2`, `ansi378` or `json` (admin scope)."""
+        return self._call("GET", bytes, url=f"/api/v1/templates/{template_id}/minutiae", params={"format": format})
+
     def subjects(self, page_size: int = 100) -> Iterator[SubjectSummaryInfo]:
         """Every enrolled subject in id order, fetched a page at a time (admin scope)."""
         cursor: str | None = None
@@ -200,6 +206,9 @@ class AsyncClient:
 
     async def erase_template(self, template_id: str) -> TemplateErased:
         return await self._call("DELETE", TemplateErased, url=f"/api/v1/templates/{template_id}")
+
+    async def minutiae(self, template_id: str, format: str = "iso19794-2") -> bytes:
+        return await self._call("GET", bytes, url=f"/api/v1/templates/{template_id}/minutiae", params={"format": format})
 
     async def subjects(self, page_size: int = 100) -> AsyncIterator[SubjectSummaryInfo]:
         cursor: str | None = None

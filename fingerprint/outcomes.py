@@ -25,6 +25,10 @@ class TemplateNotFound(Exception):
     pass
 
 
+class NoMinutiae(Exception):
+    """The template was made by a model that keeps no minutiae."""
+
+
 class IdempotencyConflict(Exception):
     """The Idempotency-Key was used for a different enroll request."""
 

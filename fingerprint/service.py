@@ -36,12 +36,14 @@ from fingerprint.gallery.sync import GallerySync
 from fingerprint.model.comparator import Comparator
 from fingerprint.model.decode import ImageRejected
 from fingerprint.model.embedder import Embedder, TorchEmbedder
+from fingerprint.model.minutiae.interchange import RecordFormat, encode_record
 from fingerprint.model.weights import ModelMeta
 from fingerprint.outcomes import (
     Candidate,
     Enrolled,
     IdempotencyConflict,
     Identified,
+    NoMinutiae,
     NotReady,
     Status,
     SubjectNotFound,
@@ -362,6 +364,16 @@ class FingerprintService:
             raise SubjectNotFound(subject_id)
         self._count("erase", "erased")
         return len(erased)
+
+    async def minutiae_record(self, template_id: str, fmt: RecordFormat) -> tuple[bytes, str]:
+        """The template's minutiae as a standard record, and the subject it belongs to."""
+        template = await self.store.template(template_id)
+        if template is None:
+            raise TemplateNotFound(template_id)
+        if template.minutiae is None:
+            raise NoMinutiae("this template's model version keeps no minutiae; re-enroll to export them")
+        m = template.meta
+        return encode_record(template.minutiae, fmt, m.finger, m.quality), m.subject_id
 
     async def erase_template(self, template_id: str) -> str:
         """Erase one template (another finger or impression of the subject stays); the subject it belonged to."""

@@ -31,6 +31,7 @@ def test_the_client_enrolls_verifies_identifies_lists_and_erases(tmp_path: Path,
                 fp.enroll(png_prints[0][1], "alice", idempotency_key="enroll-alice-1")
             assert (reused.value.status, reused.value.code) == (409, "idempotency_key_reused")
             extra = fp.enroll(png_prints[0][2], "alice")
+            assert fp.minutiae(extra.template_id)[:8] == b"FMR\x00 20\x00"  # ISO/IEC 19794-2:2005
             assert fp.erase_template(extra.template_id).subject_id == "alice"
             fp.enroll(png_prints[1][0], "bob")
             verified = fp.verify(png_prints[0][1], "alice")

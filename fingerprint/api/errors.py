@@ -18,7 +18,7 @@ from fingerprint.batching.pipeline import LowQuality
 from fingerprint.gallery.identifiers import InvalidSubjectId
 from fingerprint.gallery.store import StoreFull, StoreUnavailable
 from fingerprint.model.decode import ImageRejected
-from fingerprint.outcomes import IdempotencyConflict, NotReady, SubjectNotFound, TemplateNotFound
+from fingerprint.outcomes import IdempotencyConflict, NoMinutiae, NotReady, SubjectNotFound, TemplateNotFound
 from fingerprint.security.timeouts import BodyTimeout
 
 log = structlog.get_logger("fingerprint.api")
@@ -64,6 +64,8 @@ def to_api_error(exc: Exception) -> ApiError:
             return ApiError(404, "subject_not_found", "the subject is not enrolled")  # never echo the id
         case IdempotencyConflict():
             return ApiError(409, "idempotency_key_reused", str(exc))
+        case NoMinutiae():
+            return ApiError(409, "no_minutiae", str(exc))
         case TemplateNotFound():
             return ApiError(404, "template_not_found", "no such template")
         case InvalidSubjectId():

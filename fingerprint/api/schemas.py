@@ -210,6 +210,7 @@ ErrorCode = Literal[
     "method_not_allowed",
     "missing_image",
     "missing_subject_id",
+    "no_minutiae",
     "model_loading",
     "model_unavailable",
     "not_found",

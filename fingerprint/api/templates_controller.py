@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, delete
+from litestar import Controller, Request, Response, delete, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 
 from fingerprint.api.audit import audited
 from fingerprint.api.schemas import ErrorResponse, TemplateErased
+from fingerprint.model.minutiae.interchange import RecordFormat
 from fingerprint.security.guards import BEARER, requires
 from fingerprint.service import FingerprintService
 
@@ -24,6 +25,11 @@ _ERRORS = {
     404: ResponseSpec(data_container=ErrorResponse, description="unknown template"),
     503: ResponseSpec(data_container=ErrorResponse, description="store unavailable"),
 }
+
+
+_MEDIA = {"iso19794-2": "application/octet-stream", "ansi378": "application/octet-stream",
+          "json": "application/json"}
+_SUFFIX = {"iso19794-2": "ist", "ansi378": "ansi", "json": "json"}
 
 
 class TemplatesController(Controller):
@@ -40,3 +46,18 @@ class TemplatesController(Controller):
             subject_id = await service.erase_template(template_id)
             audit.subjects.append(subject_id)
         return TemplateErased(template_id=template_id, subject_id=subject_id)
+
+    @get("/{template_id:str}/minutiae", responses={**_ERRORS, 409: ResponseSpec(
+            data_container=ErrorResponse, description="the template's model version keeps no minutiae")},
+         guards=[requires("admin")], operation_id="export_minutiae", security=BEARER, media_type="application/octet-stream",
+         summary="The template's minutiae as ISO/IEC 19794-2:2005, ANSI INCITS 378-2004 or JSON, for another AFIS")
+    async def export_minutiae(self, request: Request[Any, Any, Any], template_id: TemplatePath,
+                              service: NamedDependency[FingerprintService],
+                              format: Annotated[RecordFormat, QueryParameter(
+                                  description="iso19794-2 (default), ansi378 or json")] = "iso19794-2") -> Response[bytes]:
+        with audited(request, "export_minutiae") as audit:
+            audit.templates.append(template_id)
+            record, subject_id = await service.minutiae_record(template_id, format)
+            audit.subjects.append(subject_id)
+        return Response(record, media_type=_MEDIA[format], headers={
+            "Content-Disposition": f'attachment; filename="{template_id}.{_SUFFIX[format]}"'})

@@ -214,6 +214,16 @@ class PostgresStore:
 
         return await self._with_conn(delete)
 
+    async def template(self, template_id: str) -> Template | None:
+        async def select(conn: psycopg.AsyncConnection[Any]) -> dict[str, Any] | None:
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute("SELECT * FROM templates WHERE template_id = %s", (template_id,))
+                return await cur.fetchone()
+
+        row = await self._with_conn(select)
+        decoded = None if row is None else self.codec.open_row(row["template_id"], bytes(row["embedding"]))
+        return None if row is None or decoded is None else Template(_meta(row), *decoded)
+
     async def subject_templates(self, subject_id: str) -> list[TemplateMeta]:
         async def select(conn: psycopg.AsyncConnection[Any]) -> list[TemplateMeta]:
             async with conn.cursor(row_factory=dict_row) as cur:

@@ -192,6 +192,12 @@ class SqliteStore:
             self._reserve.unlink(missing_ok=True)
             return await self._run(delete), 0
 
+    async def template(self, template_id: str) -> Template | None:
+        row = await self._run(lambda conn: conn.execute("SELECT * FROM templates WHERE template_id = ?",
+                                                        (template_id,)).fetchone())
+        decoded = None if row is None else self.codec.open_row(row["template_id"], row["embedding"])
+        return None if decoded is None else Template(_meta(row), *decoded)
+
     async def subject_templates(self, subject_id: str) -> list[TemplateMeta]:
         def select(conn: sqlite3.Connection) -> list[TemplateMeta]:
             rows = conn.execute(

@@ -114,6 +114,10 @@ class GalleryStore(Protocol):
 
     async def subject_templates(self, subject_id: str) -> list[TemplateMeta]: ...
 
+    async def template(self, template_id: str) -> Template | None:
+        """One stored template, opened (None when unknown or when it cannot be opened)."""
+        ...
+
     async def subjects(self, limit: int, after: str | None) -> list[SubjectSummary]:
         """Up to `limit` subjects in subject-id order, those after `after` (a keyset page: stable while
         subjects are added or erased)."""

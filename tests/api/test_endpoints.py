@@ -161,7 +161,8 @@ async def test_openapi_documents_every_endpoint(app_client: Callable[..., Any]) 
             ("post", "/api/v1/fingerprint/verify"): "verify", ("post", "/api/v1/fingerprint/identify"): "identify",
             ("get", "/api/v1/subjects"): "list_subjects", ("get", "/api/v1/subjects/{subject_id}"): "get_subject",
             ("delete", "/api/v1/subjects/{subject_id}"): "erase_subject",
-            ("delete", "/api/v1/templates/{template_id}"): "erase_template"}
+            ("delete", "/api/v1/templates/{template_id}"): "erase_template",
+            ("get", "/api/v1/templates/{template_id}/minutiae"): "export_minutiae"}
         enroll = paths["/api/v1/fingerprint/enroll"]["post"]
         (header,) = [p for p in enroll["parameters"] if p["in"] == "header"]
         assert header["name"] == "Idempotency-Key" and not header["required"]

@@ -21,6 +21,9 @@ ROUTES = [  # (method, path, scope)
     ("post", "/api/v1/fingerprint/identify", "identify"),
     ("get", "/api/v1/subjects/someone", "admin"),
     ("delete", "/api/v1/subjects/someone", "admin"),
+    ("get", "/api/v1/subjects", "admin"),
+    ("delete", "/api/v1/templates/00000000-0000-4000-8000-000000000000", "admin"),
+    ("get", "/api/v1/templates/00000000-0000-4000-8000-000000000000/minutiae", "admin"),
     ("get", "/api/v1/status", "admin"),
 ]
 
