@@ -40,6 +40,7 @@ class Enrolled:
     finger: str | None
     quality: float
     model_version: str
+    nfiq2: int | None = None  # NFIQ 2 of the image (None: NFIQ 2 could not assess it)
     replayed: bool = False  # the answer to an earlier request with the same Idempotency-Key
 
 

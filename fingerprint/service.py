@@ -17,7 +17,7 @@ import structlog
 
 from fingerprint.batching.admission import Admission
 from fingerprint.batching.deadline import Deadline
-from fingerprint.batching.pipeline import InferencePipeline, PipelineLimits
+from fingerprint.batching.pipeline import InferencePipeline, LowQuality, PipelineLimits
 from fingerprint.batching.to_the_end import to_the_end
 from fingerprint.gallery.health import StoreHealth
 from fingerprint.gallery.identifiers import check_subject_id
@@ -37,6 +37,7 @@ from fingerprint.model.comparator import Comparator
 from fingerprint.model.decode import ImageRejected
 from fingerprint.model.embedder import Embedder, TorchEmbedder
 from fingerprint.model.minutiae.interchange import RecordFormat, encode_record
+from fingerprint.model.nfiq2 import nfiq2_score
 from fingerprint.model.weights import ModelMeta
 from fingerprint.outcomes import (
     Candidate,
@@ -261,11 +262,18 @@ class FingerprintService:
             if (replay := await self._replay(claim)) is not None:
                 return replay
         self.health.require_writable()  # before the forward pass: a write that cannot land costs nothing
-        extracted = await pipeline.extract(image, dpi, self._deadline(), min_quality=self.settings.min_enroll_quality)
+        # NFIQ 2 alongside the extraction (its own thread): the two overlap instead of adding up
+        nfiq = asyncio.ensure_future(asyncio.to_thread(nfiq2_score, image, dpi, self.settings.max_image_pixels))
+        try:
+            extracted = await pipeline.extract(image, dpi, self._deadline(), min_quality=self.settings.min_enroll_quality)
+        finally:
+            nfiq2 = await nfiq if not nfiq.cancelled() else None
+        if self.settings.min_enroll_nfiq2 and (nfiq2 or 0) < self.settings.min_enroll_nfiq2:
+            raise LowQuality(nfiq2 or 0, self.settings.min_enroll_nfiq2, "NFIQ 2")
         template = Template(
             meta=TemplateMeta(
                 template_id=str(uuid.uuid4()), subject_id=subject_id, finger=finger, model_version=meta.version,
-                quality=extracted.quality, created_at=datetime.now(UTC),
+                quality=extracted.quality, created_at=datetime.now(UTC), nfiq2=nfiq2,
             ),
             embedding=extracted.template,
             dense=extracted.dense,
@@ -278,7 +286,7 @@ class FingerprintService:
                 return replay
             raise IdempotencyConflict("a request with this Idempotency-Key is finishing; retry") from None
         self._count("enroll", "enrolled")
-        return Enrolled(template.meta.template_id, subject_id, finger, round(extracted.quality, 4), meta.version)
+        return Enrolled(template.meta.template_id, subject_id, finger, round(extracted.quality, 4), meta.version, nfiq2)
 
     async def _replay(self, claim: IdempotencyClaim) -> Enrolled | None:
         prior = await self.store.claimed(claim.key_hash)
@@ -288,7 +296,8 @@ class FingerprintService:
         if request_hash != claim.request_hash:
             raise IdempotencyConflict("this Idempotency-Key was used for a different enroll request")
         self._count("enroll", "replayed")
-        return Enrolled(m.template_id, m.subject_id, m.finger, round(m.quality, 4), m.model_version, replayed=True)
+        return Enrolled(m.template_id, m.subject_id, m.finger, round(m.quality, 4), m.model_version, m.nfiq2,
+                        replayed=True)
 
     async def _commit(self, template: Template, index: GalleryIndex, claim: IdempotencyClaim | None = None) -> None:
         try:

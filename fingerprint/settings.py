@@ -36,6 +36,7 @@ class Settings:
     inference_precision: str = "auto"  # auto: bfloat16 where the CPU computes it natively (model card)
     compute_niceness: int = 10  # preprocessing/inference threads run this far below the event loop (Linux)
     min_enroll_quality: float = 0.3
+    min_enroll_nfiq2: int = 0  # NFIQ 2 (0-100) an enrolment needs; 0: computed and returned, never refused
     # the score verify and identify decide with; unset: the score that TARGET_FMR of the gallery's own
     # impostor scores reach (gallery/impostors.py), the model card's prior until the gallery can tell
     match_threshold: float | None = None
@@ -135,6 +136,8 @@ def _validate(s: Settings) -> None:
         raise SettingsError("TARGET_FMR must be within (0, 0.5]")
     if not 0.0 <= s.min_enroll_quality <= 1.0:
         raise SettingsError("MIN_ENROLL_QUALITY must be within [0, 1]")
+    if not 0 <= s.min_enroll_nfiq2 <= 100:
+        raise SettingsError("MIN_ENROLL_NFIQ2 must be within [0, 100]")
     if s.api_keys_file is None and not s.allow_unauthenticated and not is_loopback(s.host):
         raise SettingsError(f"HOST={s.host!r} without API_KEYS_FILE: set API_KEYS_FILE, or ALLOW_UNAUTHENTICATED=true "
                             "to expose an unauthenticated API deliberately")

@@ -67,7 +67,7 @@ class FingerprintController(Controller):
                                         principal.key_id if principal else ""), service.client_gone)
             audit.templates.append(r.template_id)
         return Response(EnrollResponse(template_id=r.template_id, subject_id=r.subject_id, finger=r.finger,
-                                       quality=r.quality, model_version=r.model_version),
+                                       quality=r.quality, model_version=r.model_version, nfiq2=r.nfiq2),
                         status_code=201, headers={"Idempotent-Replayed": "true"} if r.replayed else None)
 
     @post("/verify", status_code=200, guards=[requires("verify")], operation_id="verify", security=BEARER,

@@ -55,6 +55,7 @@ class EnrollResponse(msgspec.Struct):
     finger: str | None
     quality: Score
     model_version: str
+    nfiq2: int | None = None  # NFIQ 2 (ISO/IEC 29794-4, 0-100) of the image; null when it could not assess it
 
 
 class VerifyResponse(msgspec.Struct):
@@ -86,6 +87,7 @@ class TemplateInfo(msgspec.Struct):
     model_version: str
     quality: Score
     created_at: datetime
+    nfiq2: int | None = None
 
 
 class SubjectSummaryInfo(msgspec.Struct):

@@ -77,7 +77,7 @@ class SubjectsController(Controller):
         return SubjectResponse(
             subject_id=subject_id,
             templates=[TemplateInfo(template_id=t.template_id, finger=t.finger, model_version=t.model_version,
-                                    quality=round(t.quality, 4), created_at=t.created_at) for t in templates],
+                                    quality=round(t.quality, 4), created_at=t.created_at, nfiq2=t.nfiq2) for t in templates],
         )
 
     @delete("/{subject_id:str}", status_code=200, responses=_ERRORS, guards=[requires("admin")], operation_id="erase_subject",

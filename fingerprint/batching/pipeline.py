@@ -26,8 +26,8 @@ T = TypeVar("T")
 
 
 class LowQuality(Exception):
-    def __init__(self, quality: float, minimum: float) -> None:
-        super().__init__(f"image quality {quality:.2f} is below the minimum {minimum:.2f}")
+    def __init__(self, quality: float, minimum: float, measure: str = "image quality") -> None:
+        super().__init__(f"{measure} {quality:.3g} is below the minimum {minimum:.3g}")
         self.quality = quality
         self.minimum = minimum
 

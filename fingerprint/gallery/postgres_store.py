@@ -76,13 +76,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at);
     CREATE INDEX idempotency_keys_template ON idempotency_keys (template_id);
     """,
+    "ALTER TABLE templates ADD COLUMN nfiq2 SMALLINT",
 )
 
 
 def _meta(row: dict[str, Any]) -> TemplateMeta:
     return TemplateMeta(template_id=row["template_id"], subject_id=row["subject_id"], finger=row["finger"],
                         model_version=row["model_version"], quality=float(row["quality"]),
-                        created_at=row["created_at"])
+                        created_at=row["created_at"], nfiq2=row.get("nfiq2"))
 
 
 class PostgresStore:
@@ -139,9 +140,10 @@ class PostgresStore:
         async def insert(conn: psycopg.AsyncConnection[Any]) -> int:
             async with conn.transaction():
                 await conn.execute(
-                    "INSERT INTO templates VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    "INSERT INTO templates (template_id, subject_id, finger, model_version, quality, created_at, "
+                    "embedding, nfiq2) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                     (m.template_id, m.subject_id, m.finger, m.model_version, m.quality, m.created_at,
-                     self.codec.encode(m.template_id, template.embedding, template.dense, template.minutiae)))
+                     self.codec.encode(m.template_id, template.embedding, template.dense, template.minutiae), m.nfiq2))
                 if claim is not None:
                     await conn.execute("DELETE FROM idempotency_keys WHERE created_at < now() - %s * interval '1 second'",
                                        (IDEMPOTENCY_TTL_SECONDS,))
@@ -167,7 +169,7 @@ class PostgresStore:
             async with conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(
                     "SELECT k.request_hash, t.template_id, t.subject_id, t.finger, t.model_version, t.quality, "
-                    "t.created_at FROM idempotency_keys k JOIN templates t USING (template_id) "
+                    "t.created_at, t.nfiq2 FROM idempotency_keys k JOIN templates t USING (template_id) "
                     "WHERE k.key_hash = %s AND k.created_at >= now() - %s * interval '1 second'",
                     (key_hash, IDEMPOTENCY_TTL_SECONDS))
                 row = await cur.fetchone()
@@ -228,7 +230,7 @@ class PostgresStore:
         async def select(conn: psycopg.AsyncConnection[Any]) -> list[TemplateMeta]:
             async with conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(
-                    "SELECT template_id, subject_id, finger, model_version, quality, created_at FROM templates "
+                    "SELECT template_id, subject_id, finger, model_version, quality, created_at, nfiq2 FROM templates "
                     "WHERE subject_id = %s ORDER BY created_at, template_id", (subject_id,))
                 return [_meta(r) for r in await cur.fetchall()]
 
@@ -287,7 +289,7 @@ class PostgresStore:
                 await cur.execute(
                     "SELECT c.seq, c.op, c.subject_id, c.template_id AS change_template, t.template_id, t.finger, "
                     "t.model_version, t.quality, "
-                    "t.created_at, t.embedding, t.subject_id AS t_subject FROM gallery_changes c "
+                    "t.created_at, t.nfiq2, t.embedding, t.subject_id AS t_subject FROM gallery_changes c "
                     "LEFT JOIN templates t ON c.op = 'add' AND t.template_id = c.template_id "
                     "WHERE c.seq > %s ORDER BY c.seq LIMIT %s", (seq, limit))
                 rows = await cur.fetchall()

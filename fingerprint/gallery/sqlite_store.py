@@ -68,7 +68,15 @@ def _meta(row: sqlite3.Row) -> TemplateMeta:
         model_version=row["model_version"],
         quality=row["quality"],
         created_at=datetime.fromisoformat(row["created_at"]),
+        nfiq2=row["nfiq2"],
     )
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """Columns later versions added, on a gallery an earlier version created."""
+    have = {r[1] for r in conn.execute("PRAGMA table_info(templates)")}
+    if "nfiq2" not in have:
+        conn.execute("ALTER TABLE templates ADD COLUMN nfiq2 INTEGER")
 
 
 class SqliteStore:
@@ -103,6 +111,7 @@ class SqliteStore:
             conn.execute("PRAGMA busy_timeout=5000")
             conn.execute("PRAGMA foreign_keys=ON")  # erasing a template forgets its idempotency key
             conn.executescript(_SCHEMA)
+            _add_columns(conn)
             self._conn = conn
             self._keep_reserve()
 
@@ -124,10 +133,11 @@ class SqliteStore:
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
                 conn.execute(
-                    "INSERT INTO templates VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO templates (template_id, subject_id, finger, model_version, quality, created_at, "
+                    "embedding, nfiq2) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (m.template_id, m.subject_id, m.finger, m.model_version, m.quality,
                      m.created_at.astimezone(UTC).isoformat(),
-                     self.codec.encode(m.template_id, template.embedding, template.dense, template.minutiae)),
+                     self.codec.encode(m.template_id, template.embedding, template.dense, template.minutiae), m.nfiq2),
                 )
                 if claim is not None:
                     now = time.time()
@@ -144,7 +154,8 @@ class SqliteStore:
     async def claimed(self, key_hash: str) -> tuple[str, TemplateMeta] | None:
         def select(conn: sqlite3.Connection) -> tuple[str, TemplateMeta] | None:
             row = conn.execute(
-                "SELECT k.request_hash, t.template_id, t.subject_id, t.finger, t.model_version, t.quality, t.created_at "
+                "SELECT k.request_hash, t.template_id, t.subject_id, t.finger, t.model_version, t.quality, t.created_at, "
+                "t.nfiq2 "
                 "FROM idempotency_keys k JOIN templates t USING (template_id) WHERE k.key_hash = ? AND k.created_at >= ?",
                 (key_hash, time.time() - IDEMPOTENCY_TTL_SECONDS)).fetchone()
             return None if row is None else (row["request_hash"], _meta(row))
@@ -201,7 +212,7 @@ class SqliteStore:
     async def subject_templates(self, subject_id: str) -> list[TemplateMeta]:
         def select(conn: sqlite3.Connection) -> list[TemplateMeta]:
             rows = conn.execute(
-                "SELECT template_id, subject_id, finger, model_version, quality, created_at FROM templates "
+                "SELECT template_id, subject_id, finger, model_version, quality, created_at, nfiq2 FROM templates "
                 "WHERE subject_id = ? ORDER BY created_at, template_id",
                 (subject_id,),
             )

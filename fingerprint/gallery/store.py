@@ -33,6 +33,7 @@ class TemplateMeta:
     model_version: str
     quality: float
     created_at: datetime
+    nfiq2: int | None = None  # NFIQ 2 of the enrolment image (None: not assessed)
 
 
 @dataclass(frozen=True)
