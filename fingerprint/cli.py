@@ -224,5 +224,75 @@ def rotate_key(data_dir: Path | None) -> None:
     click.echo(f"re-sealed {asyncio.run(go())} templates")
 
 
+@main.group()
+def gallery() -> None:
+    """Copy the gallery between deployments or stores (DATA_DIR / DATABASE_URL, TEMPLATE_KEY_FILE)."""
+
+
+def _on_store(settings: Settings, action: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    from fingerprint.gallery.factory import create_store
+
+    async def go() -> T:
+        store = create_store(settings)
+        await store.open()
+        try:
+            if hasattr(store, "ensure_schema"):
+                await store.ensure_schema()
+            return await action(store)
+        finally:
+            await store.close()
+
+    return _errors_as_click(lambda: asyncio.run(go()))
+
+
+@gallery.command(name="export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+def gallery_export(file: Path, data_dir: Path | None) -> None:
+    """Write every template (still sealed) to FILE, or to stdout when FILE is -."""
+    from fingerprint.gallery.transfer import export_gallery
+
+    settings = _settings(data_dir=data_dir)
+
+    def report(n: int) -> None:
+        if n % 10_000 == 0:
+            click.echo(f"{n} templates exported", err=True)
+
+    async def action(store: Any) -> int:
+        if str(file) == "-":
+            return await export_gallery(store, sys.stdout, report)
+        partial = file.with_name(file.name + ".partial")  # never a half-written FILE under its final name
+        with partial.open("w") as out:
+            count = await export_gallery(store, out, report)
+        partial.chmod(0o600)
+        partial.replace(file)
+        return count
+
+    click.echo(f"exported {_on_store(settings, action)} templates", err=True)
+
+
+@gallery.command(name="import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+def gallery_import(file: Path, data_dir: Path | None) -> None:
+    """Add FILE's templates to this gallery (those already here are skipped). Stop a SQLite service first."""
+    from fingerprint.gallery.transfer import TransferError, import_gallery
+
+    settings = _settings(data_dir=data_dir)
+
+    def report(n: int) -> None:
+        if n % 10_000 == 0:
+            click.echo(f"{n} templates imported", err=True)
+
+    async def action(store: Any) -> Any:
+        try:
+            return await import_gallery(store, file, report)
+        except TransferError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    done = _on_store(settings, action)
+    click.echo(json.dumps({"stored": done.stored, "skipped": done.skipped, "model_versions": done.versions}))
+
+
 if __name__ == "__main__":
     main()

@@ -134,16 +134,26 @@ class PostgresStore:
         await self._pool.close()
 
     async def add(self, template: Template, claim: IdempotencyClaim | None = None) -> int:
+        return await self._insert(template, claim)
+
+    async def add_if_absent(self, template: Template) -> bool:
+        return await self._insert(template, None, if_absent=True) > 0
+
+    async def _insert(self, template: Template, claim: IdempotencyClaim | None, if_absent: bool = False) -> int:
+        """The change sequence of the insert; 0 when `if_absent` and the template id was already stored."""
         m = template.meta
         await self.ensure_schema()
 
         async def insert(conn: psycopg.AsyncConnection[Any]) -> int:
             async with conn.transaction():
-                await conn.execute(
+                cur = await conn.execute(
                     "INSERT INTO templates (template_id, subject_id, finger, model_version, quality, created_at, "
-                    "embedding, nfiq2) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    "embedding, nfiq2) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                    + (" ON CONFLICT (template_id) DO NOTHING" if if_absent else ""),
                     (m.template_id, m.subject_id, m.finger, m.model_version, m.quality, m.created_at,
                      self.codec.encode(m.template_id, template.embedding, template.dense, template.minutiae), m.nfiq2))
+                if cur.rowcount == 0:
+                    return 0
                 if claim is not None:
                     await conn.execute("DELETE FROM idempotency_keys WHERE created_at < now() - %s * interval '1 second'",
                                        (IDEMPOTENCY_TTL_SECONDS,))
@@ -282,6 +292,20 @@ class PostgresStore:
         templates, _ = await self.snapshot(versions)
         for t in templates:
             yield t
+
+    async def iter_rows(self) -> AsyncIterator[tuple[TemplateMeta, bytes]]:
+        """Streamed from one snapshot through a server-side cursor: a gallery of millions is never in memory."""
+        await self.ensure_schema()
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                async with conn.cursor(name="export", row_factory=dict_row) as cur:
+                    await cur.execute("SELECT * FROM templates ORDER BY template_id")
+                    while rows := await cur.fetchmany(1000):
+                        for r in rows:
+                            yield _meta(r), bytes(r["embedding"])
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise StoreUnavailable(f"the gallery database is unavailable: {type(exc).__name__}") from exc
 
     async def changes_since(self, seq: int, versions: tuple[str, ...], limit: int = 5000) -> list[Change]:
         async def read(conn: psycopg.AsyncConnection[Any]) -> list[Change]:

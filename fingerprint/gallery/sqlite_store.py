@@ -127,14 +127,21 @@ class SqliteStore:
         self._executor.shutdown(wait=True)
 
     async def add(self, template: Template, claim: IdempotencyClaim | None = None) -> int:
+        await self._insert(template, claim)
+        return 0
+
+    async def add_if_absent(self, template: Template) -> bool:
+        return await self._insert(template, None, if_absent=True)
+
+    async def _insert(self, template: Template, claim: IdempotencyClaim | None, if_absent: bool = False) -> bool:
         m = template.meta
 
-        def insert(conn: sqlite3.Connection) -> None:
+        def insert(conn: sqlite3.Connection) -> bool:
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
-                conn.execute(
-                    "INSERT INTO templates (template_id, subject_id, finger, model_version, quality, created_at, "
-                    "embedding, nfiq2) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                cur = conn.execute(
+                    f"INSERT {'OR IGNORE ' if if_absent else ''}INTO templates (template_id, subject_id, finger, "
+                    "model_version, quality, created_at, embedding, nfiq2) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (m.template_id, m.subject_id, m.finger, m.model_version, m.quality,
                      m.created_at.astimezone(UTC).isoformat(),
                      self.codec.encode(m.template_id, template.embedding, template.dense, template.minutiae), m.nfiq2),
@@ -147,9 +154,23 @@ class SqliteStore:
                                      (claim.key_hash, claim.request_hash, m.template_id, now))
                     except sqlite3.IntegrityError:
                         raise IdempotencyKeyTaken() from None  # the transaction rolls back: no template either
+            return cur.rowcount == 1
 
-        await self._run(insert)
-        return 0
+        return await self._run(insert)
+
+    async def iter_rows(self) -> AsyncIterator[tuple[TemplateMeta, bytes]]:
+        after = ""
+        while True:
+            def page(conn: sqlite3.Connection, after: str = after) -> list[sqlite3.Row]:
+                return conn.execute("SELECT * FROM templates WHERE template_id > ? ORDER BY template_id LIMIT 1000",
+                                    (after,)).fetchall()
+
+            rows = await self._run(page)
+            if not rows:
+                return
+            for r in rows:
+                yield _meta(r), bytes(r["embedding"])
+            after = rows[-1]["template_id"]
 
     async def claimed(self, key_hash: str) -> tuple[str, TemplateMeta] | None:
         def select(conn: sqlite3.Connection) -> tuple[str, TemplateMeta] | None:

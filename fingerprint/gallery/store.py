@@ -99,6 +99,15 @@ class GalleryStore(Protocol):
         With a claim, the key is stored in the same transaction (IdempotencyKeyTaken if it already is)."""
         ...
 
+    async def add_if_absent(self, template: Template) -> bool:
+        """Store the template unless its id is already stored (an import run again); True if stored."""
+        ...
+
+    def iter_rows(self) -> AsyncIterator[tuple[TemplateMeta, bytes]]:
+        """Every stored row, any model version, its template bytes as stored (sealed when they are):
+        what an export copies without opening a template."""
+        ...
+
     async def claimed(self, key_hash: str) -> tuple[str, TemplateMeta] | None:
         """The request hash and template a live (unexpired, not erased) idempotency key stands for."""
         ...

@@ -18,6 +18,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 MAGIC = b"FPE1"
 
 
+def sealed_key_id(blob: bytes) -> str | None:
+    """The id of the key a sealed template names; None for a plain one."""
+    if not blob.startswith(MAGIC):
+        return None
+    return blob[5 : 5 + blob[4]].decode(errors="replace")
+
+
 class CipherError(RuntimeError):
     pass
 
@@ -51,10 +58,7 @@ class TemplateCipher:
         return MAGIC + bytes([len(kid)]) + kid + nonce + self._aead[self.active].encrypt(nonce, plain, template_id.encode())
 
     def key_id_of(self, blob: bytes) -> str | None:
-        if not blob.startswith(MAGIC):
-            return None
-        n = blob[4]
-        return blob[5 : 5 + n].decode()
+        return sealed_key_id(blob)
 
     def open(self, template_id: str, blob: bytes) -> bytes:
         kid = self.key_id_of(blob)
