@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import httpx
@@ -54,6 +55,21 @@ def test_the_client_enrolls_verifies_identifies_lists_and_erases(tmp_path: Path,
                 return [c.subject_id for c in hit.candidates] + [s.subject_id async for s in fp.subjects()]
 
         assert asyncio.run(from_async()) == ["bob", "bob"]
+
+        # the CLI's remote mode: the same commands and JSON as on the local gallery, through the client
+        from click.testing import CliRunner
+
+        from fingerprint.cli import main
+
+        for n, image in enumerate((png_prints[2][0], png_prints[2][1])):
+            (tmp_path / f"c{n}.png").write_bytes(image)
+        runner = CliRunner()
+        r = runner.invoke(main, ["enroll", str(tmp_path / "c0.png"), "--subject", "carol", "--url", server.url])
+        assert r.exit_code == 0 and json.loads(r.stdout)[0]["template_id"], r.output
+        r = runner.invoke(main, ["identify", str(tmp_path / "c1.png"), "--url", server.url, "--top-k", "1", "--threshold", "0"])
+        assert r.exit_code == 0 and json.loads(r.stdout)["candidates"][0]["subject_id"] == "carol", r.output
+        r = runner.invoke(main, ["verify", str(tmp_path / "c1.png"), "--subject", "nobody", "--url", server.url])
+        assert r.exit_code == 1 and "subject_not_found" in r.output
     finally:
         server.stop()
 

@@ -164,7 +164,7 @@ async def test_the_service_never_matches_a_planted_row(app_client: Callable[...,
     row = PLAIN.encode("planted", attacker.template, attacker.dense, attacker.minutiae)
     db = sqlite3.connect(tmp_path / "data" / "gallery.sqlite3")
     version = db.execute("SELECT model_version FROM templates").fetchone()[0]
-    db.execute("INSERT INTO templates VALUES ('planted', 'victim', NULL, ?, 0.9, ?, ?)",
+    db.execute("INSERT INTO templates VALUES ('planted', 'victim', NULL, ?, 0.9, ?, ?, NULL)",
                (version, datetime.now(UTC).isoformat(), row))
     db.commit()
     db.close()
