@@ -163,6 +163,7 @@ class GalleryInfo(msgspec.Struct):
 class ReadinessResponse(msgspec.Struct, omit_defaults=True):
     status: Literal["ready", "degraded"]
     store: StoreState
+    model_version: str  # which model answers (a rollout shows it changing replica by replica)
     threshold: ThresholdInfo | None = None  # to an admin key (or with authentication disabled) only
 
 

@@ -41,10 +41,11 @@ class SystemController(Controller):
                            service: NamedDependency[FingerprintService]) -> ReadinessResponse:
         if service.draining:
             raise NotReady("shutting_down", "the service is shutting down")
-        service.require_ready()
+        _, _, meta = service.require_ready()
         # the threshold and how it was estimated: an anonymous caller learns only whether the service is ready
         threshold = ThresholdInfo.of(service.decision_threshold()) if may_see(request, "admin") else None
-        return ReadinessResponse(status=service.health.readiness, store=service.health.state, threshold=threshold)
+        return ReadinessResponse(status=service.health.readiness, store=service.health.state,
+                                 model_version=meta.version, threshold=threshold)
 
     @get("/api/v1/status", guards=[requires("admin")], operation_id="status", security=BEARER,
          summary="Model, queue, gallery and store details (admin)",

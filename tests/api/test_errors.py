@@ -134,9 +134,9 @@ async def test_answers_do_not_echo_ids_or_expose_exact_scores(app_client: Callab
         r = (await c.post(IDENTIFY, json={"image": _b64(png_prints[0][1]), "threshold": 0.0})).json()
         assert all(x["score"] == round(x["score"], 2) for x in r["candidates"]) and r["candidates"]
         # without keys every caller is the admin (loopback only): readiness adds the decision threshold; with
-        # keys an anonymous caller sees only status and store (test_auth)
+        # keys an anonymous caller sees only status, store and model version (test_auth)
         ready = (await c.get("/api/v1/models/status")).json()
-        assert set(ready) == {"status", "store", "threshold"}
+        assert set(ready) == {"status", "store", "model_version", "threshold"}
 
 
 async def test_unknown_routes_and_methods_pass_through_the_same_middleware(app_client: Callable[..., Any]) -> None:
