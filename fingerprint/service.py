@@ -27,6 +27,7 @@ from fingerprint.gallery.store import (
     GalleryStore,
     IdempotencyClaim,
     IdempotencyKeyTaken,
+    KeptImage,
     StoreUnavailable,
     SubjectSummary,
     Template,
@@ -280,7 +281,8 @@ class FingerprintService:
             minutiae=extracted.minutiae,
         )
         try:
-            await to_the_end(self._commit(template, index, claim))
+            kept = KeptImage(image, dpi) if self.settings.keep_enrollment_images else None
+            await to_the_end(self._commit(template, index, claim, kept))
         except IdempotencyKeyTaken:
             if claim is not None and (replay := await self._replay(claim)) is not None:
                 return replay
@@ -299,10 +301,11 @@ class FingerprintService:
         return Enrolled(m.template_id, m.subject_id, m.finger, round(m.quality, 4), m.model_version, m.nfiq2,
                         replayed=True)
 
-    async def _commit(self, template: Template, index: GalleryIndex, claim: IdempotencyClaim | None = None) -> None:
+    async def _commit(self, template: Template, index: GalleryIndex, claim: IdempotencyClaim | None = None,
+                      kept: KeptImage | None = None) -> None:
         try:
             # durable first: the index only ever holds committed templates
-            seq = await self.store.add(template, claim)
+            seq = await self.store.add(template, claim, kept)
         except StoreUnavailable as exc:
             self.health.saw(exc)
             raise
@@ -400,6 +403,12 @@ class FingerprintService:
             raise TemplateNotFound(template_id)
         self._count("erase_template", "erased")
         return subject_id
+
+    async def templates_by_version(self) -> dict[str, int] | None:
+        try:
+            return await asyncio.wait_for(self.store.count_by_version(), timeout=2.0)
+        except (StoreUnavailable, TimeoutError):
+            return None
 
     def status(self) -> Status:
         _, index, meta = self.require_ready()

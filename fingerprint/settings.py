@@ -36,6 +36,9 @@ class Settings:
     inference_precision: str = "auto"  # auto: bfloat16 where the CPU computes it natively (model card)
     compute_niceness: int = 10  # preprocessing/inference threads run this far below the event loop (Linux)
     min_enroll_quality: float = 0.3
+    # keep each enrolment image, sealed with the template key, so `fingerprint gallery reindex` can build a
+    # later model's templates without recapture; erased with its template
+    keep_enrollment_images: bool = False
     min_enroll_nfiq2: int = 0  # NFIQ 2 (0-100) an enrolment needs; 0: computed and returned, never refused
     # the score verify and identify decide with; unset: the score that TARGET_FMR of the gallery's own
     # impostor scores reach (gallery/impostors.py), the model card's prior until the gallery can tell
@@ -136,6 +139,8 @@ def _validate(s: Settings) -> None:
         raise SettingsError("TARGET_FMR must be within (0, 0.5]")
     if not 0.0 <= s.min_enroll_quality <= 1.0:
         raise SettingsError("MIN_ENROLL_QUALITY must be within [0, 1]")
+    if s.keep_enrollment_images and s.template_key_file is None:
+        raise SettingsError("KEEP_ENROLLMENT_IMAGES needs TEMPLATE_KEY_FILE: kept images are sealed like templates")
     if not 0 <= s.min_enroll_nfiq2 <= 100:
         raise SettingsError("MIN_ENROLL_NFIQ2 must be within [0, 100]")
     if s.api_keys_file is None and not s.allow_unauthenticated and not is_loopback(s.host):

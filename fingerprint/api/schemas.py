@@ -158,6 +158,9 @@ class GalleryInfo(msgspec.Struct):
     stale_templates: dict[str, int]
     bytes_per_template: int  # index memory per template, for capacity planning
     refused_templates: int  # stored rows not loaded: unsealed, tampered or sealed under a missing key (logged)
+    # every stored template by model version, counted now (null while the store is unavailable): a
+    # `gallery reindex` shows its progress here as the new version's count grows
+    templates_by_version: dict[str, int] | None = None
 
 
 class ReadinessResponse(msgspec.Struct, omit_defaults=True):

@@ -54,6 +54,7 @@ class SystemController(Controller):
                     503: ResponseSpec(data_container=ErrorResponse, description="not ready")})
     async def status(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService]) -> StatusResponse:
         s = service.status()
+        by_version = await service.templates_by_version()
         return StatusResponse(
             status=s.status, store=s.store,
             model=ModelInfo(name=s.model_name, version=s.model_version, sha256=s.sha256, embedding_dim=s.embedding_dim,
@@ -62,5 +63,6 @@ class SystemController(Controller):
                             dense_matching=s.dense_matching, precision=s.precision),
             queue=QueueInfo(depth=s.queue_depth, capacity=s.queue_capacity, max_capacity=s.queue_max_capacity),
             gallery=GalleryInfo(size=s.gallery_size, stale_templates=s.stale_templates,
-                                bytes_per_template=s.bytes_per_template, refused_templates=s.refused_templates),
+                                bytes_per_template=s.bytes_per_template, refused_templates=s.refused_templates,
+                                templates_by_version=by_version),
         )

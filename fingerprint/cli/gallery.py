@@ -64,3 +64,30 @@ def gallery_import(file: Path, data_dir: Path | None) -> None:
 
     done = on_store(settings, action)
     click.echo(json.dumps({"stored": done.stored, "skipped": done.skipped, "model_versions": done.versions}))
+
+
+@gallery.command(name="reindex")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="the new model's weights (its card beside them)")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+def gallery_reindex(weights: Path, data_dir: Path | None) -> None:
+    """Build the model at WEIGHTS' templates from the kept enrolment images while the service serves;
+    then roll the service out with WEIGHTS_PATH set to them. Resumable: run it again after an interruption."""
+    from fingerprint.gallery.reindex import Reindexed, reindex
+    from fingerprint.model.embedder import TorchEmbedder
+
+    settings = settings_with(data_dir=data_dir)
+    embedder = TorchEmbedder(weights, settings.max_image_pixels, settings.torch_threads, settings.inference_precision)
+
+    def report(r: Reindexed, refused: str | None) -> None:
+        if refused:
+            click.echo(f"refused by the new model: {refused}", err=True)
+        elif r.built % 100 == 0:
+            click.echo(f"{r.built} templates of {r.version} built", err=True)
+
+    async def action(store: Any) -> Reindexed:
+        return await reindex(store, embedder, report)
+
+    done = on_store(settings, action)
+    click.echo(json.dumps({"model_version": done.version, "built": done.built, "already_built": done.already,
+                           "refused": done.unusable, "erased_meanwhile": done.gone}))

@@ -78,6 +78,20 @@ class EmbeddingCodec:
         minutiae = MinutiaeTemplate.from_bytes(blob[end:]) if magic == _MINUTIAE_MAGIC else None
         return vec, dense, minutiae
 
+    def seal_image(self, template_id: str, image: bytes) -> bytes:
+        """An enrolment image as kept (KEEP_ENROLLMENT_IMAGES): sealed under the active key, bound to its template."""
+        if self.cipher is None:
+            raise CipherError("keeping enrolment images needs TEMPLATE_KEY_FILE")
+        return self.cipher.seal(f"image:{template_id}", image)
+
+    def open_image(self, template_id: str, blob: bytes) -> bytes:
+        if self.cipher is None:
+            raise CipherError("kept enrolment images are sealed but no TEMPLATE_KEY_FILE is configured")
+        return self.cipher.open(f"image:{template_id}", blob)
+
+    def reseal_image(self, template_id: str, blob: bytes) -> bytes:
+        return self.seal_image(template_id, self.open_image(template_id, blob))
+
     def reseal(self, template_id: str, blob: bytes) -> bytes:
         """The same template sealed under the active key (key rotation)."""
         return self.encode(template_id, *self.decode(template_id, blob, allow_plain=True))

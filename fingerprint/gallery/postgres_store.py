@@ -20,6 +20,7 @@ from fingerprint.gallery.store import (
     Change,
     IdempotencyClaim,
     IdempotencyKeyTaken,
+    KeptImage,
     StoreUnavailable,
     SubjectSummary,
     Template,
@@ -38,6 +39,14 @@ _LOCK_ID = 727_001  # advisory lock serialising migrations across replicas
 # a change that commits after a later one (an erased subject would stay matchable). With it, commit
 # order is sequence order. Writes queue for one insert and a commit; enrolls are model-bound anyway.
 _CHANGES_LOCK_ID = 727_002
+# advisory lock per subject, taken before erasing and before storing a template rebuilt by `gallery
+# reindex`: an erasure's DELETE then runs after (and sees) any rebuilt template committed for that
+# subject, instead of missing a row inserted after its snapshot
+_SUBJECT_LOCK_ID = 727_003
+
+
+async def _lock_subject(conn: psycopg.AsyncConnection[Any], subject_id: str) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_SUBJECT_LOCK_ID, subject_id))
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -77,13 +86,23 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX idempotency_keys_template ON idempotency_keys (template_id);
     """,
     "ALTER TABLE templates ADD COLUMN nfiq2 SMALLINT",
+    # KEEP_ENROLLMENT_IMAGES, and templates rebuilt from them by `gallery reindex`
+    """
+    CREATE TABLE enrollment_images (
+        template_id TEXT PRIMARY KEY REFERENCES templates (template_id) ON DELETE CASCADE,
+        dpi         DOUBLE PRECISION,
+        image       BYTEA NOT NULL
+    );
+    ALTER TABLE templates ADD COLUMN source_id TEXT;
+    CREATE INDEX templates_source ON templates (source_id);
+    """,
 )
 
 
 def _meta(row: dict[str, Any]) -> TemplateMeta:
     return TemplateMeta(template_id=row["template_id"], subject_id=row["subject_id"], finger=row["finger"],
                         model_version=row["model_version"], quality=float(row["quality"]),
-                        created_at=row["created_at"], nfiq2=row.get("nfiq2"))
+                        created_at=row["created_at"], nfiq2=row.get("nfiq2"), source_id=row.get("source_id"))
 
 
 class PostgresStore:
@@ -133,27 +152,42 @@ class PostgresStore:
     async def close(self) -> None:
         await self._pool.close()
 
-    async def add(self, template: Template, claim: IdempotencyClaim | None = None) -> int:
-        return await self._insert(template, claim)
+    async def add(self, template: Template, claim: IdempotencyClaim | None = None, image: KeptImage | None = None) -> int:
+        return await self._insert(template, claim, image=image)
 
     async def add_if_absent(self, template: Template) -> bool:
         return await self._insert(template, None, if_absent=True) > 0
 
-    async def _insert(self, template: Template, claim: IdempotencyClaim | None, if_absent: bool = False) -> int:
-        """The change sequence of the insert; 0 when `if_absent` and the template id was already stored."""
+    async def add_derived(self, template: Template, source_id: str, image: KeptImage) -> bool:
+        return await self._insert(template, None, if_absent=True, image=image, source_id=source_id) > 0
+
+    async def _insert(self, template: Template, claim: IdempotencyClaim | None, if_absent: bool = False,
+                      image: KeptImage | None = None, source_id: str | None = None) -> int:
+        """The change sequence of the insert; 0 when nothing was stored (`if_absent` and the id was already
+        stored, or the source of a rebuilt template is gone)."""
         m = template.meta
+        sealed_image = None if image is None else self.codec.seal_image(m.template_id, image.data)
         await self.ensure_schema()
 
         async def insert(conn: psycopg.AsyncConnection[Any]) -> int:
             async with conn.transaction():
+                if source_id is not None:
+                    await _lock_subject(conn, m.subject_id)
+                    cur = await conn.execute("SELECT 1 FROM templates WHERE template_id = %s", (source_id,))
+                    if await cur.fetchone() is None:
+                        return 0
                 cur = await conn.execute(
                     "INSERT INTO templates (template_id, subject_id, finger, model_version, quality, created_at, "
-                    "embedding, nfiq2) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                    "embedding, nfiq2, source_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
                     + (" ON CONFLICT (template_id) DO NOTHING" if if_absent else ""),
                     (m.template_id, m.subject_id, m.finger, m.model_version, m.quality, m.created_at,
-                     self.codec.encode(m.template_id, template.embedding, template.dense, template.minutiae), m.nfiq2))
+                     self.codec.encode(m.template_id, template.embedding, template.dense, template.minutiae), m.nfiq2,
+                     source_id))
                 if cur.rowcount == 0:
                     return 0
+                if sealed_image is not None:
+                    await conn.execute("INSERT INTO enrollment_images VALUES (%s, %s, %s)",
+                                       (m.template_id, image.dpi if image else None, sealed_image))
                 if claim is not None:
                     await conn.execute("DELETE FROM idempotency_keys WHERE created_at < now() - %s * interval '1 second'",
                                        (IDEMPOTENCY_TTL_SECONDS,))
@@ -192,6 +226,7 @@ class PostgresStore:
 
         async def delete(conn: psycopg.AsyncConnection[Any]) -> tuple[list[str], int]:
             async with conn.transaction():
+                await _lock_subject(conn, subject_id)
                 cur = await conn.execute("DELETE FROM templates WHERE subject_id = %s RETURNING template_id",
                                          (subject_id,))
                 ids = [r[0] for r in await cur.fetchall()]
@@ -211,18 +246,26 @@ class PostgresStore:
 
         async def delete(conn: psycopg.AsyncConnection[Any]) -> tuple[str | None, int]:
             async with conn.transaction():
-                cur = await conn.execute("DELETE FROM templates WHERE template_id = %s RETURNING subject_id",
-                                         (template_id,))
-                row = await cur.fetchone()
-                if row is None:
+                cur = await conn.execute("SELECT subject_id FROM templates WHERE template_id = %s", (template_id,))
+                owner = await cur.fetchone()
+                if owner is None:
                     return None, 0
-                subject_id = str(row[0])
+                await _lock_subject(conn, str(owner[0]))
+                # what was rebuilt from it for another model version goes with it
+                cur = await conn.execute("DELETE FROM templates WHERE template_id = %s OR source_id = %s "
+                                         "RETURNING subject_id, template_id", (template_id, template_id))
+                rows = await cur.fetchall()
+                if not rows:
+                    return None, 0
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CHANGES_LOCK_ID,))
-                cur = await conn.execute("INSERT INTO gallery_changes (op, subject_id, template_id) "
-                                         "VALUES ('remove', %s, %s) RETURNING seq", (subject_id, template_id))
-                seq_row = await cur.fetchone()
-                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(seq_row[0]) if seq_row else ""))
-                return subject_id, int(seq_row[0]) if seq_row else 0
+                seq = 0
+                for subject_id, removed in rows:
+                    cur = await conn.execute("INSERT INTO gallery_changes (op, subject_id, template_id) "
+                                             "VALUES ('remove', %s, %s) RETURNING seq", (subject_id, removed))
+                    seq_row = await cur.fetchone()
+                    seq = int(seq_row[0]) if seq_row else seq
+                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(seq)))
+                return str(rows[0][0]), seq
 
         return await self._with_conn(delete)
 
@@ -240,7 +283,7 @@ class PostgresStore:
         async def select(conn: psycopg.AsyncConnection[Any]) -> list[TemplateMeta]:
             async with conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(
-                    "SELECT template_id, subject_id, finger, model_version, quality, created_at, nfiq2 FROM templates "
+                    "SELECT template_id, subject_id, finger, model_version, quality, created_at, nfiq2, source_id FROM templates "
                     "WHERE subject_id = %s ORDER BY created_at, template_id", (subject_id,))
                 return [_meta(r) for r in await cur.fetchall()]
 
@@ -292,6 +335,24 @@ class PostgresStore:
         templates, _ = await self.snapshot(versions)
         for t in templates:
             yield t
+
+    async def kept_images(self) -> AsyncIterator[tuple[TemplateMeta, KeptImage]]:
+        await self.ensure_schema()
+        after = ""
+        while True:
+            async def page(conn: psycopg.AsyncConnection[Any], after: str = after) -> list[dict[str, Any]]:
+                async with conn.cursor(row_factory=dict_row) as cur:
+                    await cur.execute(
+                        "SELECT t.*, i.dpi AS image_dpi, i.image FROM templates t JOIN enrollment_images i USING (template_id) "
+                        "WHERE t.template_id > %s ORDER BY t.template_id LIMIT 100", (after,))
+                    return await cur.fetchall()
+
+            rows = await self._with_conn(page)
+            if not rows:
+                return
+            for r in rows:
+                yield _meta(r), KeptImage(self.codec.open_image(r["template_id"], bytes(r["image"])), r["image_dpi"])
+            after = rows[-1]["template_id"]
 
     async def iter_rows(self) -> AsyncIterator[tuple[TemplateMeta, bytes]]:
         """Streamed from one snapshot through a server-side cursor: a gallery of millions is never in memory."""
@@ -355,6 +416,11 @@ class PostgresStore:
                 for tid, blob in stale:
                     await conn.execute("UPDATE templates SET embedding = %s WHERE template_id = %s",
                                        (self.codec.reseal(tid, blob), tid))
+                cur = await conn.execute("SELECT template_id, image FROM enrollment_images FOR UPDATE")
+                for tid, blob in [(r[0], bytes(r[1])) for r in await cur.fetchall()]:
+                    if self.codec.needs_rotation(blob):
+                        await conn.execute("UPDATE enrollment_images SET image = %s WHERE template_id = %s",
+                                           (self.codec.reseal_image(tid, blob), tid))
                 return len(stale)
 
         return await self._with_conn(rotate_all)

@@ -24,6 +24,7 @@ from fingerprint.gallery.store import (
     IDEMPOTENCY_TTL_SECONDS,
     IdempotencyClaim,
     IdempotencyKeyTaken,
+    KeptImage,
     StoreFull,
     StoreUnavailable,
     SubjectSummary,
@@ -57,6 +58,11 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 );
 CREATE INDEX IF NOT EXISTS idempotency_keys_age ON idempotency_keys(created_at);
 CREATE INDEX IF NOT EXISTS idempotency_keys_template ON idempotency_keys(template_id);
+CREATE TABLE IF NOT EXISTS enrollment_images (
+    template_id TEXT PRIMARY KEY REFERENCES templates(template_id) ON DELETE CASCADE,
+    dpi         REAL,
+    image       BLOB NOT NULL
+);
 """
 
 
@@ -69,6 +75,7 @@ def _meta(row: sqlite3.Row) -> TemplateMeta:
         quality=row["quality"],
         created_at=datetime.fromisoformat(row["created_at"]),
         nfiq2=row["nfiq2"],
+        source_id=row["source_id"],
     )
 
 
@@ -77,6 +84,9 @@ def _add_columns(conn: sqlite3.Connection) -> None:
     have = {r[1] for r in conn.execute("PRAGMA table_info(templates)")}
     if "nfiq2" not in have:
         conn.execute("ALTER TABLE templates ADD COLUMN nfiq2 INTEGER")
+    if "source_id" not in have:
+        conn.execute("ALTER TABLE templates ADD COLUMN source_id TEXT")
+        conn.execute("CREATE INDEX IF NOT EXISTS templates_source ON templates(source_id)")
 
 
 class SqliteStore:
@@ -126,26 +136,38 @@ class SqliteStore:
         await asyncio.get_running_loop().run_in_executor(self._executor, shut)
         self._executor.shutdown(wait=True)
 
-    async def add(self, template: Template, claim: IdempotencyClaim | None = None) -> int:
-        await self._insert(template, claim)
+    async def add(self, template: Template, claim: IdempotencyClaim | None = None, image: KeptImage | None = None) -> int:
+        await self._insert(template, claim, image=image)
         return 0
 
     async def add_if_absent(self, template: Template) -> bool:
         return await self._insert(template, None, if_absent=True)
 
-    async def _insert(self, template: Template, claim: IdempotencyClaim | None, if_absent: bool = False) -> bool:
+    async def add_derived(self, template: Template, source_id: str, image: KeptImage) -> bool:
+        return await self._insert(template, None, if_absent=True, image=image, source_id=source_id)
+
+    async def _insert(self, template: Template, claim: IdempotencyClaim | None, if_absent: bool = False,
+                      image: KeptImage | None = None, source_id: str | None = None) -> bool:
         m = template.meta
+        sealed_image = None if image is None else self.codec.seal_image(m.template_id, image.data)
 
         def insert(conn: sqlite3.Connection) -> bool:
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
+                if source_id is not None and conn.execute("SELECT 1 FROM templates WHERE template_id = ?",
+                                                          (source_id,)).fetchone() is None:
+                    return False  # erased while it was being rebuilt
                 cur = conn.execute(
                     f"INSERT {'OR IGNORE ' if if_absent else ''}INTO templates (template_id, subject_id, finger, "
-                    "model_version, quality, created_at, embedding, nfiq2) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "model_version, quality, created_at, embedding, nfiq2, source_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (m.template_id, m.subject_id, m.finger, m.model_version, m.quality,
                      m.created_at.astimezone(UTC).isoformat(),
-                     self.codec.encode(m.template_id, template.embedding, template.dense, template.minutiae), m.nfiq2),
+                     self.codec.encode(m.template_id, template.embedding, template.dense, template.minutiae), m.nfiq2,
+                     source_id),
                 )
+                if sealed_image is not None and cur.rowcount == 1:
+                    conn.execute("INSERT INTO enrollment_images VALUES (?, ?, ?)",
+                                 (m.template_id, image.dpi if image else None, sealed_image))
                 if claim is not None:
                     now = time.time()
                     conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (now - IDEMPOTENCY_TTL_SECONDS,))
@@ -157,6 +179,21 @@ class SqliteStore:
             return cur.rowcount == 1
 
         return await self._run(insert)
+
+    async def kept_images(self) -> AsyncIterator[tuple[TemplateMeta, KeptImage]]:
+        after = ""
+        while True:
+            def page(conn: sqlite3.Connection, after: str = after) -> list[sqlite3.Row]:
+                return conn.execute(
+                    "SELECT t.*, i.dpi AS image_dpi, i.image FROM templates t JOIN enrollment_images i USING (template_id) "
+                    "WHERE t.template_id > ? ORDER BY t.template_id LIMIT 100", (after,)).fetchall()
+
+            rows = await self._run(page)
+            if not rows:
+                return
+            for r in rows:
+                yield _meta(r), KeptImage(self.codec.open_image(r["template_id"], r["image"]), r["image_dpi"])
+            after = rows[-1]["template_id"]
 
     async def iter_rows(self) -> AsyncIterator[tuple[TemplateMeta, bytes]]:
         after = ""
@@ -176,7 +213,7 @@ class SqliteStore:
         def select(conn: sqlite3.Connection) -> tuple[str, TemplateMeta] | None:
             row = conn.execute(
                 "SELECT k.request_hash, t.template_id, t.subject_id, t.finger, t.model_version, t.quality, t.created_at, "
-                "t.nfiq2 "
+                "t.nfiq2, t.source_id "
                 "FROM idempotency_keys k JOIN templates t USING (template_id) WHERE k.key_hash = ? AND k.created_at >= ?",
                 (key_hash, time.time() - IDEMPOTENCY_TTL_SECONDS)).fetchone()
             return None if row is None else (row["request_hash"], _meta(row))
@@ -214,9 +251,10 @@ class SqliteStore:
         def delete(conn: sqlite3.Connection) -> str | None:
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
-                row = conn.execute("DELETE FROM templates WHERE template_id = ? RETURNING subject_id",
-                                   (template_id,)).fetchone()
-            return None if row is None else str(row[0])
+                # what was rebuilt from it for another model version goes with it
+                rows = conn.execute("DELETE FROM templates WHERE template_id = ? OR source_id = ? RETURNING subject_id",
+                                    (template_id, template_id)).fetchall()
+            return str(rows[0][0]) if rows else None
 
         try:
             return await self._run(delete), 0
@@ -233,7 +271,7 @@ class SqliteStore:
     async def subject_templates(self, subject_id: str) -> list[TemplateMeta]:
         def select(conn: sqlite3.Connection) -> list[TemplateMeta]:
             rows = conn.execute(
-                "SELECT template_id, subject_id, finger, model_version, quality, created_at, nfiq2 FROM templates "
+                "SELECT template_id, subject_id, finger, model_version, quality, created_at, nfiq2, source_id FROM templates "
                 "WHERE subject_id = ? ORDER BY created_at, template_id",
                 (subject_id,),
             )
@@ -300,11 +338,16 @@ class SqliteStore:
         def rotate_all(conn: sqlite3.Connection) -> int:
             rows = conn.execute("SELECT template_id, embedding FROM templates").fetchall()
             stale = [(r[0], r[1]) for r in rows if self.codec.needs_rotation(r[1])]
+            images = [(r[0], r[1]) for r in conn.execute("SELECT template_id, image FROM enrollment_images")
+                      if self.codec.needs_rotation(r[1])]
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
                 for tid, blob in stale:
                     conn.execute("UPDATE templates SET embedding = ? WHERE template_id = ?",
                                  (self.codec.reseal(tid, blob), tid))
+                for tid, blob in images:
+                    conn.execute("UPDATE enrollment_images SET image = ? WHERE template_id = ?",
+                                 (self.codec.reseal_image(tid, blob), tid))
             return len(stale)
 
         return await self._run(rotate_all)

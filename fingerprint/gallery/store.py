@@ -34,6 +34,7 @@ class TemplateMeta:
     quality: float
     created_at: datetime
     nfiq2: int | None = None  # NFIQ 2 of the enrolment image (None: not assessed)
+    source_id: str | None = None  # the template this one was rebuilt from (gallery reindex), erased with it
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,14 @@ class Template:
     embedding: np.ndarray  # float32 (D,): the search vector
     dense: np.ndarray | None = None  # int8 (C, H, W) descriptor grid for models with dense matching
     minutiae: MinutiaeTemplate | None = None  # for models that also compare minutiae (model card)
+
+
+@dataclass(frozen=True)
+class KeptImage:
+    """An enrolment image kept (sealed) beside its template, so a later model can rebuild the template."""
+
+    data: bytes
+    dpi: float | None
 
 
 @dataclass(frozen=True)
@@ -94,9 +103,20 @@ class GalleryStore(Protocol):
         """What keeps `index` in step with changes other processes make after `seq` (None: nobody else writes)."""
         ...
 
-    async def add(self, template: Template, claim: IdempotencyClaim | None = None) -> int:
+    async def add(self, template: Template, claim: IdempotencyClaim | None = None, image: KeptImage | None = None) -> int:
         """Durably stored when this returns; the change sequence (0 for a store with no change log).
-        With a claim, the key is stored in the same transaction (IdempotencyKeyTaken if it already is)."""
+        With a claim, the key is stored in the same transaction (IdempotencyKeyTaken if it already is);
+        with an image, the image is kept (sealed) with the template."""
+        ...
+
+    async def add_derived(self, template: Template, source_id: str, image: KeptImage) -> bool:
+        """Store a template rebuilt from `source_id`'s kept image by another model version, with the image,
+        only if the source is still stored (checked in the same transaction: an erasure racing a reindex
+        never brings a subject back). Erasing the source template later erases this one too."""
+        ...
+
+    def kept_images(self) -> AsyncIterator[tuple[TemplateMeta, KeptImage]]:
+        """Every template that has its enrolment image kept, with the image (opened)."""
         ...
 
     async def add_if_absent(self, template: Template) -> bool:

@@ -17,7 +17,7 @@ import pytest
 
 from fingerprint.api.disconnect import ClientGone, unless_disconnected
 from fingerprint.gallery.sqlite_store import SqliteStore
-from fingerprint.gallery.store import IdempotencyClaim, Template
+from fingerprint.gallery.store import IdempotencyClaim, KeptImage, Template
 from fingerprint.service import FingerprintService
 from fingerprint.settings import Settings
 from fingerprint.telemetry.metrics import Telemetry
@@ -32,10 +32,10 @@ class _HeldStore(SqliteStore):
         self.writing = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def add(self, template: Template, claim: IdempotencyClaim | None = None) -> int:
+    async def add(self, template: Template, claim: IdempotencyClaim | None = None, image: KeptImage | None = None) -> int:
         self.writing.set()
         await self.release.wait()
-        return await super().add(template, claim)
+        return await super().add(template, claim, image)
 
 
 class _Request:
