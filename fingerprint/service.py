@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import time
 import uuid
@@ -12,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-import numpy as np
 import structlog
 
 from fingerprint.batching.admission import Admission
@@ -29,15 +27,12 @@ from fingerprint.gallery.store import (
     IdempotencyKeyTaken,
     KeptImage,
     StoreUnavailable,
-    SubjectSummary,
     Template,
     TemplateMeta,
 )
 from fingerprint.gallery.sync import GallerySync
 from fingerprint.model.comparator import Comparator
-from fingerprint.model.decode import ImageRejected
-from fingerprint.model.embedder import Embedder, TorchEmbedder
-from fingerprint.model.minutiae.interchange import RecordFormat, encode_record
+from fingerprint.model.embedder import Embedder, TorchEmbedder, time_extraction
 from fingerprint.model.nfiq2 import nfiq2_score
 from fingerprint.model.weights import ModelMeta
 from fingerprint.outcomes import (
@@ -45,13 +40,12 @@ from fingerprint.outcomes import (
     Enrolled,
     IdempotencyConflict,
     Identified,
-    NoMinutiae,
     NotReady,
     Status,
     SubjectNotFound,
-    TemplateNotFound,
     Verified,
 )
+from fingerprint.records import GalleryRecords
 from fingerprint.settings import Settings
 from fingerprint.telemetry.metrics import Telemetry
 
@@ -68,32 +62,6 @@ class ModelState:
 
 
 EmbedderFactory = Callable[[Settings], Embedder]
-
-
-def _time_extraction(embedder: Embedder) -> float:
-    """Seconds to decode and prepare a plain 400 px print-sized image (every stage runs, LEADER included)."""
-    import io
-
-    from PIL import Image
-
-    y, x = np.mgrid[0:400, 0:400]
-    ridges = (127 + 100 * np.sin(x / 2.0 + y / 5.0)).astype(np.uint8)  # a foreground everywhere, as a print has
-    buf = io.BytesIO()
-    Image.fromarray(ridges).save(buf, format="PNG")
-    started = time.perf_counter()
-    try:
-        embedder.preprocess(buf.getvalue(), 500.0)
-    except ImageRejected:  # a fake or strict embedder may refuse it: then the first requests measure
-        return 0.0
-    return time.perf_counter() - started
-
-
-def idempotency_claim(caller: str, key: str, subject_id: str, finger: str | None, dpi: float | None,
-                      image: bytes) -> IdempotencyClaim:
-    """What an enroll's Idempotency-Key is stored as: hashes only (the key may carry client data)."""
-    request = hashlib.sha256(f"{subject_id}\n{finger or ''}\n{dpi or ''}\n".encode())
-    request.update(image)  # the image, not the multipart body: a retry's boundary differs
-    return IdempotencyClaim(hashlib.sha256(f"{caller}\n{key}".encode()).hexdigest(), request.hexdigest())
 
 
 def load_torch_embedder(settings: Settings) -> Embedder:
@@ -121,6 +89,7 @@ class FingerprintService:
         self.store_error: str | None = None  # the gallery could not be loaded yet (database down): retrying
         self.gallery_error: str | None = None  # the gallery cannot be loaded as configured: not retried
         self.health = StoreHealth(store, settings.gallery_sync_interval)
+        self.records = GalleryRecords(store, self.health, self._count, lambda: (self.sync, self.index))
         self.threshold: DecisionThreshold | None = None
         self.impostors: ImpostorEstimator | None = None
         telemetry.gauge("fingerprint.queue.depth", lambda: self.admission.depth)
@@ -183,7 +152,7 @@ class FingerprintService:
         pipeline = InferencePipeline(embedder, self.admission, limits, self.telemetry, probe_builder)
         pipeline.start()
         # what one extraction costs on this machine, before the first request: the admission's first sizing
-        self.admission.observe_stage(await asyncio.to_thread(_time_extraction, embedder))
+        self.admission.observe_stage(await asyncio.to_thread(time_extraction, embedder))
         self.model.meta = meta
         self.model.precision = embedder.precision
         self.model.load_seconds = time.perf_counter() - started
@@ -259,7 +228,7 @@ class FingerprintService:
         pipeline, index, meta = self.require_ready()
         claim = None
         if idempotency_key is not None:
-            claim = idempotency_claim(caller, idempotency_key, subject_id, finger, dpi, image)
+            claim = IdempotencyClaim.of(caller, idempotency_key, subject_id, finger, dpi, image)
             if (replay := await self._replay(claim)) is not None:
                 return replay
         self.health.require_writable()  # before the forward pass: a write that cannot land costs nothing
@@ -345,70 +314,6 @@ class FingerprintService:
         decision: Literal["match", "no_match"] = "match" if candidates else "no_match"
         self._count("identify", decision)
         return Identified(decision, candidates, used, meta.version)
-
-    async def subject(self, subject_id: str) -> list[TemplateMeta]:
-        check_subject_id(subject_id)
-        templates = await self.store.subject_templates(subject_id)
-        if not templates:
-            raise SubjectNotFound(subject_id)
-        return templates
-
-    async def subjects(self, limit: int, after: str | None) -> tuple[list[SubjectSummary], str | None]:
-        """A page of subjects in id order, and the last id shown when more follow (the next page's start)."""
-        if after is not None:
-            check_subject_id(after)
-        page = await self.store.subjects(limit + 1, after)
-        return page[:limit], page[limit - 1].subject_id if len(page) > limit else None
-
-    async def erase(self, subject_id: str) -> int:
-        check_subject_id(subject_id)
-        self.health.require_writable(erasing=True)
-        try:
-            erased, seq = await to_the_end(self.store.erase(subject_id))
-        except StoreUnavailable as exc:
-            self.health.saw(exc)
-            raise
-        if self.sync is not None:
-            await to_the_end(self.sync.wait_until(seq))  # read-your-erase: this replica never matches it again
-        elif self.index is not None:
-            self.index.remove_subject(subject_id)
-        if not erased:
-            raise SubjectNotFound(subject_id)
-        self._count("erase", "erased")
-        return len(erased)
-
-    async def minutiae_record(self, template_id: str, fmt: RecordFormat) -> tuple[bytes, str]:
-        """The template's minutiae as a standard record, and the subject it belongs to."""
-        template = await self.store.template(template_id)
-        if template is None:
-            raise TemplateNotFound(template_id)
-        if template.minutiae is None:
-            raise NoMinutiae("this template's model version keeps no minutiae; re-enroll to export them")
-        m = template.meta
-        return encode_record(template.minutiae, fmt, m.finger, m.quality), m.subject_id
-
-    async def erase_template(self, template_id: str) -> str:
-        """Erase one template (another finger or impression of the subject stays); the subject it belonged to."""
-        self.health.require_writable(erasing=True)
-        try:
-            subject_id, seq = await to_the_end(self.store.erase_template(template_id))
-        except StoreUnavailable as exc:
-            self.health.saw(exc)
-            raise
-        if self.sync is not None:
-            await to_the_end(self.sync.wait_until(seq))
-        elif self.index is not None:
-            self.index.remove_template(template_id)
-        if subject_id is None:
-            raise TemplateNotFound(template_id)
-        self._count("erase_template", "erased")
-        return subject_id
-
-    async def templates_by_version(self) -> dict[str, int] | None:
-        try:
-            return await asyncio.wait_for(self.store.count_by_version(), timeout=2.0)
-        except (StoreUnavailable, TimeoutError):
-            return None
 
     def status(self) -> Status:
         _, index, meta = self.require_ready()

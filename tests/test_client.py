@@ -25,6 +25,7 @@ def test_the_client_enrolls_verifies_identifies_lists_and_erases(tmp_path: Path,
         with Client(server.url) as fp:
             enrolled = fp.enroll(png_prints[0][0], "alice", finger="right_index", idempotency_key="enroll-alice-1")
             assert (enrolled.subject_id, enrolled.finger) == ("alice", "right_index")
+            assert enrolled.nfiq2 is not None and 0 < enrolled.nfiq2 <= 100  # NFIQ 2 computed at enrolment
             # a retry after a lost answer: the first template, not a second one
             again = fp.enroll(png_prints[0][0], "alice", finger="right_index", idempotency_key="enroll-alice-1")
             assert again == enrolled

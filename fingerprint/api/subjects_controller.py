@@ -61,7 +61,7 @@ class SubjectsController(Controller):
                             limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
                             cursor: Annotated[str | None, Parameter(max_length=200)] = None) -> SubjectPage:
         with audited(request, "list_subjects"):
-            subjects, last = await service.subjects(limit, _after(cursor))
+            subjects, last = await service.records.subjects(limit, _after(cursor))
         return SubjectPage(
             subjects=[SubjectSummaryInfo(subject_id=s.subject_id, templates=s.templates, fingers=list(s.fingers),
                                          first_enrolled=s.first_enrolled, last_enrolled=s.last_enrolled)
@@ -73,7 +73,7 @@ class SubjectsController(Controller):
     async def get_subject(self, request: Request[Any, Any, Any], subject_id: SubjectPath,
                           service: NamedDependency[FingerprintService]) -> SubjectResponse:
         with audited(request, "list_templates", subject_id):
-            templates = await service.subject(subject_id)
+            templates = await service.records.subject(subject_id)
         return SubjectResponse(
             subject_id=subject_id,
             templates=[TemplateInfo(template_id=t.template_id, finger=t.finger, model_version=t.model_version,
@@ -86,5 +86,5 @@ class SubjectsController(Controller):
     async def erase_subject(self, request: Request[Any, Any, Any], subject_id: SubjectPath,
                             service: NamedDependency[FingerprintService]) -> EraseResponse:
         with audited(request, "erase", subject_id):
-            count = await service.erase(subject_id)
+            count = await service.records.erase(subject_id)
         return EraseResponse(subject_id=subject_id, erased_templates=count)

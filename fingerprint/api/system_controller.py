@@ -54,7 +54,7 @@ class SystemController(Controller):
                     503: ResponseSpec(data_container=ErrorResponse, description="not ready")})
     async def status(self, request: Request[Any, Any, Any], service: NamedDependency[FingerprintService]) -> StatusResponse:
         s = service.status()
-        by_version = await service.templates_by_version()
+        by_version = await service.records.templates_by_version()
         return StatusResponse(
             status=s.status, store=s.store,
             model=ModelInfo(name=s.model_name, version=s.model_version, sha256=s.sha256, embedding_dim=s.embedding_dim,

@@ -43,7 +43,7 @@ class TemplatesController(Controller):
                              service: NamedDependency[FingerprintService]) -> TemplateErased:
         with audited(request, "erase_template") as audit:
             audit.templates.append(template_id)
-            subject_id = await service.erase_template(template_id)
+            subject_id = await service.records.erase_template(template_id)
             audit.subjects.append(subject_id)
         return TemplateErased(template_id=template_id, subject_id=subject_id)
 
@@ -57,7 +57,7 @@ class TemplatesController(Controller):
                                   description="iso19794-2 (default), ansi378 or json")] = "iso19794-2") -> Response[bytes]:
         with audited(request, "export_minutiae") as audit:
             audit.templates.append(template_id)
-            record, subject_id = await service.minutiae_record(template_id, format)
+            record, subject_id = await service.records.minutiae_record(template_id, format)
             audit.subjects.append(subject_id)
         return Response(record, media_type=_MEDIA[format], headers={
             "Content-Disposition": f'attachment; filename="{template_id}.{_SUFFIX[format]}"'})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,6 +69,15 @@ class IdempotencyClaim:
 
     key_hash: str  # sha256 of the caller's key id and the header: keys of different callers never meet
     request_hash: str  # sha256 of what was asked (subject, finger, dpi, image bytes), not of the encoding
+
+    @classmethod
+    def of(cls, caller: str, key: str, subject_id: str, finger: str | None, dpi: float | None,
+           image: bytes) -> IdempotencyClaim:
+        """Hashes only: the key may carry client data, and the request is the image, not its encoding
+        (a retry's multipart boundary differs)."""
+        request = hashlib.sha256(f"{subject_id}\n{finger or ''}\n{dpi or ''}\n".encode())
+        request.update(image)
+        return cls(hashlib.sha256(f"{caller}\n{key}".encode()).hexdigest(), request.hexdigest())
 
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600  # a key is remembered this long, then pruned
