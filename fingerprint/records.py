@@ -4,7 +4,6 @@ honours before it answers."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from fingerprint.batching.to_the_end import to_the_end
@@ -86,7 +85,5 @@ class GalleryRecords:
         return subject_id
 
     async def templates_by_version(self) -> dict[str, int] | None:
-        try:
-            return await asyncio.wait_for(self.store.count_by_version(), timeout=2.0)
-        except (StoreUnavailable, TimeoutError):
-            return None
+        """Counted now (None while the store is unavailable)."""
+        return await self.health.census()

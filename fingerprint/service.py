@@ -163,6 +163,7 @@ class FingerprintService:
         self.impostors.start()
         self.index = index
         self.pipeline = pipeline
+        await self.health.census()
         self.health.start()
         log.info("model ready", **{"model.version": meta.version, "model.precision": embedder.precision,
                                    "gallery.size": len(index),

@@ -167,7 +167,10 @@ class ReadinessResponse(msgspec.Struct, omit_defaults=True):
     status: Literal["ready", "degraded"]
     store: StoreState
     model_version: str  # which model answers (a rollout shows it changing replica by replica)
-    threshold: ThresholdInfo | None = None  # to an admin key (or with authentication disabled) only
+    # to an admin key (or with authentication disabled) only: the decision threshold, and stored templates
+    # by model version (counted every 15 s: a `gallery reindex` shows its progress here)
+    threshold: ThresholdInfo | None = None
+    templates_by_version: dict[str, int] | None = None
 
 
 class StatusResponse(msgspec.Struct):

@@ -43,9 +43,11 @@ class SystemController(Controller):
             raise NotReady("shutting_down", "the service is shutting down")
         _, _, meta = service.require_ready()
         # the threshold and how it was estimated: an anonymous caller learns only whether the service is ready
-        threshold = ThresholdInfo.of(service.decision_threshold()) if may_see(request, "admin") else None
-        return ReadinessResponse(status=service.health.readiness, store=service.health.state,
-                                 model_version=meta.version, threshold=threshold)
+        if not may_see(request, "admin"):
+            return ReadinessResponse(status=service.health.readiness, store=service.health.state, model_version=meta.version)
+        return ReadinessResponse(status=service.health.readiness, store=service.health.state, model_version=meta.version,
+                                 threshold=ThresholdInfo.of(service.decision_threshold()),
+                                 templates_by_version=service.health.templates_by_version)
 
     @get("/api/v1/status", guards=[requires("admin")], operation_id="status", security=BEARER,
          summary="Model, queue, gallery and store details (admin)",

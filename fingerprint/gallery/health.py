@@ -18,6 +18,7 @@ from fingerprint.gallery.store import GalleryStore, StoreFull, StoreUnavailable
 
 log = structlog.get_logger("fingerprint.gallery.health")
 StoreState = Literal["ok", "unavailable", "disk_full"]
+CENSUS_SECONDS = 15.0
 
 
 class StoreHealth:
@@ -26,6 +27,9 @@ class StoreHealth:
         self._interval = interval
         self._timeout = timeout
         self.state: StoreState = "ok"
+        # stored templates by model version, counted every CENSUS_SECONDS: readiness shows a `gallery
+        # reindex` progressing (the new version's count growing) without a request waiting on the database
+        self.templates_by_version: dict[str, int] | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -70,7 +74,16 @@ class StoreHealth:
                                                        **{"fingerprint.store.state": state})
         self.state = state
 
+    async def census(self) -> dict[str, int] | None:
+        with contextlib.suppress(StoreUnavailable, TimeoutError):
+            self.templates_by_version = await asyncio.wait_for(self._store.count_by_version(), self._timeout)
+        return self.templates_by_version
+
     async def _watch(self) -> None:
+        last_census = -CENSUS_SECONDS
+        loop = asyncio.get_running_loop()
         while True:
+            if await self.check() == "ok" and loop.time() - last_census >= CENSUS_SECONDS:
+                last_census = loop.time()
+                await self.census()
             await asyncio.sleep(self._interval)
-            await self.check()

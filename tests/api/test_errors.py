@@ -136,7 +136,7 @@ async def test_answers_do_not_echo_ids_or_expose_exact_scores(app_client: Callab
         # without keys every caller is the admin (loopback only): readiness adds the decision threshold; with
         # keys an anonymous caller sees only status, store and model version (test_auth)
         ready = (await c.get("/api/v1/models/status")).json()
-        assert set(ready) == {"status", "store", "model_version", "threshold"}
+        assert set(ready) == {"status", "store", "model_version", "threshold", "templates_by_version"}
 
 
 async def test_unknown_routes_and_methods_pass_through_the_same_middleware(app_client: Callable[..., Any]) -> None:
