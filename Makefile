@@ -36,7 +36,7 @@ typecheck: $(VENV)/.dev
 
 ## test: everything CI runs: lint, types, the whole test suite
 test: system-deps $(VENV)/.dev $(VENV)-checkov/.installed lint typecheck
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=20
 
 ## image: build the container image with whichever of docker, podman or buildah is on PATH
 IMAGE ?= ghcr.io/fingerprint-api/fingerprint-api:0.1.0

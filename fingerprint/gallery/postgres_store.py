@@ -22,6 +22,7 @@ from fingerprint.gallery.store import (
     IdempotencyClaim,
     IdempotencyKeyTaken,
     KeptImage,
+    StoredRow,
     StoreUnavailable,
     SubjectSummary,
     Template,
@@ -90,8 +91,8 @@ class PostgresStore:
     async def add(self, template: Template, claim: IdempotencyClaim | None = None, image: KeptImage | None = None) -> int:
         return await self._insert(template, claim, image=image)
 
-    async def add_if_absent(self, template: Template) -> bool:
-        return await self._insert(template, None, if_absent=True) > 0
+    async def add_if_absent(self, template: Template, image: KeptImage | None = None) -> bool:
+        return await self._insert(template, None, if_absent=True, image=image) > 0
 
     async def add_derived(self, template: Template, source_id: str, image: KeptImage) -> bool:
         return await self._insert(template, None, if_absent=True, image=image, source_id=source_id) > 0
@@ -117,7 +118,7 @@ class PostgresStore:
                     + (" ON CONFLICT (template_id) DO NOTHING" if if_absent else ""),
                     (m.template_id, m.subject_id, m.finger, m.model_version, m.quality, m.created_at,
                      self.codec.encode(m.template_id, template.embedding, template.dense, template.minutiae), m.nfiq2,
-                     source_id))
+                     source_id or m.source_id))
                 if cur.rowcount == 0:
                     return 0
                 if sealed_image is not None:
@@ -289,17 +290,19 @@ class PostgresStore:
                 yield _meta(r), KeptImage(self.codec.open_image(r["template_id"], bytes(r["image"])), r["image_dpi"])
             after = rows[-1]["template_id"]
 
-    async def iter_rows(self) -> AsyncIterator[tuple[TemplateMeta, bytes]]:
+    async def iter_rows(self) -> AsyncIterator[StoredRow]:
         """Streamed from one snapshot through a server-side cursor: a gallery of millions is never in memory."""
         await self.ensure_schema()
         try:
             async with self._pool.connection() as conn, conn.transaction():
                 await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 async with conn.cursor(name="export", row_factory=dict_row) as cur:
-                    await cur.execute("SELECT * FROM templates ORDER BY template_id")
+                    await cur.execute("SELECT t.*, i.image, i.dpi AS image_dpi FROM templates t LEFT JOIN "
+                                      "enrollment_images i USING (template_id) ORDER BY t.template_id")
                     while rows := await cur.fetchmany(1000):
                         for r in rows:
-                            yield _meta(r), bytes(r["embedding"])
+                            image = None if r["image"] is None else bytes(r["image"])
+                            yield StoredRow(_meta(r), bytes(r["embedding"]), image, r["image_dpi"])
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StoreUnavailable(f"the gallery database is unavailable: {type(exc).__name__}") from exc
 

@@ -25,6 +25,7 @@ from fingerprint.gallery.store import (
     IdempotencyClaim,
     IdempotencyKeyTaken,
     KeptImage,
+    StoredRow,
     StoreFull,
     StoreUnavailable,
     SubjectSummary,
@@ -140,8 +141,8 @@ class SqliteStore:
         await self._insert(template, claim, image=image)
         return 0
 
-    async def add_if_absent(self, template: Template) -> bool:
-        return await self._insert(template, None, if_absent=True)
+    async def add_if_absent(self, template: Template, image: KeptImage | None = None) -> bool:
+        return await self._insert(template, None, if_absent=True, image=image)
 
     async def add_derived(self, template: Template, source_id: str, image: KeptImage) -> bool:
         return await self._insert(template, None, if_absent=True, image=image, source_id=source_id)
@@ -163,7 +164,7 @@ class SqliteStore:
                     (m.template_id, m.subject_id, m.finger, m.model_version, m.quality,
                      m.created_at.astimezone(UTC).isoformat(),
                      self.codec.encode(m.template_id, template.embedding, template.dense, template.minutiae), m.nfiq2,
-                     source_id),
+                     source_id or m.source_id),
                 )
                 if sealed_image is not None and cur.rowcount == 1:
                     conn.execute("INSERT INTO enrollment_images VALUES (?, ?, ?)",
@@ -195,18 +196,19 @@ class SqliteStore:
                 yield _meta(r), KeptImage(self.codec.open_image(r["template_id"], r["image"]), r["image_dpi"])
             after = rows[-1]["template_id"]
 
-    async def iter_rows(self) -> AsyncIterator[tuple[TemplateMeta, bytes]]:
+    async def iter_rows(self) -> AsyncIterator[StoredRow]:
         after = ""
         while True:
             def page(conn: sqlite3.Connection, after: str = after) -> list[sqlite3.Row]:
-                return conn.execute("SELECT * FROM templates WHERE template_id > ? ORDER BY template_id LIMIT 1000",
-                                    (after,)).fetchall()
+                return conn.execute(
+                    "SELECT t.*, i.image, i.dpi AS image_dpi FROM templates t LEFT JOIN enrollment_images i "
+                    "USING (template_id) WHERE t.template_id > ? ORDER BY t.template_id LIMIT 1000", (after,)).fetchall()
 
             rows = await self._run(page)
             if not rows:
                 return
             for r in rows:
-                yield _meta(r), bytes(r["embedding"])
+                yield StoredRow(_meta(r), bytes(r["embedding"]), r["image"], r["image_dpi"])
             after = rows[-1]["template_id"]
 
     async def claimed(self, key_hash: str) -> tuple[str, TemplateMeta] | None:

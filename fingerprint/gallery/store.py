@@ -64,6 +64,14 @@ class KeptImage:
 
 
 @dataclass(frozen=True)
+class StoredRow:
+    meta: TemplateMeta
+    template: bytes  # as stored: sealed when the gallery seals
+    image: bytes | None = None  # the kept enrolment image, sealed, if there is one
+    image_dpi: float | None = None
+
+
+@dataclass(frozen=True)
 class IdempotencyClaim:
     """An enroll's Idempotency-Key, stored with its template in one transaction: a retry finds it."""
 
@@ -129,13 +137,14 @@ class GalleryStore(Protocol):
         """Every template that has its enrolment image kept, with the image (opened)."""
         ...
 
-    async def add_if_absent(self, template: Template) -> bool:
-        """Store the template unless its id is already stored (an import run again); True if stored."""
+    async def add_if_absent(self, template: Template, image: KeptImage | None = None) -> bool:
+        """Store the template (and its kept image) unless its id is already stored (an import run again);
+        True if stored."""
         ...
 
-    def iter_rows(self) -> AsyncIterator[tuple[TemplateMeta, bytes]]:
-        """Every stored row, any model version, its template bytes as stored (sealed when they are):
-        what an export copies without opening a template."""
+    def iter_rows(self) -> AsyncIterator[StoredRow]:
+        """Every stored row, any model version, its bytes as stored (sealed when they are): what an export
+        copies without opening a template."""
         ...
 
     async def claimed(self, key_hash: str) -> tuple[str, TemplateMeta] | None:

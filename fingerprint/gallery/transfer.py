@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from fingerprint.gallery.codec import EmbeddingCodec
-from fingerprint.gallery.store import GalleryStore, Template, TemplateMeta
+from fingerprint.gallery.store import GalleryStore, KeptImage, Template, TemplateMeta
 from fingerprint.security.template_cipher import CipherError, sealed_key_id
 
 FORMAT = "fingerprint-gallery"
@@ -50,12 +50,17 @@ async def export_gallery(store: GalleryStore, out: IO[str], progress: Callable[[
                           "model_versions": dict(versions)}) + "\n")
     count = 0
     keys: Counter[str] = Counter()
-    async for meta, blob in store.iter_rows():
-        keys[_key_id(blob)] += 1
-        out.write(json.dumps({
+    async for row in store.iter_rows():
+        meta = row.meta
+        keys[_key_id(row.template)] += 1
+        line: dict[str, Any] = {
             "template_id": meta.template_id, "subject_id": meta.subject_id, "finger": meta.finger,
             "model_version": meta.model_version, "quality": meta.quality, "nfiq2": meta.nfiq2,
-            "created_at": meta.created_at.isoformat(), "template": base64.b64encode(blob).decode()}) + "\n")
+            "source_id": meta.source_id, "created_at": meta.created_at.isoformat(),
+            "template": base64.b64encode(row.template).decode()}
+        if row.image is not None:  # the kept enrolment image, still sealed: the next model can rebuild from it
+            line |= {"image": base64.b64encode(row.image).decode(), "image_dpi": row.image_dpi}
+        out.write(json.dumps(line) + "\n")
         count += 1
         progress(count)
     out.write(json.dumps({"end": True, "templates": count, "key_ids": dict(keys)}) + "\n")
@@ -80,12 +85,15 @@ def _rows(path: Path) -> tuple[dict[str, Any], int]:
     return header, count
 
 
-def _template(row: dict[str, Any], codec: EmbeddingCodec) -> Template:
+def _template(row: dict[str, Any], codec: EmbeddingCodec) -> tuple[Template, KeptImage | None]:
     meta = TemplateMeta(row["template_id"], row["subject_id"], row["finger"], row["model_version"], float(row["quality"]),
-                        datetime.fromisoformat(row["created_at"]), row.get("nfiq2"))
+                        datetime.fromisoformat(row["created_at"]), row.get("nfiq2"), row.get("source_id"))
     blob = base64.b64decode(row["template"])
+    image = None
+    if row.get("image"):
+        image = KeptImage(codec.open_image(meta.template_id, base64.b64decode(row["image"])), row.get("image_dpi"))
     # a plain row from a gallery that sealed nothing is sealed on its way in: the operator chose this file
-    return Template(meta, *codec.decode(meta.template_id, blob, allow_plain=True))
+    return Template(meta, *codec.decode(meta.template_id, blob, allow_plain=True)), image
 
 
 async def import_gallery(store: GalleryStore, path: Path, progress: Callable[[int], None] = lambda n: None) -> Imported:
@@ -112,7 +120,7 @@ async def import_gallery(store: GalleryStore, path: Path, progress: Callable[[in
             row = json.loads(line)
             if "template_id" not in row:
                 continue
-            if await store.add_if_absent(_template(row, codec)):
+            if await store.add_if_absent(*_template(row, codec)):
                 stored += 1
                 versions[row["model_version"]] += 1
             else:

@@ -38,7 +38,7 @@ def test_sqlite_to_postgres_and_back_keeps_every_template_and_every_score(
     TemplateCipher.new_key_file(old_key, "k2025")
     TemplateCipher.new_key_file(new_key, "k2026", previous=old_key)  # holds k2025 too; seals with k2026
     probes = [finger[1] for finger in png_prints]
-    source = Server(tmp_path / "data", TEMPLATE_KEY_FILE=str(old_key))
+    source = Server(tmp_path / "data", TEMPLATE_KEY_FILE=str(old_key), KEEP_ENROLLMENT_IMAGES="true")
     try:
         source.wait_ready()
         for n, finger in enumerate(png_prints):
@@ -56,6 +56,7 @@ def test_sqlite_to_postgres_and_back_keeps_every_template_and_every_score(
     lines = [json.loads(x) for x in dump.read_text().splitlines()]
     assert lines[0]["format"] == "fingerprint-gallery" and list(lines[0]["model_versions"].values()) == [4]
     assert lines[-1] == {"end": True, "templates": 4, "key_ids": {"k2025": 4}}  # still sealed, under the old key
+    assert all(x["image"] and x["image_dpi"] is None for x in lines[1:-1])  # the kept images travel too, sealed
     assert oct(dump.stat().st_mode & 0o777) == "0o600"
 
     url = postgres.create_database(f"x_{uuid.uuid4().hex[:12]}")
@@ -76,7 +77,9 @@ def test_sqlite_to_postgres_and_back_keeps_every_template_and_every_score(
 
     back = tmp_path / "back.jsonl"
     r = _cli("gallery", "export", str(back), DATABASE_URL=url, TEMPLATE_KEY_FILE=str(new_key))
-    assert json.loads(back.read_text().splitlines()[-1])["key_ids"] == {"k2026": 4}  # re-sealed on import
+    back_lines = [json.loads(x) for x in back.read_text().splitlines()]
+    assert back_lines[-1]["key_ids"] == {"k2026": 4}  # re-sealed on import
+    assert all(x["image"] for x in back_lines[1:-1])  # a later `gallery reindex` on PostgreSQL has its images
     r = _cli("gallery", "import", str(back), DATA_DIR=str(tmp_path / "again"), TEMPLATE_KEY_FILE=str(new_key))
     assert json.loads(r.output)["stored"] == 4
 
