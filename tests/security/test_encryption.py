@@ -164,7 +164,8 @@ async def test_the_service_never_matches_a_planted_row(app_client: Callable[...,
     row = PLAIN.encode("planted", attacker.template, attacker.dense, attacker.minutiae)
     db = sqlite3.connect(tmp_path / "data" / "gallery.sqlite3")
     version = db.execute("SELECT model_version FROM templates").fetchone()[0]
-    db.execute("INSERT INTO templates VALUES ('planted', 'victim', NULL, ?, 0.9, ?, ?, NULL)",
+    db.execute("INSERT INTO templates (template_id, subject_id, finger, model_version, quality, created_at, embedding) "
+               "VALUES ('planted', 'victim', NULL, ?, 0.9, ?, ?)",
                (version, datetime.now(UTC).isoformat(), row))
     db.commit()
     db.close()
