@@ -74,15 +74,15 @@ class GalleryRecords:
         """Erase one template (another finger or impression of the subject stays); the subject it belonged to."""
         self.health.require_writable(erasing=True)
         try:
-            subject_id, seq = await to_the_end(self.store.erase_template(template_id))
+            erased = await to_the_end(self.store.erase_template(template_id))
         except StoreUnavailable as exc:
             self.health.saw(exc)
             raise
-        await self._erased(seq, lambda index: index.remove_template(template_id))
-        if subject_id is None:
+        await self._erased(erased.seq, lambda index: [index.remove_template(t) for t in erased.template_ids])
+        if erased.subject_id is None:
             raise TemplateNotFound(template_id)
         self._count("erase_template", "erased")
-        return subject_id
+        return erased.subject_id
 
     async def templates_by_version(self) -> dict[str, int] | None:
         """Counted now (None while the store is unavailable)."""

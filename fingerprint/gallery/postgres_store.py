@@ -26,6 +26,7 @@ from fingerprint.gallery.store import (
     StoreUnavailable,
     SubjectSummary,
     Template,
+    TemplateErasure,
     TemplateMeta,
 )
 
@@ -177,22 +178,22 @@ class PostgresStore:
 
         return await self._with_conn(delete)
 
-    async def erase_template(self, template_id: str) -> tuple[str | None, int]:
+    async def erase_template(self, template_id: str) -> TemplateErasure:
         await self.ensure_schema()
 
-        async def delete(conn: psycopg.AsyncConnection[Any]) -> tuple[str | None, int]:
+        async def delete(conn: psycopg.AsyncConnection[Any]) -> TemplateErasure:
             async with conn.transaction():
                 cur = await conn.execute("SELECT subject_id FROM templates WHERE template_id = %s", (template_id,))
                 owner = await cur.fetchone()
                 if owner is None:
-                    return None, 0
+                    return TemplateErasure(None, 0)
                 await _lock_subject(conn, str(owner[0]))
                 # what was rebuilt from it for another model version goes with it
                 cur = await conn.execute("DELETE FROM templates WHERE template_id = %s OR source_id = %s "
                                          "RETURNING subject_id, template_id", (template_id, template_id))
                 rows = await cur.fetchall()
                 if not rows:
-                    return None, 0
+                    return TemplateErasure(None, 0)
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CHANGES_LOCK_ID,))
                 seq = 0
                 for subject_id, removed in rows:
@@ -201,7 +202,7 @@ class PostgresStore:
                     seq_row = await cur.fetchone()
                     seq = int(seq_row[0]) if seq_row else seq
                 await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(seq)))
-                return str(rows[0][0]), seq
+                return TemplateErasure(str(rows[0][0]), seq, tuple(str(r[1]) for r in rows))
 
         return await self._with_conn(delete)
 

@@ -30,6 +30,7 @@ from fingerprint.gallery.store import (
     StoreUnavailable,
     SubjectSummary,
     Template,
+    TemplateErasure,
     TemplateMeta,
 )
 
@@ -249,20 +250,20 @@ class SqliteStore:
 
         return await self._run(delete)
 
-    async def erase_template(self, template_id: str) -> tuple[str | None, int]:
-        def delete(conn: sqlite3.Connection) -> str | None:
+    async def erase_template(self, template_id: str) -> TemplateErasure:
+        def delete(conn: sqlite3.Connection) -> TemplateErasure:
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
                 # what was rebuilt from it for another model version goes with it
-                rows = conn.execute("DELETE FROM templates WHERE template_id = ? OR source_id = ? RETURNING subject_id",
-                                    (template_id, template_id)).fetchall()
-            return str(rows[0][0]) if rows else None
+                rows = conn.execute("DELETE FROM templates WHERE template_id = ? OR source_id = ? "
+                                    "RETURNING subject_id, template_id", (template_id, template_id)).fetchall()
+            return TemplateErasure(str(rows[0][0]) if rows else None, 0, tuple(str(r[1]) for r in rows))
 
         try:
-            return await self._run(delete), 0
+            return await self._run(delete)
         except StoreFull:
             self._reserve.unlink(missing_ok=True)
-            return await self._run(delete), 0
+            return await self._run(delete)
 
     async def template(self, template_id: str) -> Template | None:
         row = await self._run(lambda conn: conn.execute("SELECT * FROM templates WHERE template_id = ?",

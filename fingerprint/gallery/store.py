@@ -64,6 +64,13 @@ class KeptImage:
 
 
 @dataclass(frozen=True)
+class TemplateErasure:
+    subject_id: str | None  # None: no such template
+    seq: int  # the change sequence of the erasure (0 for a store with no change log, or nothing erased)
+    template_ids: tuple[str, ...] = ()  # every template erased: the one named and those rebuilt from it
+
+
+@dataclass(frozen=True)
 class StoredRow:
     meta: TemplateMeta
     template: bytes  # as stored: sealed when the gallery seals
@@ -156,9 +163,8 @@ class GalleryStore(Protocol):
         sequence of the erasure (0 for a store with no change log, or when nothing was erased)."""
         ...
 
-    async def erase_template(self, template_id: str) -> tuple[str | None, int]:
-        """Erase one template: the subject it belonged to (None when no such template) and the change
-        sequence of the erasure (0 for a store with no change log, or when nothing was erased)."""
+    async def erase_template(self, template_id: str) -> TemplateErasure:
+        """Erase one template and what was rebuilt from it for other model versions, in one transaction."""
         ...
 
     async def subject_templates(self, subject_id: str) -> list[TemplateMeta]: ...

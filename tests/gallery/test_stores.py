@@ -99,9 +99,9 @@ async def test_erase_template_removes_that_template_only(store: GalleryStore) ->
     await _all(store, "v1")
     await store.add(_template("a0", "alice"))
     await store.add(_template("a1", "alice"))
-    assert (await store.erase_template("a0"))[0] == "alice"
+    assert (await store.erase_template("a0")).subject_id == "alice"
     assert [m.template_id for m in await store.subject_templates("alice")] == ["a1"]
-    assert (await store.erase_template("a0"))[0] is None
+    assert (await store.erase_template("a0")).subject_id is None
     assert [t.meta.template_id for t in await _all(store, "v1")] == ["a1"]
 
 
@@ -156,8 +156,8 @@ async def test_postgres_change_log_is_ordered_and_complete(postgres: Any) -> Non
     a = await s.add(_template("x1", "s1"))
     b = await s.add(_template("x2", "s2"))
     ids, c = await s.erase("s1")
-    subject, d = await s.erase_template("x2")
-    assert seq0 < a < b < c < d and ids == ["x1"] and subject == "s2"
+    erased = await s.erase_template("x2")
+    assert seq0 < a < b < c < erased.seq and ids == ["x1"] and erased.subject_id == "s2"
     changes = await s.changes_since(seq0, ("v1",))
     assert [(ch.op, ch.subject_id) for ch in changes] == [("add", "s1"), ("add", "s2"), ("erase", "s1"),
                                                           ("remove", "s2")]
