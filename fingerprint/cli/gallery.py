@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,14 @@ def gallery() -> None:
     """Copy the gallery between deployments or stores (DATA_DIR / DATABASE_URL, TEMPLATE_KEY_FILE)."""
 
 
+def _progress(done: str) -> Callable[[int], None]:
+    def report(n: int) -> None:
+        if n % 10_000 == 0:
+            click.echo(f"{n} templates {done}", err=True)
+
+    return report
+
+
 @gallery.command(name="export")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None)
@@ -25,10 +34,7 @@ def gallery_export(file: Path, data_dir: Path | None) -> None:
     from fingerprint.gallery.transfer import export_gallery
 
     settings = settings_with(data_dir=data_dir)
-
-    def report(n: int) -> None:
-        if n % 10_000 == 0:
-            click.echo(f"{n} templates exported", err=True)
+    report = _progress("exported")
 
     async def action(store: Any) -> int:
         if str(file) == "-":
@@ -51,10 +57,7 @@ def gallery_import(file: Path, data_dir: Path | None) -> None:
     from fingerprint.gallery.transfer import TransferError, import_gallery
 
     settings = settings_with(data_dir=data_dir)
-
-    def report(n: int) -> None:
-        if n % 10_000 == 0:
-            click.echo(f"{n} templates imported", err=True)
+    report = _progress("imported")
 
     async def action(store: Any) -> Any:
         try:

@@ -182,35 +182,31 @@ class SqliteStore:
 
         return await self._run(insert)
 
-    async def kept_images(self) -> AsyncIterator[tuple[TemplateMeta, KeptImage]]:
+    async def _keyset(self, select: str, params: tuple[object, ...], page_size: int) -> AsyncIterator[sqlite3.Row]:
+        """Rows of `select` (templates `t`, filtered by `params`) a page at a time in template-id order: the
+        single store thread is never held for a whole gallery."""
         after = ""
         while True:
             def page(conn: sqlite3.Connection, after: str = after) -> list[sqlite3.Row]:
-                return conn.execute(
-                    "SELECT t.*, i.dpi AS image_dpi, i.image FROM templates t JOIN enrollment_images i USING (template_id) "
-                    "WHERE t.template_id > ? ORDER BY t.template_id LIMIT 100", (after,)).fetchall()
+                return conn.execute(f"{select} AND t.template_id > ? ORDER BY t.template_id LIMIT {page_size}",
+                                    (*params, after)).fetchall()
 
             rows = await self._run(page)
             if not rows:
                 return
             for r in rows:
-                yield _meta(r), KeptImage(self.codec.open_image(r["template_id"], r["image"]), r["image_dpi"])
+                yield r
             after = rows[-1]["template_id"]
+
+    async def kept_images(self) -> AsyncIterator[tuple[TemplateMeta, KeptImage]]:
+        async for r in self._keyset("SELECT t.*, i.dpi AS image_dpi, i.image FROM templates t "
+                                    "JOIN enrollment_images i USING (template_id) WHERE 1", (), 100):
+            yield _meta(r), KeptImage(self.codec.open_image(r["template_id"], r["image"]), r["image_dpi"])
 
     async def iter_rows(self) -> AsyncIterator[StoredRow]:
-        after = ""
-        while True:
-            def page(conn: sqlite3.Connection, after: str = after) -> list[sqlite3.Row]:
-                return conn.execute(
-                    "SELECT t.*, i.image, i.dpi AS image_dpi FROM templates t LEFT JOIN enrollment_images i "
-                    "USING (template_id) WHERE t.template_id > ? ORDER BY t.template_id LIMIT 1000", (after,)).fetchall()
-
-            rows = await self._run(page)
-            if not rows:
-                return
-            for r in rows:
-                yield StoredRow(_meta(r), bytes(r["embedding"]), r["image"], r["image_dpi"])
-            after = rows[-1]["template_id"]
+        async for r in self._keyset("SELECT t.*, i.image, i.dpi AS image_dpi FROM templates t "
+                                    "LEFT JOIN enrollment_images i USING (template_id) WHERE 1", (), 1000):
+            yield StoredRow(_meta(r), bytes(r["embedding"]), r["image"], r["image_dpi"])
 
     async def claimed(self, key_hash: str) -> tuple[str, TemplateMeta] | None:
         def select(conn: sqlite3.Connection) -> tuple[str, TemplateMeta] | None:
@@ -303,24 +299,11 @@ class SqliteStore:
         return None  # one process owns the file: nobody else writes
 
     async def iter_templates(self, versions: tuple[str, ...]) -> AsyncIterator[Template]:
-        offset = ""
         marks = ",".join("?" * len(versions))
-        while True:
-            def page(conn: sqlite3.Connection, after: str = offset) -> list[sqlite3.Row]:
-                return conn.execute(
-                    f"SELECT * FROM templates WHERE model_version IN ({marks}) AND template_id > ? "
-                    "ORDER BY template_id LIMIT 5000",
-                    (*versions, after),
-                ).fetchall()
-
-            rows = await self._run(page)
-            if not rows:
-                return
-            for r in rows:
-                decoded = self.codec.open_row(r["template_id"], r["embedding"])
-                if decoded is not None:
-                    yield Template(_meta(r), *decoded)
-            offset = rows[-1]["template_id"]
+        async for r in self._keyset(f"SELECT * FROM templates t WHERE t.model_version IN ({marks})", versions, 5000):
+            decoded = self.codec.open_row(r["template_id"], r["embedding"])
+            if decoded is not None:
+                yield Template(_meta(r), *decoded)
 
     async def count_by_version(self) -> dict[str, int]:
         def count(conn: sqlite3.Connection) -> dict[str, int]:
