@@ -47,6 +47,20 @@ def copy_weights(target: Path) -> None:
     shutil.copy(leader_path(DEFAULT_WEIGHTS), leader_path(target))
 
 
+def card_variant(folder: Path, **changes: object) -> Path:
+    """The bundled network in `folder` (which must not exist yet) under a card with `changes` (e.g. another
+    version, what it reads, no LEADER): the real model, told to be another version."""
+    import json
+
+    from fingerprint.model.weights import DEFAULT_WEIGHTS, meta_path
+
+    folder.mkdir(parents=True)
+    target = folder / "w.pt"
+    copy_weights(target)
+    meta_path(target).write_text(json.dumps({**json.loads(meta_path(DEFAULT_WEIGHTS).read_text()), **changes}))
+    return target
+
+
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     """Test settings: deadlines generous enough that a busy machine cannot turn a slow extraction (LEADER,
     ~1 s per print on one free core) into a 504; tests of the deadlines set their own."""

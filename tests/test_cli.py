@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from fingerprint.cli import main
-from fingerprint.model.weights import DEFAULT_WEIGHTS, meta_path
 from lab.cli import main as lab_main
+from tests.conftest import card_variant
 
 
 def test_synth_enroll_identify_verify(tmp_path: Path) -> None:
@@ -49,11 +48,7 @@ def test_calibrate_measures_thresholds_on_the_operators_prints_and_refuses_too_f
     assert r.exit_code == 0, r.output
     # the counting and threshold rules under test do not depend on LEADER: its 250 extractions (~6 min here)
     # are left out by a copy of the card without it; the refusal below runs the bundled card whole
-    card = json.loads(meta_path(DEFAULT_WEIGHTS).read_text())
-    (tmp_path / "w").mkdir()
-    quick = tmp_path / "w" / "w.pt"
-    shutil.copy(DEFAULT_WEIGHTS, quick)
-    meta_path(quick).write_text(json.dumps({**card, "version": card["version"] + "-noleader", "leader_weight": 0.0}))
+    quick = card_variant(tmp_path / "w", version="5.0.0-noleader", leader_weight=0.0)
     r = runner.invoke(main, ["calibrate", str(prints), "--weights", str(quick)])
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fingerprint.model.weights import DEFAULT_WEIGHTS, meta_path
-from tests.conftest import copy_weights, image_bytes
+from tests.conftest import card_variant, image_bytes
 
 
 def _multipart(image: bytes, **fields: Any) -> dict[str, Any]:
@@ -176,12 +174,7 @@ async def test_openapi_documents_every_endpoint(app_client: Callable[..., Any]) 
 async def test_a_model_upgrade_keeps_the_templates_its_card_reads_and_reports_the_rest(
         app_client: Callable[..., Any], png_prints: list[list[bytes]], tmp_path: Path) -> None:
     def card(version: str, reads: list[str]) -> Path:
-        target = tmp_path / version / "w.pt"
-        target.parent.mkdir()
-        copy_weights(target)
-        meta = json.loads(meta_path(DEFAULT_WEIGHTS).read_text())
-        meta_path(target).write_text(json.dumps({**meta, "version": version, "reads_templates_of": reads}))
-        return target
+        return card_variant(tmp_path / version, version=version, reads_templates_of=reads)
 
     async with app_client(weights_path=card("9.0.0+a", [])) as c:
         r = await c.post("/api/v1/fingerprint/enroll", **_multipart(png_prints[0][0], subject_id="s0"))

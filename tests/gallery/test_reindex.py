@@ -23,9 +23,8 @@ from fingerprint.gallery.codec import EmbeddingCodec
 from fingerprint.gallery.postgres_store import PostgresStore
 from fingerprint.gallery.sqlite_store import SqliteStore
 from fingerprint.gallery.store import GalleryStore, KeptImage, Template, TemplateMeta
-from fingerprint.model.weights import DEFAULT_WEIGHTS, meta_path
 from fingerprint.security.template_cipher import TemplateCipher
-from tests.conftest import copy_weights
+from tests.conftest import card_variant
 from tests.process import Server
 
 
@@ -77,12 +76,7 @@ async def test_kept_images_are_sealed_rotated_and_erased_with_their_template(sea
 
 
 def _card(tmp_path: Path, version: str, reads: list[str]) -> Path:
-    target = tmp_path / version / "w.pt"
-    target.parent.mkdir()
-    copy_weights(target)
-    meta = json.loads(meta_path(DEFAULT_WEIGHTS).read_text())
-    meta_path(target).write_text(json.dumps({**meta, "version": version, "reads_templates_of": reads}))
-    return target
+    return card_variant(tmp_path / version, version=version, reads_templates_of=reads)
 
 
 @pytest.mark.slow
