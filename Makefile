@@ -15,6 +15,12 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.runtime
 	$(PIP) -e '.[dev,deploy,lab]'
 	touch $@
 
+# the cdk8s CLI (npm), so tests run the documented `cdk8s synth` itself
+CDK8S_CLI_VERSION := 2.207.60
+.cdk8s-cli/.installed:
+	npm install --prefix .cdk8s-cli --no-audit --no-fund --silent cdk8s-cli@$(CDK8S_CLI_VERSION)
+	touch $@
+
 $(VENV)-checkov/.installed:
 	test -x $(VENV)-checkov/bin/python || python3 -m venv $(VENV)-checkov
 	$(VENV)-checkov/bin/python -m pip install --quiet --disable-pip-version-check checkov
@@ -35,7 +41,7 @@ typecheck: $(VENV)/.dev
 	$(VENV)/bin/mypy
 
 ## test: everything CI runs: lint, types, the whole test suite
-test: system-deps $(VENV)/.dev $(VENV)-checkov/.installed lint typecheck
+test: system-deps $(VENV)/.dev $(VENV)-checkov/.installed .cdk8s-cli/.installed lint typecheck
 	$(VENV)/bin/pytest -q --durations=20
 
 ## image: build the container image with whichever of docker, podman or buildah is on PATH
@@ -58,4 +64,4 @@ train: $(VENV)/.dev
 		--weights 6 --synthetic 100 --direction-offsets=-6,6 --minutiae-window 400 --write 6
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .cdk8s-cli .pytest_cache .mypy_cache .ruff_cache

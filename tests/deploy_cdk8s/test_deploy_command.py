@@ -107,3 +107,23 @@ def test_clear_errors_without_kubectl_or_cluster(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "kubectl is not on PATH" in proc.stderr
     proc, _ = _run(tmp_path, "staging", "apply", version_rc=1)
     assert proc.returncode == 2 and "no Kubernetes cluster is reachable" in proc.stderr
+
+
+def test_the_cdk8s_cli_synthesizes_the_same_files(tmp_path: Path) -> None:
+    """The documented `cdk8s synth` (the npm CLI `make test` installs) and `python -m deploy_cdk8s synth`
+    write byte-equal files. Before, the CLI exited 1: the app ignored the folder the CLI gave it."""
+    repo = Path(__file__).resolve().parents[2]
+    cli = repo / ".cdk8s-cli" / "node_modules" / ".bin" / "cdk8s"
+    assert cli.exists(), "the cdk8s CLI is installed by `make test` (.cdk8s-cli)"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    proc = subprocess.run([str(cli), "synth", "--output", str(tmp_path / "cli")], cwd=repo, env=env,
+                          capture_output=True, text=True, check=False, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    subprocess.run([sys.executable, "-m", "deploy_cdk8s", "synth", "--outdir", str(tmp_path / "py")], cwd=repo,
+                   env=env, check=True, capture_output=True, timeout=300)
+    cli_files = sorted(p.relative_to(tmp_path / "cli") for p in (tmp_path / "cli").rglob("*.yaml"))
+    assert len(cli_files) == 6 and cli_files == sorted(p.relative_to(tmp_path / "py")
+                                                       for p in (tmp_path / "py").rglob("*.yaml"))
+    for rel in cli_files:
+        assert (tmp_path / "cli" / rel).read_bytes() == (tmp_path / "py" / rel).read_bytes(), rel
