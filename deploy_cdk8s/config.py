@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,19 @@ class EnvConfig:
     def image_ref(self) -> str:
         ref = f"{self.image}:{self.tag}"
         return f"{ref}@{self.digest}" if self.digest else ref
+
+    def with_image(self, reference: str) -> EnvConfig:
+        """This environment serving `registry/name:tag[@sha256:<64 hex>]` (what a release pipeline pushed)."""
+        ref, _, digest = reference.partition("@")
+        name, _, tag = ref.rpartition(":")
+        if not (_NAME.fullmatch(name) and _TAG.fullmatch(tag) and (not digest or _DIGEST.fullmatch(digest))):
+            raise ValueError(f"not an image reference name:tag[@sha256:<64 hex>]: {reference!r}")
+        return replace(self, image=name, tag=tag, digest=digest)
+
+
+_NAME = re.compile(r"[a-z0-9]+(?:[._\-:/][a-z0-9]+)*")  # registry[:port]/path, lower case
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 # Memory from the load benchmark's RSS with 10,000 templates (model 5.0.0): ~0.7-1.0 GiB ready, 1.2-1.8 GiB

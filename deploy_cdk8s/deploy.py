@@ -143,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="apply --dry-run: first create the namespaces that do not exist (empty)")
     parser.add_argument("--database-url", default=None,
                         help="backup/restore: the gallery database (default: database-url of the saved Secret)")
+    parser.add_argument("--image", default=None, metavar="REF",
+                        help="the image to serve, name:tag[@sha256:...] (default: EnvConfig's image, tag and digest)")
     parser.add_argument("--outdir", type=Path, default=None)
     parser.add_argument("--observability", type=Path, default=None,
                         help="the repository's observability/ folder (needed when run from an install, not a checkout)")
@@ -162,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             for folder in synth_all(args.outdir or (Path(given) if given else None)):
                 print(folder)
             return 0
-        folder = synth(args.env, args.outdir, args.prometheus_operator)
+        folder = synth(args.env, args.outdir, args.prometheus_operator, args.image)
         if args.action == "preview":
             return preview(folder)
         if args.action == "apply":
@@ -178,6 +180,6 @@ def main(argv: list[str] | None = None) -> int:
                 backup.restore(_reachable_kubectl(), args.path, _files(folder), args.database_url)
             return 0
         return delete(folder, args.env, args.yes, args.purge)
-    except (DeployError, MissingObservability) as exc:
+    except (DeployError, MissingObservability, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

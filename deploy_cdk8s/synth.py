@@ -17,11 +17,14 @@ from deploy_cdk8s.config import ENVIRONMENTS
 DIST = Path(__file__).resolve().parent / "dist"
 
 
-def synth(env_name: str, outdir: Path | None = None, prometheus_operator: bool = False) -> Path:
+def synth(env_name: str, outdir: Path | None = None, prometheus_operator: bool = False,
+          image: str | None = None) -> Path:
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     env = ENVIRONMENTS[env_name]
     if prometheus_operator:
         env = replace(env, prometheus_operator=True)
+    if image:
+        env = env.with_image(image)
     out = outdir or DIST / env_name
     app = App(outdir=str(out), output_file_extension=".yaml", yaml_output_type=YamlOutputType.FILE_PER_CHART)
     ApplicationChart(app, env)

@@ -27,6 +27,10 @@ class SlowEmbedder:
         self.preprocess_delay = preprocess_delay
         self.embed_delay = embed_delay
         self.embedded = 0
+        # set by a test: the next forward pass waits (up to 30 s) until this holds, so an ordering the
+        # test needs does not depend on how fast the machine is
+        self.hold_until: Callable[[], bool] | None = None
+        self.in_forward_pass = threading.Event()
 
     @property
     def meta(self) -> ModelMeta:
@@ -41,6 +45,11 @@ class SlowEmbedder:
         return self.inner.preprocess(data, dpi)
 
     def embed(self, batch: list[PreparedImage]) -> list[Embedding]:
+        hold, self.hold_until = self.hold_until, None
+        self.in_forward_pass.set()
+        give_up = time.monotonic() + 30
+        while hold is not None and not hold() and time.monotonic() < give_up:
+            time.sleep(0.01)
         time.sleep(self.embed_delay)
         self.embedded += len(batch)
         return self.inner.embed(batch)
@@ -87,11 +96,16 @@ async def test_feature_extraction_deadline(app_client: Callable[..., Any], png_p
 async def test_inference_deadline_drops_work_before_the_forward_pass(live_server: Callable[..., Any],
                                                                       png_prints: list[list[bytes]]) -> None:
     factory = slow(embed_delay=0.5)
-    async with live_server(embedder_factory=factory, inference_timeout=0.2, max_batch_size=1) as (c, _):
+    async with live_server(embedder_factory=factory, inference_timeout=0.2, max_batch_size=1) as (c, app):
         embedder = factory.holder["e"]  # type: ignore[attr-defined]
+        batcher = app.state.service.pipeline.batcher
+        # the first request holds the model until the second is queued behind it, then 0.5 s more: the
+        # second's 0.2 s inference budget runs out while it waits, however long extraction took
+        embedder.hold_until = lambda: batcher.pending >= 1
         before = embedder.embedded
+        embedder.in_forward_pass.clear()
         first = asyncio.ensure_future(c.post("/api/v1/fingerprint/identify", **_body(png_prints[0][0])))
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(asyncio.to_thread(embedder.in_forward_pass.wait), timeout=60)
         r = await c.post("/api/v1/fingerprint/identify", **_body(png_prints[1][0]))
         assert r.status_code == 504 and r.json()["error"]["code"] == "inference_timeout"
         await first

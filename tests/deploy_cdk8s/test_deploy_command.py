@@ -127,3 +127,14 @@ def test_the_cdk8s_cli_synthesizes_the_same_files(tmp_path: Path) -> None:
                                                        for p in (tmp_path / "py").rglob("*.yaml"))
     for rel in cli_files:
         assert (tmp_path / "cli" / rel).read_bytes() == (tmp_path / "py" / rel).read_bytes(), rel
+
+
+def test_the_image_to_serve_comes_from_the_command_line_pinned_by_digest(tmp_path: Path) -> None:
+    ref = "registry.example:5000/fp/api:1.2.0@sha256:" + "ab" * 32
+    proc, _ = _run(tmp_path, "production", "preview", "--image", ref, version_rc=1)
+    assert proc.returncode == 0, proc.stderr
+    [dep] = [d for d in yaml.safe_load_all(proc.stdout) if d and d["kind"] == "Deployment"
+             and d["metadata"]["name"] == "fingerprint-api"]
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == ref
+    proc, _ = _run(tmp_path, "production", "preview", "--image", "fp-api", version_rc=1)
+    assert proc.returncode == 2 and "not an image reference" in proc.stderr

@@ -80,6 +80,8 @@ def test_application_numbers(synthesized: Path, env: str, hpa_min: int, hpa_max:
     assert {(p["name"], p["port"]) for p in svc["ports"]} == {("http", 80), ("metrics", 9464)}
     ing = find(objs, "Ingress", "fingerprint-api-ingress")
     assert "cert-manager.io/cluster-issuer" in ing["metadata"]["annotations"] and ing["spec"]["tls"]
+    assert {"nginx.ingress.kubernetes.io/limit-connections", "nginx.ingress.kubernetes.io/limit-rps"} <= set(
+        ing["metadata"]["annotations"])  # a flood is cut per client address before it reaches a pod
 
     hpa = find(objs, "HorizontalPodAutoscaler", "fingerprint-api-hpa")
     assert hpa["apiVersion"] == "autoscaling/v2"
