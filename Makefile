@@ -40,9 +40,9 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(VENV)/bin/mypy
 
-## test: everything CI runs: lint, types, the whole test suite
+## test: everything CI runs: lint, types, the whole test suite (two workers: many tests wait on processes)
 test: system-deps $(VENV)/.dev $(VENV)-checkov/.installed .cdk8s-cli/.installed lint typecheck
-	$(VENV)/bin/pytest -q --durations=20
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile --durations=20
 
 ## image: build the container image with whichever of docker, podman or buildah is on PATH
 IMAGE ?= ghcr.io/fingerprint-api/fingerprint-api:0.1.0
