@@ -6,6 +6,8 @@ from typing import Any
 
 import psycopg
 
+from fingerprint.gallery.store import TemplateMeta
+
 _LOCK_ID = 727_001  # advisory lock serialising migrations across replicas
 
 MIGRATIONS: tuple[str, ...] = (
@@ -71,3 +73,10 @@ async def migrate(conn: psycopg.AsyncConnection[Any]) -> None:
             if version > done:
                 await conn.execute(sql)
                 await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+
+
+def template_meta(row: dict[str, Any]) -> TemplateMeta:
+    """A `templates` row's metadata (whatever else the query selected)."""
+    return TemplateMeta(template_id=row["template_id"], subject_id=row["subject_id"], finger=row["finger"],
+                        model_version=row["model_version"], quality=float(row["quality"]),
+                        created_at=row["created_at"], nfiq2=row.get("nfiq2"), source_id=row.get("source_id"))

@@ -1,6 +1,6 @@
 """The shared gallery: PostgreSQL, for several replicas behind one Service.
 
-Every write also appends to `gallery_changes`, a log ordered by a monotonic sequence, and NOTIFYs
+Every write also appends to `gallery_changes` (`postgres_changes.py`), a log ordered by a sequence, and NOTIFYs
 on commit. Replicas apply that log in order to their in-memory index (see `sync.py`): a missed
 notification or a reconnect loses nothing, because catch-up is by sequence, not by message.
 """
@@ -14,8 +14,9 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from fingerprint.gallery import postgres_changes as changes
 from fingerprint.gallery.codec import EmbeddingCodec
-from fingerprint.gallery.postgres_schema import migrate
+from fingerprint.gallery.postgres_schema import migrate, template_meta
 from fingerprint.gallery.store import (
     IDEMPOTENCY_TTL_SECONDS,
     Change,
@@ -35,12 +36,6 @@ if TYPE_CHECKING:
     from fingerprint.gallery.sync import GallerySync
 
 T = TypeVar("T")
-CHANNEL = "fingerprint_gallery"
-# advisory lock held from a change's sequence number to its commit: sequence numbers are drawn at
-# insert but become visible at commit, so without it a replica reading `seq > last` could pass over
-# a change that commits after a later one (an erased subject would stay matchable). With it, commit
-# order is sequence order. Writes queue for one insert and a commit; enrolls are model-bound anyway.
-_CHANGES_LOCK_ID = 727_002
 # advisory lock per subject, taken before erasing and before storing a template rebuilt by `gallery
 # reindex`: an erasure's DELETE then runs after (and sees) any rebuilt template committed for that
 # subject, instead of missing a row inserted after its snapshot
@@ -50,10 +45,6 @@ _SUBJECT_LOCK_ID = 727_003
 async def _lock_subject(conn: psycopg.AsyncConnection[Any], subject_id: str) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_SUBJECT_LOCK_ID, subject_id))
 
-def _meta(row: dict[str, Any]) -> TemplateMeta:
-    return TemplateMeta(template_id=row["template_id"], subject_id=row["subject_id"], finger=row["finger"],
-                        model_version=row["model_version"], quality=float(row["quality"]),
-                        created_at=row["created_at"], nfiq2=row.get("nfiq2"), source_id=row.get("source_id"))
 
 
 class PostgresStore:
@@ -133,13 +124,7 @@ class PostgresStore:
                         "ON CONFLICT (key_hash) DO NOTHING", (claim.key_hash, claim.request_hash, m.template_id))
                     if cur.rowcount == 0:
                         raise IdempotencyKeyTaken()  # leaving the block rolls the template back too
-                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CHANGES_LOCK_ID,))
-                cur = await conn.execute(
-                    "INSERT INTO gallery_changes (op, subject_id, template_id) VALUES ('add', %s, %s) RETURNING seq",
-                    (m.subject_id, m.template_id))
-                row = await cur.fetchone()
-                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(row[0]) if row else ""))
-                return int(row[0]) if row else 0
+                return await changes.append(conn, "add", [(m.subject_id, m.template_id)])
 
         return await self._with_conn(insert)
 
@@ -154,7 +139,7 @@ class PostgresStore:
                     "WHERE k.key_hash = %s AND k.created_at >= now() - %s * interval '1 second'",
                     (key_hash, IDEMPOTENCY_TTL_SECONDS))
                 row = await cur.fetchone()
-            return None if row is None else (row["request_hash"], _meta(row))
+            return None if row is None else (row["request_hash"], template_meta(row))
 
         return await self._with_conn(select)
 
@@ -169,12 +154,7 @@ class PostgresStore:
                 ids = [r[0] for r in await cur.fetchall()]
                 if not ids:
                     return [], 0
-                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CHANGES_LOCK_ID,))
-                cur = await conn.execute(
-                    "INSERT INTO gallery_changes (op, subject_id) VALUES ('erase', %s) RETURNING seq", (subject_id,))
-                row = await cur.fetchone()
-                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(row[0]) if row else ""))
-                return ids, int(row[0]) if row else 0
+                return ids, await changes.append(conn, "erase", [(subject_id, None)])
 
         return await self._with_conn(delete)
 
@@ -194,14 +174,7 @@ class PostgresStore:
                 rows = await cur.fetchall()
                 if not rows:
                     return TemplateErasure(None, 0)
-                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CHANGES_LOCK_ID,))
-                seq = 0
-                for subject_id, removed in rows:
-                    cur = await conn.execute("INSERT INTO gallery_changes (op, subject_id, template_id) "
-                                             "VALUES ('remove', %s, %s) RETURNING seq", (subject_id, removed))
-                    seq_row = await cur.fetchone()
-                    seq = int(seq_row[0]) if seq_row else seq
-                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(seq)))
+                seq = await changes.append(conn, "remove", [(str(r[0]), str(r[1])) for r in rows])
                 return TemplateErasure(str(rows[0][0]), seq, tuple(str(r[1]) for r in rows))
 
         return await self._with_conn(delete)
@@ -214,7 +187,7 @@ class PostgresStore:
 
         row = await self._with_conn(select)
         decoded = None if row is None else self.codec.open_row(row["template_id"], bytes(row["embedding"]))
-        return None if row is None or decoded is None else Template(_meta(row), *decoded)
+        return None if row is None or decoded is None else Template(template_meta(row), *decoded)
 
     async def subject_templates(self, subject_id: str) -> list[TemplateMeta]:
         async def select(conn: psycopg.AsyncConnection[Any]) -> list[TemplateMeta]:
@@ -222,7 +195,7 @@ class PostgresStore:
                 await cur.execute(
                     "SELECT template_id, subject_id, finger, model_version, quality, created_at, nfiq2, source_id FROM templates "
                     "WHERE subject_id = %s ORDER BY created_at, template_id", (subject_id,))
-                return [_meta(r) for r in await cur.fetchall()]
+                return [template_meta(r) for r in await cur.fetchall()]
 
         return await self._with_conn(select)
 
@@ -253,7 +226,7 @@ class PostgresStore:
                                     (list(versions),))
                     rows = await c.fetchall()
             opened = ((r, self.codec.open_row(r["template_id"], bytes(r["embedding"]))) for r in rows)
-            return [Template(_meta(r), *d) for r, d in opened if d is not None], seq
+            return [Template(template_meta(r), *d) for r, d in opened if d is not None], seq
 
         return await self._with_conn(read)
 
@@ -288,7 +261,7 @@ class PostgresStore:
             if not rows:
                 return
             for r in rows:
-                yield _meta(r), KeptImage(self.codec.open_image(r["template_id"], bytes(r["image"])), r["image_dpi"])
+                yield template_meta(r), KeptImage(self.codec.open_image(r["template_id"], bytes(r["image"])), r["image_dpi"])
             after = rows[-1]["template_id"]
 
     async def iter_rows(self) -> AsyncIterator[StoredRow]:
@@ -303,32 +276,12 @@ class PostgresStore:
                     while rows := await cur.fetchmany(1000):
                         for r in rows:
                             image = None if r["image"] is None else bytes(r["image"])
-                            yield StoredRow(_meta(r), bytes(r["embedding"]), image, r["image_dpi"])
+                            yield StoredRow(template_meta(r), bytes(r["embedding"]), image, r["image_dpi"])
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StoreUnavailable(f"the gallery database is unavailable: {type(exc).__name__}") from exc
 
     async def changes_since(self, seq: int, versions: tuple[str, ...], limit: int = 5000) -> list[Change]:
-        async def read(conn: psycopg.AsyncConnection[Any]) -> list[Change]:
-            async with conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(
-                    "SELECT c.seq, c.op, c.subject_id, c.template_id AS change_template, t.template_id, t.finger, "
-                    "t.model_version, t.quality, "
-                    "t.created_at, t.nfiq2, t.embedding, t.subject_id AS t_subject FROM gallery_changes c "
-                    "LEFT JOIN templates t ON c.op = 'add' AND t.template_id = c.template_id "
-                    "WHERE c.seq > %s ORDER BY c.seq LIMIT %s", (seq, limit))
-                rows = await cur.fetchall()
-            out = []
-            for r in rows:
-                template = None
-                if r["op"] == "add" and r["template_id"] is not None and r["model_version"] in versions:
-                    decoded = self.codec.open_row(r["template_id"], bytes(r["embedding"]))
-                    if decoded is not None:
-                        template = Template(_meta({**r, "subject_id": r["t_subject"]}), *decoded)
-                out.append(Change(seq=int(r["seq"]), op=r["op"], subject_id=r["subject_id"], template=template,
-                                  template_id=r["change_template"]))
-            return out
-
-        return await self._with_conn(read)
+        return await self._with_conn(lambda conn: changes.since(conn, seq, versions, limit, self.codec))
 
     async def count_by_version(self) -> dict[str, int]:
         async def count(conn: psycopg.AsyncConnection[Any]) -> dict[str, int]:
@@ -364,13 +317,6 @@ class PostgresStore:
 
         return await self._with_conn(rotate_all)
 
-    async def listen(self) -> AsyncIterator[int]:
+    def listen(self) -> AsyncIterator[int]:
         """Sequence numbers as they are committed; raises StoreUnavailable when the connection drops."""
-        try:
-            async with await psycopg.AsyncConnection.connect(self.url, autocommit=True,
-                                                             connect_timeout=max(1, int(self._timeout))) as conn:
-                await conn.execute(f"LISTEN {CHANNEL}")
-                async for note in conn.notifies():
-                    yield int(note.payload) if note.payload.isdigit() else 0
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable("the gallery notification channel dropped") from exc
+        return changes.listen(self.url, self._timeout)

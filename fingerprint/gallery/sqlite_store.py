@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from fingerprint.gallery.codec import EmbeddingCodec
+from fingerprint.gallery.sqlite_schema import create_or_upgrade, template_meta
 from fingerprint.gallery.store import (
     IDEMPOTENCY_TTL_SECONDS,
     IdempotencyClaim,
@@ -39,57 +40,6 @@ T = TypeVar("T")
 # to erasure must not depend on free space. Below _LOW_SPACE free the store reports itself full.
 _RESERVE_BYTES = 8 * 1024 * 1024
 _LOW_SPACE = 4 * 1024 * 1024
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS templates (
-    template_id   TEXT PRIMARY KEY,
-    subject_id    TEXT NOT NULL,
-    finger        TEXT,
-    model_version TEXT NOT NULL,
-    quality       REAL NOT NULL,
-    created_at    TEXT NOT NULL,
-    embedding     BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS templates_subject ON templates(subject_id);
-CREATE INDEX IF NOT EXISTS templates_version ON templates(model_version);
-CREATE TABLE IF NOT EXISTS idempotency_keys (
-    key_hash     TEXT PRIMARY KEY,
-    request_hash TEXT NOT NULL,
-    template_id  TEXT NOT NULL REFERENCES templates(template_id) ON DELETE CASCADE,
-    created_at   REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS idempotency_keys_age ON idempotency_keys(created_at);
-CREATE INDEX IF NOT EXISTS idempotency_keys_template ON idempotency_keys(template_id);
-CREATE TABLE IF NOT EXISTS enrollment_images (
-    template_id TEXT PRIMARY KEY REFERENCES templates(template_id) ON DELETE CASCADE,
-    dpi         REAL,
-    image       BLOB NOT NULL
-);
-"""
-
-
-def _meta(row: sqlite3.Row) -> TemplateMeta:
-    return TemplateMeta(
-        template_id=row["template_id"],
-        subject_id=row["subject_id"],
-        finger=row["finger"],
-        model_version=row["model_version"],
-        quality=row["quality"],
-        created_at=datetime.fromisoformat(row["created_at"]),
-        nfiq2=row["nfiq2"],
-        source_id=row["source_id"],
-    )
-
-
-def _add_columns(conn: sqlite3.Connection) -> None:
-    """Columns later versions added, on a gallery an earlier version created."""
-    have = {r[1] for r in conn.execute("PRAGMA table_info(templates)")}
-    if "nfiq2" not in have:
-        conn.execute("ALTER TABLE templates ADD COLUMN nfiq2 INTEGER")
-    if "source_id" not in have:
-        conn.execute("ALTER TABLE templates ADD COLUMN source_id TEXT")
-        conn.execute("CREATE INDEX IF NOT EXISTS templates_source ON templates(source_id)")
-
 
 class SqliteStore:
     replicated = False
@@ -122,8 +72,7 @@ class SqliteStore:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=5000")
             conn.execute("PRAGMA foreign_keys=ON")  # erasing a template forgets its idempotency key
-            conn.executescript(_SCHEMA)
-            _add_columns(conn)
+            create_or_upgrade(conn)
             self._conn = conn
             self._keep_reserve()
 
@@ -201,12 +150,12 @@ class SqliteStore:
     async def kept_images(self) -> AsyncIterator[tuple[TemplateMeta, KeptImage]]:
         async for r in self._keyset("SELECT t.*, i.dpi AS image_dpi, i.image FROM templates t "
                                     "JOIN enrollment_images i USING (template_id) WHERE 1", (), 100):
-            yield _meta(r), KeptImage(self.codec.open_image(r["template_id"], r["image"]), r["image_dpi"])
+            yield template_meta(r), KeptImage(self.codec.open_image(r["template_id"], r["image"]), r["image_dpi"])
 
     async def iter_rows(self) -> AsyncIterator[StoredRow]:
         async for r in self._keyset("SELECT t.*, i.image, i.dpi AS image_dpi FROM templates t "
                                     "LEFT JOIN enrollment_images i USING (template_id) WHERE 1", (), 1000):
-            yield StoredRow(_meta(r), bytes(r["embedding"]), r["image"], r["image_dpi"])
+            yield StoredRow(template_meta(r), bytes(r["embedding"]), r["image"], r["image_dpi"])
 
     async def claimed(self, key_hash: str) -> tuple[str, TemplateMeta] | None:
         def select(conn: sqlite3.Connection) -> tuple[str, TemplateMeta] | None:
@@ -215,7 +164,7 @@ class SqliteStore:
                 "t.nfiq2, t.source_id "
                 "FROM idempotency_keys k JOIN templates t USING (template_id) WHERE k.key_hash = ? AND k.created_at >= ?",
                 (key_hash, time.time() - IDEMPOTENCY_TTL_SECONDS)).fetchone()
-            return None if row is None else (row["request_hash"], _meta(row))
+            return None if row is None else (row["request_hash"], template_meta(row))
 
         return await self._run(select)
 
@@ -265,7 +214,7 @@ class SqliteStore:
         row = await self._run(lambda conn: conn.execute("SELECT * FROM templates WHERE template_id = ?",
                                                         (template_id,)).fetchone())
         decoded = None if row is None else self.codec.open_row(row["template_id"], row["embedding"])
-        return None if decoded is None else Template(_meta(row), *decoded)
+        return None if decoded is None else Template(template_meta(row), *decoded)
 
     async def subject_templates(self, subject_id: str) -> list[TemplateMeta]:
         def select(conn: sqlite3.Connection) -> list[TemplateMeta]:
@@ -274,7 +223,7 @@ class SqliteStore:
                 "WHERE subject_id = ? ORDER BY created_at, template_id",
                 (subject_id,),
             )
-            return [_meta(r) for r in rows]
+            return [template_meta(r) for r in rows]
 
         return await self._run(select)
 
@@ -303,7 +252,7 @@ class SqliteStore:
         async for r in self._keyset(f"SELECT * FROM templates t WHERE t.model_version IN ({marks})", versions, 5000):
             decoded = self.codec.open_row(r["template_id"], r["embedding"])
             if decoded is not None:
-                yield Template(_meta(r), *decoded)
+                yield Template(template_meta(r), *decoded)
 
     async def count_by_version(self) -> dict[str, int]:
         def count(conn: sqlite3.Connection) -> dict[str, int]:

@@ -45,11 +45,11 @@ def seed_gallery(data_dir: Path, n: int, dim: int, version: str, grid: tuple[int
     """n random templates of the model's version; with `grid`, random int8 descriptor grids too, and
     with `minutiae` 50 random minutiae each on a full-window mask, so identify pays for re-ranking
     its shortlist as it would on a real gallery; with `leader` also 35 random LEADER minutiae (model 5.0)."""
-    from fingerprint.gallery.sqlite_store import _SCHEMA
+    from fingerprint.gallery.sqlite_schema import create_or_upgrade
 
     data_dir.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(data_dir / "gallery.sqlite3")
-    conn.executescript(_SCHEMA)
+    create_or_upgrade(conn)
     rng = np.random.default_rng(0)
     now = datetime.now(UTC).isoformat()
     for start in range(0, n, 10000):
@@ -57,7 +57,8 @@ def seed_gallery(data_dir: Path, n: int, dim: int, version: str, grid: tuple[int
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
         grids = [None] * len(vecs) if grid is None else rng.integers(-60, 61, (len(vecs), *grid), dtype=np.int8)
         conn.executemany(
-            "INSERT INTO templates VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO templates (template_id, subject_id, finger, model_version, quality, created_at, embedding) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(str(uuid.uuid4()), f"bench-{start + i}", None, version, 0.9, now,
               encode_embedding(v, g, _random_minutiae(rng, leader) if minutiae and g is not None else None))
              for i, (v, g) in enumerate(zip(vecs, grids, strict=True))],
