@@ -46,7 +46,6 @@ async def _lock_subject(conn: psycopg.AsyncConnection[Any], subject_id: str) -> 
     await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_SUBJECT_LOCK_ID, subject_id))
 
 
-
 class PostgresStore:
     replicated = True
 
