@@ -11,6 +11,7 @@ import uvicorn
 from prometheus_client import start_http_server
 
 from fingerprint.app import create_app
+from fingerprint.model.allocator import keep_freed_memory
 from fingerprint.security.timeouts import with_header_timeout
 from fingerprint.service import FingerprintService
 from fingerprint.settings import Settings, SettingsError
@@ -36,6 +37,7 @@ class _DrainingServer(uvicorn.Server):
 
 
 def run_server(settings: Settings) -> None:
+    keep_freed_memory()  # before the models load: LEADER's activations are reused, not faulted in per request
     app = create_app(settings)
     metrics = None
     if settings.enable_metrics:

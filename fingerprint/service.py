@@ -147,6 +147,7 @@ class FingerprintService:
             max_batch_wait_s=self.settings.max_batch_wait_ms / 1000.0,
             workers=self.settings.workers,
             compute_niceness=self.settings.compute_niceness,
+            torch_threads=self.settings.torch_threads or os.cpu_count() or 1,
         )
         probe_builder = comparator.probe if comparator.fuses_minutiae else None
         pipeline = InferencePipeline(embedder, self.admission, limits, self.telemetry, probe_builder)

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import click
 
+from fingerprint.model.allocator import keep_freed_memory
 from fingerprint.model.network import PRECISIONS
 
 
 @click.group()
 def main() -> None:
     """The fingerprint model lab."""
+    keep_freed_memory()
 
 
 @main.command()
@@ -30,7 +32,6 @@ def train(config_path: Path, data: Path, out: Path, cache: Path, weights: Path |
     import time
 
     from fingerprint.model.weights import DEFAULT_WEIGHTS
-    from lab.training.allocator import keep_freed_memory
     from lab.training.config import load_config
     from lab.training.loop import train as run_training
 
@@ -39,8 +40,6 @@ def train(config_path: Path, data: Path, out: Path, cache: Path, weights: Path |
     def log(message: str) -> None:
         click.echo(f"[{time.time() - t0:7.0f}s] {message}", err=True)
 
-    if keep_freed_memory():
-        log("freed memory kept for reuse (glibc mmap/trim thresholds 2 GB)")
     meta = run_training(load_config(config_path), data, out, weights or DEFAULT_WEIGHTS, cache, log)
     click.echo(json.dumps(meta.__dict__, indent=2))
 

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
-import torch
 
 from fingerprint.batching.admission import Admission
 from fingerprint.batching.batcher import BatchObserver, MicroBatcher
+from fingerprint.batching.compute_threads import compute_thread
 from fingerprint.batching.deadline import Deadline, StageTimeout
-from fingerprint.batching.priority import lower_thread_priority
 from fingerprint.model.comparator import MinutiaeProbe
 from fingerprint.model.embedder import Embedder, Embedding, PreparedImage
 from fingerprint.model.minutiae.match import one_blas_thread
@@ -65,18 +64,6 @@ class Extracted:
         return self.probe if self.probe is not None else self.embedding.minutiae
 
 
-def _search_thread(lower_priority: Callable[[], None]) -> Callable[[], None]:
-    """Gallery search and grid scoring run on one thread, below the event loop like the other compute
-    threads, with one intra-op thread: a second OpenMP team beside the forward pass's would fight it
-    for the cores (measured: 60 vs 70 identify/s at saturation, 2 cores)."""
-
-    def init() -> None:
-        lower_priority()
-        torch.set_num_threads(1)  # per calling thread with OpenMP builds: the inference thread keeps its own
-
-    return init
-
-
 @dataclass(frozen=True)
 class PipelineLimits:
     feature_extraction_timeout: float
@@ -85,6 +72,7 @@ class PipelineLimits:
     max_batch_wait_s: float
     workers: int
     compute_niceness: int = 0  # how far below the event loop the compute threads run
+    torch_threads: int = 1  # intra-op threads of each extraction and inference thread (search has one)
 
 
 class InferencePipeline:
@@ -101,14 +89,16 @@ class InferencePipeline:
         self._limits = limits
         self._observer = observer
         one_blas_thread()
-        lower = lower_thread_priority(limits.compute_niceness)
+        compute = compute_thread(limits.compute_niceness, limits.torch_threads)
         self._extract_pool = ThreadPoolExecutor(
-            max_workers=limits.workers, thread_name_prefix="extract", initializer=lower)
+            max_workers=limits.workers, thread_name_prefix="extract", initializer=compute)
         self.batcher: MicroBatcher[PreparedImage, Embedding] = MicroBatcher(
-            embedder.embed, limits.max_batch_size, limits.max_batch_wait_s, observer, thread_initializer=lower
+            embedder.embed, limits.max_batch_size, limits.max_batch_wait_s, observer, thread_initializer=compute
         )
+        # gallery search and grid scoring: one thread with one intra-op thread, since a second OpenMP team
+        # beside the forward pass's would fight it for the cores (measured: 60 vs 70 identify/s, 2 cores)
         self._search_pool = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="search", initializer=_search_thread(lower))
+            max_workers=1, thread_name_prefix="search", initializer=compute_thread(limits.compute_niceness, 1))
 
     def start(self) -> None:
         self.batcher.start()

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
+from fingerprint.model.allocator import keep_freed_memory
 from fingerprint.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
@@ -33,6 +34,7 @@ def run_local(settings: Settings, action: Callable[[Any], Coroutine[Any, Any, T]
     from fingerprint.telemetry.logging import configure_logging
     from fingerprint.telemetry.metrics import Telemetry
 
+    keep_freed_memory()
     # results go to stdout as JSON; logs to stderr, warnings and worse only
     configure_logging("WARNING", settings.service_name, "cli", stream=sys.stderr)
 

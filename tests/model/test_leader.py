@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from fingerprint.model.leader import LeaderNet, padded_size, run, window_minutiae
+from fingerprint.model.leader import LeaderNet, local_maxima, padded_size, run, window_minutiae
 from fingerprint.model.weights import DEFAULT_WEIGHTS
 
 
@@ -60,3 +60,38 @@ def test_images_of_any_size_are_padded_to_what_the_network_takes(net: LeaderNet)
     assert padded_size(300) == 320 and padded_size(320) == 320
     flat = np.full((70, 90), 200, np.uint8)
     assert len(run(net, flat).points) == 0  # no ridges, no minutiae
+
+
+def _pixels(rows: np.ndarray, cols: np.ndarray) -> list[tuple[int, int]]:
+    return sorted(zip(rows.tolist(), cols.tolist(), strict=True))
+
+
+def test_suppression_at_candidates_keeps_what_a_dense_max_pool_keeps() -> None:
+    """pyfing suppresses with a 7 x 7 max pool over the whole map; `local_maxima` looks only where the
+    probability passes the threshold. Same pixels, on plateaus (ties) and at the map's edges too."""
+    rng = np.random.default_rng(7)
+    smooth = torch.from_numpy(rng.random((1, 1, 96, 80), dtype=np.float32))
+    smooth = torch.nn.functional.avg_pool2d(smooth, 3, 1, 1)  # blobs, as the blurred probability has
+    smooth[..., 10:13, 10:13] = 0.9  # a plateau: every pixel ties
+    smooth[..., 0, 0] = 0.95  # a corner
+    peaks = smooth * (smooth == torch.nn.functional.max_pool2d(smooth, 7, stride=1, padding=3))
+    expected = np.nonzero(peaks[0, 0].numpy() >= 0.55)
+    ys, xs = local_maxima(smooth[0, 0].numpy(), 0.55)
+    assert len(ys) > 10
+    assert _pixels(ys, xs) == _pixels(*expected)
+
+
+def test_minutiae_of_a_print_are_those_of_the_dense_suppression(net: LeaderNet, prints: list[list[np.ndarray]]) -> None:
+    image = prints[2][0]
+    h, w = image.shape
+    canvas = np.full((padded_size(h), padded_size(w)), image[0, 0], np.float32)
+    top, left = (canvas.shape[0] - h) // 2, (canvas.shape[1] - w) // 2
+    canvas[top : top + h, left : left + w] = image
+    with torch.inference_mode():
+        maps = net(torch.from_numpy(canvas)[None, None])
+    smooth = maps[:, 3:4]
+    peaks = (smooth * (smooth == torch.nn.functional.max_pool2d(smooth, 7, stride=1, padding=3)))[0, 0].numpy()
+    ys, xs = np.nonzero(peaks[top : top + h, left : left + w] >= 0.6)
+    found = run(net, image).points
+    assert len(found) >= 10
+    assert _pixels(found[:, 1].astype(int), found[:, 0].astype(int)) == _pixels(ys, xs)

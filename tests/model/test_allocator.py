@@ -1,4 +1,5 @@
-"""The training command keeps freed memory: a large block freed and allocated again is not faulted in anew."""
+"""The processes that run the networks keep freed memory: a large block freed and allocated again is not
+faulted in anew (LEADER's activations on every print, a training step's)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ import sys
 
 import pytest
 
+import fingerprint.server
+from fingerprint.settings import load_settings
+
 # 40 rounds of allocating, touching and freeing 79 MB (a training batch's largest activation); prints minor
 # page faults per round. Run in a child process: the setting is process-wide and must not leak into pytest.
 _PROBE = """
 import resource, sys, numpy as np
-from lab.training.allocator import keep_freed_memory
+from fingerprint.model.allocator import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -33,3 +37,21 @@ def test_freed_blocks_are_reused_instead_of_faulted_in_again() -> None:
     # by default each round maps 79 MB afresh (hundreds of faults even with huge pages); kept, only the first does
     assert default > 200
     assert kept < default / 10
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_the_server_keeps_freed_memory_before_it_loads_a_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    def create_app(settings: object) -> None:
+        calls.append("app")
+        raise _Stop
+
+    monkeypatch.setattr(fingerprint.server, "keep_freed_memory", lambda: calls.append("keep") or True)
+    monkeypatch.setattr(fingerprint.server, "create_app", create_app)
+    with pytest.raises(_Stop):
+        fingerprint.server.run_server(load_settings())
+    assert calls == ["keep", "app"]

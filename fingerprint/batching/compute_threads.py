@@ -1,10 +1,15 @@
-"""CPU priority of the compute threads, so the event loop can always refuse work at once.
+"""How each compute thread starts: below the event loop's priority, with its own number of torch threads.
 
 Under overload the preprocessing and inference threads keep every core busy. If they ran at the
 event loop's priority, a request that should be refused in a millisecond would wait for a time slice
 behind them, and refusals would get as slow as the work they protect. Linux lets a thread lower its
 own priority (raise its nice value) without privileges; the threads torch starts for a forward pass
 inherit it from the thread that first runs one.
+
+Torch keeps one process-wide intra-op thread count, which a thread copies on its first torch call. The
+search thread asks for one; every extraction thread started after it then ran LEADER on one thread too
+(~1,000 instead of ~470 ms, so sequential identify p50 doubled once a second extraction thread was
+started). Each compute thread therefore sets its own count, after that first copy.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import os
 import sys
 import threading
 from collections.abc import Callable
+
+import torch
 
 
 def lower_thread_priority(niceness: int) -> Callable[[], None]:
@@ -26,5 +33,17 @@ def lower_thread_priority(niceness: int) -> Callable[[], None]:
         tid = threading.get_native_id()
         with contextlib.suppress(OSError):  # a sandbox may forbid it; work continues at normal priority
             os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + niceness)
+
+    return apply
+
+
+def compute_thread(niceness: int, torch_threads: int) -> Callable[[], None]:
+    """An initializer for a compute thread: `niceness` steps below normal, `torch_threads` intra-op threads."""
+    lower = lower_thread_priority(niceness)
+
+    def apply() -> None:
+        lower()
+        torch.get_num_threads()  # the thread's first torch call: it copies the process-wide count now...
+        torch.set_num_threads(torch_threads)  # ...so that this one, this thread's own, is not overwritten later
 
     return apply
