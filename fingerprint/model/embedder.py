@@ -12,7 +12,7 @@ import torch
 
 from fingerprint.model.decode import ImageRejected, decode, resolve_dpi, to_target_dpi
 from fingerprint.model.dense import dense_grid, to_int8
-from fingerprint.model.leader import window_minutiae
+from fingerprint.model.leader import finder, window_minutiae
 from fingerprint.model.minutiae import MinutiaeTemplate, extract_minutiae
 from fingerprint.model.minutiae.extract import MASK_CELL_PX
 from fingerprint.model.network import PRECISIONS, bfloat16_is_native, inference_copy
@@ -64,7 +64,8 @@ class TorchEmbedder:
         if threads > 0:  # torch's intra-op pool is process-wide; 0 keeps its default of one per core
             torch.set_num_threads(threads)
         model, self._meta = load_weights(weights)
-        self._leader = load_leader(weights, self._meta)
+        leader = load_leader(weights, self._meta)
+        self._leader = None if leader is None else finder(leader)
         if precision == "auto":
             precision = "bfloat16" if bfloat16_is_native() else "float32"
         self._precision = precision

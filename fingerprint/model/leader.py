@@ -226,9 +226,16 @@ def run(net: LeaderForward, image: np.ndarray) -> LeaderMinutiae:
 MAX_MINUTIAE = 80  # the best by quality, so a template's size stays bounded as with the hand-made extraction
 
 
-def window_minutiae(net: LeaderForward, gray: np.ndarray, origin: tuple[int, int], foreground: np.ndarray,
+MinutiaeFinder = Callable[[np.ndarray], np.ndarray]  # 500 dpi (H, W) uint8 -> (n, 5) as LeaderMinutiae.points
+
+
+def finder(net: LeaderForward) -> MinutiaeFinder:
+    return lambda image: run(net, image).points
+
+
+def window_minutiae(find: MinutiaeFinder, gray: np.ndarray, origin: tuple[int, int], foreground: np.ndarray,
                     cell_px: int) -> np.ndarray:
-    """LEADER's minutiae of the part of a 500 dpi image (H, W) that lies in the square window whose
+    """The minutiae `find` (LEADER's, `finder`) sees in the part of a 500 dpi image (H, W) that lies in the square window whose
     top-left corner is `origin` (row, column; the window may reach beyond the image), as (n, 3) float32
     x, y, direction in the window's pixels: what `MinutiaeTemplate.points` holds. Only the window is run
     through the network (the print's foreground, and its time), and only minutiae on the window's
@@ -240,7 +247,7 @@ def window_minutiae(net: LeaderForward, gray: np.ndarray, origin: tuple[int, int
     top, left, bottom, right = max(y0, 0), max(x0, 0), min(y0 + window, h), min(x0 + window, w)
     if bottom - top < SIZE_MULTIPLE or right - left < SIZE_MULTIPLE:
         return np.zeros((0, 3), np.float32)
-    found = run(net, np.ascontiguousarray(gray[top:bottom, left:right])).points
+    found = find(np.ascontiguousarray(gray[top:bottom, left:right]))
     xs, ys = found[:, 0] + (left - x0), found[:, 1] + (top - y0)
     rows = np.clip((ys // cell_px).astype(np.int64), 0, foreground.shape[0] - 1)
     cols = np.clip((xs // cell_px).astype(np.int64), 0, foreground.shape[1] - 1)

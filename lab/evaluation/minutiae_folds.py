@@ -32,7 +32,7 @@ from fingerprint.calibration.protocol import all_pairs, fvc_pairs
 from fingerprint.model.comparator import Comparator
 from fingerprint.model.decode import ImageRejected, decode_grayscale, to_target_dpi
 from fingerprint.model.embedder import TorchEmbedder
-from fingerprint.model.leader import LeaderNet, window_minutiae
+from fingerprint.model.leader import LeaderNet, MinutiaeFinder, finder, window_minutiae
 from fingerprint.model.minutiae import MinutiaeTemplate
 from fingerprint.model.minutiae.extract import MASK_CELL_PX
 from fingerprint.model.minutiae.match import one_blas_thread
@@ -41,7 +41,7 @@ from fingerprint.model.weights import DEFAULT_WEIGHTS
 LEADER_WEIGHTS = DEFAULT_WEIGHTS.parent / "leader.pt"
 
 
-def score_set(folder: Path, embedder: TorchEmbedder, leader: LeaderNet) -> dict[str, np.ndarray]:
+def score_set(folder: Path, embedder: TorchEmbedder, leader: MinutiaeFinder) -> dict[str, np.ndarray]:
     imps = scan_folder(folder)
     dpi = folder_dpi(folder)
     meta = embedder.meta
@@ -177,7 +177,7 @@ def main() -> None:
             if out.exists() or not folder.is_dir():
                 continue  # resumable: a set already scored is kept
             start = time.perf_counter()
-            np.savez(out, **score_set(folder, embedder, leader))
+            np.savez(out, **score_set(folder, embedder, finder(leader)))
             print(f"{folder.name}: {time.perf_counter() - start:.0f} s", flush=True)
     elif args.command == "card":
         print(json.dumps(write_card(args.cache, args.own, args.leader, args.version), indent=1))

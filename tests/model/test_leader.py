@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from fingerprint.model.leader import LeaderNet, local_maxima, padded_size, run, window_minutiae
+from fingerprint.model.leader import LeaderNet, finder, local_maxima, padded_size, run, window_minutiae
 from fingerprint.model.weights import DEFAULT_WEIGHTS
 
 
@@ -34,8 +34,8 @@ def test_minutiae_turn_with_the_print(net: LeaderNet, prints: list[list[np.ndarr
     (x right, y down), whatever pyfing's own convention."""
     image = prints[0][0]
     everything = np.ones((25, 25), bool)
-    found = window_minutiae(net, image, (0, 0), everything, 16)
-    turned = window_minutiae(net, np.ascontiguousarray(np.rot90(image)), (0, 0), everything, 16)
+    found = window_minutiae(finder(net), image, (0, 0), everything, 16)
+    turned = window_minutiae(finder(net), np.ascontiguousarray(np.rot90(image)), (0, 0), everything, 16)
     assert len(found) >= 10
     w = image.shape[1]
     # np.rot90: (x, y) -> (y, w - 1 - x); a direction (dx, dy) -> (dy, -dx), its angle minus a quarter turn
@@ -52,7 +52,7 @@ def test_only_minutiae_on_the_print_are_kept(net: LeaderNet, prints: list[list[n
     image = prints[1][0]
     half = np.zeros((25, 25), bool)
     half[:, :12] = True  # the left 192 px of the window
-    kept = window_minutiae(net, image, (0, 0), half, 16)
+    kept = window_minutiae(finder(net), image, (0, 0), half, 16)
     assert len(kept) > 0 and (kept[:, 0] < 192).all()
 
 

@@ -1,0 +1,108 @@
+"""Train the student on LEADER's labels (`lab.distillation.teacher`), resumable from OUT/student.pt.
+
+    python -m lab.distillation.train --labels runs/distill/teacher --out runs/distill --steps 3000
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lab.distillation.student import CELL, StudentNet, loss, targets
+
+CROP = 192
+
+
+def _turned(image: np.ndarray, minutiae: np.ndarray, k: int, flip: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The print and its minutiae flipped left-right (if `flip`) then turned k quarter turns (np.rot90)."""
+    m = minutiae.copy()
+    if flip:
+        image = image[:, ::-1]
+        m[:, 0] = image.shape[1] - 1 - m[:, 0]
+        m[:, 2] = math.pi - m[:, 2]
+    for _ in range(k):
+        w = image.shape[1]
+        image = np.rot90(image)
+        m[:, 0], m[:, 1] = m[:, 1].copy(), w - 1 - m[:, 0]
+        m[:, 2] = m[:, 2] - math.pi / 2
+    m[:, 2] = np.remainder(m[:, 2], 2 * math.pi)
+    return np.ascontiguousarray(image), m
+
+
+def sample(prints: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    image, minutiae = prints[rng.integers(len(prints))]
+    image, minutiae = _turned(image, minutiae, int(rng.integers(4)), bool(rng.integers(2)))
+    h, w = image.shape
+    canvas = np.full((max(h, CROP), max(w, CROP)), image[0, 0], np.float32)
+    canvas[:h, :w] = image
+    top, left = rng.integers(canvas.shape[0] - CROP + 1), rng.integers(canvas.shape[1] - CROP + 1)
+    crop = canvas[top : top + CROP, left : left + CROP]
+    # contrast and brightness as sensors differ
+    crop = np.clip((crop - crop.mean()) * rng.uniform(0.6, 1.4) + crop.mean() + rng.uniform(-30, 30), 0, 255)
+    m = minutiae - np.array([left, top, 0, 0], np.float32)
+    return crop.astype(np.float32), targets(m, CROP // CELL, CROP // CELL)
+
+
+def load_labels(folder: Path, exclude: str | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    out = []
+    for path in sorted(folder.glob("*.npz")):
+        if exclude and path.name.startswith(exclude):
+            continue
+        data = np.load(path)
+        out.append((data["image"], data["minutiae"]))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--labels", type=Path, default=Path("runs/distill/teacher"))
+    ap.add_argument("--out", type=Path, default=Path("runs/distill"))
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=20261202)
+    args = ap.parse_args()
+    from fingerprint.model.allocator import keep_freed_memory
+
+    keep_freed_memory()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    prints = load_labels(args.labels)
+    net = StudentNet(args.width)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
+    step, ckpt = 0, args.out / "student.pt"
+    if ckpt.exists():
+        state = torch.load(ckpt)
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        step = state["step"]
+    rng = np.random.default_rng(args.seed + step)
+    started, seen = time.perf_counter(), step
+    net.train()
+    while step < args.steps:
+        batch = [sample(prints, rng) for _ in range(args.batch)]
+        images = torch.from_numpy(np.stack([b[0] for b in batch]))[:, None]
+        target = torch.from_numpy(np.stack([b[1] for b in batch]))
+        for group in opt.param_groups:  # warm-up, then cosine
+            group["lr"] = args.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / args.steps))
+        parts = loss(net(images), target)
+        opt.zero_grad()
+        parts["total"].backward()
+        opt.step()
+        step += 1
+        if step % 50 == 0 or step == args.steps:
+            rate = (time.perf_counter() - started) / (step - seen)
+            print(f"step {step}: " + " ".join(f"{k} {v.item():.4f}" for k, v in parts.items()) + f" ({rate:.2f} s/step)",
+                  flush=True)
+            torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "step": step, "width": args.width}, ckpt)
+
+
+if __name__ == "__main__":
+    main()
