@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from fingerprint.calibration.dataset import folder_dpi, scan_folder
+from fingerprint.model.allocator import keep_freed_memory
 from fingerprint.model.embedder import TorchEmbedder
 from fingerprint.model.weights import DEFAULT_WEIGHTS
 
@@ -34,6 +35,7 @@ def main() -> None:
     ap.add_argument("--weights", nargs="+", type=Path, default=[DEFAULT_WEIGHTS])
     ap.add_argument("--images", type=int, default=20)
     args = ap.parse_args()
+    keep_freed_memory()  # as the server does
     torch.set_num_threads(1)
     embedders = [TorchEmbedder(w, 16_000_000, threads=1, precision="float32") for w in args.weights]
     for folder in args.dirs:
