@@ -25,6 +25,18 @@ def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
+NORM_PX = 17  # about two ridge periods
+
+
+def local_contrast(image: torch.Tensor) -> torch.Tensor:
+    """Each pixel's grey level against its neighbourhood's mean and spread: sensors differ most in overall
+    brightness and contrast, which this removes before the network sees them."""
+    mean = F.avg_pool2d(image, NORM_PX, 1, NORM_PX // 2, count_include_pad=False)
+    centred = image - mean
+    spread = F.avg_pool2d(centred.square(), NORM_PX, 1, NORM_PX // 2, count_include_pad=False)
+    return centred / (spread.sqrt() + 8.0)
+
+
 class StudentNet(nn.Module):
     def __init__(self, width: int = 32) -> None:
         super().__init__()
@@ -39,7 +51,7 @@ class StudentNet(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """(N, 1, H, W) grey levels 0-255, sides multiples of 16 -> (N, 6, H/4, W/4)."""
-        x = (image - 128.0) / 64.0
+        x = local_contrast(image)
         c1 = self.enc1(self.stem(x))
         c2 = self.enc2(c1)
         c3 = self.enc3(c2)

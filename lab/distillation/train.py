@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 from lab.distillation.student import CELL, StudentNet, loss, targets
 
@@ -41,11 +42,27 @@ def sample(prints: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator
     canvas = np.full((max(h, CROP), max(w, CROP)), image[0, 0], np.float32)
     canvas[:h, :w] = image
     top, left = rng.integers(canvas.shape[0] - CROP + 1), rng.integers(canvas.shape[1] - CROP + 1)
-    crop = canvas[top : top + CROP, left : left + CROP]
-    # contrast and brightness as sensors differ
-    crop = np.clip((crop - crop.mean()) * rng.uniform(0.6, 1.4) + crop.mean() + rng.uniform(-30, 30), 0, 255)
+    crop = sensor_like(canvas[top : top + CROP, left : left + CROP], rng)
     m = minutiae - np.array([left, top, 0, 0], np.float32)
-    return crop.astype(np.float32), targets(m, CROP // CELL, CROP // CELL)
+    return crop, targets(m, CROP // CELL, CROP // CELL)
+
+
+def sensor_like(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The crop as another sensor or skin might render it: the student trains on two optical sensors and
+    synthetic prints, and must find the same minutiae on capacitive, thermal-swipe and dry or wet prints.
+    Brightness, contrast and gamma; blur; thicker or thinner ridges; faint (dry) patches; noise."""
+    x = np.clip((crop - crop.mean()) * rng.uniform(0.5, 1.5) + crop.mean() + rng.uniform(-40, 40), 0, 255) / 255.0
+    x = x ** rng.uniform(0.5, 2.0)
+    if rng.random() < 0.4:
+        x = ndimage.gaussian_filter(x, rng.uniform(0.5, 1.3))
+    if rng.random() < 0.3:  # ridges are dark: a grey minimum thickens them (wet), a maximum thins them (dry)
+        x = (ndimage.grey_erosion if rng.random() < 0.5 else ndimage.grey_dilation)(x, size=(2, 2))
+    if rng.random() < 0.4:  # patches where the ridges fade into the background, as dry skin gives
+        field = ndimage.gaussian_filter(rng.random((CROP // 16, CROP // 16)), 1.0)
+        fade = np.clip(ndimage.zoom(field, 16, order=1) * 3 - 1, 0.15, 1.0)[: x.shape[0], : x.shape[1]]
+        x = 1 - (1 - x) * fade
+    x = x + rng.normal(0, rng.uniform(0, 0.05), x.shape)
+    return (np.clip(x, 0, 1) * 255).astype(np.float32)
 
 
 def load_labels(folder: Path, exclude: str | None = None) -> list[tuple[np.ndarray, np.ndarray]]:

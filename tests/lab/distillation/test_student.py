@@ -54,3 +54,21 @@ def test_flips_and_turns_move_positions_and_directions_with_the_print() -> None:
 def test_the_student_maps_a_print_to_one_output_per_cell() -> None:
     out = StudentNet(8).eval()(torch.zeros(2, 1, 64, 96))
     assert out.shape == (2, 6, 64 // CELL, 96 // CELL)
+
+
+def test_sensor_like_renderings_keep_the_crop_a_grey_image_of_the_same_size() -> None:
+    from lab.distillation.train import CROP, sensor_like
+
+    rng = np.random.default_rng(0)
+    crop = (127 + 100 * np.sin(np.arange(CROP)[None, :] / 2.0) * np.ones((CROP, 1))).astype(np.float32)
+    renderings = [sensor_like(crop, rng) for _ in range(20)]
+    assert all(r.shape == crop.shape and r.dtype == np.float32 and r.min() >= 0 and r.max() <= 255 for r in renderings)
+    assert len({round(float(r.std()), 1) for r in renderings}) > 10  # they differ
+
+
+def test_local_contrast_removes_brightness_and_contrast() -> None:
+    from lab.distillation.student import local_contrast
+
+    ridges = torch.from_numpy(np.sin(np.arange(64) / 2.0)[None, None, None, :].repeat(64, 2).astype(np.float32))
+    a, b = local_contrast(128 + 60 * ridges), local_contrast(60 + 45 * ridges)  # above the noise floor (8)
+    assert torch.allclose(a[..., 16:-16, 16:-16], b[..., 16:-16, 16:-16], atol=0.1)
