@@ -18,7 +18,7 @@ import contextlib
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -47,3 +47,27 @@ def compute_thread(niceness: int, torch_threads: int) -> Callable[[], None]:
         torch.set_num_threads(torch_threads)  # ...so that this one, this thread's own, is not overwritten later
 
     return apply
+
+
+class CoreShare:
+    """The cores split among the extractions running at once. One print alone gets every intra-op thread
+    (its latency); several each get their share, so three LEADER passes on two cores do not run six OpenMP
+    threads that spin against each other (three at once all overran a deadline that fits one, twice over)."""
+
+    def __init__(self, threads: int) -> None:
+        self._threads = max(1, threads)
+        self._running = 0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def claim(self) -> Iterator[None]:
+        """Around one extraction, on its compute thread: sets that thread's torch thread count."""
+        with self._lock:
+            self._running += 1
+            share = max(1, self._threads // self._running)
+        torch.set_num_threads(share)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1

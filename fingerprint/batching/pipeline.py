@@ -14,7 +14,7 @@ import numpy as np
 
 from fingerprint.batching.admission import Admission
 from fingerprint.batching.batcher import BatchObserver, MicroBatcher
-from fingerprint.batching.compute_threads import compute_thread
+from fingerprint.batching.compute_threads import CoreShare, compute_thread
 from fingerprint.batching.deadline import Deadline, StageTimeout
 from fingerprint.model.comparator import MinutiaeProbe
 from fingerprint.model.embedder import Embedder, Embedding, PreparedImage
@@ -90,6 +90,7 @@ class InferencePipeline:
         self._observer = observer
         one_blas_thread()
         compute = compute_thread(limits.compute_niceness, limits.torch_threads)
+        self._cores = CoreShare(limits.torch_threads)
         self._extract_pool = ThreadPoolExecutor(
             max_workers=limits.workers, thread_name_prefix="extract", initializer=compute)
         self.batcher: MicroBatcher[PreparedImage, Embedding] = MicroBatcher(
@@ -148,10 +149,14 @@ class InferencePipeline:
                 raise StageTimeout("request_timeout") from None
         return Extracted(embedding=embedding, quality=prepared.quality, probe=probe)
 
+    def _preprocess(self, data: bytes, dpi: float | None) -> PreparedImage:
+        with self._cores.claim():
+            return self.embedder.preprocess(data, dpi)
+
     async def _prepare(self, data: bytes, dpi: float | None, deadline: Deadline) -> PreparedImage:
         budget, binding = deadline.budget(self._limits.feature_extraction_timeout)
         loop = asyncio.get_running_loop()
-        work = loop.run_in_executor(self._extract_pool, self.embedder.preprocess, data, dpi)
+        work = loop.run_in_executor(self._extract_pool, self._preprocess, data, dpi)
         started = time.perf_counter()
         try:
             return await asyncio.wait_for(work, timeout=budget)

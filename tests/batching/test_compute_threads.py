@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import torch
 
-from fingerprint.batching.compute_threads import compute_thread, lower_thread_priority
+from fingerprint.batching.compute_threads import CoreShare, compute_thread, lower_thread_priority
 
 
 def _own_niceness() -> int:
@@ -48,3 +48,28 @@ def test_each_compute_thread_keeps_its_own_torch_thread_count() -> None:
         torch.set_num_threads(own)
         for pool in pools.values():
             pool.shutdown()
+
+
+def test_extractions_running_at_once_share_the_cores() -> None:
+    """Alone, an extraction gets every torch thread; beside others, its share (never below one)."""
+    share = CoreShare(4)
+    inside = threading.Barrier(3)
+    leave = threading.Event()
+
+    def extraction() -> int:
+        with share.claim():
+            inside.wait(10)
+            seen = torch.get_num_threads()
+            leave.wait(10)
+            return seen
+
+    def alone() -> int:
+        with share.claim():
+            return torch.get_num_threads()
+
+    with ThreadPoolExecutor(max_workers=3, initializer=compute_thread(0, 4)) as pool:
+        assert pool.submit(alone).result() == 4
+        running = [pool.submit(extraction) for _ in range(3)]
+        leave.set()
+        assert sorted(f.result() for f in running) == [1, 2, 4]  # claimed one after another: 4 // 1, 4 // 2, 4 // 3
+        assert pool.submit(alone).result() == 4
