@@ -80,7 +80,9 @@ class FingerprintService:
         self.telemetry = telemetry
         self.admission = Admission(settings.max_pool_size, on_refused=lambda: telemetry.dropped("queue_full"),
                                    stage_deadline=settings.feature_extraction_timeout,
-                                   parallelism=min(settings.workers, settings.torch_threads or os.cpu_count() or 1))
+                                   # extractions share the cores (CoreShare): the stage finishes about one
+                                   # print per measured latency however many run at once
+                                   parallelism=1)
         self.model = ModelState()
         self.pipeline: InferencePipeline | None = None
         self.index: GalleryIndex | None = None
