@@ -31,8 +31,8 @@ class EnvConfig:
     database_port: int = 5432
     prometheus_replicas: int = 2
     # HPA target, requests per second per pod: ~70 % of one pod's measured saturation. Model 5.0.0 on 2 CPUs
-    # (LEADER on every print): 1.7-1.8 identify/s, `python -m lab.benchmarks.load --gallery 10000`
-    requests_per_pod: str = "1200m"
+    # (LEADER on every print): 2.2-2.4 identify/s, `python -m lab.benchmarks.load --gallery 10000`
+    requests_per_pod: str = "1500m"
     # a cluster that already runs the Prometheus Operator (kube-prometheus-stack): ServiceMonitor and
     # PrometheusRule objects (the same rules) instead of the bundled Prometheus, Alertmanager and Grafana
     prometheus_operator: bool = False
