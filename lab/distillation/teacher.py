@@ -4,7 +4,7 @@ its minutiae), written once and kept, so labelling resumes where it stopped.
 Only prints the serving network trains on are labelled (the Neurotech sets and synthetic fingers): every
 FVC set stays unseen by the student as well, so each FVC figure is out of sample.
 
-    python -m lab.distillation.teacher ../shared/fingerprints/Neurotech_* --synthetic 600 --out runs/distill/teacher
+    python -m lab.distillation.teacher ../shared/fingerprints/Neurotech_* --synthetic 300 --out runs/distill/teacher
 """
 
 from __future__ import annotations
