@@ -209,9 +209,9 @@ def minutiae_from_maps(maps: np.ndarray, top: int, left: int, h: int, w: int,
     return LeaderMinutiae(points.astype(np.float32).reshape(-1, 5))
 
 
-def run(net: LeaderForward, image: np.ndarray) -> LeaderMinutiae:
-    """Minutiae of one 500 dpi grey image (H, W) uint8, padded as pyfing pads it (centred, with the
-    image's top-left grey level)."""
+def maps(net: LeaderForward, image: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """LEADER's (4, H', W') output over one 500 dpi grey image (H, W) uint8, padded as pyfing pads it
+    (centred, with the image's top-left grey level), and the image's top and left in it."""
     h, w = image.shape
     ph, pw = padded_size(h), padded_size(w)
     top, left = (ph - h) // 2, (pw - w) // 2
@@ -220,7 +220,13 @@ def run(net: LeaderForward, image: np.ndarray) -> LeaderMinutiae:
     with torch.inference_mode():
         batch = torch.from_numpy(canvas)[None, None].contiguous(memory_format=torch.channels_last)
         out = net(batch)[0].contiguous().numpy()
-    return minutiae_from_maps(out, top, left, h, w)
+    return out, top, left
+
+
+def run(net: LeaderForward, image: np.ndarray) -> LeaderMinutiae:
+    """Minutiae of one 500 dpi grey image (H, W) uint8."""
+    out, top, left = maps(net, image)
+    return minutiae_from_maps(out, top, left, *image.shape)
 
 
 MAX_MINUTIAE = 80  # the best by quality, so a template's size stays bounded as with the hand-made extraction

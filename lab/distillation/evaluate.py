@@ -2,16 +2,19 @@
 `lab.evaluation.minutiae_folds score` (grid, hand-made and LEADER scores of every pair).
 
 Each print's minutiae come from the window and foreground the service uses; the pairs are scored by the
-served minutiae matcher and fused at the card's weights (the student takes LEADER's). The student never
-saw an FVC print, so every FVC figure is out of sample.
+served minutiae matcher and fused at the card's weights (the student takes LEADER's). Two ways: the
+student on both sides of a pair, and the student on the probe only against LEADER's minutiae enrolled
+(enrolment can afford LEADER; a probe cannot). The student never saw an FVC print, so every FVC figure
+is out of sample.
 
-    python -m lab.distillation.evaluate ../shared/fingerprints/FVC* --student runs/distill/student.pt --folds runs/folds
+    python -m lab.distillation.evaluate ../shared/fingerprints/FVC200* --student runs/distill-v3/student.pt --folds runs/folds
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import time
 from pathlib import Path
 
@@ -22,16 +25,17 @@ from fingerprint.calibration.dataset import folder_dpi, scan_folder
 from fingerprint.model.comparator import Comparator
 from fingerprint.model.decode import ImageRejected, decode_grayscale, to_target_dpi
 from fingerprint.model.embedder import TorchEmbedder
-from fingerprint.model.leader import window_minutiae
+from fingerprint.model.leader import LeaderNet, MinutiaeFinder, finder, window_minutiae
 from fingerprint.model.minutiae import MinutiaeTemplate
 from fingerprint.model.minutiae.extract import MASK_CELL_PX
-from fingerprint.model.minutiae.match import one_blas_thread
+from fingerprint.model.minutiae.match import MinutiaeMatcher, one_blas_thread
 from fingerprint.model.weights import DEFAULT_WEIGHTS
-from lab.distillation.student import StudentNet, find
+from lab.distillation.student import THRESHOLD, StudentNet, find
 from lab.evaluation.minutiae_folds import _origin, figures, fused
 
 
-def student_scores(folder: Path, embedder: TorchEmbedder, net: StudentNet, threshold: float) -> tuple[np.ndarray, float]:
+def _templates(folder: Path, embedder: TorchEmbedder, find: MinutiaeFinder) -> tuple[list[MinutiaeTemplate], float]:
+    """Each print's minutiae as the service would store them, and the median seconds `find` took a window."""
     meta = embedder.meta
     templates, seconds = [], []
     for imp in scan_folder(folder):
@@ -41,14 +45,36 @@ def student_scores(folder: Path, embedder: TorchEmbedder, net: StudentNet, thres
             gray = to_target_dpi(decode_grayscale(data, 16_000_000), folder_dpi(folder))
             assert prep.minutiae is not None
             start = time.perf_counter()
-            points = window_minutiae(lambda image: find(net, image, threshold), gray,
-                                     _origin(gray, meta.window, meta.minutiae_crop()), prep.minutiae.foreground, MASK_CELL_PX)
+            points = window_minutiae(find, gray, _origin(gray, meta.window, meta.minutiae_crop()),
+                                     prep.minutiae.foreground, MASK_CELL_PX)
             seconds.append(time.perf_counter() - start)
             templates.append(MinutiaeTemplate(points, prep.minutiae.foreground))
         except ImageRejected:
             templates.append(MinutiaeTemplate(np.zeros((0, 3), np.float32), np.zeros((25, 25), bool)))
-    card = Comparator.from_card(meta)
-    return card.minutiae.all_pairs(templates), float(np.median(seconds))  # type: ignore[union-attr]
+    return templates, float(np.median(seconds))
+
+
+def _leader_templates(folder: Path, embedder: TorchEmbedder, cache: Path) -> list[MinutiaeTemplate]:
+    path = cache / f"{folder.name}.pkl"
+    if not path.exists():
+        net = LeaderNet().eval()
+        net.load_state_dict(torch.load(DEFAULT_WEIGHTS.parent / "leader.pt"))
+        cache.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pickle.dumps(_templates(folder, embedder, finder(net))[0]))
+    loaded: list[MinutiaeTemplate] = pickle.loads(path.read_bytes())
+    return loaded
+
+
+def cross_pairs(matcher: MinutiaeMatcher, probes: list[MinutiaeTemplate], enrolled: list[MinutiaeTemplate]) -> np.ndarray:
+    """(n, n) scores[p, e] of probe p's minutiae against enrolled e's (1 on the diagonal, as `all_pairs`)."""
+    cylinders = [matcher.cylinders(t) for t in enrolled]
+    scores = np.eye(len(probes))
+    for p, probe in enumerate(probes):
+        built = matcher.probe(probe)
+        for e, template in enumerate(cylinders):
+            if e != p:
+                scores[p, e] = matcher.score(built, template)
+    return scores
 
 
 def main() -> None:
@@ -56,7 +82,8 @@ def main() -> None:
     ap.add_argument("dirs", nargs="+", type=Path)
     ap.add_argument("--student", type=Path, default=Path("runs/distill/student.pt"))
     ap.add_argument("--folds", type=Path, default=Path("runs/folds"))
-    ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--threshold", type=float, default=THRESHOLD)
+    ap.add_argument("--leader-cache", type=Path, default=Path("runs/distill/fvc-leader"))
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     one_blas_thread()
@@ -67,22 +94,27 @@ def main() -> None:
     net = StudentNet(state["width"]).eval()
     net.load_state_dict(state["net"])
     own, leader_w = embedder.meta.minutiae_weight, embedder.meta.leader_weight
+    matcher = Comparator.from_card(embedder.meta).minutiae
+    assert matcher is not None
     report = {}
     for folder in args.dirs:
         parts = dict(np.load(args.folds / f"{folder.name}.npz"))
-        student, ms = student_scores(folder, embedder, net, args.threshold)
-        with_student = {**parts, "leader": student}
-        report[folder.name] = {
+        students, seconds = _templates(folder, embedder, lambda image: find(net, image, args.threshold))
+        both = {**parts, "leader": matcher.all_pairs(students)}
+        probe = {**parts, "leader": cross_pairs(matcher, students, _leader_templates(folder, embedder, args.leader_cache))}
+        report[folder.name] = r = {
             "leader": figures(parts, fused(parts, own, leader_w)),
-            "student": figures(with_student, fused(with_student, own, leader_w)),
+            "student": figures(both, fused(both, own, leader_w)),
+            "student_probe": figures(probe, fused(probe, own, leader_w)),
             "leader_alone": figures(parts, fused(parts, 0.0, 20.0)),
-            "student_alone": figures(with_student, fused(with_student, 0.0, 20.0)),
-            "student_ms_per_window": round(ms * 1000, 1),
+            "student_alone": figures(both, fused(both, 0.0, 20.0)),
+            "student_probe_alone": figures(probe, fused(probe, 0.0, 20.0)),
+            "student_ms_per_window": round(seconds * 1000, 1),
         }
-        r = report[folder.name]
-        print(f"{folder.name}: all-pairs EER served {100 * r['leader']['all_eer']:.2f} % -> student "
-              f"{100 * r['student']['all_eer']:.2f} % (alone {100 * r['leader_alone']['all_eer']:.2f} -> "
-              f"{100 * r['student_alone']['all_eer']:.2f} %), student {ms * 1000:.0f} ms a window", flush=True)
+        eers = " / ".join(f"{100 * r[k]['all_eer']:.2f}" for k in ("leader", "student", "student_probe"))  # type: ignore[index]
+        alone = " / ".join(f"{100 * r[k]['all_eer']:.2f}" for k in ("leader_alone", "student_alone", "student_probe_alone"))  # type: ignore[index]
+        print(f"{folder.name}: all-pairs EER % LEADER / student / student probe vs LEADER enrolled: fused {eers}; "
+              f"minutiae alone {alone}; student {seconds * 1000:.0f} ms a window", flush=True)
     if args.out:
         args.out.write_text(json.dumps(report, indent=1))
 

@@ -1,10 +1,11 @@
-"""LEADER's minutiae on training prints, the student's targets: one `.npz` per print (the 500 dpi image and
-its minutiae), written once and kept, so labelling resumes where it stopped.
+"""LEADER's minutiae on training prints, the student's targets: one `.npz` per print (the 500 dpi image, its
+minutiae and LEADER's smoothed minutia probability at every pixel, 0-255), written once and kept, so
+labelling resumes where it stopped.
 
 Only prints the serving network trains on are labelled (the Neurotech sets and synthetic fingers): every
 FVC set stays unseen by the student as well, so each FVC figure is out of sample.
 
-    python -m lab.distillation.teacher ../shared/fingerprints/Neurotech_* --synthetic 300 --out runs/distill/teacher
+    python -m lab.distillation.teacher ../shared/fingerprints/Neurotech_* --synthetic 600 --out runs/distill/teacher-soft
 """
 
 from __future__ import annotations
@@ -19,16 +20,21 @@ import torch
 
 from fingerprint.calibration.dataset import folder_dpi, scan_folder
 from fingerprint.model.decode import ImageRejected, decode_grayscale, to_target_dpi
-from fingerprint.model.leader import LeaderNet, run
+from fingerprint.model.leader import LeaderNet, maps, minutiae_from_maps
 from fingerprint.model.weights import DEFAULT_WEIGHTS
 
 SYNTHETIC_SEEDS = 9_000_000  # outside the training bank's and the growth benchmark's distractor seeds
 
 
-def label(net: LeaderNet, gray: np.ndarray) -> np.ndarray:
-    """(n, 4) float32 x, y, direction (radians in the image's frame: x right, y down), ending (1) or not."""
-    found = run(net, gray).points
-    return np.stack([found[:, 0], found[:, 1], np.remainder(-found[:, 2], 2 * math.pi), found[:, 3]], 1).astype(np.float32)
+def label(net: LeaderNet, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 4) float32 x, y, direction (radians in the image's frame: x right, y down), ending (1) or not;
+    and (H, W) uint8 LEADER's smoothed probability (what its threshold and suppression read) x 255."""
+    out, top, left = maps(net, gray)
+    h, w = gray.shape
+    found = minutiae_from_maps(out, top, left, h, w).points
+    minutiae = np.stack([found[:, 0], found[:, 1], np.remainder(-found[:, 2], 2 * math.pi), found[:, 3]], 1)
+    smooth = np.round(np.clip(out[3, top : top + h, left : left + w], 0, 1) * 255).astype(np.uint8)
+    return minutiae.astype(np.float32), smooth
 
 
 def _prints(dirs: list[Path], synthetic: int) -> list[tuple[str, object]]:
@@ -70,7 +76,8 @@ def main() -> None:
             gray = _image(source)
         except ImageRejected:
             continue
-        np.savez_compressed(args.out / f"{name}.npz", image=gray, minutiae=label(net, gray))
+        minutiae, smooth = label(net, gray)
+        np.savez_compressed(args.out / f"{name}.npz", image=gray, minutiae=minutiae, smooth=smooth)
         if k % 50 == 0:
             print(f"{k}/{len(jobs)} labelled, {(time.perf_counter() - start) / k:.2f} s each", flush=True)
 

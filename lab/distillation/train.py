@@ -1,6 +1,6 @@
 """Train the student on LEADER's labels (`lab.distillation.teacher`), resumable from OUT/student.pt.
 
-    python -m lab.distillation.train --labels runs/distill/teacher --out runs/distill --steps 3000
+    python -m lab.distillation.train --labels runs/distill/teacher-soft --out runs/distill-v3 --steps 3000
 """
 
 from __future__ import annotations
@@ -14,37 +14,51 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from lab.distillation.student import CELL, StudentNet, loss, targets
+from lab.distillation.student import StudentNet, loss, targets
 
 CROP = 192
 
 
 def _turned(image: np.ndarray, minutiae: np.ndarray, k: int, flip: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The print and its minutiae flipped left-right (if `flip`) then turned k quarter turns (np.rot90)."""
+    """The print (and any maps stacked behind it: (C, H, W)) and its minutiae flipped left-right (if `flip`)
+    then turned k quarter turns (np.rot90)."""
     m = minutiae.copy()
     if flip:
-        image = image[:, ::-1]
-        m[:, 0] = image.shape[1] - 1 - m[:, 0]
+        image = image[:, :, ::-1]
+        m[:, 0] = image.shape[2] - 1 - m[:, 0]
         m[:, 2] = math.pi - m[:, 2]
     for _ in range(k):
-        w = image.shape[1]
-        image = np.rot90(image)
+        w = image.shape[2]
+        image = np.rot90(image, axes=(1, 2))
         m[:, 0], m[:, 1] = m[:, 1].copy(), w - 1 - m[:, 0]
         m[:, 2] = m[:, 2] - math.pi / 2
     m[:, 2] = np.remainder(m[:, 2], 2 * math.pi)
     return np.ascontiguousarray(image), m
 
 
-def sample(prints: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    image, minutiae = prints[rng.integers(len(prints))]
-    image, minutiae = _turned(image, minutiae, int(rng.integers(4)), bool(rng.integers(2)))
-    h, w = image.shape
-    canvas = np.full((max(h, CROP), max(w, CROP)), image[0, 0], np.float32)
-    canvas[:h, :w] = image
-    top, left = rng.integers(canvas.shape[0] - CROP + 1), rng.integers(canvas.shape[1] - CROP + 1)
-    crop = sensor_like(canvas[top : top + CROP, left : left + CROP], rng)
+Labelled = tuple[np.ndarray, np.ndarray]  # (2, H, W) image and LEADER's smoothed probability; (n, 4) minutiae
+
+
+SCALES = (0.8, 1.45)  # ridge periods differ across sensors and people (FVC2000 DB3's ~12 px, the Neurotech sets' ~9)
+
+
+def sample(prints: list[Labelled], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    maps, minutiae = prints[rng.integers(len(prints))]
+    maps, minutiae = _turned(maps, minutiae, int(rng.integers(4)), bool(rng.integers(2)))
+    scale = float(np.exp(rng.uniform(*np.log(SCALES)))) if rng.random() < 0.7 else 1.0
+    side = round(CROP / scale)  # this much of the print becomes the crop
+    _, h, w = maps.shape
+    canvas = np.zeros((2, max(h, side), max(w, side)), np.float32)
+    canvas[0] = maps[0, 0, 0]
+    canvas[:, :h, :w] = maps
+    top, left = rng.integers(canvas.shape[1] - side + 1), rng.integers(canvas.shape[2] - side + 1)
+    crop = canvas[:, top : top + side, left : left + side]
     m = minutiae - np.array([left, top, 0, 0], np.float32)
-    return crop, targets(m, CROP // CELL, CROP // CELL)
+    if side != CROP:  # pixel centres map as (x + 0.5) * zoom - 0.5, as grid_mode zooms them
+        zoom = CROP / side
+        crop = ndimage.zoom(crop, (1, zoom, zoom), order=1, grid_mode=True, mode="nearest")
+        m[:, :2] = (m[:, :2] + 0.5) * zoom - 0.5
+    return sensor_like(crop[0], rng), targets(m, crop[1])
 
 
 def sensor_like(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -65,19 +79,17 @@ def sensor_like(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (np.clip(x, 0, 1) * 255).astype(np.float32)
 
 
-def load_labels(folder: Path, exclude: str | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+def load_labels(folder: Path) -> list[Labelled]:
     out = []
     for path in sorted(folder.glob("*.npz")):
-        if exclude and path.name.startswith(exclude):
-            continue
         data = np.load(path)
-        out.append((data["image"], data["minutiae"]))
+        out.append((np.stack([data["image"], data["smooth"]]).astype(np.float32), data["minutiae"]))
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--labels", type=Path, default=Path("runs/distill/teacher"))
+    ap.add_argument("--labels", type=Path, default=Path("runs/distill/teacher-soft"))
     ap.add_argument("--out", type=Path, default=Path("runs/distill"))
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=16)
