@@ -86,6 +86,7 @@ class Status:
     threshold: ThresholdEstimate
     dense_matching: bool
     precision: str
+    probe_minutiae: str
     queue_depth: int
     queue_capacity: int
     queue_max_capacity: int

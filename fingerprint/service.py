@@ -57,6 +57,7 @@ class ModelState:
     meta: ModelMeta | None = None
     load_seconds: float | None = None
     precision: str = "float32"  # what the network computes in (Embedder.precision)
+    probe_minutiae: str = "leader"  # what finds a probe's LEADER minutiae: "leader" or "distilled"
     error: str | None = None
     stale_templates: dict[str, int] = field(default_factory=dict)
 
@@ -66,7 +67,7 @@ EmbedderFactory = Callable[[Settings], Embedder]
 
 def load_torch_embedder(settings: Settings) -> Embedder:
     embedder = TorchEmbedder(settings.weights_path, settings.max_image_pixels, settings.torch_threads,
-                             settings.inference_precision)
+                             settings.inference_precision, settings.fast_probes)
     embedder.warm_up()
     return embedder
 
@@ -158,6 +159,7 @@ class FingerprintService:
         self.admission.observe_stage(await asyncio.to_thread(time_extraction, embedder))
         self.model.meta = meta
         self.model.precision = embedder.precision
+        self.model.probe_minutiae = "distilled" if embedder.distinct_probe_minutiae else "leader"
         self.model.load_seconds = time.perf_counter() - started
         sample = ImpostorSample()
         self.threshold = DecisionThreshold(self.settings.target_fmr, meta.threshold_fmr_1e3, self.settings.match_threshold,
@@ -169,6 +171,7 @@ class FingerprintService:
         await self.health.census()
         self.health.start()
         log.info("model ready", **{"model.version": meta.version, "model.precision": embedder.precision,
+                                   "model.probe_minutiae": self.model.probe_minutiae,
                                    "gallery.size": len(index),
                                    "event.duration": int(self.model.load_seconds * 1e9)})
 
@@ -327,7 +330,8 @@ class FingerprintService:
             embedding_dim=meta.embedding_dim, load_seconds=round(self.model.load_seconds or 0.0, 3),
             threshold_fmr_1e2=meta.threshold_fmr_1e2, threshold_fmr_1e3=meta.threshold_fmr_1e3,
             threshold=self.decision_threshold(), dense_matching=meta.dense_matching,
-            precision=self.model.precision, queue_depth=self.admission.depth, queue_capacity=self.admission.capacity,
+            precision=self.model.precision, probe_minutiae=self.model.probe_minutiae,
+            queue_depth=self.admission.depth, queue_capacity=self.admission.capacity,
             queue_max_capacity=self.admission.max_capacity,
             gallery_size=len(index), stale_templates=self.model.stale_templates,
             bytes_per_template=index.bytes_per_template, refused_templates=self.store.codec.refused)

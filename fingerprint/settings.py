@@ -34,6 +34,9 @@ class Settings:
     max_batch_wait_ms: float = 5.0
     torch_threads: int = 0  # 0: one per available core
     inference_precision: str = "auto"  # auto: bfloat16 where the CPU computes it natively (model card)
+    # probes find LEADER's minutiae with the card's distilled network: faster identify and verify, less
+    # accurate (model card); enrolment always runs LEADER, so templates are the same either way
+    fast_probes: bool = False
     compute_niceness: int = 10  # preprocessing/inference threads run this far below the event loop (Linux)
     min_enroll_quality: float = 0.3
     # keep each enrolment image, sealed with the template key, so `fingerprint gallery reindex` can build a

@@ -41,10 +41,11 @@ def image_bytes(arr: np.ndarray, fmt: str, **kwargs: object) -> bytes:
 
 def copy_weights(target: Path) -> None:
     """The bundled network at `target`, with the LEADER weights its card names beside it (not its card)."""
-    from fingerprint.model.weights import DEFAULT_WEIGHTS, leader_path
+    from fingerprint.model.weights import DEFAULT_WEIGHTS, leader_path, probe_minutiae_path
 
     shutil.copy(DEFAULT_WEIGHTS, target)
     shutil.copy(leader_path(DEFAULT_WEIGHTS), leader_path(target))
+    shutil.copy(probe_minutiae_path(DEFAULT_WEIGHTS), probe_minutiae_path(target))
 
 
 def card_variant(folder: Path, **changes: object) -> Path:

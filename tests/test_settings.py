@@ -15,6 +15,11 @@ def test_the_match_threshold_defaults_to_the_model_card_and_is_checked() -> None
             load_settings({"MATCH_THRESHOLD": bad})
 
 
+def test_fast_probes_are_off_unless_asked_for() -> None:
+    assert load_settings({}).fast_probes is False
+    assert load_settings({"FAST_PROBES": "true"}).fast_probes is True
+
+
 def test_inference_precision_is_one_of_three() -> None:
     assert load_settings({}).inference_precision == "auto"
     assert load_settings({"INFERENCE_PRECISION": "float32"}).inference_precision == "float32"

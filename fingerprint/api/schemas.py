@@ -145,6 +145,8 @@ class ModelInfo(msgspec.Struct):
     threshold: ThresholdInfo
     dense_matching: bool  # scores compare descriptor grids (see the model card)
     precision: str  # what the network computes in here: "float32" or "bfloat16" (INFERENCE_PRECISION)
+    # what finds a probe's LEADER minutiae: "leader", or "distilled" (FAST_PROBES: faster, less accurate)
+    probe_minutiae: str
 
 
 class QueueInfo(msgspec.Struct):

@@ -132,7 +132,7 @@ class InferencePipeline:
 
     async def _extract(self, data: bytes, dpi: float | None, deadline: Deadline, min_quality: float | None,
                        build_probe: bool = False) -> Extracted:
-        prepared = await self._prepare(data, dpi, deadline)
+        prepared = await self._prepare(data, dpi, deadline, probe=build_probe)
         if min_quality is not None and prepared.quality < min_quality:
             raise LowQuality(prepared.quality, min_quality)
         building = None
@@ -149,14 +149,14 @@ class InferencePipeline:
                 raise StageTimeout("request_timeout") from None
         return Extracted(embedding=embedding, quality=prepared.quality, probe=probe)
 
-    def _preprocess(self, data: bytes, dpi: float | None) -> PreparedImage:
+    def _preprocess(self, data: bytes, dpi: float | None, probe: bool) -> PreparedImage:
         with self._cores.claim():
-            return self.embedder.preprocess(data, dpi)
+            return self.embedder.preprocess(data, dpi, probe)
 
-    async def _prepare(self, data: bytes, dpi: float | None, deadline: Deadline) -> PreparedImage:
+    async def _prepare(self, data: bytes, dpi: float | None, deadline: Deadline, probe: bool) -> PreparedImage:
         budget, binding = deadline.budget(self._limits.feature_extraction_timeout)
         loop = asyncio.get_running_loop()
-        work = loop.run_in_executor(self._extract_pool, self._preprocess, data, dpi)
+        work = loop.run_in_executor(self._extract_pool, self._preprocess, data, dpi, probe)
         started = time.perf_counter()
         try:
             return await asyncio.wait_for(work, timeout=budget)

@@ -12,6 +12,7 @@ from fingerprint.calibration.dataset import Impression, folder_dpi, scan_folder
 from fingerprint.model.comparator import Comparator
 from fingerprint.model.decode import ImageRejected
 from fingerprint.model.embedder import PreparedImage, TorchEmbedder
+from fingerprint.model.minutiae import MinutiaeTemplate
 
 
 def pair_scores_of(cos: np.ndarray, pairs: np.ndarray) -> np.ndarray:
@@ -40,15 +41,23 @@ def score_folder(folder: Path, embedder: TorchEmbedder, dpi: float | None,
         raise ValueError(f"{folder} holds fewer than 4 `<finger>_<impression>` images")
     set_dpi = dpi or folder_dpi(folder)
     prepared: list[PreparedImage] = []
+    # a card whose probes find their minutiae with another network: each image also as a probe
+    probes: list[MinutiaeTemplate | None] | None = [] if embedder.distinct_probe_minutiae else None
     step = max(1, len(imps) // 10)  # a line per tenth: a large folder takes minutes
     for n, imp in enumerate(imps, start=1):
         try:
-            prepared.append(embedder.preprocess(imp.path.read_bytes(), set_dpi))
+            data = imp.path.read_bytes()
+            prepared.append(embedder.preprocess(data, set_dpi))
+            if probes is not None:
+                probes.append(embedder.preprocess(data, set_dpi, probe=True).minutiae)
         except ImageRejected:
             prepared.append(embedder.blank())
+            if probes is not None:
+                probes.append(prepared[-1].minutiae)
         if progress and (n % step == 0 or n == len(imps)):
             progress(f"{folder.name}: {n}/{len(imps)} images read")
     embeddings = [e for i in range(0, len(prepared), 32) for e in embedder.embed(prepared[i : i + 32])]
     if progress:
         progress(f"{folder.name}: comparing {len(imps) * len(imps)} pairs")
-    return ScoredFolder(imps, set_dpi, prepared, (comparator or Comparator.from_card(embedder.meta)).all_pairs(embeddings))
+    comparing = comparator or Comparator.from_card(embedder.meta)
+    return ScoredFolder(imps, set_dpi, prepared, comparing.all_pairs(embeddings, probes))

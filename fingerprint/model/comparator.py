@@ -111,9 +111,12 @@ class Comparator:
 
     # --- every pair of a set (calibration, evaluation, release) ---------------------------------------
 
-    def all_pairs(self, embeddings: Sequence[Embedding]) -> np.ndarray:
+    def all_pairs(self, embeddings: Sequence[Embedding],
+                  probe_minutiae: Sequence[MinutiaeTemplate | None] | None = None) -> np.ndarray:
         """`cos[probe, enrolled]` for every image as a probe against every image enrolled, exactly as a
-        verify of that probe against that one enrolled template would score it (before `to_score`)."""
+        verify of that probe against that one enrolled template would score it (before `to_score`).
+        `probe_minutiae`: each image's minutiae as found for a probe, where that differs from enrolment's
+        (a card with a probe minutiae network)."""
         views = np.stack([e.views for e in embeddings])
         view_cos = self.view_cosines(views, views[:, 0])
         grids = [e.dense for e in embeddings]
@@ -129,6 +132,12 @@ class Comparator:
                 sets = [m.leader_template() for m in minutiae]  # type: ignore[union-attr]
                 if any(s is None for s in sets):
                     raise ValueError("the model fuses LEADER's minutiae but a print has none")
-                leader = self.minutiae.all_pairs(sets)  # type: ignore[arg-type]
+                if probe_minutiae is None:
+                    leader = self.minutiae.all_pairs(sets)  # type: ignore[arg-type]
+                else:
+                    probes = [None if m is None else m.leader_template() for m in probe_minutiae]
+                    if any(s is None for s in probes):
+                        raise ValueError("the model fuses LEADER's minutiae but a probe has none")
+                    leader = self.minutiae.cross_pairs(probes, sets)  # type: ignore[arg-type]
             out = self.fuse(out, own, leader)
         return out

@@ -17,7 +17,8 @@ from fingerprint.model.minutiae import MinutiaeTemplate, extract_minutiae
 from fingerprint.model.minutiae.extract import MASK_CELL_PX
 from fingerprint.model.network import PRECISIONS, bfloat16_is_native, inference_copy
 from fingerprint.model.preprocess import prepare
-from fingerprint.model.weights import ModelMeta, load_leader, load_weights
+from fingerprint.model.student import finder as student_finder
+from fingerprint.model.weights import ModelMeta, WeightsError, load_leader, load_probe_minutiae, load_weights
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,15 @@ class Embedder(Protocol):
         """What the network's convolutions compute in: "float32" or "bfloat16"."""
         ...
 
-    def preprocess(self, data: bytes, dpi: float | None) -> PreparedImage:
-        """Decode and prepare (`dpi` None: the header's, else 500); raises ImageRejected for unusable input."""
+    @property
+    def distinct_probe_minutiae(self) -> bool:
+        """Whether probes find LEADER's minutiae with another network than enrolment's (fast probes)."""
+        ...
+
+    def preprocess(self, data: bytes, dpi: float | None, probe: bool = False) -> PreparedImage:
+        """Decode and prepare (`dpi` None: the header's, else 500); raises ImageRejected for unusable input.
+        `probe`: the print is compared and not stored (identify, verify), so the card's faster probe
+        minutiae network may stand in for LEADER."""
         ...
 
     def embed(self, batch: list[PreparedImage]) -> list[Embedding]:
@@ -57,8 +65,11 @@ class Embedder(Protocol):
 
 
 class TorchEmbedder:
-    def __init__(self, weights: Path, max_pixels: int, threads: int = 0, precision: str = "auto") -> None:
-        """`precision` "auto": bfloat16 where this CPU computes it natively, else float32."""
+    def __init__(self, weights: Path, max_pixels: int, threads: int = 0, precision: str = "auto",
+                 fast_probes: bool = False) -> None:
+        """`precision` "auto": bfloat16 where this CPU computes it natively, else float32. `fast_probes`:
+        probes find LEADER's minutiae with the card's network distilled from it (a fraction of LEADER's
+        time, some accuracy lost: model card); enrolment always runs LEADER."""
         if precision not in PRECISIONS:
             raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")
         if threads > 0:  # torch's intra-op pool is process-wide; 0 keeps its default of one per core
@@ -66,6 +77,10 @@ class TorchEmbedder:
         model, self._meta = load_weights(weights)
         leader = load_leader(weights, self._meta)
         self._leader = None if leader is None else finder(leader)
+        distilled = load_probe_minutiae(weights, self._meta) if fast_probes else None
+        if fast_probes and distilled is None:
+            raise WeightsError(f"fast probes need a card with LEADER and a probe minutiae network; {weights}'s has none")
+        self._probe_finder = self._leader if distilled is None else student_finder(distilled)
         if precision == "auto":
             precision = "bfloat16" if bfloat16_is_native() else "float32"
         self._precision = precision
@@ -80,7 +95,12 @@ class TorchEmbedder:
     def precision(self) -> str:
         return self._precision
 
-    def preprocess(self, data: bytes, dpi: float | None) -> PreparedImage:
+    @property
+    def distinct_probe_minutiae(self) -> bool:
+        """Whether probes find LEADER's minutiae with another network than enrolment's."""
+        return self._probe_finder is not self._leader
+
+    def preprocess(self, data: bytes, dpi: float | None, probe: bool = False) -> PreparedImage:
         gray, header_dpi = decode(data, self._max_pixels)
         gray = to_target_dpi(gray, resolve_dpi(dpi, header_dpi))
         with torch.inference_mode():
@@ -89,10 +109,11 @@ class TorchEmbedder:
             # minutiae come from the enhanced map the network reads (over a larger window), here on the
             # extraction stage's thread rather than in the batched forward pass
             minutiae = extract_minutiae(prepared.minutiae_map[0]) if self._meta.minutiae_weight > 0 else None
-            if minutiae is not None and self._leader is not None and prepared.origin is not None:
+            find = self._probe_finder if probe else self._leader
+            if minutiae is not None and find is not None and prepared.origin is not None:
                 # LEADER reads the raw print (its training input), over the same window and foreground
                 origin = (int(prepared.origin[0, 0]), int(prepared.origin[0, 1]))
-                leader = window_minutiae(self._leader, gray, origin, minutiae.foreground, MASK_CELL_PX)
+                leader = window_minutiae(find, gray, origin, minutiae.foreground, MASK_CELL_PX)
                 minutiae = MinutiaeTemplate(minutiae.points, minutiae.foreground, leader)
         return PreparedImage(tensor=prepared.tensor[0], quality=float(prepared.quality[0]), minutiae=minutiae)
 

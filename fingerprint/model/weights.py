@@ -16,6 +16,7 @@ from fingerprint.model.dense import GridMatcher
 from fingerprint.model.leader import LeaderForward, LeaderNet
 from fingerprint.model.minutiae import MinutiaeMatcher
 from fingerprint.model.network import FingerprintNet
+from fingerprint.model.student import StudentNet
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "fingerprint-net.pt"
 
@@ -58,6 +59,9 @@ class ModelMeta:
     # network is not run. Its weights are `leader.pt` beside the card, checked against `leader_sha256`
     leader_weight: float = 0.0
     leader_sha256: str = ""
+    # a network distilled from LEADER (model/student.py) that probes (identify, verify) may find LEADER's
+    # minutiae with (FAST_PROBES): `probe-minutiae.pt` beside the card, checked against this; "": none
+    probe_minutiae_sha256: str = ""
 
     def minutiae_crop(self) -> int:
         """The window minutiae are found in."""
@@ -103,6 +107,8 @@ def save_weights(model: FingerprintNet, path: Path, meta: ModelMeta) -> ModelMet
     meta_path(path).write_text(json.dumps(asdict(final), indent=2) + "\n")
     if final.leader_weight > 0 and not leader_path(path).exists():  # the card names LEADER's weights beside it
         shutil.copy(leader_path(DEFAULT_WEIGHTS), leader_path(path))
+    if final.probe_minutiae_sha256 and not probe_minutiae_path(path).exists():
+        shutil.copy(probe_minutiae_path(DEFAULT_WEIGHTS), probe_minutiae_path(path))
     return final
 
 
@@ -151,6 +157,17 @@ def load_leader(weights: Path, meta: ModelMeta) -> LeaderForward | None:
     net.eval()
     cast(Any, net).to(memory_format=torch.channels_last)  # in place; the keyword is missing from torch's stubs
     return net
+
+
+def probe_minutiae_path(weights: Path) -> Path:
+    return weights.parent / "probe-minutiae.pt"
+
+
+def load_probe_minutiae(weights: Path, meta: ModelMeta) -> StudentNet | None:
+    """The card's network distilled from LEADER for a probe's minutiae, checked by sha256; None if it has none."""
+    if meta.leader_weight <= 0 or not meta.probe_minutiae_sha256:
+        return None
+    return _load_verified(StudentNet(), probe_minutiae_path(weights), meta.probe_minutiae_sha256, "probe minutiae weights")
 
 
 def load_weights(path: Path) -> tuple[FingerprintNet, ModelMeta]:

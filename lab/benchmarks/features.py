@@ -1,5 +1,6 @@
-"""Time from image bytes to a template (decode, preprocess, both minutiae extractions, forward pass), one
-image at a time on one core, for one or more models in the same run (compare their ratio, not seconds).
+"""Time from a probe's image bytes to what it is compared with (decode, preprocess, both minutiae
+extractions — the card's probe network where it has one — and the forward pass), one image at a time on
+one core, for one or more models in the same run (compare their ratio, not seconds).
 
     python -m lab.benchmarks.features ../shared/fingerprints/FVC2002_DB1_B --weights a.pt b.pt --images 20
 """
@@ -20,11 +21,11 @@ from fingerprint.model.weights import DEFAULT_WEIGHTS
 
 
 def per_image_ms(embedder: TorchEmbedder, images: list[bytes], dpi: float) -> list[float]:
-    embedder.embed([embedder.preprocess(images[0], dpi)])  # warm
+    embedder.embed([embedder.preprocess(images[0], dpi, probe=True)])  # warm
     times = []
     for data in images:
         start = time.perf_counter()
-        embedder.embed([embedder.preprocess(data, dpi)])
+        embedder.embed([embedder.preprocess(data, dpi, probe=True)])
         times.append((time.perf_counter() - start) * 1000)
     return times
 

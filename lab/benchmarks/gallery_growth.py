@@ -35,6 +35,7 @@ from fingerprint.gallery.index import GalleryIndex
 from fingerprint.model.comparator import Comparator
 from fingerprint.model.decode import ImageRejected
 from fingerprint.model.embedder import Embedding, TorchEmbedder
+from fingerprint.model.minutiae import MinutiaeTemplate
 from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.weights import DEFAULT_WEIGHTS
 
@@ -46,7 +47,8 @@ class Print:
     set_name: str
     finger: str
     impression: int
-    embedding: Embedding
+    embedding: Embedding  # as enrolled
+    probe_minutiae: MinutiaeTemplate | None  # as found for a probe (the card's probe network), if it differs
 
 
 def _embed(embedder: TorchEmbedder, images: list[tuple[bytes, float]]) -> list[Embedding]:
@@ -57,6 +59,16 @@ def _embed(embedder: TorchEmbedder, images: list[tuple[bytes, float]]) -> list[E
         except ImageRejected:
             prepared.append(embedder.blank())
     return [e for i in range(0, len(prepared), 16) for e in embedder.embed(prepared[i : i + 16])]
+
+
+def _probe_minutiae(embedder: TorchEmbedder, images: list[tuple[bytes, float]]) -> list[MinutiaeTemplate | None]:
+    out = []
+    for data, dpi in images:
+        try:
+            out.append(embedder.preprocess(data, dpi, probe=True).minutiae)
+        except ImageRejected:
+            out.append(embedder.blank().minutiae)
+    return out
 
 
 def _cached(path: Path, make: Any) -> Any:
@@ -70,13 +82,19 @@ def _cached(path: Path, make: Any) -> Any:
 
 def load_sets(dirs: list[Path], embedder: TorchEmbedder, cache: Path) -> list[Print]:
     prints: list[Print] = []
-    tag = embedder.meta.version
+    # templates this model reads as its own are the same templates: the oldest such version's cache serves
+    tag = embedder.meta.readable_versions()[-1]
     for folder in dirs:
         imps = scan_folder(folder)
         dpi = folder_dpi(folder)
         embeddings = _cached(cache / tag / f"{folder.name}.pkl",
                              lambda imps=imps, dpi=dpi: _embed(embedder, [(i.path.read_bytes(), dpi) for i in imps]))
-        prints += [Print(folder.name, i.finger, i.impression, e) for i, e in zip(imps, embeddings, strict=True)]
+        probes = [None] * len(imps)
+        if embedder.distinct_probe_minutiae:
+            probes = _cached(cache / embedder.meta.version / f"{folder.name}-probes.pkl",
+                             lambda imps=imps, dpi=dpi: _probe_minutiae(embedder, [(i.path.read_bytes(), dpi) for i in imps]))
+        prints += [Print(folder.name, i.finger, i.impression, e, m)
+                   for i, e, m in zip(imps, embeddings, probes, strict=True)]
     return prints
 
 
@@ -91,7 +109,7 @@ def distractors(n: int, embedder: TorchEmbedder, cache: Path) -> list[Embedding]
             images = [encode_png(f[0]) for f in synthetic_impressions(seeds, impressions=1, seed=seeds[0])]
             return _embed(embedder, [(png, 500.0) for png in images])
 
-        out += _cached(cache / embedder.meta.version / f"distractors-{start}-{len(seeds)}.pkl", make)
+        out += _cached(cache / embedder.meta.readable_versions()[-1] / f"distractors-{start}-{len(seeds)}.pkl", make)
     return out
 
 
@@ -128,7 +146,8 @@ def measure(prints: list[Print], extra: list[Embedding], comparator: Comparator,
             if p.set_name != set_name or k in enrolled_ids:
                 continue
             e, own = p.embedding, subject_of(set_name, p.finger)
-            probe = comparator.probe(e.minutiae) if comparator.fuses_minutiae and e.minutiae is not None else None
+            found = p.probe_minutiae if p.probe_minutiae is not None else e.minutiae
+            probe = comparator.probe(found) if comparator.fuses_minutiae and found is not None else None
             hits = index.search_views(e.views, 1, e.dense, probe)
             top = hits[0] if hits else None
             rank1 += top is not None and top.subject_id == own

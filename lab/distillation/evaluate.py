@@ -7,7 +7,12 @@ student on both sides of a pair, and the student on the probe only against LEADE
 (enrolment can afford LEADER; a probe cannot). The student never saw an FVC print, so every FVC figure
 is out of sample.
 
-    python -m lab.distillation.evaluate ../shared/fingerprints/FVC200* --student runs/distill-v3/student.pt --folds runs/folds
+    python -m lab.distillation.evaluate ../shared/fingerprints/FVC200* --student runs/distill-v3/student.pt --folds runs/folds \
+        --out runs/distill-v3/eval.json
+    python -m lab.distillation.evaluate --choose runs/distill-v3/eval.json runs/distill-v4/eval.json
+
+`--choose` picks among students by sensor folds: each set's figure is that of the student whose fused EER
+(probe against LEADER enrolled) averaged over the *other* sets is lowest, so no set chooses its own.
 """
 
 from __future__ import annotations
@@ -28,9 +33,9 @@ from fingerprint.model.embedder import TorchEmbedder
 from fingerprint.model.leader import LeaderNet, MinutiaeFinder, finder, window_minutiae
 from fingerprint.model.minutiae import MinutiaeTemplate
 from fingerprint.model.minutiae.extract import MASK_CELL_PX
-from fingerprint.model.minutiae.match import MinutiaeMatcher, one_blas_thread
+from fingerprint.model.minutiae.match import one_blas_thread
+from fingerprint.model.student import THRESHOLD, StudentNet, find
 from fingerprint.model.weights import DEFAULT_WEIGHTS
-from lab.distillation.student import THRESHOLD, StudentNet, find
 from lab.evaluation.minutiae_folds import _origin, figures, fused
 
 
@@ -65,27 +70,35 @@ def _leader_templates(folder: Path, embedder: TorchEmbedder, cache: Path) -> lis
     return loaded
 
 
-def cross_pairs(matcher: MinutiaeMatcher, probes: list[MinutiaeTemplate], enrolled: list[MinutiaeTemplate]) -> np.ndarray:
-    """(n, n) scores[p, e] of probe p's minutiae against enrolled e's (1 on the diagonal, as `all_pairs`)."""
-    cylinders = [matcher.cylinders(t) for t in enrolled]
-    scores = np.eye(len(probes))
-    for p, probe in enumerate(probes):
-        built = matcher.probe(probe)
-        for e, template in enumerate(cylinders):
-            if e != p:
-                scores[p, e] = matcher.score(built, template)
-    return scores
+def choose(reports: list[Path]) -> None:
+    runs = {path: json.loads(path.read_text()) for path in reports}
+    sets = sorted(set.intersection(*(set(r) for r in runs.values())))
+
+    def mean_eer(path: Path, names: list[str]) -> float:
+        return float(np.mean([runs[path][n]["student_probe"]["all_eer"] for n in names]))
+
+    for name in sets:
+        others = [n for n in sets if n != name]
+        best = min(runs, key=lambda path: mean_eer(path, others))
+        r = runs[best][name]
+        print(f"{name}: {best} (chosen on the other {len(others)} sets): all-pairs EER student probe "
+              f"{100 * r['student_probe']['all_eer']:.2f} %, LEADER {100 * r['leader']['all_eer']:.2f} %")
+    print(f"shipped: {min(runs, key=lambda path: mean_eer(path, sets))} (all sets)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("dirs", nargs="+", type=Path)
+    ap.add_argument("dirs", nargs="*", type=Path)
+    ap.add_argument("--choose", nargs="+", type=Path, default=None, help="evaluation reports (--out) to choose among")
     ap.add_argument("--student", type=Path, default=Path("runs/distill/student.pt"))
     ap.add_argument("--folds", type=Path, default=Path("runs/folds"))
     ap.add_argument("--threshold", type=float, default=THRESHOLD)
     ap.add_argument("--leader-cache", type=Path, default=Path("runs/distill/fvc-leader"))
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    if args.choose:
+        choose(args.choose)
+        return
     one_blas_thread()
     torch.set_num_threads(1)
     embedder = TorchEmbedder(DEFAULT_WEIGHTS, 16_000_000, threads=1, precision="float32")
@@ -101,7 +114,7 @@ def main() -> None:
         parts = dict(np.load(args.folds / f"{folder.name}.npz"))
         students, seconds = _templates(folder, embedder, lambda image: find(net, image, args.threshold))
         both = {**parts, "leader": matcher.all_pairs(students)}
-        probe = {**parts, "leader": cross_pairs(matcher, students, _leader_templates(folder, embedder, args.leader_cache))}
+        probe = {**parts, "leader": matcher.cross_pairs(students, _leader_templates(folder, embedder, args.leader_cache))}
         report[folder.name] = r = {
             "leader": figures(parts, fused(parts, own, leader_w)),
             "student": figures(both, fused(both, own, leader_w)),

@@ -1,6 +1,8 @@
-"""Train the student on LEADER's labels (`lab.distillation.teacher`), resumable from OUT/student.pt.
+"""Train the student on LEADER's labels (`lab.distillation.teacher`), resumable from OUT/student.pt; then
+`--export` writes its weights where a card names them (fingerprint/model/weights/probe-minutiae.pt).
 
-    python -m lab.distillation.train --labels runs/distill/teacher-soft --out runs/distill-v3 --steps 3000
+    python -m lab.distillation.train --labels runs/distill/teacher-soft --out runs/distill-v4 --steps 3000
+    python -m lab.distillation.train --out runs/distill-v4 --export fingerprint/model/weights/probe-minutiae.pt
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from lab.distillation.student import StudentNet, loss, targets
+from fingerprint.model.student import StudentNet
+from lab.distillation.student import loss, targets
 
 CROP = 192
 
@@ -87,6 +90,20 @@ def load_labels(folder: Path) -> list[Labelled]:
     return out
 
 
+def export(checkpoint: Path, target: Path) -> None:
+    """The network's weights alone (no optimiser state), as `fingerprint.model.weights` loads them."""
+    import hashlib
+    import io
+
+    state = torch.load(checkpoint)
+    if state["width"] != StudentNet().stem[0][0].out_channels * 2:
+        raise SystemExit(f"{checkpoint} has width {state['width']}; the runtime's network has the default width")
+    buf = io.BytesIO()
+    torch.save({k: v.detach().clone().contiguous() for k, v in state["net"].items()}, buf)
+    target.write_bytes(buf.getvalue())
+    print(f"wrote {target} (step {state['step']}): sha256 {hashlib.sha256(buf.getvalue()).hexdigest()}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--labels", type=Path, default=Path("runs/distill/teacher-soft"))
@@ -97,7 +114,11 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=20261202)
+    ap.add_argument("--export", type=Path, default=None, help="write the trained network's weights here and stop")
     args = ap.parse_args()
+    if args.export:
+        export(args.out / "student.pt", args.export)
+        return
     from fingerprint.model.allocator import keep_freed_memory
 
     keep_freed_memory()

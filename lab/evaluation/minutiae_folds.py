@@ -7,12 +7,14 @@ figure is chosen on it.
 
     python -m lab.evaluation.minutiae_folds score ../shared/fingerprints/* --cache runs/folds
     python -m lab.evaluation.minutiae_folds choose --cache runs/folds
-    python -m lab.evaluation.minutiae_folds card --cache runs/folds --own 6 --leader 9 --version 5.0.0
+    python -m lab.evaluation.minutiae_folds card --cache runs/folds --own 9 --leader 14 --version 5.0.0 --probe-minutiae
 
 `card` writes the weights and the prior thresholds into the bundled card: each FMR's threshold is the
 higher of the training sensors' (the Neurotech sets, whose prints trained the network; no evaluation
 set) impostor thresholds, one sensor at a time (pooling sensors would promise an FMR one sensor does
 not keep). The prior only decides until a gallery holds enough impostor scores of its own.
+`--probe-minutiae` names the bundled network distilled from LEADER (`lab.distillation`) in the card, for
+FAST_PROBES; `--reads` the versions whose templates it reads.
 """
 
 from __future__ import annotations
@@ -130,9 +132,10 @@ def choose(cache: Path) -> dict[str, object]:
 PRIOR_SETS = ("Neurotech_CrossMatch_Sample_DB", "Neurotech_UareU_sample_DB")
 
 
-def write_card(cache: Path, own: float, leader: float, version: str) -> dict[str, object]:
+def write_card(cache: Path, own: float, leader: float, version: str, probe_minutiae: bool = False,
+               reads: tuple[str, ...] = ()) -> dict[str, object]:
     from fingerprint.calibration.metrics import threshold_at_fmr
-    from fingerprint.model.weights import leader_path, meta_path, sha256_file
+    from fingerprint.model.weights import leader_path, meta_path, probe_minutiae_path, sha256_file
 
     thresholds = {0.01: 0.0, 0.001: 0.0}
     for name in PRIOR_SETS:
@@ -145,7 +148,8 @@ def write_card(cache: Path, own: float, leader: float, version: str) -> dict[str
     card = json.loads(path.read_text())
     card.update(version=version, minutiae_weight=own, leader_weight=leader,
                 leader_sha256=sha256_file(leader_path(DEFAULT_WEIGHTS)),
-                threshold_fmr_1e2=thresholds[0.01], threshold_fmr_1e3=thresholds[0.001], reads_templates_of=[],
+                threshold_fmr_1e2=thresholds[0.01], threshold_fmr_1e3=thresholds[0.001], reads_templates_of=list(reads),
+                probe_minutiae_sha256=sha256_file(probe_minutiae_path(DEFAULT_WEIGHTS)) if probe_minutiae else "",
                 notes=f"weights chosen leave-one-sensor-out (lab/evaluation/minutiae_folds.py); thresholds: the higher of "
                       f"{' and '.join(PRIOR_SETS)}' impostors'")
     path.write_text(json.dumps(card, indent=2) + "\n")
@@ -165,6 +169,8 @@ def main() -> None:
     w.add_argument("--own", type=float, required=True)
     w.add_argument("--leader", type=float, required=True)
     w.add_argument("--version", required=True)
+    w.add_argument("--probe-minutiae", action="store_true", help="probes find LEADER's minutiae with the bundled student")
+    w.add_argument("--reads", default="", help="comma-separated versions whose templates this card reads")
     args = parser.parse_args()
     if args.command == "score":
         one_blas_thread()
@@ -180,7 +186,8 @@ def main() -> None:
             np.savez(out, **score_set(folder, embedder, finder(leader)))
             print(f"{folder.name}: {time.perf_counter() - start:.0f} s", flush=True)
     elif args.command == "card":
-        print(json.dumps(write_card(args.cache, args.own, args.leader, args.version), indent=1))
+        reads = tuple(v for v in args.reads.split(",") if v)
+        print(json.dumps(write_card(args.cache, args.own, args.leader, args.version, args.probe_minutiae, reads), indent=1))
     else:
         print(json.dumps(choose(args.cache), indent=1, default=str))
 

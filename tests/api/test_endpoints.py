@@ -37,6 +37,7 @@ async def test_health_and_readiness(app_client: Callable[..., Any]) -> None:
         assert status["model"]["threshold"]["value"] == round(status["model"]["threshold_fmr_1e3"], 4)
         assert status["model"]["threshold"]["source"] == "model_card"
         assert status["model"]["precision"] in ("float32", "bfloat16")
+        assert status["model"]["probe_minutiae"] == "leader"  # FAST_PROBES is off by default
 
 
 async def test_a_threshold_measured_on_the_operators_sensor_decides_verify_and_identify(

@@ -40,7 +40,11 @@ class SlowEmbedder:
     def precision(self) -> str:
         return self.inner.precision
 
-    def preprocess(self, data: bytes, dpi: float | None) -> PreparedImage:
+    @property
+    def distinct_probe_minutiae(self) -> bool:
+        return self.inner.distinct_probe_minutiae
+
+    def preprocess(self, data: bytes, dpi: float | None, probe: bool = False) -> PreparedImage:
         time.sleep(self.preprocess_delay)
         return self.inner.preprocess(data, dpi)
 

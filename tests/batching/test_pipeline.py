@@ -24,7 +24,11 @@ class FakeEmbedder:
     meta = read_meta(DEFAULT_WEIGHTS)
     precision = "float32"
 
-    def preprocess(self, data: bytes, dpi: float | None) -> PreparedImage:
+    def __init__(self) -> None:
+        self.asked_as_probe: list[bool] = []
+
+    def preprocess(self, data: bytes, dpi: float | None, probe: bool = False) -> PreparedImage:
+        self.asked_as_probe.append(probe)
         return PreparedImage(tensor=torch.zeros(2, 4, 4), quality=1.0, minutiae=_MINUTIAE)
 
     def embed(self, batch: list[PreparedImage]) -> list[Embedding]:
@@ -50,7 +54,8 @@ async def test_verify_and_identify_get_their_probe_built_on_an_extraction_thread
         searched_on.append(threading.current_thread().name)
         return extracted.comparable_minutiae
 
-    pipeline = InferencePipeline(FakeEmbedder(), Admission(4), _limits(), Observer(), builder)
+    embedder = FakeEmbedder()
+    pipeline = InferencePipeline(embedder, Admission(4), _limits(), Observer(), builder)
     pipeline.start()
     try:
         compared = await pipeline.match(b"img", 500.0, Deadline.after(5.0), search)
@@ -62,6 +67,8 @@ async def test_verify_and_identify_get_their_probe_built_on_an_extraction_thread
     assert len(built_on) == 1 and built_on[0].startswith("extract")  # enrollment built none
     assert searched_on[0].startswith("search")
     assert enrolled.probe is None and enrolled.comparable_minutiae is _MINUTIAE
+    # the compared print may have its minutiae found by the card's probe network; the enrolled one never
+    assert embedder.asked_as_probe == [True, False]
 
 
 async def test_without_a_builder_the_search_gets_the_minutiae() -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fingerprint.model.comparator import Comparator
 from fingerprint.model.embedder import TorchEmbedder
-from fingerprint.model.weights import DEFAULT_WEIGHTS
+from fingerprint.model.weights import DEFAULT_WEIGHTS, WeightsError
+from tests.conftest import card_variant
 
 
 def test_same_finger_outscores_different_fingers(png_prints: list[list[bytes]]) -> None:
@@ -85,3 +87,27 @@ def test_the_bundled_model_fuses_leaders_minutiae_and_they_separate_fingers(png_
     genuine = [scores[2 * f, 2 * f + 1] for f in range(len(png_prints))]
     impostor = [scores[2 * f, 2 * g] for f in range(len(png_prints)) for g in range(len(png_prints)) if f != g]
     assert np.median(genuine) > 3 * max(impostor) and sum(g > max(impostor) for g in genuine) >= 3
+
+
+def test_fast_probes_find_leaders_minutiae_with_the_distilled_network(tmp_path: Path, png_prints: list[list[bytes]]) -> None:
+    """Enrolment runs LEADER; a probe, with fast probes, the card's network distilled from it
+    (model/student.py): most of LEADER's minutiae of a print are found again, a few pixels off at most,
+    in the same directions."""
+    embedder = TorchEmbedder(DEFAULT_WEIGHTS, 16_000_000, fast_probes=True)
+    assert embedder.distinct_probe_minutiae and not TorchEmbedder(DEFAULT_WEIGHTS, 16_000_000).distinct_probe_minutiae
+    found, recalled = 0, 0
+    for finger in png_prints:
+        enrolled, probe = embedder.preprocess(finger[0], 500.0), embedder.preprocess(finger[0], 500.0, probe=True)
+        assert enrolled.minutiae is not None and probe.minutiae is not None
+        np.testing.assert_array_equal(probe.minutiae.points, enrolled.minutiae.points)  # the hand-made ones
+        lead, student = enrolled.minutiae.leader, probe.minutiae.leader
+        assert lead is not None and student is not None and not np.array_equal(lead, student)
+        distance = np.linalg.norm(lead[:, None, :2] - student[None, :, :2], axis=2)
+        near = distance.min(1) <= 4
+        turn = np.remainder(lead[near, 2] - student[distance.argmin(1)[near], 2] + np.pi, 2 * np.pi) - np.pi
+        assert np.median(np.abs(turn)) < np.radians(15)
+        found, recalled = found + len(lead), recalled + int(near.sum())
+    assert recalled / found > 0.6
+    without = card_variant(tmp_path / "w", probe_minutiae_sha256="")
+    with pytest.raises(WeightsError, match="fast probes"):
+        TorchEmbedder(without, 16_000_000, fast_probes=True)

@@ -155,3 +155,22 @@ def test_the_leader_weights_are_checked_against_the_card(tmp_path: Path) -> None
     card.update(leader_weight=0.0)
     meta_path(target).write_text(json.dumps(card))
     assert load_leader(target, read_meta(target)) is None  # a card without LEADER never reads the file
+
+
+def test_the_probe_minutiae_weights_are_checked_against_the_card(tmp_path: Path) -> None:
+    from fingerprint.model.weights import load_probe_minutiae, probe_minutiae_path, read_meta, sha256_file
+
+    target = tmp_path / "w.pt"
+    copy_weights(target)
+    card = json.loads(meta_path(DEFAULT_WEIGHTS).read_text())
+    card.update(probe_minutiae_sha256=sha256_file(probe_minutiae_path(DEFAULT_WEIGHTS)))
+    meta_path(target).write_text(json.dumps(card))
+    assert load_probe_minutiae(target, read_meta(target)) is not None
+    data = bytearray(probe_minutiae_path(DEFAULT_WEIGHTS).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    probe_minutiae_path(target).write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="does not match"):
+        load_probe_minutiae(target, read_meta(target))
+    card.update(probe_minutiae_sha256="")
+    meta_path(target).write_text(json.dumps(card))
+    assert load_probe_minutiae(target, read_meta(target)) is None  # probes run LEADER; the file is never read

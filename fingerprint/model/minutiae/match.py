@@ -150,6 +150,18 @@ class MinutiaeMatcher:
         cylinders = probe if isinstance(probe, Probe) else self.probe(probe)
         return [None if t is None else self.score(cylinders, self.cylinders(t)) for t in templates]
 
+    def cross_pairs(self, probes: list[MinutiaeTemplate], enrolled: list[MinutiaeTemplate]) -> np.ndarray:
+        """(n, n) scores[p, e] of probe p's minutiae against enrolled e's, where each print was found twice:
+        as a probe and as enrolled (by different networks); 1 on the diagonal, as `all_pairs`."""
+        cylinders = [self.cylinders(t) for t in enrolled]
+        scores = np.eye(len(probes))
+        for p, probe in enumerate(probes):
+            built = self.probe(probe)
+            for e, template in enumerate(cylinders):
+                if e != p:
+                    scores[p, e] = self.score(built, template)
+        return scores
+
     def all_pairs(self, templates: list[MinutiaeTemplate]) -> np.ndarray:
         """(n, n) scores of every pair, each scored once with the earlier print as the probe (the score is
         symmetric up to ties, and up to the probe's turned directions when the matcher has offsets); 1 on

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
-from lab.distillation.student import CELL, StudentNet, decode, targets
+from fingerprint.model.student import CELL, decode
+from lab.distillation.student import targets
 from lab.distillation.train import _turned
 
 
@@ -82,11 +82,6 @@ def test_flips_and_turns_move_positions_and_directions_with_the_print() -> None:
             assert abs(math.remainder(turn, 2 * math.pi)) < 1e-5
 
 
-def test_the_student_maps_a_print_to_one_output_per_cell() -> None:
-    out = StudentNet(8).eval()(torch.zeros(2, 1, 64, 96))
-    assert out.shape == (2, 6, 64 // CELL, 96 // CELL)
-
-
 def test_sensor_like_renderings_keep_the_crop_a_grey_image_of_the_same_size() -> None:
     from lab.distillation.train import CROP, sensor_like
 
@@ -95,22 +90,6 @@ def test_sensor_like_renderings_keep_the_crop_a_grey_image_of_the_same_size() ->
     renderings = [sensor_like(crop, rng) for _ in range(20)]
     assert all(r.shape == crop.shape and r.dtype == np.float32 and r.min() >= 0 and r.max() <= 255 for r in renderings)
     assert len({round(float(r.std()), 1) for r in renderings}) > 10  # they differ
-
-
-def test_local_contrast_removes_brightness_and_contrast() -> None:
-    from lab.distillation.student import local_contrast
-
-    ridges = torch.from_numpy(np.sin(np.arange(64) / 2.0)[None, None, None, :].repeat(64, 2).astype(np.float32))
-    a, b = local_contrast(128 + 60 * ridges), local_contrast(60 + 45 * ridges)  # above the noise floor (8)
-    assert torch.allclose(a[..., 16:-16, 16:-16], b[..., 16:-16, 16:-16], atol=0.1)
-
-
-def test_the_two_one_dimensional_averages_are_one_square_average() -> None:
-    from lab.distillation.student import NORM_PX, _box_mean
-
-    x = torch.rand(1, 1, 40, 50) * 255
-    square = torch.nn.functional.avg_pool2d(x, NORM_PX, 1, NORM_PX // 2, count_include_pad=False)
-    assert torch.allclose(_box_mean(x), square, atol=1e-3)
 
 
 def test_crops_at_another_scale_keep_each_minutia_on_its_probability_peak(monkeypatch) -> None:

@@ -101,6 +101,20 @@ def test_all_pairs_with_turned_directions_is_the_matchers_pairwise_score(minutia
     assert np.all(np.diag(matrix) == 1) and np.allclose(matrix, matrix.T)
 
 
+def test_cross_pairs_score_each_probe_form_against_each_enrolled_form(minutiae: list[list[MinutiaeTemplate]]) -> None:
+    enrolled = [minutiae[0][0], minutiae[0][1], minutiae[1][0]]
+    probes = [MinutiaeTemplate(t.points[::2], t.foreground) for t in enrolled]  # found otherwise: fewer
+    matcher = MinutiaeMatcher(direction_offsets=(-6, 6))
+    matrix = matcher.cross_pairs(probes, enrolled)
+    for p in range(3):
+        others = [e for e in range(3) if e != p]
+        np.testing.assert_allclose(matrix[p, others], matcher.scores(probes[p], [enrolled[e] for e in others]), rtol=1e-6)
+    assert np.all(np.diag(matrix) == 1)
+    # the same minutiae on both sides: every pair as `all_pairs` scores it, the earlier print the probe
+    same = matcher.cross_pairs(enrolled, enrolled)
+    assert np.allclose(np.triu(same), np.triu(matcher.all_pairs(enrolled)))
+
+
 def test_a_template_without_minutiae_gets_none() -> None:
     probe = MinutiaeTemplate(np.zeros((0, 3), np.float32), np.ones((20, 20), bool))
     assert MinutiaeMatcher().scores(probe, [None]) == [None]
