@@ -54,12 +54,14 @@ def train(config_path: Path, data: Path, out: Path, cache: Path, weights: Path |
               help="what the network computes in; auto: as the service would here (INFERENCE_PRECISION)")
 @click.option("--folds", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="fusion weights chosen without each set (minutiae_folds choose): out-of-sample figures")
+@click.option("--fast-probes", is_flag=True, help="probes' LEADER minutiae from the distilled network (FAST_PROBES)")
 def evaluate(dirs: tuple[Path, ...], baseline: str, weights: Path | None, out: Path, dpi: float | None,
-             precision: str, folds: Path | None) -> None:
+             precision: str, folds: Path | None, fast_probes: bool) -> None:
     """FVC-protocol evaluation (EER, FMR100, FMR1000, rank-1/CMC, FTE, time per image)."""
     from lab.evaluation.report import run_eval
 
-    run_eval(list(dirs), baseline, weights, out, dpi, click.echo, precision=precision, folds=folds)
+    run_eval(list(dirs), baseline, weights, out, dpi, click.echo, precision=precision, folds=folds,
+             fast_probes=fast_probes)
 
 
 @main.command()

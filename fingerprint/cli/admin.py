@@ -43,7 +43,9 @@ def calibrate(dirs: tuple[Path, ...], weights: Path | None, dpi: float | None, e
     from fingerprint.model.weights import DEFAULT_WEIGHTS
 
     settings = settings_with()
-    embedder = TorchEmbedder(weights or DEFAULT_WEIGHTS, settings.max_image_pixels, precision=settings.inference_precision)
+    # probes as the service finds them (FAST_PROBES), so the threshold is for the scores it will compute
+    embedder = TorchEmbedder(weights or DEFAULT_WEIGHTS, settings.max_image_pixels, precision=settings.inference_precision,
+                             fast_probes=settings.fast_probes)
     progress = lambda line: click.echo(line, err=True)  # noqa: E731  (stdout stays the JSON report)
     report = as_report(run_calibration(list(dirs), embedder, dpi, enrolled, progress), embedder.meta.version, enrolled)
     click.echo(json.dumps(report, indent=2))

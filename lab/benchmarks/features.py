@@ -35,16 +35,19 @@ def main() -> None:
     ap.add_argument("dirs", nargs="+", type=Path)
     ap.add_argument("--weights", nargs="+", type=Path, default=[DEFAULT_WEIGHTS])
     ap.add_argument("--images", type=int, default=20)
+    ap.add_argument("--fast-probes", action="store_true", help="each model also with FAST_PROBES, in the same run")
     args = ap.parse_args()
     keep_freed_memory()  # as the server does
     torch.set_num_threads(1)
-    embedders = [TorchEmbedder(w, 16_000_000, threads=1, precision="float32") for w in args.weights]
+    embedders = [TorchEmbedder(w, 16_000_000, threads=1, precision="float32", fast_probes=fast)
+                 for w in args.weights for fast in ((False, True) if args.fast_probes else (False,))]
     for folder in args.dirs:
         dpi = folder_dpi(folder)
         images = [i.path.read_bytes() for i in scan_folder(folder)[: args.images]]
         for embedder in embedders:
             t = per_image_ms(embedder, images, dpi)
-            print(f"{folder.name}: model {embedder.meta.version}: p50 {np.percentile(t, 50):.0f} ms, "
+            mode = " fast probes" if embedder.distinct_probe_minutiae else ""
+            print(f"{folder.name}: model {embedder.meta.version}{mode}: p50 {np.percentile(t, 50):.0f} ms, "
                   f"p90 {np.percentile(t, 90):.0f} ms per image (one core)", flush=True)
 
 

@@ -82,8 +82,7 @@ def _cached(path: Path, make: Any) -> Any:
 
 def load_sets(dirs: list[Path], embedder: TorchEmbedder, cache: Path) -> list[Print]:
     prints: list[Print] = []
-    # templates this model reads as its own are the same templates: the oldest such version's cache serves
-    tag = embedder.meta.readable_versions()[-1]
+    tag = embedder.meta.version
     for folder in dirs:
         imps = scan_folder(folder)
         dpi = folder_dpi(folder)
@@ -91,7 +90,7 @@ def load_sets(dirs: list[Path], embedder: TorchEmbedder, cache: Path) -> list[Pr
                              lambda imps=imps, dpi=dpi: _embed(embedder, [(i.path.read_bytes(), dpi) for i in imps]))
         probes = [None] * len(imps)
         if embedder.distinct_probe_minutiae:
-            probes = _cached(cache / embedder.meta.version / f"{folder.name}-probes.pkl",
+            probes = _cached(cache / tag / f"{folder.name}-fast-probes.pkl",
                              lambda imps=imps, dpi=dpi: _probe_minutiae(embedder, [(i.path.read_bytes(), dpi) for i in imps]))
         prints += [Print(folder.name, i.finger, i.impression, e, m)
                    for i, e, m in zip(imps, embeddings, probes, strict=True)]
@@ -109,7 +108,7 @@ def distractors(n: int, embedder: TorchEmbedder, cache: Path) -> list[Embedding]
             images = [encode_png(f[0]) for f in synthetic_impressions(seeds, impressions=1, seed=seeds[0])]
             return _embed(embedder, [(png, 500.0) for png in images])
 
-        out += _cached(cache / embedder.meta.readable_versions()[-1] / f"distractors-{start}-{len(seeds)}.pkl", make)
+        out += _cached(cache / embedder.meta.version / f"distractors-{start}-{len(seeds)}.pkl", make)
     return out
 
 
@@ -182,10 +181,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--minutiae-shortlist", type=int, default=None,
                     help="candidates the minutiae re-score (default: the comparator's)")
+    ap.add_argument("--fast-probes", action="store_true", help="probes as FAST_PROBES finds them")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (one: beside other jobs, no spinning teams)")
     args = ap.parse_args()
     one_blas_thread()
-    embedder = TorchEmbedder(args.weights, 16_000_000, threads=args.threads, precision="float32")
+    embedder = TorchEmbedder(args.weights, 16_000_000, threads=args.threads, precision="float32",
+                             fast_probes=args.fast_probes)
     comparator = Comparator.from_card(embedder.meta)
     if args.minutiae_shortlist:
         comparator = dataclasses.replace(comparator, minutiae_shortlist=args.minutiae_shortlist)

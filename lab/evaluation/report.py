@@ -253,8 +253,8 @@ def fold_comparators(meta: ModelMeta, folds: Path) -> dict[str, Comparator]:
 
 def run_eval(dirs: list[Path], baseline: str, weights: Path | None, out: Path, dpi: float | None,
              log: Callable[[str], None], min_quality: float = 0.3, precision: str = "auto",
-             folds: Path | None = None) -> list[SetResult]:
-    embedder = TorchEmbedder(weights or DEFAULT_WEIGHTS, _MAX_PIXELS, precision=precision)
+             folds: Path | None = None, fast_probes: bool = False) -> list[SetResult]:
+    embedder = TorchEmbedder(weights or DEFAULT_WEIGHTS, _MAX_PIXELS, precision=precision, fast_probes=fast_probes)
     one_blas_thread()  # as the service compares
     out.mkdir(parents=True, exist_ok=True)
     per_set = fold_comparators(embedder.meta, folds) if folds else {}
