@@ -149,6 +149,9 @@ async def test_model_load_failure_keeps_liveness_and_reports_unready(app_client:
     assert log_lines and '"log.level":"error"' in log_lines[0]
 
 
+SEARCH_SECONDS = 5.0  # long beside an extraction (LEADER's ~0.5-1 s), so the queue, not extraction, decides
+
+
 async def test_gallery_search_is_inside_the_queue_bound_and_the_request_deadline(
         live_server: Callable[..., Any], png_prints: list[list[bytes]], monkeypatch: pytest.MonkeyPatch) -> None:
     """A slow search holds its request's slot: overload is refused at the door, not queued behind it."""
@@ -159,7 +162,7 @@ async def test_gallery_search_is_inside_the_queue_bound_and_the_request_deadline
 
     def slow_search(self: GalleryIndex, *args: Any) -> Any:
         searching.set()
-        time.sleep(4.0)  # long beside an extraction (LEADER's ~1 s), so the queue, not extraction, decides
+        time.sleep(SEARCH_SECONDS)
         return real_search(self, *args)
 
     monkeypatch.setattr(GalleryIndex, "search_views", slow_search)
@@ -172,9 +175,10 @@ async def test_gallery_search_is_inside_the_queue_bound_and_the_request_deadline
         assert r.status_code == 503 and r.json()["error"]["code"] == "queue_full"
         assert (await busy).status_code == 200
         one = time.perf_counter() - started  # one extraction and one search, on this machine now
-    # three searches queue on the one search thread: with a deadline that fits one extraction and one search
-    # (and a margin for extracting three at once), the last runs out of it
-    async with live_server(max_pool_size=4, request_timeout=one + 2.5) as (c, _):
+    # three searches queue on the one search thread, with a deadline of one extraction (E) and two searches:
+    # the first request ends after three extractions sharing the cores (3E) and one search, inside it while
+    # 2E < one search (E up to 2.5 s, a busy machine); the last needs three searches, beyond it whatever E is
+    async with live_server(max_pool_size=4, request_timeout=one + SEARCH_SECONDS) as (c, _):
         both = await asyncio.gather(*(c.post("/api/v1/fingerprint/identify", **_body(png_prints[0][0]))
                                       for _ in range(3)))
         codes = sorted(r.status_code for r in both)
