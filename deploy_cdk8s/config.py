@@ -31,7 +31,7 @@ class EnvConfig:
     database_port: int = 5432
     prometheus_replicas: int = 2
     # HPA target, requests per second per pod: ~70 % of one pod's measured saturation. Model 5.0.0 on 2 CPUs
-    # (LEADER on every print): 2.2-2.4 identify/s, `python -m lab.benchmarks.load --gallery 10000`
+    # (LEADER on every print): 2.2-2.4 identify/s, 1.7 in a noisier run, `python -m lab.benchmarks.load --gallery 10000`
     requests_per_pod: str = "1500m"
     # a cluster that already runs the Prometheus Operator (kube-prometheus-stack): ServiceMonitor and
     # PrometheusRule objects (the same rules) instead of the bundled Prometheus, Alertmanager and Grafana

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fingerprint.model.leader import QUALITY_THRESHOLD
+
 CELL = 4  # px per output cell
 MULTIPLE = 16  # input sides are padded to this (two more halvings below the cells)
 OUTPUTS = 6
@@ -29,7 +31,7 @@ def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 
 
 NORM_PX = 17  # about two ridge periods
-THRESHOLD = 0.6  # LEADER's, on the probability the student learns
+THRESHOLD = QUALITY_THRESHOLD  # LEADER's, on the probability the student learns
 
 
 def _box_mean(x: torch.Tensor) -> torch.Tensor:

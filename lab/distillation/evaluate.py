@@ -30,12 +30,12 @@ from fingerprint.calibration.dataset import folder_dpi, scan_folder
 from fingerprint.model.comparator import Comparator
 from fingerprint.model.decode import ImageRejected, decode_grayscale, to_target_dpi
 from fingerprint.model.embedder import TorchEmbedder
-from fingerprint.model.leader import LeaderNet, MinutiaeFinder, finder, window_minutiae
+from fingerprint.model.leader import MinutiaeFinder, finder, window_minutiae
 from fingerprint.model.minutiae import MinutiaeTemplate
 from fingerprint.model.minutiae.extract import MASK_CELL_PX
 from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.student import THRESHOLD, StudentNet, find
-from fingerprint.model.weights import DEFAULT_WEIGHTS
+from fingerprint.model.weights import DEFAULT_WEIGHTS, load_leader
 from lab.evaluation.minutiae_folds import _origin, figures, fused
 
 
@@ -62,8 +62,8 @@ def _templates(folder: Path, embedder: TorchEmbedder, find: MinutiaeFinder) -> t
 def _leader_templates(folder: Path, embedder: TorchEmbedder, cache: Path) -> list[MinutiaeTemplate]:
     path = cache / f"{folder.name}.pkl"
     if not path.exists():
-        net = LeaderNet().eval()
-        net.load_state_dict(torch.load(DEFAULT_WEIGHTS.parent / "leader.pt"))
+        net = load_leader(DEFAULT_WEIGHTS, embedder.meta)
+        assert net is not None, "the bundled card fuses LEADER's minutiae"
         cache.mkdir(parents=True, exist_ok=True)
         path.write_bytes(pickle.dumps(_templates(folder, embedder, finder(net))[0]))
     loaded: list[MinutiaeTemplate] = pickle.loads(path.read_bytes())

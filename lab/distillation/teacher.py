@@ -20,13 +20,13 @@ import torch
 
 from fingerprint.calibration.dataset import folder_dpi, scan_folder
 from fingerprint.model.decode import ImageRejected, decode_grayscale, to_target_dpi
-from fingerprint.model.leader import LeaderNet, maps, minutiae_from_maps
-from fingerprint.model.weights import DEFAULT_WEIGHTS
+from fingerprint.model.leader import LeaderForward, maps, minutiae_from_maps
+from fingerprint.model.weights import DEFAULT_WEIGHTS, load_leader, read_meta
 
 SYNTHETIC_SEEDS = 9_000_000  # outside the training bank's and the growth benchmark's distractor seeds
 
 
-def label(net: LeaderNet, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def label(net: LeaderForward, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(n, 4) float32 x, y, direction (radians in the image's frame: x right, y down), ending (1) or not;
     and (H, W) uint8 LEADER's smoothed probability (what its threshold and suppression read) x 255."""
     out, top, left = maps(net, gray)
@@ -58,16 +58,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dirs", nargs="*", type=Path)
     ap.add_argument("--synthetic", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=Path("runs/distill/teacher"))
+    ap.add_argument("--out", type=Path, default=Path("runs/distill/teacher-soft"))
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     from fingerprint.model.allocator import keep_freed_memory
 
     keep_freed_memory()
     torch.set_num_threads(args.threads)
-    net = LeaderNet().eval()
-    net.load_state_dict(torch.load(DEFAULT_WEIGHTS.parent / "leader.pt"))
-    net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    net = load_leader(DEFAULT_WEIGHTS, read_meta(DEFAULT_WEIGHTS))  # as served: sha256 checked, channels-last
+    assert net is not None, "the bundled card fuses LEADER's minutiae"
     args.out.mkdir(parents=True, exist_ok=True)
     jobs = [(name, src) for name, src in _prints(args.dirs, args.synthetic) if not (args.out / f"{name}.npz").exists()]
     start = time.perf_counter()
