@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
 
-.PHONY: serve test image lab train lint typecheck system-deps synth-cdk8s clean
+.PHONY: serve test test-deps image lab train lint typecheck system-deps synth-cdk8s clean
 
 $(VENV)/.runtime: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -41,8 +41,12 @@ typecheck: $(VENV)/.dev
 	$(VENV)/bin/mypy
 
 ## test: everything CI runs: lint, types, the whole test suite (two workers: many tests wait on processes)
-test: system-deps $(VENV)/.dev $(VENV)-checkov/.installed .cdk8s-cli/.installed lint typecheck
+test: test-deps lint typecheck
 	$(VENV)/bin/pytest -q -n 2 --dist loadfile --durations=20
+
+# the four installs share nothing (apt, two venvs, npm): side by side, a fresh machine waits for the longest only
+test-deps:
+	$(MAKE) -j4 system-deps $(VENV)/.dev $(VENV)-checkov/.installed .cdk8s-cli/.installed
 
 ## image: build the container image with whichever of docker, podman or buildah is on PATH
 IMAGE ?= ghcr.io/fingerprint-api/fingerprint-api:0.1.0
