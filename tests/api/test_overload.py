@@ -187,17 +187,16 @@ async def test_gallery_search_is_inside_the_queue_bound_and_the_request_deadline
         assert r.status_code == 503 and r.json()["error"]["code"] == "queue_full"
         assert (await busy).status_code == 200
     monkeypatch.setattr(GalleryIndex, "search_views", first_search_only)
-    try:
-        # three searches on the one search thread: the first answers, the second is held past the
-        # deadline and the third waits behind it for the thread; both must end as 504 at the deadline
-        async with live_server(max_pool_size=4, request_timeout=DEADLINE_SECONDS) as (c, _):
-            started = time.perf_counter()
+    # three searches on the one search thread: the first answers, the second is held past the
+    # deadline and the third waits behind it for the thread; both must end as 504 at the deadline
+    async with live_server(max_pool_size=4, request_timeout=DEADLINE_SECONDS) as (c, _):
+        started = time.perf_counter()
+        try:
             three = await asyncio.gather(*(c.post("/api/v1/fingerprint/identify", **_body(png_prints[0][0]))
                                            for _ in range(3)))
             waited = time.perf_counter() - started
-            release.set()
-            assert sorted(r.status_code for r in three) == [200, 504, 504]
-            assert all(r.json()["error"]["code"] == "request_timeout" for r in three if r.status_code == 504)
-            assert waited < DEADLINE_SECONDS + 10  # answered at the deadline, not after the held search
-    finally:
-        release.set()
+        finally:
+            release.set()  # before the server stops: its shutdown waits for the search thread
+        assert sorted(r.status_code for r in three) == [200, 504, 504]
+        assert all(r.json()["error"]["code"] == "request_timeout" for r in three if r.status_code == 504)
+        assert waited < DEADLINE_SECONDS + 10  # answered at the deadline, not after the held search
