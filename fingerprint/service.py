@@ -247,6 +247,9 @@ class FingerprintService:
             nfiq2 = await nfiq if not nfiq.cancelled() else None
         if self.settings.min_enroll_nfiq2 and (nfiq2 or 0) < self.settings.min_enroll_nfiq2:
             raise LowQuality(nfiq2 or 0, self.settings.min_enroll_nfiq2, "NFIQ 2")
+        found = extracted.minutiae
+        if found is not None and found.count < self.settings.min_enroll_minutiae:
+            raise LowQuality(found.count, self.settings.min_enroll_minutiae, "minutiae count")
         template = Template(
             meta=TemplateMeta(
                 template_id=str(uuid.uuid4()), subject_id=subject_id, finger=finger, model_version=meta.version,

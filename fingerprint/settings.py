@@ -43,6 +43,9 @@ class Settings:
     # later model's templates without recapture; erased with its template
     keep_enrollment_images: bool = False
     min_enroll_nfiq2: int = 0  # NFIQ 2 (0-100) an enrolment needs; 0: computed and returned, never refused
+    # minutiae an enrolment needs (LEADER's where the model finds them): a template with fewer outscores
+    # the true mate of other fingers' probes (model card); 0 never refuses
+    min_enroll_minutiae: int = 10
     # the score verify and identify decide with; unset: the score that TARGET_FMR of the gallery's own
     # impostor scores reach (gallery/impostors.py), the model card's prior until the gallery can tell
     match_threshold: float | None = None
@@ -146,6 +149,8 @@ def _validate(s: Settings) -> None:
         raise SettingsError("KEEP_ENROLLMENT_IMAGES needs TEMPLATE_KEY_FILE: kept images are sealed like templates")
     if not 0 <= s.min_enroll_nfiq2 <= 100:
         raise SettingsError("MIN_ENROLL_NFIQ2 must be within [0, 100]")
+    if not 0 <= s.min_enroll_minutiae <= 1000:
+        raise SettingsError("MIN_ENROLL_MINUTIAE must be within [0, 1000]")
     if s.api_keys_file is None and not s.allow_unauthenticated and not is_loopback(s.host):
         raise SettingsError(f"HOST={s.host!r} without API_KEYS_FILE: set API_KEYS_FILE, or ALLOW_UNAUTHENTICATED=true "
                             "to expose an unauthenticated API deliberately")

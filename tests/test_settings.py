@@ -25,3 +25,11 @@ def test_inference_precision_is_one_of_three() -> None:
     assert load_settings({"INFERENCE_PRECISION": "float32"}).inference_precision == "float32"
     with pytest.raises(SettingsError, match="INFERENCE_PRECISION"):
         load_settings({"INFERENCE_PRECISION": "float16"})
+
+
+def test_the_enrolment_minutiae_minimum_defaults_to_the_model_cards_and_is_checked() -> None:
+    assert load_settings({}).min_enroll_minutiae == 10
+    assert load_settings({"MIN_ENROLL_MINUTIAE": "0"}).min_enroll_minutiae == 0
+    for bad in ("-1", "1001", "many"):
+        with pytest.raises(SettingsError, match="MIN_ENROLL_MINUTIAE"):
+            load_settings({"MIN_ENROLL_MINUTIAE": bad})

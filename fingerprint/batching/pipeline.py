@@ -26,7 +26,7 @@ T = TypeVar("T")
 
 class LowQuality(Exception):
     def __init__(self, quality: float, minimum: float, measure: str = "image quality") -> None:
-        super().__init__(f"{measure} {quality:.3g} is below the minimum {minimum:.3g}")
+        super().__init__(f"{measure} {quality:.4g} is below the minimum {minimum:.4g}")
         self.quality = quality
         self.minimum = minimum
 

@@ -1,6 +1,7 @@
 """How identification and the served default decision hold as the gallery grows.
 
-Every finger of the given sets is enrolled (its first impression), every other impression probes, as
+Every finger of the given sets is enrolled (its first impression that enrolment accepts: at least
+`--min-minutiae` minutiae, as MIN_ENROLL_MINUTIAE), every other impression probes, as
 the service identifies it (`GalleryIndex.search_views`, shortlists included), with the threshold the
 service decides with: the gallery's own estimate (gallery/impostors.py) at TARGET_FMR, from the
 enrolled templates alone. Then synthetic distractor fingers (one impression each, never seen by the
@@ -120,55 +121,93 @@ def subject_of(set_name: str, finger: str) -> str:
     return f"{SAME_PEOPLE.get(set_name, set_name)}/{finger}"
 
 
-def measure(prints: list[Print], extra: list[Embedding], comparator: Comparator, target_fmr: float,
-            dim: int) -> dict[str, Any]:
-    index = GalleryIndex(dim, comparator)
+def enrolled_prints(prints: list[Print], min_minutiae: int = 0) -> dict[tuple[str, str], int]:
+    """Each finger's first impression that enrolment accepts (at least `min_minutiae` minutiae, as
+    MIN_ENROLL_MINUTIAE refuses the rest); a finger with none is not enrolled."""
     enrolled: dict[tuple[str, str], int] = {}
-    for k, p in enumerate(prints):
-        key = (p.set_name, p.finger)
-        if key not in enrolled or p.impression < prints[enrolled[key]].impression:
+    for k in sorted(range(len(prints)), key=lambda k: prints[k].impression):
+        p, key = prints[k], (prints[k].set_name, prints[k].finger)
+        found = p.embedding.minutiae
+        if key not in enrolled and (found is None or found.count >= min_minutiae):
             enrolled[key] = k
+    return enrolled
+
+
+@dataclass
+class Gallery:
+    index: GalleryIndex
+    enrolled: dict[tuple[str, str], int]  # (set, finger) -> the print enrolled
+    threshold: float | None  # the gallery's own estimate at the target FMR
+    impostor_scores: int
+
+
+def build(prints: list[Print], extra: list[Embedding], comparator: Comparator, target_fmr: float, dim: int,
+          min_minutiae: int = 0) -> Gallery:
+    index = GalleryIndex(dim, comparator)
+    enrolled = enrolled_prints(prints, min_minutiae)
     for (set_name, finger), k in enrolled.items():
         e = prints[k].embedding
         index.add(f"{set_name}/{finger}", subject_of(set_name, finger), None, e.views[0], e.dense, e.minutiae)
     for j, e in enumerate(extra):
+        if e.minutiae is not None and e.minutiae.count < min_minutiae:
+            continue  # enrolment would refuse it
         index.add(f"distractor/{j}", f"distractor/{j}", None, e.views[0], e.dense, e.minutiae)
     sample = ImpostorSample()
     asyncio.run(ImpostorEstimator(index, sample, busy_share=1.0).catch_up())  # nothing else to serve
-    threshold = sample.threshold(target_fmr)
-    per_set: dict[str, dict[str, float]] = {}
-    enrolled_ids = set(enrolled.values())
-    for set_name in sorted({p.set_name for p in prints}):
-        fingers = sorted({p.finger for p in prints if p.set_name == set_name})
-        rank1 = named = wrong = genuine_miss = genuine = impostor_hit = impostor = 0
-        for k, p in enumerate(prints):
-            if p.set_name != set_name or k in enrolled_ids:
-                continue
-            e, own = p.embedding, subject_of(set_name, p.finger)
-            found = p.probe_minutiae if p.probe_minutiae is not None else e.minutiae
-            probe = comparator.probe(found) if comparator.fuses_minutiae and found is not None else None
-            hits = index.search_views(e.views, 1, e.dense, probe)
-            top = hits[0] if hits else None
-            rank1 += top is not None and top.subject_id == own
-            if top is not None and threshold is not None and top.score >= threshold:
-                named += top.subject_id == own
-                wrong += top.subject_id != own
-            at = fingers.index(p.finger)
-            for finger in [fingers[(at + d) % len(fingers)] for d in range(min(10, len(fingers)))]:
-                hit = index.best_for_subject(e.views, subject_of(set_name, finger), e.dense, probe)
-                assert hit is not None
-                accepted = threshold is not None and hit.score >= threshold
-                if finger == p.finger:
-                    genuine += 1
-                    genuine_miss += not accepted
-                else:
-                    impostor += 1
-                    impostor_hit += accepted
-        probes = genuine
-        per_set[set_name] = {"probes": probes, "rank1": rank1 / probes, "identify_named_right": named / probes,
-                             "identify_named_wrong": wrong / probes, "verify_fnmr": genuine_miss / genuine,
-                             "verify_fmr": impostor_hit / max(impostor, 1), "impostor_verifications": impostor}
-    return {"gallery": len(index), "threshold": threshold, "impostor_scores": len(sample.scores), "sets": per_set}
+    return Gallery(index, enrolled, sample.threshold(target_fmr), len(sample.scores))
+
+
+def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bool = True) -> dict[str, Any]:
+    """One set's probes (every impression not enrolled, of an enrolled finger) against the whole gallery."""
+    index, threshold, comparator = gallery.index, gallery.threshold, gallery.index.comparator
+    enrolled_ids = set(gallery.enrolled.values())
+    fingers = sorted({f for s, f in gallery.enrolled if s == set_name})
+    rank1 = named = wrong = genuine_miss = genuine = impostor_hit = impostor = probes = 0
+    wrong_names: list[str] = []
+    for k, p in enumerate(prints):
+        if p.set_name != set_name or k in enrolled_ids or (set_name, p.finger) not in gallery.enrolled:
+            continue
+        probes += 1
+        e, own = p.embedding, subject_of(set_name, p.finger)
+        found = p.probe_minutiae if p.probe_minutiae is not None else e.minutiae
+        probe = comparator.probe(found) if comparator.fuses_minutiae and found is not None else None
+        hits = index.search_views(e.views, 1, e.dense, probe)
+        top = hits[0] if hits else None
+        rank1 += top is not None and top.subject_id == own
+        if top is not None and threshold is not None and top.score >= threshold:
+            named += top.subject_id == own
+            if top.subject_id != own:
+                wrong += 1
+                wrong_names.append(f"{p.finger}_{p.impression} -> {top.template_id} ({top.score:.4f})")
+        if not verify:
+            continue
+        at = fingers.index(p.finger)
+        for finger in [fingers[(at + d) % len(fingers)] for d in range(min(10, len(fingers)))]:
+            hit = index.best_for_subject(e.views, subject_of(set_name, finger), e.dense, probe)
+            assert hit is not None
+            accepted = threshold is not None and hit.score >= threshold
+            if finger == p.finger:
+                genuine += 1
+                genuine_miss += not accepted
+            else:
+                impostor += 1
+                impostor_hit += accepted
+    out: dict[str, Any] = {
+        "probes": probes, "rank1": rank1 / probes, "identify_named_right": named / probes,
+        "identify_named_wrong": wrong / probes, "wrong_names": wrong_names,
+        "fingers_not_enrolled": len({p.finger for p in prints if p.set_name == set_name}) - len(fingers)}
+    if verify:
+        out.update(verify_fnmr=genuine_miss / genuine, verify_fmr=impostor_hit / max(impostor, 1),
+                   impostor_verifications=impostor)
+    return out
+
+
+def measure(prints: list[Print], extra: list[Embedding], comparator: Comparator, target_fmr: float,
+            dim: int, min_minutiae: int = 0) -> dict[str, Any]:
+    gallery = build(prints, extra, comparator, target_fmr, dim, min_minutiae)
+    sets = {name: measure_set(prints, gallery, name) for name in sorted({p.set_name for p in prints})}
+    return {"gallery": len(gallery.index), "threshold": gallery.threshold,
+            "impostor_scores": gallery.impostor_scores, "sets": sets}
 
 
 def main() -> None:
@@ -181,6 +220,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--minutiae-shortlist", type=int, default=None,
                     help="candidates the minutiae re-score (default: the comparator's)")
+    ap.add_argument("--min-minutiae", type=int, default=10,
+                    help="enrol each finger's first impression with at least this many minutiae (MIN_ENROLL_MINUTIAE)")
+    ap.add_argument("--wrong-names", action="store_true", help="list each probe identify names wrongly")
     ap.add_argument("--fast-probes", action="store_true", help="probes as FAST_PROBES finds them")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (one: beside other jobs, no spinning teams)")
     args = ap.parse_args()
@@ -195,7 +237,7 @@ def main() -> None:
     for n in [int(x) for x in args.distractors.split(",")]:
         start = time.perf_counter()
         extra = distractors(n, embedder, args.cache) if n else []
-        result = measure(prints, extra, comparator, args.target_fmr, embedder.meta.embedding_dim)
+        result = measure(prints, extra, comparator, args.target_fmr, embedder.meta.embedding_dim, args.min_minutiae)
         result.update(distractors=n, seconds=round(time.perf_counter() - start, 1), model=embedder.meta.version)
         report.append(result)
         print(f"+{n} distractors: gallery {result['gallery']}, threshold {result['threshold']} from "
@@ -203,7 +245,11 @@ def main() -> None:
         for name, r in result["sets"].items():
             print(f"  {name}: rank-1 {100 * r['rank1']:.1f} %, identify right at threshold "
                   f"{100 * r['identify_named_right']:.1f} % / wrong {100 * r['identify_named_wrong']:.1f} %, verify FNMR "
-                  f"{100 * r['verify_fnmr']:.1f} % FMR {100 * r['verify_fmr']:.2f} % ({r['probes']} probes)", flush=True)
+                  f"{100 * r['verify_fnmr']:.1f} % FMR {100 * r['verify_fmr']:.2f} % ({r['probes']} probes, "
+                  f"{r['fingers_not_enrolled']} fingers not enrolled)", flush=True)
+            if args.wrong_names:
+                for line in r["wrong_names"]:
+                    print(f"    named wrongly: {line}")
     if args.out:
         args.out.write_text(json.dumps(report, indent=1))
 

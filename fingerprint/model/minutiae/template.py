@@ -43,6 +43,11 @@ class MinutiaeTemplate:
     foreground: np.ndarray  # (H, W) bool, one cell per MASK_CELL_PX block of the window
     leader: np.ndarray | None = None  # (m, 3) float32 as `points`: LEADER's minutiae of the same window
 
+    @property
+    def count(self) -> int:
+        """The minutiae this print is compared by: LEADER's where the model finds them, else its own."""
+        return len(self.points if self.leader is None else self.leader)
+
     def leader_template(self) -> MinutiaeTemplate | None:
         """LEADER's minutiae on this print's foreground, compared as any minutiae are."""
         return None if self.leader is None else MinutiaeTemplate(self.leader, self.foreground)

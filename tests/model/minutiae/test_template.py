@@ -60,3 +60,10 @@ def test_leaders_minutiae_ride_along_and_old_templates_still_parse() -> None:
     assert old.leader is None and old.leader_template() is None
     with pytest.raises(MinutiaeFormatError):
         MinutiaeTemplate.from_bytes(both.to_bytes()[:-1])
+
+
+def test_a_print_counts_the_minutiae_it_is_compared_by_leaders_where_found() -> None:
+    own = _template(7)
+    assert own.count == 7
+    assert MinutiaeTemplate(own.points, own.foreground, own.points[:3]).count == 3
+    assert MinutiaeTemplate(own.points, own.foreground, np.zeros((0, 3), np.float32)).count == 0

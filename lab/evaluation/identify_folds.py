@@ -1,0 +1,84 @@
+"""Identify's minutiae shortlist and enrolment's minutiae minimum, chosen leave-one-sensor-out.
+
+Every combination is measured as the service identifies (lab/benchmarks/gallery_growth.py: one gallery
+of every given set's fingers, each enrolled from its first impression that the minimum accepts, every
+other impression probing). A set's reported figure is the one of the combination that did best on the
+other sets: the highest mean rank-1 over them (each set weighing the same), then the fewest probes named
+wrongly at the default threshold, then the shorter shortlist (cheaper identify), then the lower minimum
+(fewer enrolments refused). The combination the service ships is the one all sets choose.
+
+    python -m lab.evaluation.identify_folds ../shared/fingerprints/* --cache runs/growth
+
+Reuses gallery_growth's cached embeddings (`--cache`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from fingerprint.model.comparator import Comparator
+from fingerprint.model.embedder import TorchEmbedder
+from fingerprint.model.minutiae.match import one_blas_thread
+from fingerprint.model.weights import DEFAULT_WEIGHTS
+from lab.benchmarks.gallery_growth import build, load_sets, measure_set
+
+Combination = tuple[int, int]  # (minutiae shortlist, enrolment minimum)
+
+
+def choose(results: dict[Combination, dict[str, dict[str, Any]]], without: str | None) -> Combination:
+    """The combination that did best on every set but `without` (None: on every set)."""
+    def merit(combo: Combination) -> tuple[float, float, int, int]:
+        sets = [r for name, r in results[combo].items() if name != without]
+        rank1 = sum(r["rank1"] for r in sets) / len(sets)
+        wrong = sum(r["identify_named_wrong"] for r in sets) / len(sets)
+        return (-rank1, wrong, combo[0], combo[1])
+    return min(results, key=merit)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dirs", nargs="+", type=Path)
+    ap.add_argument("--shortlists", default="8,16,32,64")
+    ap.add_argument("--minima", default="0,8,10,12")
+    ap.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
+    ap.add_argument("--target-fmr", type=float, default=0.001)
+    ap.add_argument("--cache", type=Path, default=Path("runs/growth"))
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    one_blas_thread()
+    embedder = TorchEmbedder(args.weights, 16_000_000, threads=args.threads, precision="float32")
+    card = Comparator.from_card(embedder.meta)
+    prints = load_sets([d for d in args.dirs if d.is_dir()], embedder, args.cache)
+    names = sorted({p.set_name for p in prints})
+    results: dict[Combination, dict[str, dict[str, Any]]] = {}
+    for minimum in [int(x) for x in args.minima.split(",")]:
+        gallery = build(prints, [], card, args.target_fmr, embedder.meta.embedding_dim, minimum)
+        for shortlist in [int(x) for x in args.shortlists.split(",")]:
+            gallery.index.comparator = dataclasses.replace(card, minutiae_shortlist=shortlist)
+            results[(shortlist, minimum)] = {n: measure_set(prints, gallery, n, verify=False) for n in names}
+            row = results[(shortlist, minimum)]
+            print(f"shortlist {shortlist:3d} minimum {minimum:2d} threshold {gallery.threshold:.4f}: rank-1 "
+                  + " / ".join(f"{100 * row[n]['rank1']:.1f}" for n in names) + ", named wrongly "
+                  + " / ".join(str(len(row[n]["wrong_names"])) for n in names), flush=True)
+    print("held-out set: combination chosen by the others -> its rank-1, named wrongly, fingers not enrolled")
+    chosen = {}
+    for name in names:
+        combo = choose(results, name)
+        r = results[combo][name]
+        chosen[name] = {"shortlist": combo[0], "minimum": combo[1], **r}
+        print(f"  {name}: shortlist {combo[0]}, minimum {combo[1]} -> rank-1 {100 * r['rank1']:.1f} %, "
+              f"{len(r['wrong_names'])} named wrongly, {r['fingers_not_enrolled']} not enrolled")
+    everyone = choose(results, None)
+    print(f"all sets choose: shortlist {everyone[0]}, minimum {everyone[1]}")
+    if args.out:
+        args.out.write_text(json.dumps({"chosen": chosen, "all": {"shortlist": everyone[0], "minimum": everyone[1]},
+                                        "results": {f"{s},{m}": r for (s, m), r in results.items()}}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
