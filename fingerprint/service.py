@@ -7,7 +7,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -118,7 +118,7 @@ class FingerprintService:
         self.telemetry.set_model_version(meta.version)
         readable = meta.readable_versions()
         # one scorer: the index compares with it what the pipeline builds probes with
-        comparator = Comparator.from_card(meta)
+        comparator = replace(Comparator.from_card(meta), minutiae_shortlist=self.settings.identify_minutiae_shortlist)
         backoff = 0.5
         while True:  # the database may be down at start-up: keep trying, readiness says why
             index = GalleryIndex(meta.embedding_dim, comparator)

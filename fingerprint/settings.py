@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from fingerprint.model.comparator import GRID_SHORTLIST, MINUTIAE_SHORTLIST
 from fingerprint.model.network import PRECISIONS
 from fingerprint.model.weights import DEFAULT_WEIGHTS
 
@@ -49,6 +50,8 @@ class Settings:
     # the score verify and identify decide with; unset: the score that TARGET_FMR of the gallery's own
     # impostor scores reach (gallery/impostors.py), the model card's prior until the gallery can tell
     match_threshold: float | None = None
+    # identify candidates re-scored on the minutiae: fewer is faster, and misses mates the grids rank lower
+    identify_minutiae_shortlist: int = MINUTIAE_SHORTLIST
     target_fmr: float = 0.001
     max_body_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 16_000_000
@@ -149,6 +152,8 @@ def _validate(s: Settings) -> None:
         raise SettingsError("KEEP_ENROLLMENT_IMAGES needs TEMPLATE_KEY_FILE: kept images are sealed like templates")
     if not 0 <= s.min_enroll_nfiq2 <= 100:
         raise SettingsError("MIN_ENROLL_NFIQ2 must be within [0, 100]")
+    if not 1 <= s.identify_minutiae_shortlist <= GRID_SHORTLIST:
+        raise SettingsError(f"IDENTIFY_MINUTIAE_SHORTLIST must be within [1, {GRID_SHORTLIST}]")
     if not 0 <= s.min_enroll_minutiae <= 1000:
         raise SettingsError("MIN_ENROLL_MINUTIAE must be within [0, 1000]")
     if s.api_keys_file is None and not s.allow_unauthenticated and not is_loopback(s.host):

@@ -9,7 +9,8 @@ wrongly at the default threshold, then the shorter shortlist (cheaper identify),
 
     python -m lab.evaluation.identify_folds ../shared/fingerprints/* --cache runs/growth
 
-Reuses gallery_growth's cached embeddings (`--cache`).
+Reuses gallery_growth's cached embeddings (`--cache`); with `--out`, each combination is written as it is
+measured and a run started again measures only what the file lacks.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ def choose(results: dict[Combination, dict[str, dict[str, Any]]], without: str |
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dirs", nargs="+", type=Path)
-    ap.add_argument("--shortlists", default="8,16,32,64")
-    ap.add_argument("--minima", default="0,8,10,12")
+    ap.add_argument("--shortlists", default="8,16,32")
+    ap.add_argument("--minima", default="0,10,12")
     ap.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
     ap.add_argument("--target-fmr", type=float, default=0.001)
     ap.add_argument("--cache", type=Path, default=Path("runs/growth"))
@@ -56,17 +57,28 @@ def main() -> None:
     prints = load_sets([d for d in args.dirs if d.is_dir()], embedder, args.cache)
     names = sorted({p.set_name for p in prints})
     results: dict[Combination, dict[str, dict[str, Any]]] = {}
-    for minimum in [int(x) for x in args.minima.split(",")]:
+    if args.out and args.out.exists():
+        saved = json.loads(args.out.read_text())["results"]
+        results = {(int(k.split(",")[0]), int(k.split(",")[1])): r for k, r in saved.items()}
+    shortlists = [int(x) for x in args.shortlists.split(",")]
+    minima = [int(x) for x in args.minima.split(",")]
+    for minimum in minima:
+        if all((s, minimum) in results for s in shortlists):
+            continue
         gallery = build(prints, [], card, args.target_fmr, embedder.meta.embedding_dim, minimum)
-        for shortlist in [int(x) for x in args.shortlists.split(",")]:
+        for shortlist in shortlists:
+            if (shortlist, minimum) in results:
+                continue
             gallery.index.comparator = dataclasses.replace(card, minutiae_shortlist=shortlist)
             results[(shortlist, minimum)] = {n: measure_set(prints, gallery, n, verify=False) for n in names}
+            _write(args.out, results, {}, None)
             row = results[(shortlist, minimum)]
             print(f"shortlist {shortlist:3d} minimum {minimum:2d} threshold {gallery.threshold:.4f}: rank-1 "
                   + " / ".join(f"{100 * row[n]['rank1']:.1f}" for n in names) + ", named wrongly "
                   + " / ".join(str(len(row[n]["wrong_names"])) for n in names), flush=True)
     print("held-out set: combination chosen by the others -> its rank-1, named wrongly, fingers not enrolled")
     chosen = {}
+    results = {c: r for c, r in results.items() if c[0] in shortlists and c[1] in minima}
     for name in names:
         combo = choose(results, name)
         r = results[combo][name]
@@ -75,9 +87,16 @@ def main() -> None:
               f"{len(r['wrong_names'])} named wrongly, {r['fingers_not_enrolled']} not enrolled")
     everyone = choose(results, None)
     print(f"all sets choose: shortlist {everyone[0]}, minimum {everyone[1]}")
-    if args.out:
-        args.out.write_text(json.dumps({"chosen": chosen, "all": {"shortlist": everyone[0], "minimum": everyone[1]},
-                                        "results": {f"{s},{m}": r for (s, m), r in results.items()}}, indent=1))
+    _write(args.out, results, chosen, everyone)
+
+
+def _write(out: Path | None, results: dict[Combination, dict[str, dict[str, Any]]], chosen: dict[str, Any],
+           everyone: Combination | None) -> None:
+    if out is None:
+        return
+    shipped = None if everyone is None else {"shortlist": everyone[0], "minimum": everyone[1]}
+    out.write_text(json.dumps({"chosen": chosen, "all": shipped,
+                               "results": {f"{s},{m}": r for (s, m), r in results.items()}}, indent=1))
 
 
 if __name__ == "__main__":

@@ -40,6 +40,13 @@ async def test_health_and_readiness(app_client: Callable[..., Any]) -> None:
         assert status["model"]["probe_minutiae"] == "leader"  # FAST_PROBES is off by default
 
 
+async def test_identify_re_scores_as_many_candidates_on_the_minutiae_as_set(app_client: Callable[..., Any]) -> None:
+    async with app_client(identify_minutiae_shortlist=4) as c:
+        assert (await c.get("/api/v1/models/status")).json()["status"] == "ready"
+        index = c.app.state.service.index
+        assert index is not None and index.comparator.minutiae_shortlist == 4
+
+
 async def test_a_threshold_measured_on_the_operators_sensor_decides_verify_and_identify(
         app_client: Callable[..., Any], png_prints: list[list[bytes]]) -> None:
     async with app_client() as c:
