@@ -31,8 +31,9 @@ class EnvConfig:
     database_port: int = 5432
     prometheus_replicas: int = 2
     # HPA target, requests per second per pod: ~70 % of one pod's measured saturation. Model 5.0.0 on 2 CPUs
-    # (LEADER on every print): 2.2-2.4 identify/s, 1.7 in a noisier run, `python -m lab.benchmarks.load --gallery 10000`
-    requests_per_pod: str = "1500m"
+    # (LEADER on every print), identify re-scoring 32 candidates on the minutiae: 0.8 identify/s in a slow run
+    # where 8 candidates gave 1.1, ~1.7 scaled from the 2.2-2.4 of 8 in quieter runs (`python -m lab.benchmarks.load`)
+    requests_per_pod: str = "1000m"
     # a cluster that already runs the Prometheus Operator (kube-prometheus-stack): ServiceMonitor and
     # PrometheusRule objects (the same rules) instead of the bundled Prometheus, Alertmanager and Grafana
     prometheus_operator: bool = False

@@ -173,7 +173,7 @@ def test_the_hpa_request_rate_metric_is_served_by_a_deployed_adapter(synthesized
     hpa = find(objs, "HorizontalPodAutoscaler", "fingerprint-api-hpa")["spec"]
     pods = next(m["pods"] for m in hpa["metrics"] if m["type"] == "Pods")
     assert pods["metric"]["name"] == RATE_METRIC
-    assert pods["target"]["averageValue"] == ENVIRONMENTS[env].requests_per_pod == "1500m"
+    assert pods["target"]["averageValue"] == ENVIRONMENTS[env].requests_per_pod == "1000m"
     assert f'as: "{RATE_METRIC}"' in _data(objs, "prometheus-adapter-config")["config.yaml"]
     api = find(objs, "APIService", "v1beta1.custom.metrics.k8s.io")["spec"]
     assert (api["group"], api["version"]) == ("custom.metrics.k8s.io", "v1beta1")
