@@ -27,7 +27,7 @@ def test_inference_precision_is_one_of_three() -> None:
         load_settings({"INFERENCE_PRECISION": "float16"})
 
 
-def test_the_enrolment_minutiae_minimum_defaults_to_the_model_cards_and_is_checked() -> None:
+def test_the_enrolment_minutiae_minimum_defaults_to_ten_and_is_checked() -> None:
     assert load_settings({}).min_enroll_minutiae == 10
     assert load_settings({"MIN_ENROLL_MINUTIAE": "0"}).min_enroll_minutiae == 0
     for bad in ("-1", "1001", "many"):

@@ -39,6 +39,7 @@ from fingerprint.model.embedder import Embedding, TorchEmbedder
 from fingerprint.model.minutiae import MinutiaeTemplate
 from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.weights import DEFAULT_WEIGHTS
+from fingerprint.settings import Settings
 
 _BLOCK = 250  # synthetic distractors embedded and cached per block
 
@@ -220,7 +221,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--minutiae-shortlist", type=int, default=None,
                     help="candidates the minutiae re-score (default: the comparator's)")
-    ap.add_argument("--min-minutiae", type=int, default=10,
+    ap.add_argument("--min-minutiae", type=int, default=Settings().min_enroll_minutiae,
                     help="enrol each finger's first impression with at least this many minutiae (MIN_ENROLL_MINUTIAE)")
     ap.add_argument("--wrong-names", action="store_true", help="list each probe identify names wrongly")
     ap.add_argument("--fast-probes", action="store_true", help="probes as FAST_PROBES finds them")
