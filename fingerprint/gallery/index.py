@@ -242,9 +242,12 @@ class GalleryIndex:
         if c.fuses_minutiae and minutiae is not None:
             keep = min(max(top_k, c.minutiae_shortlist), len(rows))
             best_grid = torch.topk(grid_cos, keep).indices.tolist()
-            fused = self._fused(grid_cos[best_grid].tolist(), minutiae, [stored[i] for i in best_grid])
-            ranked = sorted(zip(fused, best_grid, strict=True), key=lambda p: -p[0])[:top_k]
-            return [Hit(names[i][0], names[i][1], names[i][2], c.to_score(sc)) for sc, i in ranked]
+            probe = minutiae if isinstance(minutiae, MinutiaeProbe) else c.probe(minutiae)
+            shortlisted = [stored[i] for i in best_grid]
+            ranked = c.ranked(grid_cos[best_grid].tolist(), probe,
+                              [None if s is None else MinutiaeTemplate.from_bytes(s) for s in shortlisted], top_k)
+            hits = [(names[best_grid[j]], c.to_score(sc)) for j, sc in ranked]
+            return [Hit(name[0], name[1], name[2], sc) for name, sc in hits]
         scores, order = torch.topk(grid_cos, min(top_k, len(rows)))
         return [Hit(names[i][0], names[i][1], names[i][2], c.to_score(sc))
                 for sc, i in zip(scores.tolist(), order.tolist(), strict=True)]

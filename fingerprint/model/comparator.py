@@ -30,6 +30,9 @@ T = TypeVar("T")
 VIEW_SHORTLIST = 256  # candidates by the probe's centred view that its shifted views re-score
 GRID_SHORTLIST = 64  # of those, the best by views that the descriptor grids re-score
 MINUTIAE_SHORTLIST = 32  # of those, the best by grid that the minutiae re-score (chosen leave-one-sensor-out)
+# of those, the best by grid and LEADER's minutiae that the hand-made minutiae also re-score: building a
+# candidate's cylinders is most of identify's cost, and the hand-made sets are the larger ones
+OWN_MINUTIAE_SHORTLIST = 8
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class Comparator:
     view_shortlist: int = VIEW_SHORTLIST
     grid_shortlist: int = GRID_SHORTLIST
     minutiae_shortlist: int = MINUTIAE_SHORTLIST
+    own_minutiae_shortlist: int = OWN_MINUTIAE_SHORTLIST
 
     @classmethod
     def from_card(cls, meta: ModelMeta) -> Comparator:
@@ -108,6 +112,23 @@ class Comparator:
             leader = self.minutiae.scores(cylinders.leader, [None if t is None else t.leader_template() for t in stored])
         return [self.fuse(g, 0.0 if m is None else m, 0.0 if n is None else n)
                 for g, m, n in zip(grid_cos, own, leader, strict=True)]
+
+    def ranked(self, grid_cos: Sequence[float], probe: MinutiaeProbe,
+               stored: Sequence[MinutiaeTemplate | None], top_k: int) -> list[tuple[int, float]]:
+        """Identify's re-ranking of a shortlist: (position in `stored`, fused cosine), best first, at most
+        max(top_k, own_minutiae_shortlist) of them. With both minutiae sets, LEADER's are compared first,
+        and only the best by grid and LEADER are also compared on the hand-made minutiae; each returned
+        score is the full `fused` one, as verify would give."""
+        if probe.leader is None or self.minutiae_weight <= 0 or len(stored) <= max(top_k, self.own_minutiae_shortlist):
+            return sorted(enumerate(self.fused(grid_cos, probe, stored)), key=lambda p: -p[1])[:top_k]
+        leader = self.minutiae.scores(probe.leader, [None if t is None else t.leader_template() for t in stored])
+        partial = [g + self.leader_weight * (2.0 * (0.0 if s is None else s) - 1.0)
+                   for g, s in zip(grid_cos, leader, strict=True)]
+        keep = sorted(range(len(stored)), key=lambda i: -partial[i])[: max(top_k, self.own_minutiae_shortlist)]
+        own = self.minutiae.scores(probe.own, [stored[i] for i in keep])
+        scored = [(i, self.fuse(grid_cos[i], 0.0 if m is None else m, leader[i] or 0.0))
+                  for i, m in zip(keep, own, strict=True)]
+        return sorted(scored, key=lambda p: -p[1])[:top_k]
 
     # --- every pair of a set (calibration, evaluation, release) ---------------------------------------
 

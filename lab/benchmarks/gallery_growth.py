@@ -221,6 +221,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--minutiae-shortlist", type=int, default=None,
                     help="candidates the minutiae re-score (default: the comparator's)")
+    ap.add_argument("--own-shortlist", type=int, default=None,
+                    help="of those, how many the hand-made minutiae also re-score (default: the comparator's)")
     ap.add_argument("--min-minutiae", type=int, default=Settings().min_enroll_minutiae,
                     help="enrol each finger's first impression with at least this many minutiae (MIN_ENROLL_MINUTIAE)")
     ap.add_argument("--wrong-names", action="store_true", help="list each probe identify names wrongly")
@@ -233,6 +235,8 @@ def main() -> None:
     comparator = Comparator.from_card(embedder.meta)
     if args.minutiae_shortlist:
         comparator = dataclasses.replace(comparator, minutiae_shortlist=args.minutiae_shortlist)
+    if args.own_shortlist:
+        comparator = dataclasses.replace(comparator, own_minutiae_shortlist=args.own_shortlist)
     prints = load_sets([d for d in args.dirs if d.is_dir()], embedder, args.cache)
     report = []
     for n in [int(x) for x in args.distractors.split(",")]:

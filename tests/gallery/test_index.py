@@ -183,3 +183,31 @@ def test_a_probe_built_ahead_scores_as_its_minutiae_do() -> None:
     assert [(h.template_id, h.score) for h in idx.search_views(vec[None], 3, grid, built)] == \
         [(h.template_id, h.score) for h in idx.search_views(vec[None], 3, grid, probe)]
     assert idx.best_for_subject(vec[None], "s1", grid, built) == idx.best_for_subject(vec[None], "s1", grid, probe)
+
+
+def _with_leader(own: int, leader: int) -> MinutiaeTemplate:
+    return MinutiaeTemplate(_minutiae(own).points, _minutiae(own).foreground, _minutiae(leader).points)
+
+
+def test_identify_compares_the_hand_made_minutiae_of_the_best_by_leaders_only() -> None:
+    """Identify compares LEADER's minutiae first and the hand-made ones of only the best
+    `own_minutiae_shortlist` of those; every score it returns is still verify's, in full."""
+    vec = _unit(1, 16, 0)[0]
+    grid = np.random.default_rng(1).integers(-60, 61, (64, 10, 10)).astype(np.int8)
+    probe = _with_leader(1, 11)
+    stored = {"leader-like": _with_leader(2, 11), "own-like": _with_leader(1, 12),
+              **{f"t{s}": _with_leader(s, s + 10) for s in (3, 4, 5)}}
+    found = {}
+    for own_shortlist in (1, 5):
+        comparator = Comparator(GridMatcher(), MinutiaeMatcher(), minutiae_weight=5.0, leader_weight=1.0,
+                                own_minutiae_shortlist=own_shortlist)
+        idx = GalleryIndex(16, comparator)
+        for name, minutiae in stored.items():
+            idx.add(name, f"s-{name}", None, vec, grid, minutiae)
+        hits = idx.search_views(vec[None], 1, grid, comparator.probe(probe))
+        verified = idx.best_for_subject(vec[None], hits[0].subject_id, grid, probe)
+        assert verified is not None and hits[0].score == verified.score
+        found[own_shortlist] = hits[0].template_id
+    # the hand-made minutiae weigh more: compared for every candidate, they decide; compared for the best
+    # by LEADER's only, the print whose LEADER minutiae agree is all they see
+    assert found == {5: "own-like", 1: "leader-like"}
