@@ -32,7 +32,7 @@ GRID_SHORTLIST = 64  # of those, the best by views that the descriptor grids re-
 MINUTIAE_SHORTLIST = 32  # of those, the best by grid that the minutiae re-score (chosen leave-one-sensor-out)
 # of those, the best by grid and LEADER's minutiae that the hand-made minutiae also re-score: building a
 # candidate's cylinders is most of identify's cost, and the hand-made sets are the larger ones
-OWN_MINUTIAE_SHORTLIST = 8
+OWN_MINUTIAE_SHORTLIST = 2  # at least identify's top_k (chosen leave-one-sensor-out)
 
 
 @dataclass(frozen=True)
