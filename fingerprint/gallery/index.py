@@ -242,10 +242,7 @@ class GalleryIndex:
         if c.fuses_minutiae and minutiae is not None:
             keep = min(max(top_k, c.minutiae_shortlist), len(rows))
             best_grid = torch.topk(grid_cos, keep).indices.tolist()
-            probe = minutiae if isinstance(minutiae, MinutiaeProbe) else c.probe(minutiae)
-            shortlisted = [stored[i] for i in best_grid]
-            ranked = c.ranked(grid_cos[best_grid].tolist(), probe,
-                              [None if s is None else MinutiaeTemplate.from_bytes(s) for s in shortlisted], top_k)
+            ranked = c.ranked(grid_cos[best_grid].tolist(), minutiae, _decoded([stored[i] for i in best_grid]), top_k)
             hits = [(names[best_grid[j]], c.to_score(sc)) for j, sc in ranked]
             return [Hit(name[0], name[1], name[2], sc) for name, sc in hits]
         scores, order = torch.topk(grid_cos, min(top_k, len(rows)))
@@ -254,8 +251,7 @@ class GalleryIndex:
 
     def _fused(self, grid_cosines: list[float], probe: MinutiaeTemplate | MinutiaeProbe,
                stored: list[bytes | None]) -> list[float]:
-        return self.comparator.fused(grid_cosines, probe, [None if s is None else MinutiaeTemplate.from_bytes(s)
-                                                           for s in stored])
+        return self.comparator.fused(grid_cosines, probe, _decoded(stored))
 
     def _hits(self, scores: list[float], rows: list[int]) -> list[Hit]:
         return [Hit(self._template_ids[r], self._subjects[r], self._fingers[r], self.comparator.to_score(sc))
@@ -282,3 +278,7 @@ class GalleryIndex:
             scores = self._fused(scores, minutiae, stored)
         i = int(np.argmax(scores))
         return Hit(names[i][0], names[i][1], names[i][2], c.to_score(scores[i]))
+
+
+def _decoded(stored: list[bytes | None]) -> list[MinutiaeTemplate | None]:
+    return [None if s is None else MinutiaeTemplate.from_bytes(s) for s in stored]

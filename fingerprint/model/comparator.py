@@ -113,17 +113,18 @@ class Comparator:
         return [self.fuse(g, 0.0 if m is None else m, 0.0 if n is None else n)
                 for g, m, n in zip(grid_cos, own, leader, strict=True)]
 
-    def ranked(self, grid_cos: Sequence[float], probe: MinutiaeProbe,
+    def ranked(self, grid_cos: Sequence[float], probe: MinutiaeTemplate | MinutiaeProbe,
                stored: Sequence[MinutiaeTemplate | None], top_k: int) -> list[tuple[int, float]]:
         """Identify's re-ranking of a shortlist: (position in `stored`, fused cosine), best first, at most
         max(top_k, own_minutiae_shortlist) of them. With both minutiae sets, LEADER's are compared first,
         and only the best by grid and LEADER are also compared on the hand-made minutiae; each returned
         score is the full `fused` one, as verify would give."""
+        probe = probe if isinstance(probe, MinutiaeProbe) else self.probe(probe)
         if probe.leader is None or self.minutiae_weight <= 0 or len(stored) <= max(top_k, self.own_minutiae_shortlist):
             return sorted(enumerate(self.fused(grid_cos, probe, stored)), key=lambda p: -p[1])[:top_k]
         leader = self.minutiae.scores(probe.leader, [None if t is None else t.leader_template() for t in stored])
-        partial = [g + self.leader_weight * (2.0 * (0.0 if s is None else s) - 1.0)
-                   for g, s in zip(grid_cos, leader, strict=True)]
+        # the hand-made minutiae's term left at its floor: the order by grid and LEADER alone
+        partial = [self.fuse(g, 0.0, s or 0.0) for g, s in zip(grid_cos, leader, strict=True)]
         keep = sorted(range(len(stored)), key=lambda i: -partial[i])[: max(top_k, self.own_minutiae_shortlist)]
         own = self.minutiae.scores(probe.own, [stored[i] for i in keep])
         scored = [(i, self.fuse(grid_cos[i], 0.0 if m is None else m, leader[i] or 0.0))

@@ -46,7 +46,7 @@ def main() -> None:
     ap.add_argument("dirs", nargs="+", type=Path)
     ap.add_argument("--shortlists", default="8,16,32")
     ap.add_argument("--minima", default="0,10,12")
-    ap.add_argument("--own-shortlists", default="8,32", help="of the minutiae shortlist, how many the hand-made "
+    ap.add_argument("--own-shortlists", default="2,8,32", help="of the minutiae shortlist, how many the hand-made "
                     "minutiae also re-score after LEADER's")
     ap.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
     ap.add_argument("--target-fmr", type=float, default=0.001)
