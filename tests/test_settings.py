@@ -36,8 +36,8 @@ def test_the_enrolment_minutiae_minimum_defaults_to_ten_and_is_checked() -> None
 
 
 def test_identifys_minutiae_shortlist_is_the_comparators_unless_set_and_is_checked() -> None:
-    assert load_settings({}).identify_minutiae_shortlist == 32
+    assert load_settings({}).identify_minutiae_shortlist == 64
     assert load_settings({"IDENTIFY_MINUTIAE_SHORTLIST": "8"}).identify_minutiae_shortlist == 8
-    for bad in ("0", "65"):
+    for bad in ("0", "257"):
         with pytest.raises(SettingsError, match="IDENTIFY_MINUTIAE_SHORTLIST"):
             load_settings({"IDENTIFY_MINUTIAE_SHORTLIST": bad})

@@ -211,11 +211,11 @@ class GalleryIndex:
         """Top-k for a probe given as (K, D) views (and its int8 grid when the model has one).
 
         The scan ranks the whole gallery by the centred view (views[0]) alone, so a search costs the
-        same as with one vector; its 256-row shortlist is re-scored exactly with every view, and with
-        a grid the best 64 of those are scored on the descriptor grids, which decide the order and
-        the scores. With minutiae, the comparator's minutiae shortlist (or top_k, if more) by grid
-        is re-scored with them and returned in that order. A template outside the shortlist is not
-        re-scored: at 1M templates the scan keeps 0.03 % of the gallery.
+        same as with one vector; the comparator's view shortlist of it is re-scored exactly with every
+        view, and with a grid the best of those (its grid shortlist) are scored on the descriptor grids,
+        which decide the order and the scores. With minutiae, the comparator's minutiae shortlist (or
+        top_k, if more) by grid is re-scored with them and returned in that order. A template outside
+        the shortlists is not re-scored: at 1M templates the scan keeps 0.1 % of the gallery.
         """
         c = self.comparator
         views = np.atleast_2d(views)

@@ -27,9 +27,12 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-VIEW_SHORTLIST = 256  # candidates by the probe's centred view that its shifted views re-score
-GRID_SHORTLIST = 64  # of those, the best by views that the descriptor grids re-score
-MINUTIAE_SHORTLIST = 32  # of those, the best by grid that the minutiae re-score (chosen leave-one-sensor-out)
+# The first two are sized for galleries of ~10,000: at that size a mate from the FVC sensors ranks, by
+# the share of other subjects' templates that outscore it here, beyond 256 by view or 64 by grid for
+# 10-30 % of probes (lab/evaluation/shortlist_recall.py); each stage past these sizes gained little
+VIEW_SHORTLIST = 1024  # candidates by the probe's centred view that its shifted views re-score
+GRID_SHORTLIST = 256  # of those, the best by views that the descriptor grids re-score
+MINUTIAE_SHORTLIST = 64  # of those, the best by grid that the minutiae re-score (chosen leave-one-sensor-out)
 # of those, the best by grid and LEADER's minutiae that the hand-made minutiae also re-score: building a
 # candidate's cylinders is most of identify's cost, and the hand-made sets are the larger ones
 OWN_MINUTIAE_SHORTLIST = 2  # at least identify's top_k (chosen leave-one-sensor-out)

@@ -16,18 +16,21 @@ def _row(rank1: float, wrong: float = 0.0) -> dict[str, float]:
 
 
 def test_each_set_gets_the_combination_the_other_sets_did_best_with() -> None:
-    results = {(8, 0, 8): {"A": _row(1.0), "B": _row(0.9), "C": _row(0.5)},
-               (32, 10, 8): {"A": _row(0.9), "B": _row(0.9), "C": _row(1.0)}}
-    assert choose(results, "C") == (8, 0, 8)  # C's own gain does not count for C
-    assert choose(results, "A") == (32, 10, 8)
-    assert choose(results, None) == (32, 10, 8)
+    results = {(8, 0, 8, 64): {"A": _row(1.0), "B": _row(0.9), "C": _row(0.5)},
+               (32, 10, 8, 64): {"A": _row(0.9), "B": _row(0.9), "C": _row(1.0)}}
+    assert choose(results, "C") == (8, 0, 8, 64)  # C's own gain does not count for C
+    assert choose(results, "A") == (32, 10, 8, 64)
+    assert choose(results, None) == (32, 10, 8, 64)
 
 
 def test_ties_go_to_fewer_wrong_names_then_the_cheaper_shortlists_then_the_lower_minimum() -> None:
     same = {"A": _row(1.0), "B": _row(0.9)}
-    assert choose({(32, 0, 8): same, (8, 0, 8): same, (8, 10, 8): same}, None) == (8, 0, 8)
-    assert choose({(32, 0, 32): same, (32, 10, 8): same, (32, 0, 16): same}, None) == (32, 10, 8)
-    assert choose({(8, 0, 8): {"A": _row(1.0, 0.1)}, (64, 12, 32): {"A": _row(1.0, 0.0)}}, None) == (64, 12, 32)
+    assert choose({(32, 0, 8, 64): same, (8, 0, 8, 64): same, (8, 10, 8, 64): same}, None) == (8, 0, 8, 64)
+    assert choose({(32, 0, 32, 64): same, (32, 10, 8, 64): same, (32, 0, 16, 64): same}, None) == (32, 10, 8, 64)
+    # the grid shortlist costs least of the three: it yields to the minutiae's shortlists, not to the minimum
+    assert choose({(32, 0, 8, 256): same, (32, 10, 8, 64): same, (16, 0, 8, 256): same}, None) == (16, 0, 8, 256)
+    assert choose({(32, 10, 8, 64): same, (32, 0, 8, 256): same}, None) == (32, 10, 8, 64)
+    assert choose({(8, 0, 8, 64): {"A": _row(1.0, 0.1)}, (64, 12, 32, 256): {"A": _row(1.0, 0.0)}}, None) == (64, 12, 32, 256)
 
 
 def _print(finger: str, impression: int, minutiae: int) -> Print:
