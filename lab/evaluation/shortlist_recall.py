@@ -30,8 +30,6 @@ from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.weights import DEFAULT_WEIGHTS
 from lab.benchmarks.gallery_growth import enrolled_prints, load_sets, subject_of
 
-STAGES = ("centred view", "best view", "grid")
-
 
 def outscoring_shares(probe: Embedding, mates: list[int], templates: list[Embedding], impostors: np.ndarray,
                       comparator: Comparator, grids: torch.Tensor) -> np.ndarray:
@@ -39,7 +37,7 @@ def outscoring_shares(probe: Embedding, mates: list[int], templates: list[Embedd
     probe's best-scoring mate."""
     vectors = np.stack([t.views[0] for t in templates]).astype(np.float32)
     centred = vectors @ probe.views[0].astype(np.float32)
-    best = (vectors @ probe.views.T.astype(np.float32)).max(axis=1)
+    best = comparator.view_cosines(probe.views[None].astype(np.float32), vectors)[0]
     grid = comparator.grid_cosines(torch.from_numpy(probe.dense)[None], grids, torch.from_numpy(best)[None])[0].numpy()
     return np.array([(s[impostors] > s[mates].max()).mean() for s in (centred, best, grid)])
 
