@@ -18,7 +18,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from threadpoolctl import threadpool_limits
 
-from fingerprint.model.minutiae.cylinders import CELLS, Cylinders, build
+from fingerprint.model.minutiae.cylinders import CELLS, Cylinders, build_many
 from fingerprint.model.minutiae.extract import MASK_CELL_PX
 from fingerprint.model.minutiae.template import MinutiaeTemplate
 
@@ -127,17 +127,17 @@ class MinutiaeMatcher:
         self.mask_cell_px = mask_cell_px
         self.direction_offsets = tuple(math.radians(d) for d in direction_offsets)
 
-    def cylinders(self, template: MinutiaeTemplate) -> Cylinders:
-        return build(template.points, template.foreground, self.mask_cell_px)
+    def cylinders_of(self, templates: Sequence[MinutiaeTemplate]) -> list[Cylinders]:
+        return build_many([(t.points, t.foreground) for t in templates], self.mask_cell_px)
 
     def probe(self, template: MinutiaeTemplate) -> Probe:
-        own = self.cylinders(template)
-        views = [own]
+        turned = [template.points]
         for offset in self.direction_offsets:
             points = template.points.copy()
             points[:, 2] = np.remainder(points[:, 2] + offset, 2 * math.pi)
-            views.append(build(points, template.foreground, self.mask_cell_px))
-        return Probe(own, _stack(views) if len(views) > 1 else own, len(views))
+            turned.append(points)
+        views = build_many([(points, template.foreground) for points in turned], self.mask_cell_px)
+        return Probe(views[0], _stack(views) if len(views) > 1 else views[0], len(views))
 
     def score(self, probe: Probe, template: Cylinders) -> float:
         n = len(probe.own.minutiae)
@@ -148,12 +148,13 @@ class MinutiaeMatcher:
         """The probe (its minutiae, or their cylinders built by this matcher's `probe`) against each
         template; None where a template has no minutiae stored."""
         cylinders = probe if isinstance(probe, Probe) else self.probe(probe)
-        return [None if t is None else self.score(cylinders, self.cylinders(t)) for t in templates]
+        built = iter(self.cylinders_of([t for t in templates if t is not None]))
+        return [None if t is None else self.score(cylinders, next(built)) for t in templates]
 
     def cross_pairs(self, probes: list[MinutiaeTemplate], enrolled: list[MinutiaeTemplate]) -> np.ndarray:
         """(n, n) scores[p, e] of probe p's minutiae against enrolled e's, where each print was found twice:
         as a probe and as enrolled (by different networks); 1 on the diagonal, as `all_pairs`."""
-        cylinders = [self.cylinders(t) for t in enrolled]
+        cylinders = self.cylinders_of(enrolled)
         scores = np.eye(len(probes))
         for p, probe in enumerate(probes):
             built = self.probe(probe)

@@ -7,6 +7,8 @@ from threadpoolctl import threadpool_info
 
 from fingerprint.model.comparator import Comparator
 from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate, extract_minutiae
+from fingerprint.model.minutiae.cylinders import build_many
+from fingerprint.model.minutiae.extract import MASK_CELL_PX
 from fingerprint.model.minutiae.match import consolidate, one_blas_thread
 from fingerprint.model.preprocess import prepare
 from lab.synth.impressions import random_warp
@@ -145,3 +147,18 @@ def test_the_matchers_blas_runs_on_one_thread_for_the_whole_process() -> None:
     one_blas_thread()
     blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
     assert blas and all(lib["num_threads"] == 1 for lib in blas)
+
+
+def test_cylinders_built_together_are_those_built_alone(minutiae: list[list[MinutiaeTemplate]]) -> None:
+    """Prints of different counts and foreground sizes, one without minutiae, built in one batch."""
+    prints = [t for finger in minutiae for t in finger]
+    cropped = MinutiaeTemplate(prints[0].points[:5], prints[0].foreground[:10, :12])
+    empty = MinutiaeTemplate(np.zeros((0, 3), np.float32), prints[1].foreground)
+    batch = [*prints, cropped, empty] * 3  # more than one chunk
+    together = build_many([(t.points, t.foreground) for t in batch], MASK_CELL_PX)
+    assert len(together) == len(batch)
+    for t, built in zip(batch, together, strict=True):
+        alone = build_many([(t.points, t.foreground)], MASK_CELL_PX)[0]
+        for name in ("minutiae", "values", "valid_cells", "energy", "usable"):
+            np.testing.assert_array_equal(getattr(built, name), getattr(alone, name))
+    assert len(together[-1].values) == 0
