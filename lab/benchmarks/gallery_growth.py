@@ -165,6 +165,7 @@ def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bo
     fingers = sorted({f for s, f in gallery.enrolled if s == set_name})
     rank1 = named = wrong = genuine_miss = genuine = impostor_hit = impostor = probes = 0
     wrong_names: list[str] = []
+    false_matches: list[str] = []  # verify's impostor attempts accepted
     for k, p in enumerate(prints):
         if p.set_name != set_name or k in enrolled_ids or (set_name, p.finger) not in gallery.enrolled:
             continue
@@ -193,13 +194,15 @@ def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bo
             else:
                 impostor += 1
                 impostor_hit += accepted
+                if accepted:
+                    false_matches.append(f"{p.finger}_{p.impression} -> {finger} ({hit.score:.4f})")
     out: dict[str, Any] = {
         "probes": probes, "rank1": rank1 / probes, "identify_named_right": named / probes,
         "identify_named_wrong": wrong / probes, "wrong_names": wrong_names,
         "fingers_not_enrolled": len({p.finger for p in prints if p.set_name == set_name}) - len(fingers)}
     if verify:
         out.update(verify_fnmr=genuine_miss / genuine, verify_fmr=impostor_hit / max(impostor, 1),
-                   impostor_verifications=impostor)
+                   impostor_verifications=impostor, false_matches=false_matches)
     return out
 
 
@@ -226,6 +229,7 @@ def main() -> None:
     ap.add_argument("--min-minutiae", type=int, default=Settings().min_enroll_minutiae,
                     help="enrol each finger's first impression with at least this many minutiae (MIN_ENROLL_MINUTIAE)")
     ap.add_argument("--wrong-names", action="store_true", help="list each probe identify names wrongly")
+    ap.add_argument("--false-matches", action="store_true", help="list each impostor attempt verify accepts")
     ap.add_argument("--fast-probes", action="store_true", help="probes as FAST_PROBES finds them")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (one: beside other jobs, no spinning teams)")
     args = ap.parse_args()
@@ -255,6 +259,9 @@ def main() -> None:
             if args.wrong_names:
                 for line in r["wrong_names"]:
                     print(f"    named wrongly: {line}")
+            if args.false_matches:
+                for line in r.get("false_matches", []):
+                    print(f"    verify accepted: {line}")
     if args.out:
         args.out.write_text(json.dumps(report, indent=1))
 

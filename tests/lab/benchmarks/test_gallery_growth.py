@@ -1,0 +1,32 @@
+"""The gallery-growth benchmark's per-set measures, on hand-made search vectors (plumbing only)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fingerprint.gallery.index import GalleryIndex
+from fingerprint.model.embedder import Embedding
+from lab.benchmarks.gallery_growth import Gallery, Print, measure_set, subject_of
+
+
+def _unit(v: list[float]) -> np.ndarray:
+    a = np.zeros(16, np.float32)
+    a[: len(v)] = v
+    return a / np.linalg.norm(a)
+
+
+def test_verify_counts_and_lists_the_impostor_attempts_it_accepts() -> None:
+    a, b, c = _unit([1, 0, 0]), _unit([0, 1, 0]), _unit([0, 0, 1])
+    prints = [Print("S", "1", 1, Embedding(a[None], None), None), Print("S", "2", 1, Embedding(b[None], None), None),
+              Print("S", "3", 1, Embedding(c[None], None), None),
+              Print("S", "1", 2, Embedding(_unit([1, 0.1, 0])[None], None), None),  # its own finger
+              Print("S", "2", 2, Embedding(_unit([0.1, 0, 1])[None], None), None)]  # finger 3's look-alike
+    index = GalleryIndex(16)
+    enrolled = {("S", "1"): 0, ("S", "2"): 1, ("S", "3"): 2}
+    for (s, f), k in enrolled.items():
+        index.add(f"{s}/{f}", subject_of(s, f), None, prints[k].embedding.views[0])
+    r = measure_set(prints, Gallery(index, enrolled, threshold=0.9, impostor_scores=0), "S")
+    assert r["probes"] == 2 and r["rank1"] == 0.5
+    assert r["identify_named_wrong"] == 0.5 and r["wrong_names"] == ["2_2 -> S/3 (0.9975)"]
+    assert r["impostor_verifications"] == 4 and r["verify_fmr"] == 0.25 and r["verify_fnmr"] == 0.5
+    assert r["false_matches"] == ["2_2 -> 3 (0.9975)"]
