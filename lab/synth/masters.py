@@ -137,10 +137,10 @@ def generate_masters(seeds: list[int]) -> MasterBatch:
     kidx = (o_idx * len(_PERIODS) + p_idx).flatten(1)  # (B, size*size)
     x = torch.stack(inits)  # (B, 1, size, size)
     b = len(seeds)
+    weights = bank[kidx].unsqueeze(-1)  # (B, N, k*k, 1): each pixel's kernel, the same every round
     for _ in range(14):
-        patches = F.unfold(x, _KERNEL, padding=_KERNEL // 2)  # (B, k*k, N)
-        weights = bank[kidx]  # (B, N, k*k)
-        y = torch.einsum("bkn,bnk->bn", patches, weights).view(b, 1, size, size)
+        patches = F.unfold(x, _KERNEL, padding=_KERNEL // 2).transpose(1, 2).unsqueeze(-2)  # (B, N, 1, k*k)
+        y = torch.matmul(patches, weights).view(b, 1, size, size)
         y = y / (y.flatten(1).std(dim=1).view(b, 1, 1, 1) + 1e-6)
         x = torch.clamp(1.5 * y, -1.0, 1.0)
     full = F.interpolate(x, size=(CANVAS, CANVAS), mode="bicubic", align_corners=False)
