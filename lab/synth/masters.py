@@ -22,6 +22,7 @@ _N_ORIENT = 36
 _PERIODS = torch.tensor([3.6, 4.0, 4.4, 4.8, 5.2, 5.6])  # ridge periods at 250 dpi (px)
 _CLASSES = ("arch", "tented_arch", "left_loop", "right_loop", "whorl")
 _CLASS_WEIGHTS = (0.06, 0.06, 0.34, 0.32, 0.22)  # approximate natural frequencies
+_CHUNK = 16
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,13 @@ def _finger_mask(gen: torch.Generator, size: int) -> torch.Tensor:
 
 
 def generate_masters(seeds: list[int]) -> MasterBatch:
-    """One master per seed; the same seed always yields the same finger."""
+    """One master per seed; the same seed always yields the same finger, whatever else is in the batch."""
+    # each growth round holds every pixel's patch and kernel: ~40 MB a master, grown _CHUNK at a time
+    chunks = [_grow(seeds[i : i + _CHUNK]) for i in range(0, len(seeds), _CHUNK)]
+    return MasterBatch(torch.cat([c.ridges for c in chunks]), [cls for c in chunks for cls in c.classes])
+
+
+def _grow(seeds: list[int]) -> MasterBatch:
     size = CANVAS // 2
     bank = _gabor_bank()
     thetas, periods, classes, inits = [], [], [], []
