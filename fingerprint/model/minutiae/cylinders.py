@@ -110,7 +110,7 @@ def _build_batch(prints: list[tuple[np.ndarray, np.ndarray]], mask_cell_px: floa
     gap = _wrap(layers[:, None] - relative[:, :, None, :])  # (b, n, L, t)
     spread = SIGMA_D * math.sqrt(2)
     directional = 0.5 * (torch.erf((gap + _LAYER / 2) / spread) - torch.erf((gap - _LAYER / 2) / spread))
-    directional = directional.masked_fill(directional < _NEGLIGIBLE, 0.0)
+    directional.masked_fill_(directional < _NEGLIGIBLE, 0.0)
     # the (n, I, L, t) product is laid out so that no copy of it is needed before the batched product
     # (permuting the (n, t, J, L) one cost a quarter of the build); only the small result is transposed
     i_by_layer = (g_i[:, :, :, None, :] * directional[:, :, None, :, :]).reshape(b * n, CELLS * LAYERS, t)
@@ -119,11 +119,11 @@ def _build_batch(prints: list[tuple[np.ndarray, np.ndarray]], mask_cell_px: floa
     px = x[..., None] + c[..., None] * oi - s[..., None] * oj  # (b, n, C) cell centres in the image
     py = y[..., None] + s[..., None] * oi + c[..., None] * oj
     valid = in_disc & _on_print(px, py, fg, mask_cell_px)
-    values = torch.sigmoid(TAU_PSI * (summed - MU_PSI)) * valid[..., None]
+    values = summed.sub_(MU_PSI).mul_(TAU_PSI).sigmoid_().mul_(valid[..., None])  # in place: 5 M cells for 64 prints
     near = distance <= RADIUS + 3 * SIGMA_S
     usable = (valid.sum(-1) >= MIN_VALID_SHARE * in_disc.sum()) & (near.sum(-1) >= MIN_NEIGHBOURS)
     values_, valid_, energy, usable_ = (values.reshape(b, n, -1).numpy(), valid.float().numpy(),
-                                        (values**2).sum(-1).numpy(), usable.numpy())
+                                        values.square().sum(-1).numpy(), usable.numpy())
     return [Cylinders(points, values_[k, : len(points)], valid_[k, : len(points)], energy[k, : len(points)],
                       usable_[k, : len(points)]) for k, (points, _) in enumerate(prints)]
 
@@ -142,8 +142,9 @@ def _frame() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, to
 def _gaussian(offset: torch.Tensor) -> torch.Tensor:
     """exp(-offset^2 / 2 sigma_S^2), exactly 0 where below _NEGLIGIBLE: far neighbours would otherwise
     give denormal floats, which made this function and the products after it ~20x slower."""
-    exponent = -(offset**2) / (2 * SIGMA_S**2)
-    return torch.exp(exponent.clamp(min=_MIN_EXPONENT)).masked_fill(exponent < _MIN_EXPONENT, 0.0)
+    exponent = offset.square_().div_(-2 * SIGMA_S**2)  # offset is each caller's own temporary
+    negligible = exponent < _MIN_EXPONENT
+    return exponent.clamp_(min=_MIN_EXPONENT).exp_().masked_fill_(negligible, 0.0)
 
 
 def _on_print(px: torch.Tensor, py: torch.Tensor, fg: torch.Tensor, cell: float) -> torch.Tensor:
