@@ -163,7 +163,7 @@ class FingerprintService:
         self.model.load_seconds = time.perf_counter() - started
         sample = ImpostorSample()
         self.threshold = DecisionThreshold(self.settings.target_fmr, meta.threshold_fmr_1e3, self.settings.match_threshold,
-                                           sample)
+                                           sample, meta.impostor_tail_factor)
         self.impostors = ImpostorEstimator(index, sample, self.settings.gallery_sync_interval)
         self.impostors.start()
         self.index = index

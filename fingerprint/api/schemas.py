@@ -122,16 +122,18 @@ class ThresholdInfo(msgspec.Struct):
     """What verify and identify decide with unless a request sets its own, and where it comes from."""
 
     value: float
-    # "gallery": the score TARGET_FMR of the gallery's own impostor scores reach; "model_card": the card's
-    # prior, until the gallery holds `needed` impostor scores; "setting": MATCH_THRESHOLD
+    # "gallery": the score `sample_share` of the gallery's own impostor scores reach (TARGET_FMR divided by
+    # the model card's impostor tail factor); "model_card": the card's prior, until the gallery holds `needed`
+    # impostor scores; "setting": MATCH_THRESHOLD
     source: Literal["gallery", "model_card", "setting"]
     target_fmr: float
     impostor_scores: int
     needed: int
+    sample_share: float
 
     @classmethod
     def of(cls, t: ThresholdEstimate) -> ThresholdInfo:
-        return cls(round(t.value, 4), t.source, t.target_fmr, t.impostor_scores, t.needed)
+        return cls(round(t.value, 4), t.source, t.target_fmr, t.impostor_scores, t.needed, t.sample_share)
 
 
 class ModelInfo(msgspec.Struct):

@@ -8,6 +8,12 @@ other subjects, exactly as verify scores a probe (the one scorer, through the in
 uniform sample of those scores, and `DecisionThreshold` decides with the score that the target share of
 them (TARGET_FMR, default 0.1 %) reaches. No labels are needed; enrolment keeps it current.
 
+A pair of enrolled templates is not quite a probe against a template: on the seven real sensors measured,
+probes of a few look-alike fingers reached the sample's 0.1 % tail three to six times as often as the
+target (model card). The card's `impostor_tail_factor`, chosen leave-one-sensor-out
+(`lab.evaluation.threshold_folds`), says by how much: the threshold is the score TARGET_FMR / factor of
+the sample reaches.
+
 Until the sample holds enough scores to estimate that tail (at least `MIN_TAIL` above the threshold),
 the model card's prior decides; MATCH_THRESHOLD, when set, always does.
 """
@@ -50,6 +56,7 @@ class ThresholdEstimate:
     target_fmr: float
     impostor_scores: int  # the sample's size
     needed: int  # scores the sample needs before it sets the threshold
+    sample_share: float  # of the sample's scores that may reach it: target_fmr / the card's impostor tail factor
 
 
 class ImpostorSample:
@@ -88,20 +95,22 @@ class ImpostorSample:
 class DecisionThreshold:
     """The one owner of the score verify and identify decide with."""
 
-    def __init__(self, target_fmr: float, prior: float, setting: float | None, sample: ImpostorSample) -> None:
+    def __init__(self, target_fmr: float, prior: float, setting: float | None, sample: ImpostorSample,
+                 tail_factor: float = 1.0) -> None:
         self.target_fmr = target_fmr
-        self.prior = prior
+        self.prior = prior  # measured on labelled probes: the target as it is
         self.setting = setting
         self.sample = sample
+        self.sample_share = target_fmr / tail_factor  # of the sample's scores that may reach the threshold
 
     def estimate(self) -> ThresholdEstimate:
-        n, needed = len(self.sample.scores), self.sample.needed(self.target_fmr)
+        n, needed = len(self.sample.scores), self.sample.needed(self.sample_share)
         if self.setting is not None:
-            return ThresholdEstimate(self.setting, "setting", self.target_fmr, n, needed)
-        value = self.sample.threshold(self.target_fmr)
+            return ThresholdEstimate(self.setting, "setting", self.target_fmr, n, needed, self.sample_share)
+        value = self.sample.threshold(self.sample_share)
         if value is None:
-            return ThresholdEstimate(self.prior, "model_card", self.target_fmr, n, needed)
-        return ThresholdEstimate(value, "gallery", self.target_fmr, n, needed)
+            return ThresholdEstimate(self.prior, "model_card", self.target_fmr, n, needed, self.sample_share)
+        return ThresholdEstimate(value, "gallery", self.target_fmr, n, needed, self.sample_share)
 
     @property
     def value(self) -> float:

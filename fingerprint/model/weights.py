@@ -62,6 +62,9 @@ class ModelMeta:
     # a network distilled from LEADER (model/student.py) that probes (identify, verify) may find LEADER's
     # minutiae with (FAST_PROBES): `probe-minutiae.pt` beside the card, checked against this; "": none
     probe_minutiae_sha256: str = ""
+    # how many times as often a probe of another finger reaches the gallery's impostor sample's tail as the
+    # sample's own scores do (gallery/impostors.py); 1: the sample's tail as it is (cards before 5.0.0)
+    impostor_tail_factor: float = 1.0
 
     def minutiae_crop(self) -> int:
         """The window minutiae are found in."""

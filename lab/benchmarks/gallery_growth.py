@@ -31,14 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from fingerprint.calibration.dataset import folder_dpi, scan_folder
-from fingerprint.gallery.impostors import ImpostorEstimator, ImpostorSample
+from fingerprint.gallery.impostors import DecisionThreshold, ImpostorEstimator, ImpostorSample
 from fingerprint.gallery.index import GalleryIndex
-from fingerprint.model.comparator import Comparator
+from fingerprint.model.comparator import Comparator, MinutiaeProbe
 from fingerprint.model.decode import ImageRejected
 from fingerprint.model.embedder import Embedding, TorchEmbedder
 from fingerprint.model.minutiae import MinutiaeTemplate
 from fingerprint.model.minutiae.match import one_blas_thread
-from fingerprint.model.weights import DEFAULT_WEIGHTS
+from fingerprint.model.weights import DEFAULT_WEIGHTS, ModelMeta
 from fingerprint.settings import Settings
 
 _BLOCK = 250  # synthetic distractors embedded and cached per block
@@ -138,13 +138,14 @@ def enrolled_prints(prints: list[Print], min_minutiae: int = 0) -> dict[tuple[st
 class Gallery:
     index: GalleryIndex
     enrolled: dict[tuple[str, str], int]  # (set, finger) -> the print enrolled
-    threshold: float | None  # the gallery's own estimate at the target FMR
-    impostor_scores: int
+    threshold: float  # as the service decides: the gallery's own estimate at the target FMR, else the card's
+    source: str  # which of the two
+    sample: ImpostorSample  # the gallery's impostor scores
 
 
-def build(prints: list[Print], extra: list[Embedding], comparator: Comparator, target_fmr: float, dim: int,
+def build(prints: list[Print], extra: list[Embedding], comparator: Comparator, target_fmr: float, meta: ModelMeta,
           min_minutiae: int = 0) -> Gallery:
-    index = GalleryIndex(dim, comparator)
+    index = GalleryIndex(meta.embedding_dim, comparator)
     enrolled = enrolled_prints(prints, min_minutiae)
     for (set_name, finger), k in enrolled.items():
         e = prints[k].embedding
@@ -155,20 +156,58 @@ def build(prints: list[Print], extra: list[Embedding], comparator: Comparator, t
         index.add(f"distractor/{j}", f"distractor/{j}", None, e.views[0], e.dense, e.minutiae)
     sample = ImpostorSample()
     asyncio.run(ImpostorEstimator(index, sample, busy_share=1.0).catch_up())  # nothing else to serve
-    return Gallery(index, enrolled, sample.threshold(target_fmr), len(sample.scores))
+    decision = DecisionThreshold(target_fmr, meta.threshold_fmr_1e3, None, sample, meta.impostor_tail_factor).estimate()
+    return Gallery(index, enrolled, decision.value, decision.source, sample)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One verify attempt: a probe (finger_impression) against the finger it claims."""
+
+    probe: str
+    finger: str
+    genuine: bool
+    score: float
+
+
+def _probes(prints: list[Print], gallery: Gallery, set_name: str) -> list[Print]:
+    """The set's probes: every impression not enrolled, of an enrolled finger."""
+    enrolled_ids = set(gallery.enrolled.values())
+    return [p for k, p in enumerate(prints) if p.set_name == set_name and k not in enrolled_ids
+            and (set_name, p.finger) in gallery.enrolled]
+
+
+def _verify(gallery: Gallery, set_name: str, fingers: list[str], p: Print,
+            probe: MinutiaeProbe | None) -> list[Attempt]:
+    """The probe against its own finger and the set's next nine, as verify scores them."""
+    at = fingers.index(p.finger)
+    out = []
+    for finger in [fingers[(at + d) % len(fingers)] for d in range(min(10, len(fingers)))]:
+        hit = gallery.index.best_for_subject(p.embedding.views, subject_of(set_name, finger), p.embedding.dense, probe)
+        assert hit is not None
+        out.append(Attempt(f"{p.finger}_{p.impression}", finger, finger == p.finger, hit.score))
+    return out
+
+
+def verify_attempts(prints: list[Print], gallery: Gallery, set_name: str) -> list[Attempt]:
+    comparator = gallery.index.comparator
+    fingers = sorted({f for s, f in gallery.enrolled if s == set_name})
+    out = []
+    for p in _probes(prints, gallery, set_name):
+        found = p.probe_minutiae if p.probe_minutiae is not None else p.embedding.minutiae
+        probe = comparator.probe(found) if comparator.fuses_minutiae and found is not None else None
+        out += _verify(gallery, set_name, fingers, p, probe)
+    return out
 
 
 def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bool = True) -> dict[str, Any]:
     """One set's probes (every impression not enrolled, of an enrolled finger) against the whole gallery."""
     index, threshold, comparator = gallery.index, gallery.threshold, gallery.index.comparator
-    enrolled_ids = set(gallery.enrolled.values())
     fingers = sorted({f for s, f in gallery.enrolled if s == set_name})
     rank1 = named = wrong = genuine_miss = genuine = impostor_hit = impostor = probes = 0
     wrong_names: list[str] = []
     false_matches: list[str] = []  # verify's impostor attempts accepted
-    for k, p in enumerate(prints):
-        if p.set_name != set_name or k in enrolled_ids or (set_name, p.finger) not in gallery.enrolled:
-            continue
+    for p in _probes(prints, gallery, set_name):
         probes += 1
         e, own = p.embedding, subject_of(set_name, p.finger)
         found = p.probe_minutiae if p.probe_minutiae is not None else e.minutiae
@@ -176,26 +215,23 @@ def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bo
         hits = index.search_views(e.views, 1, e.dense, probe)
         top = hits[0] if hits else None
         rank1 += top is not None and top.subject_id == own
-        if top is not None and threshold is not None and top.score >= threshold:
+        if top is not None and top.score >= threshold:
             named += top.subject_id == own
             if top.subject_id != own:
                 wrong += 1
                 wrong_names.append(f"{p.finger}_{p.impression} -> {top.template_id} ({top.score:.4f})")
         if not verify:
             continue
-        at = fingers.index(p.finger)
-        for finger in [fingers[(at + d) % len(fingers)] for d in range(min(10, len(fingers)))]:
-            hit = index.best_for_subject(e.views, subject_of(set_name, finger), e.dense, probe)
-            assert hit is not None
-            accepted = threshold is not None and hit.score >= threshold
-            if finger == p.finger:
+        for a in _verify(gallery, set_name, fingers, p, probe):
+            accepted = a.score >= threshold
+            if a.genuine:
                 genuine += 1
                 genuine_miss += not accepted
             else:
                 impostor += 1
                 impostor_hit += accepted
                 if accepted:
-                    false_matches.append(f"{p.finger}_{p.impression} -> {finger} ({hit.score:.4f})")
+                    false_matches.append(f"{a.probe} -> {a.finger} ({a.score:.4f})")
     out: dict[str, Any] = {
         "probes": probes, "rank1": rank1 / probes, "identify_named_right": named / probes,
         "identify_named_wrong": wrong / probes, "wrong_names": wrong_names,
@@ -207,11 +243,11 @@ def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bo
 
 
 def measure(prints: list[Print], extra: list[Embedding], comparator: Comparator, target_fmr: float,
-            dim: int, min_minutiae: int = 0) -> dict[str, Any]:
-    gallery = build(prints, extra, comparator, target_fmr, dim, min_minutiae)
+            meta: ModelMeta, min_minutiae: int = 0) -> dict[str, Any]:
+    gallery = build(prints, extra, comparator, target_fmr, meta, min_minutiae)
     sets = {name: measure_set(prints, gallery, name) for name in sorted({p.set_name for p in prints})}
-    return {"gallery": len(gallery.index), "threshold": gallery.threshold,
-            "impostor_scores": gallery.impostor_scores, "sets": sets}
+    return {"gallery": len(gallery.index), "threshold": gallery.threshold, "threshold_source": gallery.source,
+            "impostor_scores": len(gallery.sample.scores), "sets": sets}
 
 
 def main() -> None:
@@ -246,11 +282,11 @@ def main() -> None:
     for n in [int(x) for x in args.distractors.split(",")]:
         start = time.perf_counter()
         extra = distractors(n, embedder, args.cache) if n else []
-        result = measure(prints, extra, comparator, args.target_fmr, embedder.meta.embedding_dim, args.min_minutiae)
+        result = measure(prints, extra, comparator, args.target_fmr, embedder.meta, args.min_minutiae)
         result.update(distractors=n, seconds=round(time.perf_counter() - start, 1), model=embedder.meta.version)
         report.append(result)
         print(f"+{n} distractors: gallery {result['gallery']}, threshold {result['threshold']} from "
-              f"{result['impostor_scores']} impostor scores")
+              f"{result['impostor_scores']} impostor scores ({result['threshold_source']})")
         for name, r in result["sets"].items():
             print(f"  {name}: rank-1 {100 * r['rank1']:.1f} %, identify right at threshold "
                   f"{100 * r['identify_named_right']:.1f} % / wrong {100 * r['identify_named_wrong']:.1f} %, verify FNMR "

@@ -73,7 +73,7 @@ def main() -> None:
     for minimum in minima:
         if all((s, minimum, o, g) in results for s, o, g in wanted):
             continue
-        gallery = build(prints, [], card, args.target_fmr, embedder.meta.embedding_dim, minimum)
+        gallery = build(prints, [], card, args.target_fmr, embedder.meta, minimum)
         for shortlist, own, grid in wanted:
             if (shortlist, minimum, own, grid) in results:
                 continue

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fingerprint.model.weights import DEFAULT_WEIGHTS, read_meta
 from tests.conftest import card_variant, image_bytes
+
+DEFAULT_META = read_meta(DEFAULT_WEIGHTS)
 
 
 def _multipart(image: bytes, **fields: Any) -> dict[str, Any]:
@@ -27,7 +31,10 @@ async def test_health_and_readiness(app_client: Callable[..., Any]) -> None:
         assert ready["status"] == "ready" and ready["store"] == "ok"
         # an empty gallery has no impostor scores: the card's prior decides, and readiness says so
         assert ready["threshold"]["source"] == "model_card" and ready["threshold"]["impostor_scores"] == 0
-        assert ready["threshold"]["needed"] == 3000 and ready["threshold"]["target_fmr"] == 0.001
+        # the card's impostor tail factor: the gallery decides at a deeper share of its sample, so needs more
+        share = 0.001 / DEFAULT_META.impostor_tail_factor
+        assert ready["threshold"]["target_fmr"] == 0.001 and ready["threshold"]["sample_share"] == pytest.approx(share)
+        assert ready["threshold"]["needed"] == math.ceil(3 / share)
         status = (await c.get("/api/v1/status")).json()
         assert status["status"] == "ready" and status["store"] == "ok"
         assert len(status["model"]["sha256"]) == 64 and status["model"]["embedding_dim"] <= 512

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +43,22 @@ def test_a_setting_overrides_the_gallery_and_the_prior_decides_until_the_gallery
     sample.add(list(np.linspace(0.0, 0.5, 400)))
     assert threshold.estimate().source == "gallery" and threshold.value < 0.5
     assert DecisionThreshold(0.01, 0.7, 0.9, sample).estimate().source == "setting"
+
+
+def test_the_cards_tail_factor_decides_deeper_in_the_samples_tail() -> None:
+    scores = [i / 10_000 for i in range(10_000)]
+    sample = ImpostorSample()
+    sample.add(scores)
+    plain = DecisionThreshold(0.001, prior=0.7, setting=None, sample=sample)
+    strict = DecisionThreshold(0.001, prior=0.7, setting=None, sample=sample, tail_factor=2.0)
+    assert strict.value == sample.threshold(0.0005) and strict.value > plain.value
+    assert sum(s >= strict.value for s in scores) == 5  # 0.1 % / 2 of the sample
+    estimate = strict.estimate()
+    assert (estimate.source, estimate.target_fmr, estimate.needed) == ("gallery", 0.001, 6_000)
+    half = ImpostorSample()
+    half.add(scores[:5_000])  # enough for 0.1 %, not for 0.05 %
+    assert DecisionThreshold(0.001, 0.7, None, half, 2.0).estimate().source == "model_card"
+    assert DecisionThreshold(0.001, 0.7, None, half).estimate().source == "gallery"
 
 
 async def test_the_estimator_scores_other_subjects_only_and_follows_enrolment() -> None:
@@ -94,16 +111,20 @@ async def test_the_service_decides_with_its_gallerys_estimate(app_client: Callab
                                                              png_prints: list[list[bytes]]) -> None:
     async with app_client(target_fmr=0.5, gallery_sync_interval=0.05) as c:
         prior = (await c.get("/api/v1/models/status")).json()["threshold"]
-        assert prior["source"] == "model_card" and prior["needed"] == 6
-        for n, finger in enumerate(png_prints):  # 4 subjects: 6 impostor pairs
-            body = {"image": base64.b64encode(finger[0]).decode(), "subject_id": f"subject-{n}"}
+        assert prior["source"] == "model_card" and prior["needed"] == math.ceil(3 / prior["sample_share"])
+        # every print its own subject: 12 subjects, 66 impostor pairs, enough for the card's tail factor
+        images = [image for finger in png_prints for image in finger]
+        for n, image in enumerate(images):
+            body = {"image": base64.b64encode(image).decode(), "subject_id": f"subject-{n}"}
             assert (await c.post("/api/v1/fingerprint/enroll", json=body)).status_code == 201
-        for _ in range(200):
+        pairs = len(images) * (len(images) - 1) // 2
+        assert prior["needed"] <= pairs
+        for _ in range(600):  # scored in the background, a quarter of the time
             threshold = (await c.get("/api/v1/models/status")).json()["threshold"]
-            if threshold["source"] == "gallery":
+            if threshold["impostor_scores"] == pairs:
                 break
             await asyncio.sleep(0.05)
-        assert threshold["source"] == "gallery" and threshold["impostor_scores"] == 6
+        assert threshold["source"] == "gallery" and threshold["impostor_scores"] == pairs
         assert threshold["value"] != prior["value"]
         body = {"image": base64.b64encode(png_prints[0][1]).decode(), "subject_id": "subject-0"}
         verified = (await c.post("/api/v1/fingerprint/verify", json=body)).json()

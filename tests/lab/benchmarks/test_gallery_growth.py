@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fingerprint.gallery.impostors import ImpostorSample
 from fingerprint.gallery.index import GalleryIndex
 from fingerprint.model.embedder import Embedding
 from lab.benchmarks.gallery_growth import Gallery, Print, measure_set, subject_of
@@ -25,7 +26,7 @@ def test_verify_counts_and_lists_the_impostor_attempts_it_accepts() -> None:
     enrolled = {("S", "1"): 0, ("S", "2"): 1, ("S", "3"): 2}
     for (s, f), k in enrolled.items():
         index.add(f"{s}/{f}", subject_of(s, f), None, prints[k].embedding.views[0])
-    r = measure_set(prints, Gallery(index, enrolled, threshold=0.9, impostor_scores=0), "S")
+    r = measure_set(prints, Gallery(index, enrolled, threshold=0.9, source="setting", sample=ImpostorSample()), "S")
     assert r["probes"] == 2 and r["rank1"] == 0.5
     assert r["identify_named_wrong"] == 0.5 and r["wrong_names"] == ["2_2 -> S/3 (0.9975)"]
     assert r["impostor_verifications"] == 4 and r["verify_fmr"] == 0.25 and r["verify_fnmr"] == 0.5
