@@ -34,12 +34,38 @@ class _ChannelNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.mean(1, keepdim=True)
-        var = (x - mean).square().mean(1, keepdim=True)
-        return (x - mean) * torch.rsqrt(var + _LN_EPS) * self.weight[:, None, None] + self.bias[:, None, None]
+        # on the (N, H, W, C) view of a channels-last tensor torch's layer norm is one pass, ~3x faster
+        # here than the mean, variance and scaling as separate channel reductions
+        y = F.layer_norm(x.permute(0, 2, 3, 1), self.weight.shape, self.weight, self.bias, _LN_EPS)
+        return y.permute(0, 3, 1, 2)
+
+
+def _gelu(x: torch.Tensor) -> torch.Tensor:
+    """GELU written over `x` (always a fresh activation here): the same values, and ~2x faster on
+    LEADER's largest maps than a new output tensor."""
+    out: torch.Tensor = torch.ops.aten.gelu_(x)
+    return out
+
+
+_ONEDNN: bool = torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call]
+
+
+class _Pointwise(nn.Conv2d):
+    """A 1 x 1 convolution always computed by oneDNN. For a 1 x 1 kernel, one image and one thread torch
+    falls back to its reference convolution (ConvParams::use_mkldnn), about half as fast here; with two
+    threads it takes oneDNN anyway, so the values no longer depend on the threads an extraction gets."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu" or x.dtype != torch.float32 or not _ONEDNN:
+            return super().forward(x)
+        out: torch.Tensor = torch.ops.aten.mkldnn_convolution(x, self.weight, self.bias, self.padding, self.stride,
+                                                              self.dilation, self.groups)
+        return out
 
 
 def _conv(cin: int, cout: int, k: int, dilation: int = 1, bias: bool = True, groups: int = 1) -> nn.Conv2d:
+    if k == 1:
+        return _Pointwise(cin, cout, 1, bias=bias)
     return nn.Conv2d(cin, cout, k, padding=dilation * (k // 2), dilation=dilation, bias=bias, groups=groups)
 
 
@@ -52,7 +78,7 @@ class _Stem(nn.Module):
         self.max_pool = max_pool
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.gelu(self.ln(torch.cat([self.conv(x), self.dilated_conv(x)], 1)))
+        x = _gelu(self.ln(torch.cat([self.conv(x), self.dilated_conv(x)], 1)))
         return F.max_pool2d(x, 2) if self.max_pool else F.avg_pool2d(x, 2)
 
 
@@ -64,7 +90,7 @@ class _SepConv(nn.Module):
         self.ln = _ChannelNorm(cout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.gelu(self.ln(self.pointwise(self.depthwise(x))))
+        return _gelu(self.ln(self.pointwise(self.depthwise(x))))
 
 
 class _InverseBottleneck(nn.Module):
@@ -77,7 +103,7 @@ class _InverseBottleneck(nn.Module):
         self.conv_adj = _conv(cin, cout, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv_red(F.gelu(self.conv_exp(self.ln(self.depthwise_conv(x)))))
+        y = self.conv_red(_gelu(self.conv_exp(self.ln(self.depthwise_conv(x)))))
         out: torch.Tensor = self.conv_adj(x + y)
         return out
 
@@ -113,7 +139,7 @@ class _Head(nn.Module):
         self.conv2 = _conv(4, 4, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.gelu(self.conv2(self.ln(self.conv1(_up(self.ibc(x))))))
+        return _gelu(self.conv2(self.ln(self.conv1(_up(self.ibc(x))))))
 
 
 _CONTEXT = (16, 32, 64, 128)
@@ -144,7 +170,7 @@ class LeaderNet(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x, x1 = self.stem0(image), self.stem1(image)
         x = _encode_decode(x, self.enc0, self.dec0)
-        gate = torch.sigmoid(self.attention_s(torch.cat([F.gelu(c(x)) for c in self.attention], 1)))
+        gate = torch.sigmoid(self.attention_s(torch.cat([_gelu(c(x)) for c in self.attention], 1)))
         x = torch.cat([x * gate, x1], 1)
         x = _encode_decode(x, self.enc1, self.dec1)
         h = [head(x) for head in self.heads]
