@@ -14,7 +14,7 @@ from typing import Literal
 import structlog
 
 from fingerprint.batching.admission import Admission
-from fingerprint.batching.deadline import Deadline
+from fingerprint.batching.deadline import Deadline, StageTimeout
 from fingerprint.batching.pipeline import InferencePipeline, LowQuality, PipelineLimits
 from fingerprint.batching.to_the_end import to_the_end
 from fingerprint.gallery.health import StoreHealth
@@ -240,11 +240,18 @@ class FingerprintService:
                 return replay
         self.health.require_writable()  # before the forward pass: a write that cannot land costs nothing
         # NFIQ 2 alongside the extraction (its own thread): the two overlap instead of adding up
+        deadline = self._deadline()
         nfiq = asyncio.ensure_future(asyncio.to_thread(nfiq2_score, image, dpi, self.settings.max_image_pixels))
         try:
-            extracted = await pipeline.extract(image, dpi, self._deadline(), min_quality=self.settings.min_enroll_quality)
-        finally:
-            nfiq2 = await nfiq if not nfiq.cancelled() else None
+            extracted = await pipeline.extract(image, dpi, deadline, min_quality=self.settings.min_enroll_quality)
+        except BaseException:
+            nfiq.cancel()  # its thread finishes on its own; nobody waits for a score no one will read
+            raise
+        try:
+            # bounded like every other stage: a stalled NFIQ 2 is a 504, never a request that waits forever
+            nfiq2 = await asyncio.wait_for(nfiq, timeout=deadline.remaining())
+        except TimeoutError:
+            raise StageTimeout("request_timeout") from None
         if self.settings.min_enroll_nfiq2 and (nfiq2 or 0) < self.settings.min_enroll_nfiq2:
             raise LowQuality(nfiq2 or 0, self.settings.min_enroll_nfiq2, "NFIQ 2")
         found = extracted.minutiae

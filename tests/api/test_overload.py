@@ -123,6 +123,30 @@ async def test_request_deadline(app_client: Callable[..., Any], png_prints: list
         assert r.status_code == 504 and r.json()["error"]["code"] == "request_timeout"
 
 
+async def test_a_stalled_quality_score_ends_enrolment_at_the_deadline(app_client: Callable[..., Any],
+                                                                       png_prints: list[list[bytes]],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """NFIQ 2 runs beside the extraction on a thread of its own: if it never returns, enroll still answers
+    at the request deadline and stores nothing."""
+    release = threading.Event()
+
+    def stalled(*args: object) -> int:
+        release.wait(60)
+        return 50
+
+    monkeypatch.setattr("fingerprint.service.nfiq2_score", stalled)
+    factory = slow()
+    async with app_client(embedder_factory=factory, request_timeout=8.0) as c:
+        try:
+            image = base64.b64encode(png_prints[0][0]).decode()
+            r = await c.post("/api/v1/fingerprint/enroll", json={"image": image, "subject_id": "s1"})
+        finally:
+            release.set()
+        assert r.status_code == 504 and r.json()["error"]["code"] == "request_timeout"
+        assert factory.holder["e"].embedded == 1  # extracted in time: NFIQ 2 was what ran out of it
+        assert len(c.app.state.service.index) == 0
+
+
 @pytest.mark.parametrize("damage", ["missing", "corrupt"])
 async def test_model_load_failure_keeps_liveness_and_reports_unready(app_client: Callable[..., Any], tmp_path: Any,
                                                                       damage: str,
