@@ -26,6 +26,7 @@ import dataclasses
 import json
 import pickle
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -243,11 +244,19 @@ def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bo
 
 
 def measure(prints: list[Print], extra: list[Embedding], comparator: Comparator, target_fmr: float,
-            meta: ModelMeta, min_minutiae: int = 0) -> dict[str, Any]:
+            meta: ModelMeta, min_minutiae: int = 0, report: Callable[[str, Any], None] | None = None) -> dict[str, Any]:
+    """`report(name, value)`: the gallery's threshold, then each set's result as soon as it is measured (a
+    gallery of 10,000 takes minutes a set)."""
     gallery = build(prints, extra, comparator, target_fmr, meta, min_minutiae)
-    sets = {name: measure_set(prints, gallery, name) for name in sorted({p.set_name for p in prints})}
-    return {"gallery": len(gallery.index), "threshold": gallery.threshold, "threshold_source": gallery.source,
-            "impostor_scores": len(gallery.sample.scores), "sets": sets}
+    out: dict[str, Any] = {"gallery": len(gallery.index), "threshold": gallery.threshold,
+                           "threshold_source": gallery.source, "impostor_scores": len(gallery.sample.scores), "sets": {}}
+    if report:
+        report("", out)
+    for name in sorted({p.set_name for p in prints}):
+        out["sets"][name] = measure_set(prints, gallery, name)
+        if report:
+            report(name, out["sets"][name])
+    return out
 
 
 def main() -> None:
@@ -282,22 +291,24 @@ def main() -> None:
     for n in [int(x) for x in args.distractors.split(",")]:
         start = time.perf_counter()
         extra = distractors(n, embedder, args.cache) if n else []
-        result = measure(prints, extra, comparator, args.target_fmr, embedder.meta, args.min_minutiae)
-        result.update(distractors=n, seconds=round(time.perf_counter() - start, 1), model=embedder.meta.version)
-        report.append(result)
-        print(f"+{n} distractors: gallery {result['gallery']}, threshold {result['threshold']} from "
-              f"{result['impostor_scores']} impostor scores ({result['threshold_source']})")
-        for name, r in result["sets"].items():
+
+        def show(name: str, r: dict[str, Any], n: int = n) -> None:
+            if not name:
+                print(f"+{n} distractors: gallery {r['gallery']}, threshold {r['threshold']} from "
+                      f"{r['impostor_scores']} impostor scores ({r['threshold_source']})", flush=True)
+                return
             print(f"  {name}: rank-1 {100 * r['rank1']:.1f} %, identify right at threshold "
                   f"{100 * r['identify_named_right']:.1f} % / wrong {100 * r['identify_named_wrong']:.1f} %, verify FNMR "
                   f"{100 * r['verify_fnmr']:.1f} % FMR {100 * r['verify_fmr']:.2f} % ({r['probes']} probes, "
                   f"{r['fingers_not_enrolled']} fingers not enrolled)", flush=True)
-            if args.wrong_names:
-                for line in r["wrong_names"]:
-                    print(f"    named wrongly: {line}")
-            if args.false_matches:
-                for line in r.get("false_matches", []):
-                    print(f"    verify accepted: {line}")
+            for line in r["wrong_names"] if args.wrong_names else []:
+                print(f"    named wrongly: {line}")
+            for line in r.get("false_matches", []) if args.false_matches else []:
+                print(f"    verify accepted: {line}")
+
+        result = measure(prints, extra, comparator, args.target_fmr, embedder.meta, args.min_minutiae, show)
+        result.update(distractors=n, seconds=round(time.perf_counter() - start, 1), model=embedder.meta.version)
+        report.append(result)
     if args.out:
         args.out.write_text(json.dumps(report, indent=1))
 
