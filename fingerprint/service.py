@@ -14,7 +14,7 @@ from typing import Literal
 import structlog
 
 from fingerprint.batching.admission import Admission
-from fingerprint.batching.deadline import Deadline, StageTimeout
+from fingerprint.batching.deadline import Deadline
 from fingerprint.batching.pipeline import InferencePipeline, LowQuality, PipelineLimits
 from fingerprint.batching.to_the_end import to_the_end
 from fingerprint.gallery.health import StoreHealth
@@ -247,11 +247,8 @@ class FingerprintService:
         except BaseException:
             nfiq.cancel()  # its thread finishes on its own; nobody waits for a score no one will read
             raise
-        try:
-            # bounded like every other stage: a stalled NFIQ 2 is a 504, never a request that waits forever
-            nfiq2 = await asyncio.wait_for(nfiq, timeout=deadline.remaining())
-        except TimeoutError:
-            raise StageTimeout("request_timeout") from None
+        # bounded like every other stage: a stalled NFIQ 2 is a 504, never a request that waits forever
+        nfiq2 = await pipeline.within(nfiq, deadline)
         if self.settings.min_enroll_nfiq2 and (nfiq2 or 0) < self.settings.min_enroll_nfiq2:
             raise LowQuality(nfiq2 or 0, self.settings.min_enroll_nfiq2, "NFIQ 2")
         found = extracted.minutiae

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -121,11 +121,16 @@ class InferencePipeline:
         with self._admit():
             extracted = await self._extract(data, dpi, deadline, None, build_probe=True)
             work = asyncio.get_running_loop().run_in_executor(self._search_pool, search, extracted)
-            try:
-                return await asyncio.wait_for(work, timeout=deadline.remaining())
-            except TimeoutError:
-                self._observer.dropped("deadline_request")
-                raise StageTimeout("request_timeout") from None
+            return await self.within(work, deadline)
+
+    async def within(self, work: Awaitable[T], deadline: Deadline) -> T:
+        """`work`'s result if it comes before the request deadline, else StageTimeout('request_timeout'),
+        counted as a request dropped at its deadline like every other stage's."""
+        try:
+            return await asyncio.wait_for(work, timeout=deadline.remaining())
+        except TimeoutError:
+            self._observer.dropped("deadline_request")
+            raise StageTimeout("request_timeout") from None
 
     def _admit(self) -> AbstractContextManager[object]:
         return self.admission.slot()
@@ -142,11 +147,7 @@ class InferencePipeline:
         embedding = await self.batcher.submit(prepared, deadline, self._limits.inference_timeout)
         probe = None
         if building is not None:
-            try:
-                probe = await asyncio.wait_for(building, timeout=deadline.remaining())
-            except TimeoutError:
-                self._observer.dropped("deadline_request")
-                raise StageTimeout("request_timeout") from None
+            probe = await self.within(building, deadline)
         return Extracted(embedding=embedding, quality=prepared.quality, probe=probe)
 
     def _preprocess(self, data: bytes, dpi: float | None, probe: bool) -> PreparedImage:

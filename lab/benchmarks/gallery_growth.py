@@ -243,19 +243,16 @@ def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bo
     return out
 
 
-def measure(prints: list[Print], extra: list[Embedding], comparator: Comparator, target_fmr: float,
-            meta: ModelMeta, min_minutiae: int = 0, report: Callable[[str, Any], None] | None = None) -> dict[str, Any]:
-    """`report(name, value)`: the gallery's threshold, then each set's result as soon as it is measured (a
-    gallery of 10,000 takes minutes a set)."""
-    gallery = build(prints, extra, comparator, target_fmr, meta, min_minutiae)
+def measure(prints: list[Print], gallery: Gallery,
+            on_set: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Every set against `gallery`; `on_set(name, result)` as soon as each is measured (a gallery of 10,000
+    takes minutes a set)."""
     out: dict[str, Any] = {"gallery": len(gallery.index), "threshold": gallery.threshold,
                            "threshold_source": gallery.source, "impostor_scores": len(gallery.sample.scores), "sets": {}}
-    if report:
-        report("", out)
     for name in sorted({p.set_name for p in prints}):
         out["sets"][name] = measure_set(prints, gallery, name)
-        if report:
-            report(name, out["sets"][name])
+        if on_set:
+            on_set(name, out["sets"][name])
     return out
 
 
@@ -287,26 +284,25 @@ def main() -> None:
     if args.own_shortlist:
         comparator = dataclasses.replace(comparator, own_minutiae_shortlist=args.own_shortlist)
     prints = load_sets([d for d in args.dirs if d.is_dir()], embedder, args.cache)
+
+    def show(name: str, r: dict[str, Any]) -> None:
+        print(f"  {name}: rank-1 {100 * r['rank1']:.1f} %, identify right at threshold "
+              f"{100 * r['identify_named_right']:.1f} % / wrong {100 * r['identify_named_wrong']:.1f} %, verify FNMR "
+              f"{100 * r['verify_fnmr']:.1f} % FMR {100 * r['verify_fmr']:.2f} % ({r['probes']} probes, "
+              f"{r['fingers_not_enrolled']} fingers not enrolled)", flush=True)
+        for line in r["wrong_names"] if args.wrong_names else []:
+            print(f"    named wrongly: {line}")
+        for line in r.get("false_matches", []) if args.false_matches else []:
+            print(f"    verify accepted: {line}")
+
     report = []
     for n in [int(x) for x in args.distractors.split(",")]:
         start = time.perf_counter()
         extra = distractors(n, embedder, args.cache) if n else []
-
-        def show(name: str, r: dict[str, Any], n: int = n) -> None:
-            if not name:
-                print(f"+{n} distractors: gallery {r['gallery']}, threshold {r['threshold']} from "
-                      f"{r['impostor_scores']} impostor scores ({r['threshold_source']})", flush=True)
-                return
-            print(f"  {name}: rank-1 {100 * r['rank1']:.1f} %, identify right at threshold "
-                  f"{100 * r['identify_named_right']:.1f} % / wrong {100 * r['identify_named_wrong']:.1f} %, verify FNMR "
-                  f"{100 * r['verify_fnmr']:.1f} % FMR {100 * r['verify_fmr']:.2f} % ({r['probes']} probes, "
-                  f"{r['fingers_not_enrolled']} fingers not enrolled)", flush=True)
-            for line in r["wrong_names"] if args.wrong_names else []:
-                print(f"    named wrongly: {line}")
-            for line in r.get("false_matches", []) if args.false_matches else []:
-                print(f"    verify accepted: {line}")
-
-        result = measure(prints, extra, comparator, args.target_fmr, embedder.meta, args.min_minutiae, show)
+        gallery = build(prints, extra, comparator, args.target_fmr, embedder.meta, args.min_minutiae)
+        print(f"+{n} distractors: gallery {len(gallery.index)}, threshold {gallery.threshold} from "
+              f"{len(gallery.sample.scores)} impostor scores ({gallery.source})", flush=True)
+        result = measure(prints, gallery, show)
         result.update(distractors=n, seconds=round(time.perf_counter() - start, 1), model=embedder.meta.version)
         report.append(result)
     if args.out:

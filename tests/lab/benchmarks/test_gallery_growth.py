@@ -10,7 +10,7 @@ from fingerprint.gallery.impostors import ImpostorSample
 from fingerprint.gallery.index import GalleryIndex
 from fingerprint.model.embedder import Embedding
 from fingerprint.model.weights import DEFAULT_WEIGHTS, read_meta
-from lab.benchmarks.gallery_growth import Gallery, Print, measure, measure_set, subject_of
+from lab.benchmarks.gallery_growth import Gallery, Print, build, measure, measure_set, subject_of
 
 
 def _unit(v: list[float]) -> np.ndarray:
@@ -36,12 +36,14 @@ def test_verify_counts_and_lists_the_impostor_attempts_it_accepts() -> None:
     assert r["false_matches"] == ["2_2 -> 3 (0.9975)"]
 
 
-def test_measure_reports_the_threshold_then_each_set_as_it_is_measured() -> None:
+def test_measure_reports_each_set_as_soon_as_it_is_measured() -> None:
     vectors = {"A": [[1, 0, 0, 0], [0, 1, 0, 0]], "B": [[0, 0, 1, 0], [0, 0, 0, 1]]}
     prints = [Print(s, str(f), i, Embedding(_unit([*v, 0.05 * i])[None], None), None)
               for s, fingers in vectors.items() for f, v in enumerate(fingers) for i in (1, 2)]
     meta = dataclasses.replace(read_meta(DEFAULT_WEIGHTS), embedding_dim=16)
     seen: list[str] = []
-    out = measure(prints, [], GalleryIndex(16).comparator, 0.001, meta, report=lambda name, r: seen.append(name))
-    assert seen == ["", "A", "B"] and set(out["sets"]) == {"A", "B"}
+    gallery = build(prints, [], GalleryIndex(16).comparator, 0.001, meta)
+    out = measure(prints, gallery, on_set=lambda name, r: seen.append(name))
+    assert seen == ["A", "B"] and set(out["sets"]) == {"A", "B"}
     assert out["gallery"] == 4 and all(r["rank1"] == 1.0 for r in out["sets"].values())
+    assert out["threshold"] == gallery.threshold
