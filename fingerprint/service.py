@@ -19,7 +19,13 @@ from fingerprint.batching.pipeline import InferencePipeline, LowQuality, Pipelin
 from fingerprint.batching.to_the_end import to_the_end
 from fingerprint.gallery.health import StoreHealth
 from fingerprint.gallery.identifiers import check_subject_id
-from fingerprint.gallery.impostors import DecisionThreshold, ImpostorEstimator, ImpostorSample, ThresholdEstimate
+from fingerprint.gallery.impostors import (
+    DecisionThreshold,
+    ImpostorEstimator,
+    ImpostorSample,
+    SyntheticTail,
+    ThresholdEstimate,
+)
 from fingerprint.gallery.index import GalleryIndex, Hit
 from fingerprint.gallery.store import (
     GalleryStore,
@@ -163,7 +169,7 @@ class FingerprintService:
         self.model.load_seconds = time.perf_counter() - started
         sample = ImpostorSample()
         self.threshold = DecisionThreshold(self.settings.target_fmr, meta.threshold_fmr_1e3, self.settings.match_threshold,
-                                           sample, meta.impostor_tail_factor)
+                                           sample, meta.impostor_tail_factor, SyntheticTail.of_card(meta))
         self.impostors = ImpostorEstimator(index, sample, self.settings.gallery_sync_interval)
         self.impostors.start()
         self.index = index

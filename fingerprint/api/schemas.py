@@ -124,16 +124,19 @@ class ThresholdInfo(msgspec.Struct):
     value: float
     # "gallery": the score `sample_share` of the gallery's own impostor scores reach (TARGET_FMR divided by
     # the model card's impostor tail factor); "model_card": the card's prior, until the gallery holds `needed`
-    # impostor scores; "setting": MATCH_THRESHOLD
-    source: Literal["gallery", "model_card", "setting"]
+    # impostor scores; "synthetic_floor": the card's synthetic fingers' estimate at `sample_share`, which the
+    # service never decides below (`floor`; null when the card has none); "setting": MATCH_THRESHOLD
+    source: Literal["gallery", "model_card", "synthetic_floor", "setting"]
     target_fmr: float
     impostor_scores: int
     needed: int
     sample_share: float
+    floor: float | None = None
 
     @classmethod
     def of(cls, t: ThresholdEstimate) -> ThresholdInfo:
-        return cls(round(t.value, 4), t.source, t.target_fmr, t.impostor_scores, t.needed, t.sample_share)
+        floor = None if t.floor is None else round(t.floor, 4)
+        return cls(round(t.value, 4), t.source, t.target_fmr, t.impostor_scores, t.needed, t.sample_share, floor)
 
 
 class ModelInfo(msgspec.Struct):

@@ -16,6 +16,12 @@ the sample reaches.
 
 Until the sample holds enough scores to estimate that tail (at least `MIN_TAIL` above the threshold),
 the model card's prior decides; MATCH_THRESHOLD, when set, always does.
+
+A gallery's sample can also run low: pairs that cross sensors or populations score lower than pairs
+from one sensor, and a pooled gallery of seven sensors let 0.16-0.32 % of one sensor's impostors through
+on three of them. The card carries a floor for that (`SyntheticTail`): the same estimate made on a
+gallery of synthetic fingers, whose look-alike impostors score higher than any real set's measured; the
+service never decides below it (source "synthetic_floor").
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import structlog
 
 if TYPE_CHECKING:
     from fingerprint.gallery.index import GalleryIndex
+    from fingerprint.model.weights import ModelMeta
 
 log = structlog.get_logger("fingerprint.gallery.impostors")
 
@@ -46,7 +53,7 @@ _PARTNER_POOL = 10_000
 # benchmark). The card's prior decides until the sample is large enough, so the estimate can wait.
 BUSY_SHARE = 0.25
 
-ThresholdSource = Literal["setting", "gallery", "model_card"]
+ThresholdSource = Literal["setting", "gallery", "model_card", "synthetic_floor"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,27 @@ class ThresholdEstimate:
     impostor_scores: int  # the sample's size
     needed: int  # scores the sample needs before it sets the threshold
     sample_share: float  # of the sample's scores that may reach it: target_fmr / the card's impostor tail factor
+    floor: float | None  # the card's synthetic floor at sample_share; None: the card has none that deep
+
+
+@dataclass(frozen=True)
+class SyntheticTail:
+    """The card's synthetic impostor sample (lab/evaluation/synthetic_impostors.py): its size and its
+    highest scores, enough to read its tail for any share up to len(top) / scores."""
+
+    scores: int
+    top: tuple[float, ...]  # highest first
+
+    def threshold(self, share: float) -> float | None:
+        """As `ImpostorSample.threshold` on the whole sample; None beyond what the card kept."""
+        allowed = math.floor(share * self.scores)
+        if self.scores < ImpostorSample.needed(share) or allowed >= len(self.top):
+            return None
+        return min(1.0, self.top[allowed] + 1e-6)
+
+    @classmethod
+    def of_card(cls, meta: ModelMeta) -> SyntheticTail | None:
+        return cls(meta.synthetic_impostor_scores, meta.synthetic_impostor_top) if meta.synthetic_impostor_top else None
 
 
 class ImpostorSample:
@@ -96,21 +124,26 @@ class DecisionThreshold:
     """The one owner of the score verify and identify decide with."""
 
     def __init__(self, target_fmr: float, prior: float, setting: float | None, sample: ImpostorSample,
-                 tail_factor: float = 1.0) -> None:
+                 tail_factor: float = 1.0, synthetic: SyntheticTail | None = None) -> None:
         self.target_fmr = target_fmr
         self.prior = prior  # measured on labelled probes: the target as it is
         self.setting = setting
         self.sample = sample
         self.sample_share = target_fmr / tail_factor  # of the sample's scores that may reach the threshold
+        self.floor = None if synthetic is None else synthetic.threshold(self.sample_share)
 
     def estimate(self) -> ThresholdEstimate:
         n, needed = len(self.sample.scores), self.sample.needed(self.sample_share)
+
+        def made(value: float, source: ThresholdSource) -> ThresholdEstimate:
+            return ThresholdEstimate(value, source, self.target_fmr, n, needed, self.sample_share, self.floor)
+
         if self.setting is not None:
-            return ThresholdEstimate(self.setting, "setting", self.target_fmr, n, needed, self.sample_share)
+            return made(self.setting, "setting")
         value = self.sample.threshold(self.sample_share)
-        if value is None:
-            return ThresholdEstimate(self.prior, "model_card", self.target_fmr, n, needed, self.sample_share)
-        return ThresholdEstimate(value, "gallery", self.target_fmr, n, needed, self.sample_share)
+        if self.floor is not None and self.floor > (self.prior if value is None else value):
+            return made(self.floor, "synthetic_floor")
+        return made(self.prior, "model_card") if value is None else made(value, "gallery")
 
     @property
     def value(self) -> float:

@@ -65,6 +65,10 @@ class ModelMeta:
     # how many times as often a probe of another finger reaches the gallery's impostor sample's tail as the
     # sample's own scores do (gallery/impostors.py); 1: the sample's tail as it is (cards before 5.0.0)
     impostor_tail_factor: float = 1.0
+    # the floor under the gallery's estimate (gallery/impostors.py): the size of a synthetic gallery's impostor
+    # sample and its highest scores (lab/evaluation/synthetic_impostors.py); 0 and (): no floor (cards before 5.1)
+    synthetic_impostor_scores: int = 0
+    synthetic_impostor_top: tuple[float, ...] = ()
 
     def minutiae_crop(self) -> int:
         """The window minutiae are found in."""
@@ -121,6 +125,7 @@ def read_meta(path: Path) -> ModelMeta:
         raw["dense_rotations"] = tuple(raw.get("dense_rotations", ()))
         raw["reads_templates_of"] = tuple(raw.get("reads_templates_of", ()))
         raw["minutiae_direction_offsets"] = tuple(raw.get("minutiae_direction_offsets", ()))
+        raw["synthetic_impostor_top"] = tuple(raw.get("synthetic_impostor_top", ()))
         # written by cards up to 4.0.0; per-pixel contrast lost its experiment and was removed
         if raw.pop("pixel_statistics", False) is not False:
             raise ValueError("pixel_statistics (per-pixel contrast) is no longer supported")
@@ -138,6 +143,11 @@ def read_meta(path: Path) -> ModelMeta:
                for d in meta.minutiae_direction_offsets):
         raise WeightsError(f"model card {meta_path(path)} is invalid: minutiae_direction_offsets "
                            f"{meta.minutiae_direction_offsets!r} are not degrees in [-45, 45] other than 0")
+    top = meta.synthetic_impostor_top
+    if not (all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in top) and list(top) == sorted(top, reverse=True)
+            and isinstance(meta.synthetic_impostor_scores, int) and meta.synthetic_impostor_scores >= len(top)):
+        raise WeightsError(f"model card {meta_path(path)} is invalid: synthetic_impostor_top is not scores in [0, 1], "
+                           "highest first, at most synthetic_impostor_scores of them")
     outer = meta.minutiae_crop()
     # a template's foreground mask has one cell per 16 px, and the crop must sit centred on the network's
     if not (isinstance(outer, int) and meta.window <= outer <= 640 and outer % 16 == 0 and (outer - meta.window) % 4 == 0):

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from fingerprint.calibration.dataset import folder_dpi, scan_folder
-from fingerprint.gallery.impostors import DecisionThreshold, ImpostorEstimator, ImpostorSample
+from fingerprint.gallery.impostors import DecisionThreshold, ImpostorEstimator, ImpostorSample, SyntheticTail
 from fingerprint.gallery.index import GalleryIndex
 from fingerprint.model.comparator import Comparator, MinutiaeProbe
 from fingerprint.model.decode import ImageRejected
@@ -42,7 +42,7 @@ from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.weights import DEFAULT_WEIGHTS, ModelMeta
 from fingerprint.settings import Settings
 
-_BLOCK = 250  # synthetic distractors embedded and cached per block
+DISTRACTOR_SEED = 8_000_000  # outside the training bank's seeds and the card's synthetic impostors'
 
 
 @dataclass
@@ -54,7 +54,7 @@ class Print:
     probe_minutiae: MinutiaeTemplate | None  # as found for a probe (the card's probe network), if it differs
 
 
-def _embed(embedder: TorchEmbedder, images: list[tuple[bytes, float]]) -> list[Embedding]:
+def embed_images(embedder: TorchEmbedder, images: list[tuple[bytes, float]]) -> list[Embedding]:
     prepared = []
     for data, dpi in images:
         try:
@@ -74,7 +74,7 @@ def _probe_minutiae(embedder: TorchEmbedder, images: list[tuple[bytes, float]]) 
     return out
 
 
-def _cached(path: Path, make: Any) -> Any:
+def cached(path: Path, make: Any) -> Any:
     if path.exists():
         return pickle.loads(path.read_bytes())
     value = make()
@@ -89,11 +89,11 @@ def load_sets(dirs: list[Path], embedder: TorchEmbedder, cache: Path) -> list[Pr
     for folder in dirs:
         imps = scan_folder(folder)
         dpi = folder_dpi(folder)
-        embeddings = _cached(cache / tag / f"{folder.name}.pkl",
-                             lambda imps=imps, dpi=dpi: _embed(embedder, [(i.path.read_bytes(), dpi) for i in imps]))
+        embeddings = cached(cache / tag / f"{folder.name}.pkl",
+                             lambda imps=imps, dpi=dpi: embed_images(embedder, [(i.path.read_bytes(), dpi) for i in imps]))
         probes = [None] * len(imps)
         if embedder.distinct_probe_minutiae:
-            probes = _cached(cache / tag / f"{folder.name}-fast-probes.pkl",
+            probes = cached(cache / tag / f"{folder.name}-fast-probes.pkl",
                              lambda imps=imps, dpi=dpi: _probe_minutiae(embedder, [(i.path.read_bytes(), dpi) for i in imps]))
         prints += [Print(folder.name, i.finger, i.impression, e, m)
                    for i, e, m in zip(imps, embeddings, probes, strict=True)]
@@ -101,18 +101,9 @@ def load_sets(dirs: list[Path], embedder: TorchEmbedder, cache: Path) -> list[Pr
 
 
 def distractors(n: int, embedder: TorchEmbedder, cache: Path) -> list[Embedding]:
-    from lab.synth.export import encode_png, synthetic_impressions
+    from lab.evaluation.synthetic_impostors import synthetic_fingers
 
-    out: list[Embedding] = []
-    for start in range(0, n, _BLOCK):
-        seeds = list(range(8_000_000 + start, 8_000_000 + min(n, start + _BLOCK)))  # outside the training bank's range
-
-        def make(seeds: list[int] = seeds) -> list[Embedding]:
-            images = [encode_png(f[0]) for f in synthetic_impressions(seeds, impressions=1, seed=seeds[0])]
-            return _embed(embedder, [(png, 500.0) for png in images])
-
-        out += _cached(cache / embedder.meta.version / f"distractors-{start}-{len(seeds)}.pkl", make)
-    return out
+    return synthetic_fingers(n, embedder, cache, DISTRACTOR_SEED)
 
 
 SAME_PEOPLE = {"Neurotech_CrossMatch_Sample_DB": "Neurotech", "Neurotech_UareU_sample_DB": "Neurotech",
@@ -157,7 +148,8 @@ def build(prints: list[Print], extra: list[Embedding], comparator: Comparator, t
         index.add(f"distractor/{j}", f"distractor/{j}", None, e.views[0], e.dense, e.minutiae)
     sample = ImpostorSample()
     asyncio.run(ImpostorEstimator(index, sample, busy_share=1.0).catch_up())  # nothing else to serve
-    decision = DecisionThreshold(target_fmr, meta.threshold_fmr_1e3, None, sample, meta.impostor_tail_factor).estimate()
+    decision = DecisionThreshold(target_fmr, meta.threshold_fmr_1e3, None, sample, meta.impostor_tail_factor,
+                                 SyntheticTail.of_card(meta)).estimate()
     return Gallery(index, enrolled, decision.value, decision.source, sample)
 
 

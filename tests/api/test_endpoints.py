@@ -29,8 +29,10 @@ async def test_health_and_readiness(app_client: Callable[..., Any]) -> None:
         assert (await c.get("/health")).json() == {"status": "ok"}
         ready = (await c.get("/api/v1/models/status")).json()
         assert ready["status"] == "ready" and ready["store"] == "ok"
-        # an empty gallery has no impostor scores: the card's prior decides, and readiness says so
-        assert ready["threshold"]["source"] == "model_card" and ready["threshold"]["impostor_scores"] == 0
+        # an empty gallery has no impostor scores: the card's synthetic floor (above its prior) decides, and
+        # readiness says so
+        assert ready["threshold"]["source"] == "synthetic_floor" and ready["threshold"]["impostor_scores"] == 0
+        assert ready["threshold"]["value"] == ready["threshold"]["floor"] > DEFAULT_META.threshold_fmr_1e3
         # the card's impostor tail factor: the gallery decides at a deeper share of its sample, so needs more
         share = 0.001 / DEFAULT_META.impostor_tail_factor
         assert ready["threshold"]["target_fmr"] == 0.001 and ready["threshold"]["sample_share"] == pytest.approx(share)
@@ -41,8 +43,8 @@ async def test_health_and_readiness(app_client: Callable[..., Any]) -> None:
         assert status["queue"]["depth"] == 0 and status["queue"]["max_capacity"] == 100
         assert 2 <= status["queue"]["capacity"] <= 100  # what measured extraction can finish in time
         assert status["gallery"]["size"] == 0
-        assert status["model"]["threshold"]["value"] == round(status["model"]["threshold_fmr_1e3"], 4)
-        assert status["model"]["threshold"]["source"] == "model_card"
+        assert status["model"]["threshold"]["value"] == ready["threshold"]["value"]
+        assert status["model"]["threshold"]["source"] == "synthetic_floor"
         assert status["model"]["precision"] in ("float32", "bfloat16")
         assert status["model"]["probe_minutiae"] == "leader"  # FAST_PROBES is off by default
 
@@ -98,7 +100,8 @@ async def test_enroll_verify_identify_erase(app_client: Callable[..., Any], png_
         r = await c.post("/api/v1/fingerprint/verify", **encode(png_prints[1][2], subject_id="subject-3"))
         other = r.json()
         assert same["score"] > other["score"]
-        assert same["threshold"] == (await c.get("/api/v1/status")).json()["model"]["threshold_fmr_1e3"]
+        # readiness rounds it to 4 decimals
+        assert same["threshold"] == pytest.approx((await c.get("/api/v1/status")).json()["model"]["threshold"]["value"], abs=5e-5)
 
         r = await c.get("/api/v1/subjects/subject-1")
         assert r.status_code == 200
@@ -136,7 +139,8 @@ async def test_identify_defaults_to_calibrated_threshold(app_client: Callable[..
         body = r.json()
         assert body["decision"] == "no_match" and body["candidates"] == []
         status = (await c.get("/api/v1/status")).json()
-        assert body["threshold"] == status["model"]["threshold_fmr_1e3"]
+        threshold = status["model"]["threshold"]
+        assert body["threshold"] == pytest.approx(threshold["value"], abs=5e-5) and threshold["value"] == threshold["floor"]
 
 
 async def test_accepts_tiff_and_bmp_with_dpi(app_client: Callable[..., Any], prints: list[list[Any]]) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fingerprint.gallery.impostors import DecisionThreshold, ImpostorEstimator, ImpostorSample
+from fingerprint.gallery.impostors import DecisionThreshold, ImpostorEstimator, ImpostorSample, SyntheticTail
 from fingerprint.gallery.index import GalleryIndex
 from fingerprint.model.comparator import Comparator
 
@@ -59,6 +59,32 @@ def test_the_cards_tail_factor_decides_deeper_in_the_samples_tail() -> None:
     half.add(scores[:5_000])  # enough for 0.1 %, not for 0.05 %
     assert DecisionThreshold(0.001, 0.7, None, half, 2.0).estimate().source == "model_card"
     assert DecisionThreshold(0.001, 0.7, None, half).estimate().source == "gallery"
+
+
+def test_the_cards_synthetic_tail_is_read_as_the_whole_sample_would_be() -> None:
+    scores = [i / 10_000 for i in range(10_000)]
+    whole = ImpostorSample()
+    whole.add(scores)
+    tail = SyntheticTail(10_000, tuple(sorted(scores, reverse=True)[:200]))  # the highest 2 %
+    for share in (0.0002, 0.001, 0.01):
+        assert tail.threshold(share) == whole.threshold(share)
+    assert tail.threshold(0.05) is None  # deeper than the card kept: no floor there
+    assert SyntheticTail(2_000, tail.top).threshold(0.0002) is None  # too few scores for that tail
+
+
+def test_the_synthetic_floor_decides_where_the_gallery_or_the_prior_is_lower() -> None:
+    floor = SyntheticTail(10_000, tuple(0.9 - i / 10_000 for i in range(200)))
+    low, high = ImpostorSample(), ImpostorSample()
+    low.add([i / 100_000 for i in range(10_000)])  # a gallery whose impostors all score below 0.1
+    high.add([0.9 + i / 100_000 for i in range(10_000)])
+    assert floor.threshold(0.001) == pytest.approx(0.899, abs=1e-5)  # the 11th highest of 10,000
+    for sample, source in ((ImpostorSample(), "synthetic_floor"), (low, "synthetic_floor"), (high, "gallery")):
+        estimate = DecisionThreshold(0.001, 0.7, None, sample, synthetic=floor).estimate()
+        assert estimate.source == source and estimate.floor == floor.threshold(0.001)
+        assert estimate.value == max(floor.threshold(0.001) or 0, sample.threshold(0.001) or 0)
+    assert DecisionThreshold(0.001, 0.95, None, ImpostorSample(), synthetic=floor).estimate().source == "model_card"
+    assert DecisionThreshold(0.001, 0.7, 0.5, low, synthetic=floor).estimate().value == 0.5  # MATCH_THRESHOLD rules
+    assert DecisionThreshold(0.5, 0.7, None, low, synthetic=floor).estimate().source == "gallery"  # beyond the card
 
 
 async def test_the_estimator_scores_other_subjects_only_and_follows_enrolment() -> None:

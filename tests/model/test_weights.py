@@ -132,6 +132,22 @@ def test_the_card_says_at_which_turned_directions_minutiae_are_compared(tmp_path
     assert load_weights(target)[1].minutiae_matcher().direction_offsets == ()
 
 
+def test_the_cards_synthetic_impostor_tail_is_checked(tmp_path: Path) -> None:
+    target = tmp_path / "w.pt"
+    copy_weights(target)
+    card = json.loads(meta_path(DEFAULT_WEIGHTS).read_text())
+    for top, scores in (([0.1, 0.2], 100), ([1.5], 100), ([0.2, 0.1], 1), (["0.2"], 100)):
+        meta_path(target).write_text(json.dumps({**card, "synthetic_impostor_top": top, "synthetic_impostor_scores": scores}))
+        with pytest.raises(WeightsError, match="synthetic_impostor_top"):
+            load_weights(target)
+    meta_path(target).write_text(json.dumps({**card, "synthetic_impostor_top": [0.2, 0.1], "synthetic_impostor_scores": 100}))
+    assert load_weights(target)[1].synthetic_impostor_top == (0.2, 0.1)
+    card.pop("synthetic_impostor_top", None)  # cards before 5.1.0: no floor
+    card.pop("synthetic_impostor_scores", None)
+    meta_path(target).write_text(json.dumps(card))
+    assert load_weights(target)[1].synthetic_impostor_top == ()
+
+
 def test_the_leader_weights_are_checked_against_the_card(tmp_path: Path) -> None:
     """A card that fuses LEADER's minutiae loads its network from `leader.pt` beside it, by sha256."""
     from fingerprint.model.weights import leader_path, load_leader, read_meta

@@ -80,7 +80,7 @@ async def test_every_route_and_scope(app_client: Callable[..., Any], keys: tuple
         r = await c.get("/api/v1/models/status", headers={"Authorization": f"Bearer {issued['identify']}"})
         assert r.json() == public
         r = await c.get("/api/v1/models/status", headers={"Authorization": f"Bearer {issued['admin']}"})
-        assert r.json()["threshold"]["source"] == "model_card"
+        assert r.json()["threshold"]["source"] == "synthetic_floor"
         assert (await c.get("/metrics")).status_code == 404  # its own listener (METRICS_PORT)
 
 
