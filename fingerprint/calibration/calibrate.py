@@ -18,6 +18,7 @@ from fingerprint.calibration.enrollment import best_of_k_scores
 from fingerprint.calibration.folder import Progress, pair_scores_of, score_folder
 from fingerprint.calibration.metrics import threshold_at_fmr
 from fingerprint.calibration.protocol import all_pairs
+from fingerprint.gallery.impostors import card_threshold
 from fingerprint.model.embedder import TorchEmbedder
 from fingerprint.model.minutiae.match import one_blas_thread
 
@@ -30,7 +31,8 @@ class Calibration:
     genuine: int
     impostor: int
     # per target FMR ("0.01", "0.001"): the threshold reaching it here (None: too few impostor pairs to
-    # measure it, fewer than 10 / FMR), the FNMR there, and the FMR the card's threshold gives here
+    # measure it, fewer than 10 / FMR), the FNMR there, and the FMR here of the card's threshold (its prior,
+    # or its synthetic floor where higher: what the service decides with before its gallery has an estimate)
     thresholds: dict[str, float | None]
     fnmr: dict[str, float | None]
     card_fmr: dict[str, float]
@@ -58,7 +60,7 @@ def calibrate(dirs: list[Path], embedder: TorchEmbedder, dpi: float | None = Non
     the later impressions probe, and a probe scores against a finger by its best template (each
     extra template is one more chance for an impostor)."""
     one_blas_thread()  # as the service compares
-    card = {"0.01": embedder.meta.threshold_fmr_1e2, "0.001": embedder.meta.threshold_fmr_1e3}
+    card = {f"{t:g}": card_threshold(embedder.meta, t) for t in TARGETS}
     out, pooled_gen, pooled_imp = [], [], []
     for folder in dirs:
         scored = score_folder(folder, embedder, dpi, progress=progress)

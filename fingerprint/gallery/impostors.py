@@ -150,6 +150,14 @@ class DecisionThreshold:
         return self.estimate().value
 
 
+def card_threshold(meta: ModelMeta, target_fmr: float) -> float:
+    """What the service decides with at `target_fmr` before its gallery holds an estimate: the card's prior
+    for that target, or its synthetic floor where higher."""
+    prior = {0.01: meta.threshold_fmr_1e2, 0.001: meta.threshold_fmr_1e3}[target_fmr]
+    return DecisionThreshold(target_fmr, prior, None, ImpostorSample(), meta.impostor_tail_factor,
+                             SyntheticTail.of_card(meta)).value
+
+
 class ImpostorEstimator:
     """Scores templates against other subjects' templates in the background, into the sample: what the
     gallery held at start (as much as fills the sample), then every template added, on this replica or

@@ -17,6 +17,7 @@ from fingerprint.calibration.enrollment import EnrollmentResult, by_enrolled_imp
 from fingerprint.calibration.folder import pair_scores_of, score_folder
 from fingerprint.calibration.metrics import cmc, det_points, eer, fnmr_at_fmr
 from fingerprint.calibration.protocol import Pairs, all_pairs, fvc_pairs, identification_split
+from fingerprint.gallery.impostors import card_threshold
 from fingerprint.model.comparator import Comparator
 from fingerprint.model.embedder import TorchEmbedder
 from fingerprint.model.minutiae import MinutiaeTemplate
@@ -113,7 +114,7 @@ def evaluate_folder(folder: Path, embedder: TorchEmbedder, baseline: str, dpi: f
         rank1=float(curve[0]), cmc=[float(c) for c in curve],
     )
     curves: dict[str, Any] = {"ours_fvc": det_points(fvc_gen, fvc_imp), "ours_all": det_points(all_gen, all_imp)}
-    threshold = embedder.meta.threshold_fmr_1e3
+    threshold = card_threshold(embedder.meta, 0.001)  # as served before a gallery has its own estimate
     result.enrollment = by_enrolled_impressions(cos, fingers, numbers, threshold)
     nfiq2 = None
     nbis_scored: dict[str, Scored] = {}

@@ -155,3 +155,18 @@ async def test_the_service_decides_with_its_gallerys_estimate(app_client: Callab
         body = {"image": base64.b64encode(png_prints[0][1]).decode(), "subject_id": "subject-0"}
         verified = (await c.post("/api/v1/fingerprint/verify", json=body)).json()
         assert verified["threshold"] == threshold["value"] or abs(verified["threshold"] - threshold["value"]) < 1e-4
+
+
+def test_before_a_gallery_estimate_the_card_decides_with_its_prior_or_its_floor() -> None:
+    from dataclasses import replace
+
+    from fingerprint.gallery.impostors import card_threshold
+    from fingerprint.model.weights import DEFAULT_WEIGHTS, read_meta
+
+    meta = read_meta(DEFAULT_WEIGHTS)
+    floor = SyntheticTail.of_card(meta)
+    assert floor is not None and floor.threshold(0.001 / meta.impostor_tail_factor) is not None
+    assert card_threshold(meta, 0.001) == max(meta.threshold_fmr_1e3, floor.threshold(0.001 / meta.impostor_tail_factor) or 0)
+    assert card_threshold(meta, 0.01) >= meta.threshold_fmr_1e2
+    bare = replace(meta, synthetic_impostor_scores=0, synthetic_impostor_top=())  # a card before 5.1.0
+    assert (card_threshold(bare, 0.01), card_threshold(bare, 0.001)) == (meta.threshold_fmr_1e2, meta.threshold_fmr_1e3)
