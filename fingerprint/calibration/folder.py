@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -60,4 +60,8 @@ def score_folder(folder: Path, embedder: TorchEmbedder, dpi: float | None,
     if progress:
         progress(f"{folder.name}: comparing {len(imps) * len(imps)} pairs")
     comparing = comparator or Comparator.from_card(embedder.meta)
-    return ScoredFolder(imps, set_dpi, prepared, comparing.all_pairs(embeddings, probes))
+    if probes is None:
+        probes = [e.minutiae for e in embeddings]
+    # the enrolled side as the gallery stores it, each probe's as found: as a verify compares them
+    stored = [replace(e, minutiae=None if e.minutiae is None else e.minutiae.as_stored()) for e in embeddings]
+    return ScoredFolder(imps, set_dpi, prepared, comparing.all_pairs(stored, probes))

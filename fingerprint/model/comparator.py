@@ -140,8 +140,9 @@ class Comparator:
                   probe_minutiae: Sequence[MinutiaeTemplate | None] | None = None) -> np.ndarray:
         """`cos[probe, enrolled]` for every image as a probe against every image enrolled, exactly as a
         verify of that probe against that one enrolled template would score it (before `to_score`).
-        `probe_minutiae`: each image's minutiae as found for a probe, where that differs from enrolment's
-        (a card with a probe minutiae network)."""
+        `probe_minutiae`: each image's minutiae as a probe brings them (found afresh, perhaps by the card's
+        probe network), against `embeddings`' as the gallery stores them; without it, each pair's minutiae
+        are compared once, the earlier print as the probe."""
         views = np.stack([e.views for e in embeddings])
         view_cos = self.view_cosines(views, views[:, 0])
         grids = [e.dense for e in embeddings]
@@ -150,19 +151,25 @@ class Comparator:
         stacked = torch.from_numpy(np.stack(grids))  # type: ignore[arg-type]
         out: np.ndarray = self.grid_cosines(stacked, stacked, torch.from_numpy(view_cos)).numpy()
         minutiae = [e.minutiae for e in embeddings]
-        if self.fuses_minutiae and all(m is not None for m in minutiae):
-            own = self.minutiae.all_pairs(minutiae) if self.minutiae_weight > 0 else np.zeros_like(out)  # type: ignore[arg-type]
-            leader = np.zeros_like(out)
-            if self.leader_weight > 0:
-                sets = [m.leader_template() for m in minutiae]  # type: ignore[union-attr]
-                if any(s is None for s in sets):
-                    raise ValueError("the model fuses LEADER's minutiae but a print has none")
-                if probe_minutiae is None:
-                    leader = self.minutiae.all_pairs(sets)  # type: ignore[arg-type]
-                else:
-                    probes = [None if m is None else m.leader_template() for m in probe_minutiae]
-                    if any(s is None for s in probes):
-                        raise ValueError("the model fuses LEADER's minutiae but a probe has none")
-                    leader = self.minutiae.cross_pairs(probes, sets)  # type: ignore[arg-type]
-            out = self.fuse(out, own, leader)
+        if not self.fuses_minutiae or any(m is None for m in minutiae):
+            return out
+        probes = None if probe_minutiae is None else list(probe_minutiae)
+        if probes is not None and any(p is None for p in probes):
+            raise ValueError("every probe needs minutiae when the enrolled prints have them")
+        own = np.zeros_like(out)
+        if self.minutiae_weight > 0:
+            own = self.minutiae.all_pairs(minutiae) if probes is None else self.minutiae.cross_pairs(probes, minutiae)  # type: ignore[arg-type]
+        leader = np.zeros_like(out)
+        if self.leader_weight > 0:
+            sets = [m.leader_template() for m in minutiae]  # type: ignore[union-attr]
+            if any(s is None for s in sets):
+                raise ValueError("the model fuses LEADER's minutiae but a print has none")
+            if probes is None:
+                leader = self.minutiae.all_pairs(sets)  # type: ignore[arg-type]
+            else:
+                found = [p.leader_template() for p in probes]  # type: ignore[union-attr]
+                if any(s is None for s in found):
+                    raise ValueError("the model fuses LEADER's minutiae but a probe has none")
+                leader = self.minutiae.cross_pairs(found, sets)  # type: ignore[arg-type]
+        out = self.fuse(out, own, leader)
         return out

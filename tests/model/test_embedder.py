@@ -111,3 +111,27 @@ def test_fast_probes_find_leaders_minutiae_with_the_distilled_network(tmp_path: 
     without = card_variant(tmp_path / "w", probe_minutiae_sha256="")
     with pytest.raises(WeightsError, match="fast probes"):
         TorchEmbedder(without, 16_000_000, fast_probes=True)
+
+
+def test_evaluation_scores_every_pair_as_verify_scores_it(png_prints: list[list[bytes]]) -> None:
+    """`Comparator.all_pairs` with the probes' own minutiae and the enrolled side as stored is what the
+    evaluation, calibration and release report: each pair must score exactly as a verify of that probe
+    against that one stored template (the gallery keeps minutiae on whole pixels)."""
+    from dataclasses import replace
+
+    from fingerprint.gallery.index import GalleryIndex
+
+    embedder = TorchEmbedder(DEFAULT_WEIGHTS, 16_000_000)
+    comparator = Comparator.from_card(embedder.meta)
+    images = [png_prints[0][0], png_prints[0][1], png_prints[1][0]]
+    embeddings = embedder.embed([embedder.preprocess(b, 500.0) for b in images])
+    stored = [replace(e, minutiae=None if e.minutiae is None else e.minutiae.as_stored()) for e in embeddings]
+    cos = comparator.all_pairs(stored, [e.minutiae for e in embeddings])
+    index = GalleryIndex(embedder.meta.embedding_dim, comparator)
+    for k, e in enumerate(embeddings):
+        index.add(f"t{k}", f"s{k}", None, e.views[0], e.dense, e.minutiae)
+    for p, e in itertools.permutations(range(len(images)), 2):
+        probe = embeddings[p]
+        assert probe.minutiae is not None
+        hit = index.best_for_subject(probe.views, f"s{e}", probe.dense, comparator.probe(probe.minutiae))
+        assert hit is not None and hit.score == pytest.approx(Comparator.to_score(cos[p, e]), abs=1e-6)

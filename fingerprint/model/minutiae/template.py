@@ -52,6 +52,10 @@ class MinutiaeTemplate:
         """LEADER's minutiae on this print's foreground, compared as any minutiae are."""
         return None if self.leader is None else MinutiaeTemplate(self.leader, self.foreground)
 
+    def as_stored(self) -> MinutiaeTemplate:
+        """The template as the gallery stores it and reads it back: positions on whole pixels."""
+        return MinutiaeTemplate.from_bytes(self.to_bytes())
+
     def to_bytes(self) -> bytes:
         h, w = self.foreground.shape
         out = _HEAD.pack(len(self.points), h, w) + np.packbits(self.foreground.ravel()).tobytes() + _points_bytes(self.points)
