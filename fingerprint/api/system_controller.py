@@ -35,7 +35,8 @@ class SystemController(Controller):
                      "written (`store`: `unavailable` or `disk_full`). Answers from state kept by a background "
                      "check: never waits on the database. With an admin key, also the decision `threshold`: its "
                      "value, whether the gallery's own impostor scores set it (`source`: `gallery`) or the model "
-                     "card's prior still does (`model_card`: fewer than `needed` scores yet), or MATCH_THRESHOLD.",
+                     "card's prior still does (`model_card`: fewer than `needed` scores yet), the card's synthetic "
+                     "`floor` where it is higher (`synthetic_floor`), or MATCH_THRESHOLD (`setting`).",
          responses={503: ResponseSpec(data_container=ErrorResponse, description="not ready, with the reason's code")})
     async def model_status(self, request: Request[Any, Any, Any],
                            service: NamedDependency[FingerprintService]) -> ReadinessResponse:
