@@ -41,6 +41,7 @@ from fingerprint.model.minutiae import MinutiaeTemplate
 from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.weights import DEFAULT_WEIGHTS, ModelMeta
 from fingerprint.settings import Settings
+from lab.training.real_data import finger_identity
 
 DISTRACTOR_SEED = 8_000_000  # outside the training bank's seeds and the card's synthetic impostors'
 
@@ -106,12 +107,8 @@ def distractors(n: int, embedder: TorchEmbedder, cache: Path) -> list[Embedding]
     return synthetic_fingers(n, embedder, cache, DISTRACTOR_SEED)
 
 
-SAME_PEOPLE = {"Neurotech_CrossMatch_Sample_DB": "Neurotech", "Neurotech_UareU_sample_DB": "Neurotech",
-               "FVC2000_DB1_B": "FVC2000_DB1-2", "FVC2000_DB2_B": "FVC2000_DB1-2"}
-
-
 def subject_of(set_name: str, finger: str) -> str:
-    return f"{SAME_PEOPLE.get(set_name, set_name)}/{finger}"
+    return finger_identity(f"{set_name}/{finger}")
 
 
 def enrolled_prints(prints: list[Print], min_minutiae: int = 0) -> dict[tuple[str, str], int]:

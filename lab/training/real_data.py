@@ -22,8 +22,10 @@ _MAX_PIXELS = 4_000_000
 # Sets whose finger keys name the same people. The two Neurotech sample databases were taken from one
 # group of volunteers on two sensors with the same person-finger numbering: with 3.2.0, 38 of their 39
 # shared keys are each other's best match across the sensors (docs/experiments.md). So CrossMatch/027-6 and
-# UareU/027-6 are one finger, not two.
-SAME_PEOPLE = {"Neurotech_CrossMatch_Sample_DB": "Neurotech", "Neurotech_UareU_sample_DB": "Neurotech"}
+# UareU/027-6 are one finger, not two. FVC2000_DB1_B and FVC2000_DB2_B hold the same ten fingers (each of
+# DB1's first impressions scores highest against DB2's finger of the same number, 0.25 against 0.04).
+SAME_PEOPLE = {"Neurotech_CrossMatch_Sample_DB": "Neurotech", "Neurotech_UareU_sample_DB": "Neurotech",
+               "FVC2000_DB1_B": "FVC2000_DB1-2", "FVC2000_DB2_B": "FVC2000_DB1-2"}
 
 
 def finger_identity(key: str) -> str:
