@@ -31,7 +31,7 @@ import contextlib
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -67,6 +67,15 @@ class ThresholdEstimate:
     floor: float | None  # the card's synthetic floor at sample_share; None: the card has none that deep
 
 
+def tail_threshold(ranked: Sequence[float], size: int, share: float) -> float | None:
+    """The lowest score that at most `share` of a sample of `size` scores reaches, from its highest scores
+    `ranked` (highest first); None while the sample is too small for that tail, or deeper than `ranked` goes."""
+    allowed = math.floor(share * size)  # impostors that may reach the threshold
+    if size < ImpostorSample.needed(share) or allowed >= len(ranked):
+        return None
+    return min(1.0, ranked[allowed] + 1e-6)
+
+
 @dataclass(frozen=True)
 class SyntheticTail:
     """The card's synthetic impostor sample (lab/evaluation/synthetic_impostors.py): its size and its
@@ -77,10 +86,7 @@ class SyntheticTail:
 
     def threshold(self, share: float) -> float | None:
         """As `ImpostorSample.threshold` on the whole sample; None beyond what the card kept."""
-        allowed = math.floor(share * self.scores)
-        if self.scores < ImpostorSample.needed(share) or allowed >= len(self.top):
-            return None
-        return min(1.0, self.top[allowed] + 1e-6)
+        return tail_threshold(self.top, self.scores, share)
 
     @classmethod
     def of_card(cls, meta: ModelMeta) -> SyntheticTail | None:
@@ -113,11 +119,7 @@ class ImpostorSample:
     def threshold(self, target_fmr: float) -> float | None:
         """The lowest score that at most `target_fmr` of the sample reaches; None while the sample is
         too small for that tail."""
-        if len(self.scores) < self.needed(target_fmr):
-            return None
-        ranked = sorted(self.scores, reverse=True)
-        allowed = math.floor(target_fmr * len(ranked))  # impostors that may reach the threshold
-        return min(1.0, ranked[allowed] + 1e-6)
+        return tail_threshold(sorted(self.scores, reverse=True), len(self.scores), target_fmr)
 
 
 class DecisionThreshold:

@@ -44,6 +44,7 @@ from fingerprint.settings import Settings
 from lab.training.real_data import finger_identity
 
 DISTRACTOR_SEED = 8_000_000  # outside the training bank's seeds and the card's synthetic impostors'
+_BLOCK = 250  # synthetic fingers embedded and cached together
 
 
 @dataclass
@@ -55,7 +56,7 @@ class Print:
     probe_minutiae: MinutiaeTemplate | None  # as found for a probe (the card's probe network), if it differs
 
 
-def embed_images(embedder: TorchEmbedder, images: list[tuple[bytes, float]]) -> list[Embedding]:
+def _embed(embedder: TorchEmbedder, images: list[tuple[bytes, float]]) -> list[Embedding]:
     prepared = []
     for data, dpi in images:
         try:
@@ -75,7 +76,7 @@ def _probe_minutiae(embedder: TorchEmbedder, images: list[tuple[bytes, float]]) 
     return out
 
 
-def cached(path: Path, make: Any) -> Any:
+def _cached(path: Path, make: Any) -> Any:
     if path.exists():
         return pickle.loads(path.read_bytes())
     value = make()
@@ -90,21 +91,31 @@ def load_sets(dirs: list[Path], embedder: TorchEmbedder, cache: Path) -> list[Pr
     for folder in dirs:
         imps = scan_folder(folder)
         dpi = folder_dpi(folder)
-        embeddings = cached(cache / tag / f"{folder.name}.pkl",
-                             lambda imps=imps, dpi=dpi: embed_images(embedder, [(i.path.read_bytes(), dpi) for i in imps]))
+        embeddings = _cached(cache / tag / f"{folder.name}.pkl",
+                             lambda imps=imps, dpi=dpi: _embed(embedder, [(i.path.read_bytes(), dpi) for i in imps]))
         probes = [None] * len(imps)
         if embedder.distinct_probe_minutiae:
-            probes = cached(cache / tag / f"{folder.name}-fast-probes.pkl",
+            probes = _cached(cache / tag / f"{folder.name}-fast-probes.pkl",
                              lambda imps=imps, dpi=dpi: _probe_minutiae(embedder, [(i.path.read_bytes(), dpi) for i in imps]))
         prints += [Print(folder.name, i.finger, i.impression, e, m)
                    for i, e, m in zip(imps, embeddings, probes, strict=True)]
     return prints
 
 
-def distractors(n: int, embedder: TorchEmbedder, cache: Path) -> list[Embedding]:
-    from lab.evaluation.synthetic_impostors import synthetic_fingers
+def synthetic_fingers(n: int, embedder: TorchEmbedder, cache: Path, first_seed: int = DISTRACTOR_SEED) -> list[Embedding]:
+    """One enrolled impression each of synthetic fingers first_seed.., embedded in cached blocks of _BLOCK."""
+    from lab.synth.export import encode_png, synthetic_impressions
 
-    return synthetic_fingers(n, embedder, cache, DISTRACTOR_SEED)
+    out: list[Embedding] = []
+    for start in range(0, n, _BLOCK):
+        seeds = list(range(first_seed + start, first_seed + min(n, start + _BLOCK)))
+
+        def make(seeds: list[int] = seeds) -> list[Embedding]:
+            images = [encode_png(f[0]) for f in synthetic_impressions(seeds, impressions=1, seed=seeds[0])]
+            return _embed(embedder, [(png, 500.0) for png in images])
+
+        out += _cached(cache / embedder.meta.version / f"synthetic-{seeds[0]}-{len(seeds)}.pkl", make)
+    return out
 
 
 def subject_of(set_name: str, finger: str) -> str:
@@ -287,7 +298,7 @@ def main() -> None:
     report = []
     for n in [int(x) for x in args.distractors.split(",")]:
         start = time.perf_counter()
-        extra = distractors(n, embedder, args.cache) if n else []
+        extra = synthetic_fingers(n, embedder, args.cache) if n else []
         gallery = build(prints, extra, comparator, args.target_fmr, embedder.meta, args.min_minutiae)
         print(f"+{n} distractors: gallery {len(gallery.index)}, threshold {gallery.threshold} from "
               f"{len(gallery.sample.scores)} impostor scores ({gallery.source})", flush=True)

@@ -18,36 +18,19 @@ import json
 import math
 from pathlib import Path
 
-from fingerprint.gallery.impostors import SAMPLE_CAPACITY, ImpostorEstimator, ImpostorSample
+from fingerprint.gallery.impostors import SAMPLE_CAPACITY, ImpostorEstimator, ImpostorSample, SyntheticTail
 from fingerprint.gallery.index import GalleryIndex
 from fingerprint.model.comparator import Comparator
 from fingerprint.model.embedder import Embedding, TorchEmbedder
 from fingerprint.model.minutiae.match import one_blas_thread
-from fingerprint.model.weights import DEFAULT_WEIGHTS
-from lab.benchmarks.gallery_growth import cached, embed_images
+from fingerprint.model.weights import DEFAULT_WEIGHTS, meta_path
+from lab.benchmarks.gallery_growth import synthetic_fingers
 
-BLOCK = 250  # fingers embedded and cached together
 FIRST_SEED = 9_000_000  # beyond the training bank's seeds and the growth benchmark's distractors (8,000,000)
 KEPT_SHARE = 0.02  # of the sample's highest scores the card keeps: floors for TARGET_FMR up to 2 % x the tail factor
 
 
-def synthetic_fingers(n: int, embedder: TorchEmbedder, cache: Path, first_seed: int) -> list[Embedding]:
-    """One enrolled impression each of synthetic fingers first_seed.., embedded in cached blocks of BLOCK."""
-    from lab.synth.export import encode_png, synthetic_impressions
-
-    out: list[Embedding] = []
-    for start in range(0, n, BLOCK):
-        seeds = list(range(first_seed + start, first_seed + min(n, start + BLOCK)))
-
-        def make(seeds: list[int] = seeds) -> list[Embedding]:
-            images = [encode_png(f[0]) for f in synthetic_impressions(seeds, impressions=1, seed=seeds[0])]
-            return embed_images(embedder, [(png, 500.0) for png in images])
-
-        out += cached(cache / embedder.meta.version / f"synthetic-{seeds[0]}-{len(seeds)}.pkl", make)
-    return out
-
-
-def impostor_tail(fingers: list[Embedding], comparator: Comparator, dim: int) -> dict[str, object]:
+def impostor_tail(fingers: list[Embedding], comparator: Comparator, dim: int) -> SyntheticTail:
     """The synthetic fingers enrolled as one gallery, its impostor sample as the service would keep it,
     and that sample's highest KEPT_SHARE scores."""
     index = GalleryIndex(dim, comparator)
@@ -55,9 +38,8 @@ def impostor_tail(fingers: list[Embedding], comparator: Comparator, dim: int) ->
         index.add(f"synthetic/{j}", f"synthetic/{j}", None, e.views[0], e.dense, e.minutiae)
     sample = ImpostorSample(SAMPLE_CAPACITY)
     asyncio.run(ImpostorEstimator(index, sample, busy_share=1.0).catch_up())
-    kept = math.ceil(KEPT_SHARE * len(sample.scores))
-    top = sorted(sample.scores, reverse=True)[:kept]
-    return {"fingers": len(fingers), "scores": len(sample.scores), "top": [round(s, 6) for s in top]}
+    top = sorted(sample.scores, reverse=True)[: math.ceil(KEPT_SHARE * len(sample.scores))]
+    return SyntheticTail(len(sample.scores), tuple(round(s, 6) for s in top))
 
 
 def main() -> None:
@@ -76,17 +58,14 @@ def main() -> None:
     if args.embed_only:
         return
     tail = impostor_tail(fingers, Comparator.from_card(embedder.meta), embedder.meta.embedding_dim)
-    top = tail["top"]
-    assert isinstance(top, list)
-    print(f"{tail['fingers']} fingers, {tail['scores']} impostor scores, highest {top[:5]}")
+    print(f"{len(fingers)} fingers, {tail.scores} impostor scores, highest {list(tail.top[:5])}")
     if args.write_card:
-        card = args.weights.with_suffix(".json")
+        card = meta_path(args.weights)
         meta = json.loads(card.read_text())
-        meta.update(synthetic_impostor_scores=tail["scores"], synthetic_impostor_top="TOP")
+        meta.update(synthetic_impostor_scores=tail.scores, synthetic_impostor_top="TOP")
         # the scores on one line: the card stays readable
-        card.write_text(json.dumps(meta, indent=2).replace('"TOP"', json.dumps(top)) + "\n")
+        card.write_text(json.dumps(meta, indent=2).replace('"TOP"', json.dumps(list(tail.top))) + "\n")
         print(f"written to {card}")
-
 
 if __name__ == "__main__":
     main()
