@@ -55,13 +55,15 @@ def train(config_path: Path, data: Path, out: Path, cache: Path, weights: Path |
 @click.option("--folds", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="fusion weights chosen without each set (minutiae_folds choose): out-of-sample figures")
 @click.option("--fast-probes", is_flag=True, help="probes' LEADER minutiae from the distilled network (FAST_PROBES)")
+@click.option("--prepared-cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="keep prepared prints here (lab.evaluation.prepared_cache): another network re-uses them")
 def evaluate(dirs: tuple[Path, ...], baseline: str, weights: Path | None, out: Path, dpi: float | None,
-             precision: str, folds: Path | None, fast_probes: bool) -> None:
+             precision: str, folds: Path | None, fast_probes: bool, prepared_cache: Path | None) -> None:
     """FVC-protocol evaluation (EER, FMR100, FMR1000, rank-1/CMC, FTE, time per image)."""
     from lab.evaluation.report import run_eval
 
     run_eval(list(dirs), baseline, weights, out, dpi, click.echo, precision=precision, folds=folds,
-             fast_probes=fast_probes)
+             fast_probes=fast_probes, prepared_cache=prepared_cache)
 
 
 @main.command()

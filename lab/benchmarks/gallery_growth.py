@@ -41,10 +41,11 @@ from fingerprint.model.minutiae import MinutiaeTemplate
 from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.weights import DEFAULT_WEIGHTS, ModelMeta
 from fingerprint.settings import Settings
+from lab.evaluation.prepared_cache import embedder_for
+from lab.synth.export import single_impression_blocks, single_impressions
 from lab.training.real_data import finger_identity
 
 DISTRACTOR_SEED = 8_000_000  # outside the training bank's seeds and the card's synthetic impostors'
-_BLOCK = 250  # synthetic fingers embedded and cached together
 
 
 @dataclass
@@ -103,18 +104,11 @@ def load_sets(dirs: list[Path], embedder: TorchEmbedder, cache: Path) -> list[Pr
 
 
 def synthetic_fingers(n: int, embedder: TorchEmbedder, cache: Path, first_seed: int = DISTRACTOR_SEED) -> list[Embedding]:
-    """One enrolled impression each of synthetic fingers first_seed.., embedded in cached blocks of _BLOCK."""
-    from lab.synth.export import encode_png, synthetic_impressions
-
+    """One enrolled impression each of synthetic fingers first_seed.., embedded in cached blocks."""
     out: list[Embedding] = []
-    for start in range(0, n, _BLOCK):
-        seeds = list(range(first_seed + start, first_seed + min(n, start + _BLOCK)))
-
-        def make(seeds: list[int] = seeds) -> list[Embedding]:
-            images = [encode_png(f[0]) for f in synthetic_impressions(seeds, impressions=1, seed=seeds[0])]
-            return _embed(embedder, [(png, 500.0) for png in images])
-
-        out += _cached(cache / embedder.meta.version / f"synthetic-{seeds[0]}-{len(seeds)}.pkl", make)
+    for seeds in single_impression_blocks(n, first_seed):
+        out += _cached(cache / embedder.meta.version / f"synthetic-{seeds[0]}-{len(seeds)}.pkl",
+                       lambda seeds=seeds: _embed(embedder, [(png, 500.0) for png in single_impressions(seeds)]))
     return out
 
 
@@ -274,10 +268,12 @@ def main() -> None:
     ap.add_argument("--false-matches", action="store_true", help="list each impostor attempt verify accepts")
     ap.add_argument("--fast-probes", action="store_true", help="probes as FAST_PROBES finds them")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (one: beside other jobs, no spinning teams)")
+    ap.add_argument("--prepared-cache", type=Path, default=None,
+                    help="keep prepared prints here (lab.evaluation.prepared_cache): another network re-uses them")
     args = ap.parse_args()
     one_blas_thread()
-    embedder = TorchEmbedder(args.weights, 16_000_000, threads=args.threads, precision="float32",
-                             fast_probes=args.fast_probes)
+    embedder = embedder_for(args.weights, 16_000_000, args.prepared_cache, threads=args.threads, precision="float32",
+                            fast_probes=args.fast_probes)
     comparator = Comparator.from_card(embedder.meta)
     if args.minutiae_shortlist:
         comparator = dataclasses.replace(comparator, minutiae_shortlist=args.minutiae_shortlist)

@@ -25,6 +25,7 @@ from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.weights import DEFAULT_WEIGHTS, ModelMeta
 from lab.evaluation.confidence import EerInterval, Scored, finger_bootstrap, interval_lines, pair_fingers
 from lab.evaluation.nbis_baseline import nbis_available, score_pairs
+from lab.evaluation.prepared_cache import embedder_for
 from lab.evaluation.quality_check import QualityResult
 
 _MAX_PIXELS = 16_000_000
@@ -86,7 +87,8 @@ def _time_per_image(embedder: TorchEmbedder, images: list[bytes], dpi: float, re
         for _ in range(repeats):
             for data in images:
                 t0 = time.perf_counter()
-                embedder.embed([embedder.preprocess(data, dpi)])
+                # TorchEmbedder's own preprocess: a prepared cache's hit would time a file read
+                embedder.embed([TorchEmbedder.preprocess(embedder, data, dpi)])
                 times.append(time.perf_counter() - t0)
     return float(np.median(times) * 1000)
 
@@ -254,8 +256,9 @@ def fold_comparators(meta: ModelMeta, folds: Path) -> dict[str, Comparator]:
 
 def run_eval(dirs: list[Path], baseline: str, weights: Path | None, out: Path, dpi: float | None,
              log: Callable[[str], None], min_quality: float = 0.3, precision: str = "auto",
-             folds: Path | None = None, fast_probes: bool = False) -> list[SetResult]:
-    embedder = TorchEmbedder(weights or DEFAULT_WEIGHTS, _MAX_PIXELS, precision=precision, fast_probes=fast_probes)
+             folds: Path | None = None, fast_probes: bool = False, prepared_cache: Path | None = None) -> list[SetResult]:
+    embedder = embedder_for(weights or DEFAULT_WEIGHTS, _MAX_PIXELS, prepared_cache, precision=precision,
+                            fast_probes=fast_probes)
     one_blas_thread()  # as the service compares
     out.mkdir(parents=True, exist_ok=True)
     per_set = fold_comparators(embedder.meta, folds) if folds else {}

@@ -21,10 +21,11 @@ from pathlib import Path
 from fingerprint.gallery.impostors import SAMPLE_CAPACITY, ImpostorEstimator, ImpostorSample, SyntheticTail
 from fingerprint.gallery.index import GalleryIndex
 from fingerprint.model.comparator import Comparator
-from fingerprint.model.embedder import Embedding, TorchEmbedder
+from fingerprint.model.embedder import Embedding
 from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.weights import DEFAULT_WEIGHTS, meta_path
 from lab.benchmarks.gallery_growth import synthetic_fingers
+from lab.evaluation.prepared_cache import embedder_for
 
 FIRST_SEED = 9_000_000  # beyond the training bank's seeds and the growth benchmark's distractors (8,000,000)
 KEPT_SHARE = 0.02  # of the sample's highest scores the card keeps: floors for TARGET_FMR up to 2 % x the tail factor
@@ -51,9 +52,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--embed-only", action="store_true", help="fill the cache (e.g. one process per seed range)")
     ap.add_argument("--write-card", action="store_true", help="store the tail in the card beside --weights")
+    ap.add_argument("--prepared-cache", type=Path, default=None,
+                    help="keep prepared prints here (lab.evaluation.prepared_cache): another network re-uses them")
     args = ap.parse_args()
     one_blas_thread()
-    embedder = TorchEmbedder(args.weights, 16_000_000, threads=args.threads, precision="float32")
+    embedder = embedder_for(args.weights, 16_000_000, args.prepared_cache, threads=args.threads, precision="float32")
     fingers = synthetic_fingers(args.fingers, embedder, args.cache, args.first_seed)
     if args.embed_only:
         return

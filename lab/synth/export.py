@@ -23,6 +23,20 @@ def synthetic_impressions(finger_seeds: list[int], impressions: int, seed: int) 
     return [[arr[f * impressions + i] for i in range(impressions)] for f in range(len(finger_seeds))]
 
 
+_BLOCK = 250  # synthetic fingers made (and cached by the lab's benchmarks) together
+
+
+def single_impression_blocks(n: int, first_seed: int) -> list[list[int]]:
+    """The seeds of synthetic fingers first_seed.. first_seed + n - 1, in the blocks they are made in."""
+    return [list(range(first_seed + start, first_seed + min(n, start + _BLOCK))) for start in range(0, n, _BLOCK)]
+
+
+def single_impressions(seeds: list[int]) -> list[bytes]:
+    """One impression (PNG, 500 dpi) of each synthetic finger, made together as a block (a block's
+    first seed seeds its impressions: the same block gives the same images)."""
+    return [encode_png(f[0]) for f in synthetic_impressions(seeds, impressions=1, seed=seeds[0])]
+
+
 def encode_png(image: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format="PNG")
