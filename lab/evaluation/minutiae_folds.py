@@ -1,11 +1,12 @@
 """Which minutiae the comparison fuses, and at which weights, chosen by sensor folds.
 
 For every set: the grid cosines of the served network, the hand-made minutiae's scores and LEADER's
-(pyfing's pretrained extractor, `fingerprint.model.leader`), every pair, cached per set. Then each set's
-figures come from the weights that did best on the *other* sets (leave one sensor out): no set's
+(pyfing's pretrained extractor, `fingerprint.model.leader`), every ordered pair scored as verify scores
+it, cached per set. Then each set's figures come from the weights that did best on the *other* sets
+(leave one sensor out; sets of the same people, `real_data.SAME_PEOPLE`, are held out together): no set's
 figure is chosen on it.
 
-    python -m lab.evaluation.minutiae_folds score ../shared/fingerprints/* --cache runs/folds
+    python -m lab.evaluation.minutiae_folds score ../shared/fingerprints/* --cache runs/folds [--prepared-cache runs/prepared]
     python -m lab.evaluation.minutiae_folds choose --cache runs/folds
     python -m lab.evaluation.minutiae_folds card --cache runs/folds --own 9 --leader 14 --version 5.0.0 --probe-minutiae
 
@@ -32,51 +33,40 @@ from fingerprint.calibration.dataset import folder_dpi, scan_folder
 from fingerprint.calibration.metrics import eer, fnmr_at_fmr
 from fingerprint.calibration.protocol import all_pairs, fvc_pairs
 from fingerprint.model.comparator import Comparator
-from fingerprint.model.decode import ImageRejected, decode_grayscale, to_target_dpi
+from fingerprint.model.decode import ImageRejected
 from fingerprint.model.embedder import TorchEmbedder
-from fingerprint.model.leader import LeaderNet, MinutiaeFinder, finder, window_minutiae
-from fingerprint.model.minutiae import MinutiaeTemplate
-from fingerprint.model.minutiae.extract import MASK_CELL_PX
 from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.weights import DEFAULT_WEIGHTS
+from lab.evaluation.prepared_cache import embedder_for
+from lab.training.real_data import SAME_PEOPLE
 
-LEADER_WEIGHTS = DEFAULT_WEIGHTS.parent / "leader.pt"
 
-
-def score_set(folder: Path, embedder: TorchEmbedder, leader: MinutiaeFinder) -> dict[str, np.ndarray]:
+def score_set(folder: Path, embedder: TorchEmbedder) -> dict[str, np.ndarray]:
+    """Every pair's grid cosine and minutiae scores, each as verify computes it: the probe's minutiae as
+    found against the enrolled print's as stored (whole pixels), every ordered pair ([probe, enrolled])."""
     imps = scan_folder(folder)
     dpi = folder_dpi(folder)
-    meta = embedder.meta
-    prepared, leaders = [], []
-    seconds = []
+    prepared = []
     for imp in imps:
         try:
-            data = imp.path.read_bytes()
-            prep = embedder.preprocess(data, dpi)
-            gray = to_target_dpi(decode_grayscale(data, 16_000_000), dpi)
-            start = time.perf_counter()
-            origin = _origin(gray, meta.window, meta.minutiae_crop())
-            assert prep.minutiae is not None
-            points = window_minutiae(leader, gray, origin, prep.minutiae.foreground, MASK_CELL_PX)
-            seconds.append(time.perf_counter() - start)
+            prepared.append(embedder.preprocess(imp.path.read_bytes(), dpi))
         except ImageRejected:
-            prep, points = embedder.blank(), np.zeros((0, 3), np.float32)
-        prepared.append(prep)
-        assert prep.minutiae is not None
-        leaders.append(MinutiaeTemplate(points, prep.minutiae.foreground))
+            prepared.append(embedder.blank())
     embeddings = [e for i in range(0, len(prepared), 32) for e in embedder.embed(prepared[i : i + 32])]
-    card = Comparator.from_card(meta)
-    grid_only = Comparator(card.grid, card.minutiae, 0.0)
+    card = Comparator.from_card(embedder.meta)
+    found = [e.minutiae for e in embeddings]
+    if any(m is None or m.leader is None for m in found):
+        raise ValueError(f"{embedder.meta.version}'s card does not find both minutiae sets")
+    stored = [m.as_stored() for m in found]  # type: ignore[union-attr]
+    leaders = [m.leader_template() for m in found]  # type: ignore[union-attr]
     return {
-        "grid": grid_only.all_pairs(embeddings),
-        "ours": card.minutiae.all_pairs([p.minutiae for p in prepared]),  # type: ignore[misc]
-        "leader": card.minutiae.all_pairs(leaders),
+        "grid": Comparator(card.grid, card.minutiae, 0.0).all_pairs(embeddings),
+        "ours": card.minutiae.cross_pairs(found, stored),  # type: ignore[arg-type]
+        "leader": card.minutiae.cross_pairs(leaders, [t.leader_template() for t in stored]),  # type: ignore[arg-type, misc]
         "fingers": np.array([i.finger for i in imps]),
         "impressions": np.array([i.impression for i in imps]),
-        "leader_seconds": np.array(seconds),
-        "leader_count": np.array([len(t.points) for t in leaders]),
-        "leader_points": np.concatenate([t.points for t in leaders]),
-        "ours_count": np.array([len(p.minutiae.points) for p in prepared]),  # type: ignore[union-attr]
+        "leader_count": np.array([len(t.points) for t in leaders]),  # type: ignore[union-attr]
+        "ours_count": np.array([len(m.points) for m in found]),  # type: ignore[union-attr]
     }
 
 
@@ -110,7 +100,9 @@ WEIGHTS_OURS = (0.0, 2.0, 4.0, 6.0, 9.0)
 WEIGHTS_LEADER = (0.0, 2.0, 4.0, 6.0, 9.0, 14.0, 20.0)
 
 
-def choose(cache: Path) -> dict[str, object]:
+def choose(cache: Path, unscored: tuple[str, ...] = ()) -> dict[str, object]:
+    """Per set, the weights best on the sets that share no people with it. `unscored`: sets not in the
+    cache that still get their choice (e.g. scored afterwards by a fold network of their own)."""
     sets = {p.stem: dict(np.load(p)) for p in sorted(cache.glob("*.npz"))}
     grid = list(itertools.product(WEIGHTS_OURS, WEIGHTS_LEADER))
     # the objective a weight pair is chosen by: mean all-pairs EER plus mean FNMR at FMR 0.1 % over the sets it may see
@@ -120,11 +112,15 @@ def choose(cache: Path) -> dict[str, object]:
         return float(np.mean([cost[n][w]["all_eer"] + (cost[n][w]["all_fmr1000"] or 1.0) for n in names]))
 
     report: dict[str, object] = {}
-    for held in sets:
-        others = [n for n in sets if n != held]
+    for held in [*sets, *(u for u in unscored if u not in sets)]:
+        # a set that shares people with the held one is held out with it (the same fingers, other sensors)
+        group = SAME_PEOPLE.get(held, held)
+        others = [n for n in sets if SAME_PEOPLE.get(n, n) != group]
         best = min(grid, key=lambda w: objective(others, w))
-        report[held] = {"chosen_on_others": best, "held_out": cost[held][best],
-                        "served_4.0": cost[held][(6.0, 0.0)], "leader_only": cost[held][(0.0, 20.0)]}
+        report[held] = {"chosen_on_others": best, "chosen_on": others}
+        if held in sets:
+            report[held] |= {"held_out": cost[held][best], "served_4.0": cost[held][(6.0, 0.0)],
+                             "leader_only": cost[held][(0.0, 20.0)]}
     report["all_sets_choice"] = min(grid, key=lambda w: objective(list(sets), w))
     return report
 
@@ -162,8 +158,10 @@ def main() -> None:
     s = sub.add_parser("score")
     s.add_argument("dirs", nargs="+", type=Path)
     s.add_argument("--cache", type=Path, required=True)
+    s.add_argument("--prepared-cache", type=Path, default=None, help="prepared prints (lab.evaluation.prepared_cache)")
     c = sub.add_parser("choose")
     c.add_argument("--cache", type=Path, required=True)
+    c.add_argument("--unscored", default="", help="comma-separated sets not in the cache to choose for")
     w = sub.add_parser("card")
     w.add_argument("--cache", type=Path, required=True)
     w.add_argument("--own", type=float, required=True)
@@ -175,21 +173,20 @@ def main() -> None:
     if args.command == "score":
         one_blas_thread()
         args.cache.mkdir(parents=True, exist_ok=True)
-        embedder = TorchEmbedder(DEFAULT_WEIGHTS, 16_000_000, threads=1, precision="float32")
-        leader = LeaderNet().eval()
-        leader.load_state_dict(torch.load(LEADER_WEIGHTS))
+        embedder = embedder_for(DEFAULT_WEIGHTS, 16_000_000, args.prepared_cache, threads=1, precision="float32")
         for folder in args.dirs:
             out = args.cache / f"{folder.name}.npz"
             if out.exists() or not folder.is_dir():
                 continue  # resumable: a set already scored is kept
             start = time.perf_counter()
-            np.savez(out, **score_set(folder, embedder, finder(leader)))
+            np.savez(out, **score_set(folder, embedder))
             print(f"{folder.name}: {time.perf_counter() - start:.0f} s", flush=True)
     elif args.command == "card":
         reads = tuple(v for v in args.reads.split(",") if v)
         print(json.dumps(write_card(args.cache, args.own, args.leader, args.version, args.probe_minutiae, reads), indent=1))
     else:
-        print(json.dumps(choose(args.cache), indent=1, default=str))
+        unscored = tuple(v for v in args.unscored.split(",") if v)
+        print(json.dumps(choose(args.cache, unscored), indent=1, default=str))
 
 
 if __name__ == "__main__":
