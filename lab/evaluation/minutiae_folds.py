@@ -15,7 +15,8 @@ higher of the training sensors' (the Neurotech sets, whose prints trained the ne
 set) impostor thresholds, one sensor at a time (pooling sensors would promise an FMR one sensor does
 not keep). The prior only decides until a gallery holds enough impostor scores of its own.
 `--probe-minutiae` names the bundled network distilled from LEADER (`lab.distillation`) in the card, for
-FAST_PROBES; `--reads` the versions whose templates it reads.
+FAST_PROBES; `--reads` the versions whose templates it reads. `fold-card` makes a fold network (one trained
+without some sensors) score as the bundled model, for those sensors' out-of-sample figures.
 """
 
 from __future__ import annotations
@@ -152,6 +153,31 @@ def write_card(cache: Path, own: float, leader: float, version: str, probe_minut
     return card
 
 
+# what a fold network's card takes from the bundled one: how prints are compared and decided, not the network
+SCORING_FIELDS = ("minutiae_window", "minutiae_direction_offsets", "leader_sha256", "probe_minutiae_sha256",
+                  "impostor_tail_factor", "threshold_fmr_1e2", "threshold_fmr_1e3")
+
+
+def fold_card(weights: Path, own: float, leader: float) -> dict[str, object]:
+    """Make a fold network (trained without some sensors, `lab train`) score as the bundled model does, at
+    the fusion weights chosen without its held-out sets: the bundled card's scoring fields and minutiae
+    networks beside it. Its floor is its own, written next by `synthetic_impostors --write-card` (the
+    bundled one's is left out); the prior thresholds are the bundled ones, below any floor measured."""
+    import shutil
+
+    from fingerprint.model.weights import leader_path, meta_path, probe_minutiae_path
+
+    shipped = json.loads(meta_path(DEFAULT_WEIGHTS).read_text())
+    card = json.loads(meta_path(weights).read_text())
+    card.update({k: shipped[k] for k in SCORING_FIELDS}, minutiae_weight=own, leader_weight=leader,
+                synthetic_impostor_scores=0, synthetic_impostor_top=[],
+                notes=f"{card.get('notes', '')}; scored as {shipped['version']} at fusion weights {own:g} / {leader:g}")
+    for path in (leader_path, probe_minutiae_path):
+        shutil.copy(path(DEFAULT_WEIGHTS), path(weights))
+    meta_path(weights).write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -169,6 +195,10 @@ def main() -> None:
     w.add_argument("--version", required=True)
     w.add_argument("--probe-minutiae", action="store_true", help="probes find LEADER's minutiae with the bundled student")
     w.add_argument("--reads", default="", help="comma-separated versions whose templates this card reads")
+    f = sub.add_parser("fold-card")
+    f.add_argument("weights", type=Path)
+    f.add_argument("--own", type=float, required=True)
+    f.add_argument("--leader", type=float, required=True)
     args = parser.parse_args()
     if args.command == "score":
         one_blas_thread()
@@ -181,6 +211,8 @@ def main() -> None:
             start = time.perf_counter()
             np.savez(out, **score_set(folder, embedder))
             print(f"{folder.name}: {time.perf_counter() - start:.0f} s", flush=True)
+    elif args.command == "fold-card":
+        print(json.dumps(fold_card(args.weights, args.own, args.leader), indent=1))
     elif args.command == "card":
         reads = tuple(v for v in args.reads.split(",") if v)
         print(json.dumps(write_card(args.cache, args.own, args.leader, args.version, args.probe_minutiae, reads), indent=1))
