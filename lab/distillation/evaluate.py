@@ -36,7 +36,17 @@ from fingerprint.model.minutiae.extract import MASK_CELL_PX
 from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.student import THRESHOLD, StudentNet, find
 from fingerprint.model.weights import DEFAULT_WEIGHTS, load_leader
-from lab.evaluation.minutiae_folds import _origin, figures, fused
+from lab.evaluation.minutiae_folds import figures, fused
+
+
+def _origin(gray: np.ndarray, window: int, outer: int) -> tuple[int, int]:
+    from fingerprint.model.preprocess import prepare
+
+    with torch.inference_mode():
+        p = prepare(torch.from_numpy(gray.astype(np.float32))[None, None], window, outer)
+    assert p.origin is not None
+    return int(p.origin[0, 0]), int(p.origin[0, 1])
+
 
 
 def _templates(folder: Path, embedder: TorchEmbedder, find: MinutiaeFinder) -> tuple[list[MinutiaeTemplate], float]:

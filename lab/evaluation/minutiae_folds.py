@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from fingerprint.calibration.dataset import folder_dpi, scan_folder
 from fingerprint.calibration.metrics import eer, fnmr_at_fmr
@@ -69,15 +68,6 @@ def score_set(folder: Path, embedder: TorchEmbedder) -> dict[str, np.ndarray]:
         "leader_count": np.array([len(t.points) for t in leaders]),  # type: ignore[union-attr]
         "ours_count": np.array([len(m.points) for m in found]),  # type: ignore[union-attr]
     }
-
-
-def _origin(gray: np.ndarray, window: int, outer: int) -> tuple[int, int]:
-    from fingerprint.model.preprocess import prepare
-
-    with torch.inference_mode():
-        p = prepare(torch.from_numpy(gray.astype(np.float32))[None, None], window, outer)
-    assert p.origin is not None
-    return int(p.origin[0, 0]), int(p.origin[0, 1])
 
 
 def fused(parts: dict[str, np.ndarray], w_ours: float, w_leader: float) -> np.ndarray:
