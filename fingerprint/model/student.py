@@ -35,10 +35,24 @@ THRESHOLD = QUALITY_THRESHOLD  # LEADER's, on the probability the student learns
 
 
 def _box_mean(x: torch.Tensor) -> torch.Tensor:
-    # two 1-D averages (rows, then columns): the same as one 17 x 17 average at a ninth of its cost
-    r = NORM_PX // 2
-    x = F.avg_pool2d(x, (NORM_PX, 1), 1, (r, 0), count_include_pad=False)
-    return F.avg_pool2d(x, (1, NORM_PX), 1, (0, r), count_include_pad=False)
+    """The mean of each pixel's NORM_PX x NORM_PX neighbourhood (the part inside the image), from running
+    sums along rows then columns: the same values as an average pool (within 1e-4 grey levels) at under
+    half its cost, which was a sixth of a fast probe's minutiae."""
+    return _running_mean(_running_mean(x, 2), 3)
+
+
+def _running_mean(x: torch.Tensor, dim: int) -> torch.Tensor:
+    # summed in float64: a float32 running sum of squared grey levels over a whole row loses the small
+    # differences between neighbouring windows
+    n, r = x.shape[dim], NORM_PX // 2
+    sums = torch.cumsum(x.double(), dim)
+    sums = torch.cat([torch.zeros_like(sums.narrow(dim, 0, 1)), sums], dim)
+    at = torch.arange(n)
+    hi, lo = (at + r + 1).clamp(max=n), (at - r).clamp(min=0)
+    shape = [1] * x.dim()
+    shape[dim] = n
+    counts = (hi - lo).to(torch.float64).reshape(shape)
+    return ((sums.index_select(dim, hi) - sums.index_select(dim, lo)) / counts).to(x.dtype)
 
 
 def local_contrast(image: torch.Tensor) -> torch.Tensor:
