@@ -11,7 +11,7 @@ import numpy as np
 from fingerprint.calibration.dataset import Impression, folder_dpi, scan_folder
 from fingerprint.model.comparator import Comparator
 from fingerprint.model.decode import ImageRejected
-from fingerprint.model.embedder import PreparedImage, TorchEmbedder
+from fingerprint.model.embedder import Embedding, PreparedImage, TorchEmbedder
 from fingerprint.model.minutiae import MinutiaeTemplate
 
 
@@ -31,6 +31,19 @@ class ScoredFolder:
 Progress = Callable[[str], None]
 
 
+def prepared_or_blank(embedder: TorchEmbedder, data: bytes, dpi: float, probe: bool = False) -> PreparedImage:
+    """An image prepared for the embedder, or a blank print where it is rejected: in an evaluation a
+    failure to enroll still takes part (and fails), rather than leaving the set."""
+    try:
+        return embedder.preprocess(data, dpi, probe=probe)
+    except ImageRejected:
+        return embedder.blank()
+
+
+def embedded(embedder: TorchEmbedder, prepared: list[PreparedImage], batch: int = 32) -> list[Embedding]:
+    return [e for i in range(0, len(prepared), batch) for e in embedder.embed(prepared[i : i + batch])]
+
+
 def score_folder(folder: Path, embedder: TorchEmbedder, dpi: float | None,
                  comparator: Comparator | None = None, progress: Progress | None = None) -> ScoredFolder:
     """Every `<finger>_<impression>` image of a folder prepared, embedded and compared with every
@@ -45,18 +58,13 @@ def score_folder(folder: Path, embedder: TorchEmbedder, dpi: float | None,
     probes: list[MinutiaeTemplate | None] | None = [] if embedder.distinct_probe_minutiae else None
     step = max(1, len(imps) // 10)  # a line per tenth: a large folder takes minutes
     for n, imp in enumerate(imps, start=1):
-        try:
-            data = imp.path.read_bytes()
-            prepared.append(embedder.preprocess(data, set_dpi))
-            if probes is not None:
-                probes.append(embedder.preprocess(data, set_dpi, probe=True).minutiae)
-        except ImageRejected:
-            prepared.append(embedder.blank())
-            if probes is not None:
-                probes.append(prepared[-1].minutiae)
+        data = imp.path.read_bytes()
+        prepared.append(prepared_or_blank(embedder, data, set_dpi))
+        if probes is not None:
+            probes.append(prepared_or_blank(embedder, data, set_dpi, probe=True).minutiae)
         if progress and (n % step == 0 or n == len(imps)):
             progress(f"{folder.name}: {n}/{len(imps)} images read")
-    embeddings = [e for i in range(0, len(prepared), 32) for e in embedder.embed(prepared[i : i + 32])]
+    embeddings = embedded(embedder, prepared)
     if progress:
         progress(f"{folder.name}: comparing {len(imps) * len(imps)} pairs")
     comparing = comparator or Comparator.from_card(embedder.meta)

@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from fingerprint.calibration.dataset import folder_dpi, scan_folder
+from fingerprint.calibration.folder import embedded, prepared_or_blank
 from fingerprint.gallery.impostors import DecisionThreshold, ImpostorEstimator, ImpostorSample, SyntheticTail
 from fingerprint.gallery.index import GalleryIndex
 from fingerprint.model.comparator import Comparator, MinutiaeProbe
-from fingerprint.model.decode import ImageRejected
 from fingerprint.model.embedder import Embedding, TorchEmbedder
 from fingerprint.model.minutiae import MinutiaeTemplate
 from fingerprint.model.minutiae.match import one_blas_thread
@@ -58,23 +58,11 @@ class Print:
 
 
 def _embed(embedder: TorchEmbedder, images: list[tuple[bytes, float]]) -> list[Embedding]:
-    prepared = []
-    for data, dpi in images:
-        try:
-            prepared.append(embedder.preprocess(data, dpi))
-        except ImageRejected:
-            prepared.append(embedder.blank())
-    return [e for i in range(0, len(prepared), 16) for e in embedder.embed(prepared[i : i + 16])]
+    return embedded(embedder, [prepared_or_blank(embedder, data, dpi) for data, dpi in images], batch=16)
 
 
 def _probe_minutiae(embedder: TorchEmbedder, images: list[tuple[bytes, float]]) -> list[MinutiaeTemplate | None]:
-    out = []
-    for data, dpi in images:
-        try:
-            out.append(embedder.preprocess(data, dpi, probe=True).minutiae)
-        except ImageRejected:
-            out.append(embedder.blank().minutiae)
-    return out
+    return [prepared_or_blank(embedder, data, dpi, probe=True).minutiae for data, dpi in images]
 
 
 def _cached(path: Path, make: Any) -> Any:

@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from fingerprint.calibration.dataset import folder_dpi, scan_folder
+from fingerprint.calibration.folder import embedded, prepared_or_blank
 from fingerprint.calibration.metrics import eer, fnmr_at_fmr
 from fingerprint.calibration.protocol import all_pairs, fvc_pairs
 from fingerprint.model.comparator import Comparator
-from fingerprint.model.decode import ImageRejected
 from fingerprint.model.embedder import TorchEmbedder
 from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.weights import DEFAULT_WEIGHTS
@@ -46,13 +46,7 @@ def score_set(folder: Path, embedder: TorchEmbedder) -> dict[str, np.ndarray]:
     found against the enrolled print's as stored (whole pixels), every ordered pair ([probe, enrolled])."""
     imps = scan_folder(folder)
     dpi = folder_dpi(folder)
-    prepared = []
-    for imp in imps:
-        try:
-            prepared.append(embedder.preprocess(imp.path.read_bytes(), dpi))
-        except ImageRejected:
-            prepared.append(embedder.blank())
-    embeddings = [e for i in range(0, len(prepared), 32) for e in embedder.embed(prepared[i : i + 32])]
+    embeddings = embedded(embedder, [prepared_or_blank(embedder, imp.path.read_bytes(), dpi) for imp in imps])
     card = Comparator.from_card(embedder.meta)
     found = [e.minutiae for e in embeddings]
     if any(m is None or m.leader is None for m in found):
