@@ -51,18 +51,29 @@ def _wrap(a: np.ndarray) -> np.ndarray:
 
 def local_similarities(a: Cylinders, b: Cylinders) -> np.ndarray:
     """(n_a, n_b) cylinder similarities in [0, 1]; 0 for pairs that cannot be compared."""
-    if len(a.values) == 0 or len(b.values) == 0:
-        return np.zeros((len(a.values), len(b.values)), np.float32)
-    norm_a2 = a.energy @ b.valid_cells.T  # a's squared norm over the cells valid in both
-    norm_b2 = a.valid_cells @ b.energy.T
-    cross = a.values @ b.values.T
-    common = a.valid_cells @ b.valid_cells.T
+    return local_similarities_many(a, [b])
+
+
+def local_similarities_many(a: Cylinders, bs: Sequence[Cylinders]) -> np.ndarray:
+    """`local_similarities` of `a` against each of `bs`, side by side: (n_a, sum of their n_b). Identify
+    compares a probe with 64 candidates, and per candidate the arithmetic after the products of matrices
+    was a third of the comparison. The products stay one per candidate: a product's last bits depend
+    on its width, and verify must give a template the score identify gave it."""
+    width = sum(len(b.values) for b in bs)
+    if len(a.values) == 0 or width == 0:
+        return np.zeros((len(a.values), width), np.float32)
+    products = [(a.energy @ b.valid_cells.T, a.valid_cells @ b.energy.T, a.values @ b.values.T,
+                 a.valid_cells @ b.valid_cells.T) for b in bs]
+    # a's squared norm over the cells valid in both, b's, their cross term, the cells valid in both
+    norm_a2, norm_b2, cross, common = (np.concatenate([p[k] for p in products], 1) for k in range(4))
+    b_minutiae = np.concatenate([b.minutiae for b in bs])
+    b_usable = np.concatenate([b.usable for b in bs])
     norm_a, norm_b = np.sqrt(norm_a2), np.sqrt(norm_b2)
     distance = np.sqrt(np.clip(norm_a2 + norm_b2 - 2 * cross, 0.0, None))
     lam = 1.0 - distance / np.maximum(norm_a + norm_b, 1e-9)
-    angles = np.abs(_wrap(a.minutiae[:, None, 2] - b.minutiae[None, :, 2]))
+    angles = np.abs(_wrap(a.minutiae[:, None, 2] - b_minutiae[None, :, 2]))
     ok = ((common >= _MIN_COMMON_SHARE * _DISC_CELLS) & (norm_a + norm_b > 0) & (angles <= _MAX_ANGLE)
-          & a.usable[:, None] & b.usable[None, :])
+          & a.usable[:, None] & b_usable[None, :])
     return np.where(ok, lam, 0.0).astype(np.float32)
 
 
@@ -148,8 +159,13 @@ class MinutiaeMatcher:
         """The probe (its minutiae, or their cylinders built by this matcher's `probe`) against each
         template; None where a template has no minutiae stored."""
         cylinders = probe if isinstance(probe, Probe) else self.probe(probe)
-        built = iter(self.cylinders_of([t for t in templates if t is not None]))
-        return [None if t is None else self.score(cylinders, next(built)) for t in templates]
+        built = self.cylinders_of([t for t in templates if t is not None])
+        n, ends = len(cylinders.own.minutiae), np.cumsum([len(c.minutiae) for c in built], dtype=np.int64)
+        width = int(ends[-1]) if len(ends) else 0
+        sims = local_similarities_many(cylinders.stacked, built).reshape(cylinders.views, n, width).max(0)
+        found = iter([consolidate(sims[:, end - len(c.minutiae) : end], cylinders.own.minutiae, c.minutiae)
+                      for c, end in zip(built, ends, strict=True)])
+        return [None if t is None else next(found) for t in templates]
 
     def cross_pairs(self, probes: list[MinutiaeTemplate], enrolled: list[MinutiaeTemplate]) -> np.ndarray:
         """(n, n) scores[p, e] of probe p's minutiae against enrolled e's, where each print was found twice:
