@@ -49,16 +49,12 @@ def _wrap(a: np.ndarray) -> np.ndarray:
     return np.asarray(np.remainder(a + np.pi, 2 * np.pi) - np.pi)
 
 
-def local_similarities(a: Cylinders, b: Cylinders) -> np.ndarray:
-    """(n_a, n_b) cylinder similarities in [0, 1]; 0 for pairs that cannot be compared."""
-    return local_similarities_many(a, [b])
-
-
-def local_similarities_many(a: Cylinders, bs: Sequence[Cylinders]) -> np.ndarray:
-    """`local_similarities` of `a` against each of `bs`, side by side: (n_a, sum of their n_b). Identify
-    compares a probe with 64 candidates, and per candidate the arithmetic after the products of matrices
-    was a third of the comparison. The products stay one per candidate: a product's last bits depend
-    on its width, and verify must give a template the score identify gave it."""
+def local_similarities(a: Cylinders, bs: Sequence[Cylinders]) -> np.ndarray:
+    """(n_a, sum of their n_b) similarities in [0, 1] of `a`'s cylinders against each of `bs`'s, side by
+    side; 0 for pairs that cannot be compared. All of `bs` at once: identify compares a probe with 64
+    candidates, and per candidate the arithmetic after the products of matrices was a third of the
+    comparison. The products stay one per candidate: a product's last bits depend on its width, and
+    verify must give a template the score identify gave it."""
     width = sum(len(b.values) for b in bs)
     if len(a.values) == 0 or width == 0:
         return np.zeros((len(a.values), width), np.float32)
@@ -151,20 +147,22 @@ class MinutiaeMatcher:
         return Probe(views[0], _stack(views) if len(views) > 1 else views[0], len(views))
 
     def score(self, probe: Probe, template: Cylinders) -> float:
-        n = len(probe.own.minutiae)
-        sims = local_similarities(probe.stacked, template).reshape(probe.views, n, len(template.minutiae)).max(0)
-        return consolidate(sims, probe.own.minutiae, template.minutiae)
+        return self._scores_of(probe, [template])[0]
+
+    def _scores_of(self, probe: Probe, built: list[Cylinders]) -> list[float]:
+        """The probe against each template's cylinders, each pair of minutiae at the best of the probe's
+        directions."""
+        counts = [len(c.minutiae) for c in built]
+        sims = local_similarities(probe.stacked, built).reshape(probe.views, len(probe.own.minutiae), sum(counts))
+        blocks = np.split(sims.max(0), np.cumsum(counts)[:-1], axis=1)
+        return [consolidate(block, probe.own.minutiae, c.minutiae) for block, c in zip(blocks, built, strict=True)]
 
     def scores(self, probe: MinutiaeTemplate | Probe, templates: list[MinutiaeTemplate | None]) -> list[float | None]:
         """The probe (its minutiae, or their cylinders built by this matcher's `probe`) against each
         template; None where a template has no minutiae stored."""
         cylinders = probe if isinstance(probe, Probe) else self.probe(probe)
         built = self.cylinders_of([t for t in templates if t is not None])
-        n, ends = len(cylinders.own.minutiae), np.cumsum([len(c.minutiae) for c in built], dtype=np.int64)
-        width = int(ends[-1]) if len(ends) else 0
-        sims = local_similarities_many(cylinders.stacked, built).reshape(cylinders.views, n, width).max(0)
-        found = iter([consolidate(sims[:, end - len(c.minutiae) : end], cylinders.own.minutiae, c.minutiae)
-                      for c, end in zip(built, ends, strict=True)])
+        found = iter(self._scores_of(cylinders, built) if built else [])
         return [None if t is None else next(found) for t in templates]
 
     def cross_pairs(self, probes: list[MinutiaeTemplate], enrolled: list[MinutiaeTemplate]) -> np.ndarray:
