@@ -48,7 +48,6 @@ def _origin(gray: np.ndarray, window: int, outer: int) -> tuple[int, int]:
     return int(p.origin[0, 0]), int(p.origin[0, 1])
 
 
-
 def _templates(folder: Path, embedder: TorchEmbedder, find: MinutiaeFinder) -> tuple[list[MinutiaeTemplate], float]:
     """Each print's minutiae as the service would store them, and the median seconds `find` took a window."""
     meta = embedder.meta
