@@ -27,6 +27,7 @@ from fingerprint.gallery.impostors import (
     ThresholdEstimate,
 )
 from fingerprint.gallery.index import GalleryIndex, Hit
+from fingerprint.gallery.sketches import SketchWarmer
 from fingerprint.gallery.store import (
     GalleryStore,
     IdempotencyClaim,
@@ -101,6 +102,7 @@ class FingerprintService:
         self.records = GalleryRecords(store, self.health, self._count, lambda: (self.sync, self.index))
         self.threshold: DecisionThreshold | None = None
         self.impostors: ImpostorEstimator | None = None
+        self.sketches: SketchWarmer | None = None
         telemetry.gauge("fingerprint.queue.depth", lambda: self.admission.depth)
         telemetry.gauge("fingerprint.queue.capacity", lambda: self.admission.capacity)
         telemetry.gauge("fingerprint.model.loaded", lambda: 1.0 if self.ready else 0.0)
@@ -172,6 +174,8 @@ class FingerprintService:
                                            sample, meta.impostor_tail_factor, SyntheticTail.of_card(meta))
         self.impostors = ImpostorEstimator(index, sample, self.settings.gallery_sync_interval)
         self.impostors.start()
+        self.sketches = SketchWarmer(index)
+        self.sketches.start()
         self.index = index
         self.pipeline = pipeline
         await self.health.census()
@@ -199,6 +203,8 @@ class FingerprintService:
         await self.health.stop()
         if self.impostors is not None:
             await self.impostors.stop()
+        if self.sketches is not None:
+            await self.sketches.stop()
         if self.sync is not None:
             await self.sync.stop()
         if self.pipeline is not None:

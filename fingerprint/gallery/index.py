@@ -6,7 +6,9 @@ multiplies in float16 directly (no float32 copy of the gallery), keeps a running
 For models with dense matching each row also has an int8 descriptor grid (6.4 KB) in a parallel
 array: verify and the identify shortlist are scored on it (model/dense.py), the scan never reads it.
 Models that also compare minutiae keep each row's minutiae (a few hundred bytes) beside it; the
-best candidates by grid are then re-scored with them. Every score comes from the model's
+best candidates by grid are then ranked on their minutiae sketches (~2 KB a template, built on first
+use or by `warm_sketches`, model/minutiae/sketch.py) and the best of those re-scored with the minutiae
+themselves. Every score comes from the model's
 `Comparator` (model/comparator.py), shortlist sizes included: the index only finds candidates.
 A lock makes mutations and searches safe from several threads.
 """
@@ -23,6 +25,7 @@ from fingerprint.gallery.store import Template
 from fingerprint.model.comparator import Comparator, MinutiaeProbe
 from fingerprint.model.dense import GridMatcher
 from fingerprint.model.minutiae import MinutiaeTemplate
+from fingerprint.model.minutiae.sketch import Sketch
 
 _CHUNK = 262144
 _RESCORE_MARGIN = 32
@@ -45,6 +48,9 @@ class GalleryIndex:
         self._grids: torch.Tensor | None = None  # (capacity, C, H, W) int8 once a grid is added
         self._minutiae: list[bytes | None] = []  # stored layout (~350 bytes); parsed for the few re-scored
         self._minutiae_bytes = 0
+        self._sketches: list[Sketch | None] = []  # of each row's minutiae, once built
+        self._sketch_bytes = 0
+        self._warmed = 0  # rows before this one were visited by warm_sketches
         self._size = 0
         self._template_ids: list[str] = []
         self._subjects: list[str] = []
@@ -60,7 +66,7 @@ class GalleryIndex:
     @property
     def bytes_per_template(self) -> int:
         grid = 0 if self._grids is None else int(np.prod(self._grids.shape[1:]))
-        return self.dim * 2 + grid + self._minutiae_bytes // max(1, self._size)
+        return self.dim * 2 + grid + (self._minutiae_bytes + self._sketch_bytes) // max(1, self._size)
 
     def add_template(self, t: Template) -> None:
         self.add(t.meta.template_id, t.meta.subject_id, t.meta.finger, t.embedding, t.dense, t.minutiae)
@@ -89,6 +95,7 @@ class GalleryIndex:
             self._subjects.append(subject_id)
             self._fingers.append(finger)
             self._minutiae.append(None if minutiae is None else minutiae.to_bytes())
+            self._sketches.append(None)
             self._minutiae_bytes += len(self._minutiae[-1] or b"")
             self._row_of[template_id] = row
             self._rows_of_subject.setdefault(subject_id, set()).add(row)
@@ -121,6 +128,7 @@ class GalleryIndex:
         tid = self._template_ids[row]
         del self._row_of[tid]
         self._minutiae_bytes -= len(self._minutiae[row] or b"")
+        self._sketch_bytes -= _size_of(self._sketches[row])
         if row != last:
             # move the last row into the hole so the matrix stays dense
             moved = self._template_ids[last]
@@ -131,6 +139,7 @@ class GalleryIndex:
             self._subjects[row] = self._subjects[last]
             self._fingers[row] = self._fingers[last]
             self._minutiae[row] = self._minutiae[last]
+            self._sketches[row] = self._sketches[last]
             self._row_of[moved] = row
             rows = self._rows_of_subject[self._subjects[row]]
             rows.discard(last)
@@ -139,6 +148,7 @@ class GalleryIndex:
         self._subjects.pop()
         self._fingers.pop()
         self._minutiae.pop()
+        self._sketches.pop()
         self._size -= 1
 
     def drain_added(self) -> list[str]:
@@ -242,12 +252,54 @@ class GalleryIndex:
         if c.fuses_minutiae and minutiae is not None:
             keep = min(max(top_k, c.minutiae_shortlist), len(rows))
             best_grid = torch.topk(grid_cos, keep).indices.tolist()
-            ranked = c.ranked(grid_cos[best_grid].tolist(), minutiae, _decoded([stored[i] for i in best_grid]), top_k)
+            decoded = _decoded([stored[i] for i in best_grid])
+            sketches = self._sketches_of([names[i][0] for i in best_grid], decoded) if c.sketch_shortlist else None
+            ranked = c.ranked(grid_cos[best_grid].tolist(), minutiae, decoded, top_k, sketches)
             hits = [(names[best_grid[j]], c.to_score(sc)) for j, sc in ranked]
             return [Hit(name[0], name[1], name[2], sc) for name, sc in hits]
         scores, order = torch.topk(grid_cos, min(top_k, len(rows)))
         return [Hit(names[i][0], names[i][1], names[i][2], c.to_score(sc))
                 for sc, i in zip(scores.tolist(), order.tolist(), strict=True)]
+
+    def _sketches_of(self, template_ids: list[str], templates: list[MinutiaeTemplate | None]) -> list[Sketch | None]:
+        """The sketches of these templates (`templates` their minutiae): those not built yet are built
+        outside the lock and kept, unless the template left the index meanwhile."""
+        with self._lock:
+            rows = [self._row_of.get(t) for t in template_ids]
+            found = [None if r is None else self._sketches[r] for r in rows]
+        missing = [k for k, (f, t) in enumerate(zip(found, templates, strict=True)) if f is None and t is not None]
+        if missing:
+            for k, sketch in zip(missing, self.comparator.sketches([templates[k] for k in missing]), strict=True):
+                found[k] = sketch
+            self._keep_sketches({template_ids[k]: found[k] for k in missing})
+        return found
+
+    def _keep_sketches(self, built: dict[str, Sketch | None]) -> None:
+        with self._lock:
+            for template_id, sketch in built.items():
+                row = self._row_of.get(template_id)
+                if row is not None and self._sketches[row] is None and sketch is not None:
+                    self._sketches[row] = sketch
+                    self._sketch_bytes += sketch.nbytes
+
+    def warm_sketches(self, limit: int) -> int:
+        """Build the sketches not built yet of up to `limit` more rows (identify builds the rest on first
+        use); how many rows were visited, 0 once all were. The service calls it in the background after
+        loading the gallery."""
+        if not self.comparator.fuses_minutiae or not self.comparator.sketch_shortlist:
+            return 0
+        with self._lock:
+            todo: list[tuple[str, bytes | None]] = []
+            start = self._warmed
+            while self._warmed < self._size and len(todo) < limit:  # rows moved by removals are built on use
+                if self._sketches[self._warmed] is None and self._minutiae[self._warmed] is not None:
+                    todo.append((self._template_ids[self._warmed], self._minutiae[self._warmed]))
+                self._warmed += 1
+            visited = self._warmed - start
+        if todo:
+            self._keep_sketches(dict(zip([t for t, _ in todo], self.comparator.sketches(_decoded([m for _, m in todo])),
+                                         strict=True)))
+        return visited
 
     def _fused(self, grid_cosines: list[float], probe: MinutiaeTemplate | MinutiaeProbe,
                stored: list[bytes | None]) -> list[float]:
@@ -278,6 +330,10 @@ class GalleryIndex:
             scores = self._fused(scores, minutiae, stored)
         i = int(np.argmax(scores))
         return Hit(names[i][0], names[i][1], names[i][2], c.to_score(scores[i]))
+
+
+def _size_of(sketch: Sketch | None) -> int:
+    return 0 if sketch is None else sketch.nbytes
 
 
 def _decoded(stored: list[bytes | None]) -> list[MinutiaeTemplate | None]:

@@ -20,6 +20,7 @@ import torch
 
 from fingerprint.model.dense import GridMatcher
 from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate, Probe
+from fingerprint.model.minutiae.sketch import Sketch, sketch_of, sketch_scores
 
 if TYPE_CHECKING:
     from fingerprint.model.embedder import Embedding
@@ -33,6 +34,9 @@ T = TypeVar("T")
 VIEW_SHORTLIST = 1024  # candidates by the probe's centred view that its shifted views re-score
 GRID_SHORTLIST = 256  # of those, the best by views that the descriptor grids re-score
 MINUTIAE_SHORTLIST = 64  # of those, the best by grid that the minutiae re-score (chosen leave-one-sensor-out)
+# of those, the best by grid and minutiae sketch (model/minutiae/sketch.py) that the full comparison scores:
+# the rest never have their cylinders built (chosen leave-one-sensor-out)
+SKETCH_SHORTLIST = 16
 # of those, the best by grid and LEADER's minutiae that the hand-made minutiae also re-score: building a
 # candidate's cylinders is most of identify's cost, and the hand-made sets are the larger ones
 OWN_MINUTIAE_SHORTLIST = 2  # at least identify's top_k (chosen leave-one-sensor-out)
@@ -45,6 +49,11 @@ class MinutiaeProbe:
     own: Probe
     leader: Probe | None
 
+    @property
+    def compared(self) -> Probe:
+        """The set every candidate of the minutiae shortlist is compared on: LEADER's where the model has it."""
+        return self.own if self.leader is None else self.leader
+
 
 @dataclass(frozen=True)
 class Comparator:
@@ -56,6 +65,7 @@ class Comparator:
     grid_shortlist: int = GRID_SHORTLIST
     minutiae_shortlist: int = MINUTIAE_SHORTLIST
     own_minutiae_shortlist: int = OWN_MINUTIAE_SHORTLIST
+    sketch_shortlist: int = SKETCH_SHORTLIST  # 0: every candidate gets the full comparison
 
     @classmethod
     def from_card(cls, meta: ModelMeta) -> Comparator:
@@ -95,6 +105,13 @@ class Comparator:
         leader = minutiae.leader_template() if self.leader_weight > 0 else None
         return MinutiaeProbe(self.minutiae.probe(minutiae), None if leader is None else self.minutiae.probe(leader))
 
+    def sketches(self, templates: Sequence[MinutiaeTemplate | None]) -> list[Sketch | None]:
+        """Each stored template's sketch of the minutiae set the shortlist compares (LEADER's where the model
+        fuses them), None where it has none."""
+        sets = [None if t is None else t.leader_template() if self.leader_weight > 0 else t for t in templates]
+        built = iter(self.minutiae.cylinders_of([t for t in sets if t is not None]))
+        return [None if t is None else sketch_of(next(built)) for t in sets]
+
     def fuse(self, grid_cos: T, own: T, leader: T | float = 0.0) -> T:
         """Grid cosines (one or an array) fused with each minutiae set's scores in [0, 1], each mapped to
         [-1, 1] and weighted, rescaled to the grid's scale; unchanged without minutiae."""
@@ -117,12 +134,19 @@ class Comparator:
                 for g, m, n in zip(grid_cos, own, leader, strict=True)]
 
     def ranked(self, grid_cos: Sequence[float], probe: MinutiaeTemplate | MinutiaeProbe,
-               stored: Sequence[MinutiaeTemplate | None], top_k: int) -> list[tuple[int, float]]:
+               stored: Sequence[MinutiaeTemplate | None], top_k: int,
+               sketches: Sequence[Sketch | None] | None = None) -> list[tuple[int, float]]:
         """Identify's re-ranking of a shortlist: (position in `stored`, fused cosine), best first, at most
-        max(top_k, own_minutiae_shortlist) of them. With both minutiae sets, LEADER's are compared first,
-        and only the best by grid and LEADER are also compared on the hand-made minutiae; each returned
-        score is the full `fused` one, as verify would give."""
+        max(top_k, own_minutiae_shortlist) of them. Given the candidates' `sketches`, only the best
+        sketch_shortlist by grid and sketch are compared further. With both minutiae sets, LEADER's are
+        compared first, and only the best by grid and LEADER are also compared on the hand-made minutiae;
+        each returned score is the full `fused` one, as verify would give."""
         probe = probe if isinstance(probe, MinutiaeProbe) else self.probe(probe)
+        sketched = (probe.leader is not None) == (self.leader_weight > 0)  # the candidates' sketches are of that set
+        if sketches is not None and sketched and 0 < max(top_k, self.sketch_shortlist) < len(stored):
+            keep = self._by_sketch(grid_cos, probe, sketches, max(top_k, self.sketch_shortlist))
+            ranked = self.ranked([grid_cos[i] for i in keep], probe, [stored[i] for i in keep], top_k)
+            return [(keep[j], score) for j, score in ranked]
         if probe.leader is None or self.minutiae_weight <= 0 or len(stored) <= max(top_k, self.own_minutiae_shortlist):
             return sorted(enumerate(self.fused(grid_cos, probe, stored)), key=lambda p: -p[1])[:top_k]
         leader = self.minutiae.scores(probe.leader, [None if t is None else t.leader_template() for t in stored])
@@ -133,6 +157,18 @@ class Comparator:
         scored = [(i, self.fuse(grid_cos[i], 0.0 if m is None else m, leader[i] or 0.0))
                   for i, m in zip(keep, own, strict=True)]
         return sorted(scored, key=lambda p: -p[1])[:top_k]
+
+    def _by_sketch(self, grid_cos: Sequence[float], probe: MinutiaeProbe, sketches: Sequence[Sketch | None],
+                   keep: int) -> list[int]:
+        """The positions of the `keep` best candidates by grid cosine fused with the sketch score, the
+        sketch standing in for the compared set's full score (and the other set's left at its floor)."""
+        compared = probe.compared
+        scores = sketch_scores(sketch_of(compared.stacked, every_row=True), compared.views, sketches)
+        if probe.leader is None:
+            order = [self.fuse(g, float(s)) for g, s in zip(grid_cos, scores, strict=True)]
+        else:
+            order = [self.fuse(g, 0.0, float(s)) for g, s in zip(grid_cos, scores, strict=True)]
+        return sorted(range(len(order)), key=lambda i: -order[i])[:keep]
 
     # --- every pair of a set (calibration, evaluation, release) ---------------------------------------
 

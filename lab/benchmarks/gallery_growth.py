@@ -25,6 +25,7 @@ import asyncio
 import dataclasses
 import json
 import pickle
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -136,6 +137,8 @@ def build(prints: list[Print], extra: list[Embedding], comparator: Comparator, t
         if e.minutiae is not None and e.minutiae.count < min_minutiae:
             continue  # enrolment would refuse it
         index.add(f"distractor/{j}", f"distractor/{j}", None, e.views[0], e.dense, e.minutiae)
+    while index.warm_sketches(1024):  # as the service does in the background once loaded
+        pass
     sample = ImpostorSample()
     asyncio.run(ImpostorEstimator(index, sample, busy_share=1.0).catch_up())  # nothing else to serve
     decision = DecisionThreshold(target_fmr, meta.threshold_fmr_1e3, None, sample, meta.impostor_tail_factor,
@@ -190,12 +193,15 @@ def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bo
     rank1 = named = wrong = genuine_miss = genuine = impostor_hit = impostor = probes = 0
     wrong_names: list[str] = []
     false_matches: list[str] = []  # verify's impostor attempts accepted
+    searches: list[float] = []  # seconds each identify's search took (its probe's cylinders built before)
     for p in _probes(prints, gallery, set_name):
         probes += 1
         e, own = p.embedding, subject_of(set_name, p.finger)
         found = p.probe_minutiae if p.probe_minutiae is not None else e.minutiae
         probe = comparator.probe(found) if comparator.fuses_minutiae and found is not None else None
+        started = time.perf_counter()
         hits = index.search_views(e.views, 1, e.dense, probe)
+        searches.append(time.perf_counter() - started)
         top = hits[0] if hits else None
         rank1 += top is not None and top.subject_id == own
         if top is not None and top.score >= threshold:
@@ -218,7 +224,8 @@ def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bo
     out: dict[str, Any] = {
         "probes": probes, "rank1": rank1 / probes, "identify_named_right": named / probes,
         "identify_named_wrong": wrong / probes, "wrong_names": wrong_names,
-        "fingers_not_enrolled": len({p.finger for p in prints if p.set_name == set_name}) - len(fingers)}
+        "fingers_not_enrolled": len({p.finger for p in prints if p.set_name == set_name}) - len(fingers),
+        "search_ms_p50": round(1000 * statistics.median(searches), 1) if searches else None}
     if verify:
         out.update(verify_fnmr=genuine_miss / genuine, verify_fmr=impostor_hit / max(impostor, 1),
                    impostor_verifications=impostor, false_matches=false_matches)
@@ -226,13 +233,13 @@ def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bo
 
 
 def measure(prints: list[Print], gallery: Gallery,
-            on_set: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+            on_set: Callable[[str, dict[str, Any]], None] | None = None, verify: bool = True) -> dict[str, Any]:
     """Every set against `gallery`; `on_set(name, result)` as soon as each is measured (a gallery of 10,000
     takes minutes a set)."""
     out: dict[str, Any] = {"gallery": len(gallery.index), "threshold": gallery.threshold,
                            "threshold_source": gallery.source, "impostor_scores": len(gallery.sample.scores), "sets": {}}
     for name in sorted({p.set_name for p in prints}):
-        out["sets"][name] = measure_set(prints, gallery, name)
+        out["sets"][name] = measure_set(prints, gallery, name, verify)
         if on_set:
             on_set(name, out["sets"][name])
     return out
@@ -248,6 +255,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--minutiae-shortlist", type=int, default=None,
                     help="candidates the minutiae re-score (default: the comparator's)")
+    ap.add_argument("--sketch-shortlist", type=int, default=None,
+                    help="of those, how many the minutiae compare in full after the sketches rank them (0: all)")
+    ap.add_argument("--identify-only", action="store_true", help="skip the verify attempts (rank-1 and identify only)")
     ap.add_argument("--own-shortlist", type=int, default=None,
                     help="of those, how many the hand-made minutiae also re-score (default: the comparator's)")
     ap.add_argument("--min-minutiae", type=int, default=Settings().min_enroll_minutiae,
@@ -265,14 +275,17 @@ def main() -> None:
     comparator = Comparator.from_card(embedder.meta)
     if args.minutiae_shortlist:
         comparator = dataclasses.replace(comparator, minutiae_shortlist=args.minutiae_shortlist)
+    if args.sketch_shortlist is not None:
+        comparator = dataclasses.replace(comparator, sketch_shortlist=args.sketch_shortlist)
     if args.own_shortlist:
         comparator = dataclasses.replace(comparator, own_minutiae_shortlist=args.own_shortlist)
     prints = load_sets([d for d in args.dirs if d.is_dir()], embedder, args.cache)
 
     def show(name: str, r: dict[str, Any]) -> None:
         print(f"  {name}: rank-1 {100 * r['rank1']:.1f} %, identify right at threshold "
-              f"{100 * r['identify_named_right']:.1f} % / wrong {100 * r['identify_named_wrong']:.1f} %, verify FNMR "
-              f"{100 * r['verify_fnmr']:.1f} % FMR {100 * r['verify_fmr']:.2f} % ({r['probes']} probes, "
+              f"{100 * r['identify_named_right']:.1f} % / wrong {100 * r['identify_named_wrong']:.1f} %"
+              + (f", verify FNMR {100 * r['verify_fnmr']:.1f} % FMR {100 * r['verify_fmr']:.2f} %" if "verify_fnmr" in r else "")
+              + f" ({r['probes']} probes, search p50 {r['search_ms_p50']} ms, "
               f"{r['fingers_not_enrolled']} fingers not enrolled)", flush=True)
         for line in r["wrong_names"] if args.wrong_names else []:
             print(f"    named wrongly: {line}")
@@ -286,7 +299,7 @@ def main() -> None:
         gallery = build(prints, extra, comparator, args.target_fmr, embedder.meta, args.min_minutiae)
         print(f"+{n} distractors: gallery {len(gallery.index)}, threshold {gallery.threshold} from "
               f"{len(gallery.sample.scores)} impostor scores ({gallery.source})", flush=True)
-        result = measure(prints, gallery, show)
+        result = measure(prints, gallery, show, not args.identify_only)
         result.update(distractors=n, seconds=round(time.perf_counter() - start, 1), model=embedder.meta.version)
         report.append(result)
     if args.out:

@@ -43,6 +43,7 @@ def build_index(vecs: np.ndarray) -> GalleryIndex:
     idx._subjects = idx._template_ids
     idx._fingers = [None] * len(vecs)
     idx._minutiae = [None] * len(vecs)  # every per-row list the index keeps, or the re-rank reads past the end
+    idx._sketches = [None] * len(vecs)
     idx._row_of = {t: i for i, t in enumerate(idx._template_ids)}
     idx._size = len(vecs)
     return idx

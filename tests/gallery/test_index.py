@@ -211,3 +211,43 @@ def test_identify_compares_the_hand_made_minutiae_of_the_best_by_leaders_only() 
     # the hand-made minutiae weigh more: compared for every candidate, they decide; compared for the best
     # by LEADER's only, the print whose LEADER minutiae agree is all they see
     assert found == {5: "own-like", 1: "leader-like"}
+
+
+def test_identify_fully_compares_only_the_best_by_sketch_and_returns_verify_scores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With sketches, only the `sketch_shortlist` best candidates by grid and sketch have their cylinders
+    built; the mate is among them and every score returned is verify's."""
+    vec = _unit(1, 16, 0)[0]
+    grid = np.random.default_rng(1).integers(-60, 61, (64, 10, 10)).astype(np.int8)
+    comparator = Comparator(GridMatcher(), MinutiaeMatcher(direction_offsets=(-6, 6)), minutiae_weight=5.0,
+                            sketch_shortlist=2)
+    idx = GalleryIndex(16, comparator)
+    for seed in range(1, 9):
+        idx.add(f"t{seed}", f"s{seed}", None, vec, grid, _minutiae(seed))
+    idx.remove_subject("s3")  # the last row moves into the hole, with its sketch once built
+    assert idx.warm_sketches(4) == 4 and idx.warm_sketches(100) == 3 and idx.warm_sketches(100) == 0
+    assert all(s is not None for s in idx._sketches) and idx.bytes_per_template > 16 * 2 + 6400
+    built: list[int] = []
+    cylinders_of = comparator.minutiae.cylinders_of
+    monkeypatch.setattr(comparator.minutiae, "cylinders_of", lambda ts: built.append(len(ts)) or cylinders_of(ts))
+    for seed in (1, 8):
+        built.clear()
+        hits = idx.search_views(vec[None], 2, grid, _minutiae(seed))
+        assert hits[0].template_id == f"t{seed}" and max(built) <= 2
+        for hit in hits:
+            verified = idx.best_for_subject(vec[None], hit.subject_id, grid, _minutiae(seed))
+            assert verified is not None and verified.score == hit.score
+
+
+def test_identify_builds_missing_sketches_and_keeps_them() -> None:
+    vec = _unit(1, 16, 0)[0]
+    grid = np.random.default_rng(1).integers(-60, 61, (64, 10, 10)).astype(np.int8)
+    idx = GalleryIndex(16, Comparator(GridMatcher(), MinutiaeMatcher(), minutiae_weight=5.0, sketch_shortlist=2))
+    for seed in range(1, 6):
+        idx.add(f"t{seed}", f"s{seed}", None, vec, grid, _minutiae(seed))
+    idx.add("bare", "s-bare", None, vec, grid, None)
+    assert all(s is None for s in idx._sketches)
+    assert idx.search_views(vec[None], 1, grid, _minutiae(4))[0].template_id == "t4"
+    assert sum(s is not None for s in idx._sketches) == 5  # a template without minutiae has no sketch
+    unsketched = GalleryIndex(16, Comparator(GridMatcher(), MinutiaeMatcher(), minutiae_weight=5.0, sketch_shortlist=0))
+    unsketched.add("t1", "s1", None, vec, grid, _minutiae(1))
+    assert unsketched.warm_sketches(10) == 0 and unsketched._sketches == [None]
