@@ -126,7 +126,8 @@ class FingerprintService:
         self.telemetry.set_model_version(meta.version)
         readable = meta.readable_versions()
         # one scorer: the index compares with it what the pipeline builds probes with
-        comparator = replace(Comparator.from_card(meta), minutiae_shortlist=self.settings.identify_minutiae_shortlist)
+        comparator = replace(Comparator.from_card(meta), minutiae_shortlist=self.settings.identify_minutiae_shortlist,
+                             sketch_shortlist=self.settings.identify_sketch_shortlist)
         backoff = 0.5
         while True:  # the database may be down at start-up: keep trying, readiness says why
             index = GalleryIndex(meta.embedding_dim, comparator)

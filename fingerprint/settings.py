@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from fingerprint.model.comparator import GRID_SHORTLIST, MINUTIAE_SHORTLIST
+from fingerprint.model.comparator import GRID_SHORTLIST, MINUTIAE_SHORTLIST, SKETCH_SHORTLIST
 from fingerprint.model.network import PRECISIONS
 from fingerprint.model.weights import DEFAULT_WEIGHTS
 
@@ -52,6 +52,8 @@ class Settings:
     match_threshold: float | None = None
     # identify candidates re-scored on the minutiae: fewer is faster, and misses mates the grids rank lower
     identify_minutiae_shortlist: int = MINUTIAE_SHORTLIST
+    # of those, the best by grid and minutiae sketch that are compared in full; 0: all of them (slower)
+    identify_sketch_shortlist: int = SKETCH_SHORTLIST
     target_fmr: float = 0.001
     max_body_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 16_000_000
@@ -154,6 +156,8 @@ def _validate(s: Settings) -> None:
         raise SettingsError("MIN_ENROLL_NFIQ2 must be within [0, 100]")
     if not 1 <= s.identify_minutiae_shortlist <= GRID_SHORTLIST:
         raise SettingsError(f"IDENTIFY_MINUTIAE_SHORTLIST must be within [1, {GRID_SHORTLIST}]")
+    if not 0 <= s.identify_sketch_shortlist <= GRID_SHORTLIST:
+        raise SettingsError(f"IDENTIFY_SKETCH_SHORTLIST must be within [0, {GRID_SHORTLIST}] (0: off)")
     if not 0 <= s.min_enroll_minutiae <= 1000:
         raise SettingsError("MIN_ENROLL_MINUTIAE must be within [0, 1000]")
     if s.api_keys_file is None and not s.allow_unauthenticated and not is_loopback(s.host):

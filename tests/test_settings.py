@@ -41,3 +41,8 @@ def test_identifys_minutiae_shortlist_is_the_comparators_unless_set_and_is_check
     for bad in ("0", "257"):
         with pytest.raises(SettingsError, match="IDENTIFY_MINUTIAE_SHORTLIST"):
             load_settings({"IDENTIFY_MINUTIAE_SHORTLIST": bad})
+    assert load_settings({}).identify_sketch_shortlist == 16
+    assert load_settings({"IDENTIFY_SKETCH_SHORTLIST": "0"}).identify_sketch_shortlist == 0
+    for bad in ("-1", "257"):
+        with pytest.raises(SettingsError, match="IDENTIFY_SKETCH_SHORTLIST"):
+            load_settings({"IDENTIFY_SKETCH_SHORTLIST": bad})

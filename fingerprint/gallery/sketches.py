@@ -3,7 +3,9 @@
 Identify ranks its minutiae shortlist on the candidates' sketches (model/minutiae/sketch.py) and
 builds a missing one on first use, which costs what the full comparison it saves would have cost.
 A gallery loaded at start has none: this builds them all, a chunk at a time, with at most
-`busy_share` of one core, so that the first minutes of traffic are not the slow ones.
+`busy_share` of one core, so that the first minutes of traffic are not the slow ones. It runs on one
+thread of its own: with glibc keeping freed memory (model/allocator.py), each thread that builds
+cylinders keeps its peak in its arena, and the shared default pool's many threads would each keep one.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import structlog
@@ -46,13 +49,17 @@ class SketchWarmer:
 
     async def run(self) -> None:
         """Until every row loaded so far was visited (later ones are built by identify on use)."""
-        while True:
-            started = time.perf_counter()
-            try:
-                visited = await asyncio.to_thread(self._index.warm_sketches, CHUNK)
-            except Exception as exc:  # identify still builds what is missing
-                log.warning("minutiae sketches not built", **{"error.type": type(exc).__name__})
-                return
-            if not visited:
-                return
-            await self._sleep((time.perf_counter() - started) * (1 / self._busy_share - 1))
+        thread = ThreadPoolExecutor(1, thread_name_prefix="sketches")
+        try:
+            while True:
+                started = time.perf_counter()
+                try:
+                    visited = await asyncio.get_running_loop().run_in_executor(thread, self._index.warm_sketches, CHUNK)
+                except Exception as exc:  # identify still builds what is missing
+                    log.warning("minutiae sketches not built", **{"error.type": type(exc).__name__})
+                    return
+                if not visited:
+                    return
+                await self._sleep((time.perf_counter() - started) * (1 / self._busy_share - 1))
+        finally:
+            thread.shutdown(wait=False)  # a chunk under way finishes on its own; stopping does not wait for it

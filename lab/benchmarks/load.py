@@ -173,6 +173,9 @@ def main() -> None:
     ap.add_argument("--compare-niceness", action="store_true", help="repeat the soak with COMPUTE_NICENESS=0")
     ap.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="the model served (WEIGHTS_PATH)")
     ap.add_argument("--enrolls", type=int, default=10, help="sequential enrolments timed")
+    ap.add_argument("--settle", type=float, default=0,
+                    help="seconds to wait once ready: the minutiae sketches are built in the background meanwhile "
+                         "(10,000 templates: ~100 s); before that identify builds the ones it needs")
     args = ap.parse_args()
 
     meta = read_meta(args.weights)
@@ -188,6 +191,7 @@ def main() -> None:
                              WEIGHTS_PATH=str(args.weights))
             try:
                 ready = server.wait_ready()
+                time.sleep(args.settle)
                 asyncio.run(sequential(server.url, body, 5))  # warm
                 if label == "batched":
                     results["startup_to_ready_s"] = round(ready, 2)
