@@ -125,10 +125,11 @@ async def test_enroll_verify_identify_erase(app_client: Callable[..., Any], png_
         assert (await c.delete("/api/v1/templates/not-a-template")).status_code == 400
         assert (await c.get("/api/v1/status")).json()["gallery"]["size"] == 2
         # a template in memory: the float16 search vector, plus the int8 grid for dense matching, plus
-        # the stored minutiae (54 bytes of header and mask, 6 per minutia, at most 80 minutiae)
+        # the stored minutiae (54 bytes of header and mask, 6 per minutia, at most 80 of each set), plus
+        # once identify has used it, its minutiae sketch (60 bytes per LEADER minutia)
         grid_bytes = 64 * 10 * 10 if status["model"]["dense_matching"] else 0
         base = status["model"]["embedding_dim"] * 2 + grid_bytes
-        assert base + 54 + 6 * 10 <= status["gallery"]["bytes_per_template"] <= base + 54 + 6 * 80
+        assert base + 54 + 6 * 10 <= status["gallery"]["bytes_per_template"] <= base + 56 + 6 * 160 + 60 * 80
 
 
 async def test_identify_defaults_to_calibrated_threshold(app_client: Callable[..., Any],

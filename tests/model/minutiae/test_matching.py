@@ -8,24 +8,13 @@ import torch
 from threadpoolctl import threadpool_info
 
 from fingerprint.model.comparator import Comparator
-from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate, cylinders, extract_minutiae
+from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate, cylinders
 from fingerprint.model.minutiae.cylinders import build_many
 from fingerprint.model.minutiae.extract import MASK_CELL_PX
 from fingerprint.model.minutiae.match import consolidate, one_blas_thread
-from fingerprint.model.preprocess import prepare
 from lab.synth.impressions import random_warp
 from lab.synth.masters import generate_masters
-
-
-def _minutiae(img: np.ndarray) -> MinutiaeTemplate:
-    with torch.inference_mode():
-        enhanced = prepare(torch.from_numpy(img.astype(np.float32))[None, None]).tensor[0, 1]
-    return extract_minutiae(enhanced)
-
-
-@pytest.fixture(scope="module")
-def minutiae(prints: list[list[np.ndarray]]) -> list[list[MinutiaeTemplate]]:
-    return [[_minutiae(img) for img in finger] for finger in prints]
+from tests.model.minutiae import found_minutiae
 
 
 def test_a_print_has_tens_of_minutiae_inside_its_foreground(minutiae: list[list[MinutiaeTemplate]]) -> None:
@@ -38,12 +27,12 @@ def test_a_print_has_tens_of_minutiae_inside_its_foreground(minutiae: list[list[
 
 
 def test_extraction_is_deterministic(prints: list[list[np.ndarray]]) -> None:
-    a, b = _minutiae(prints[0][0]), _minutiae(prints[0][0])
+    a, b = found_minutiae(prints[0][0]), found_minutiae(prints[0][0])
     np.testing.assert_array_equal(a.points, b.points)
 
 
 def test_a_blank_image_has_no_minutiae_and_scores_zero() -> None:
-    blank = _minutiae(np.full((400, 400), 200, np.uint8))
+    blank = found_minutiae(np.full((400, 400), 200, np.uint8))
     assert len(blank.points) == 0
     assert MinutiaeMatcher().scores(blank, [blank]) == [0.0]
 
@@ -61,7 +50,7 @@ def _sensor_like_impressions(seeds: list[int], n: int) -> list[list[np.ndarray]]
 
 def test_mates_outscore_other_fingers() -> None:
     prints = _sensor_like_impressions([101, 202, 303, 404], 3)
-    minutiae = [[_minutiae(img) for img in finger] for finger in prints]
+    minutiae = [[found_minutiae(img) for img in finger] for finger in prints]
     matcher = MinutiaeMatcher()
     genuine, impostor = [], []
     for f, finger in enumerate(minutiae):

@@ -3,23 +3,10 @@ as the full comparison's cylinders are."""
 
 import numpy as np
 import pytest
-import torch
 
 from fingerprint.model.comparator import Comparator
-from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate, extract_minutiae
+from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate
 from fingerprint.model.minutiae.sketch import Sketch, sketch_of, sketch_scores
-from fingerprint.model.preprocess import prepare
-
-
-def _minutiae(img: np.ndarray) -> MinutiaeTemplate:
-    with torch.inference_mode():
-        enhanced = prepare(torch.from_numpy(img.astype(np.float32))[None, None]).tensor[0, 1]
-    return extract_minutiae(enhanced)
-
-
-@pytest.fixture(scope="module")
-def minutiae(prints: list[list[np.ndarray]]) -> list[list[MinutiaeTemplate]]:
-    return [[_minutiae(img) for img in finger] for finger in prints]
 
 
 def test_each_impression_ranks_its_own_fingers_first(minutiae: list[list[MinutiaeTemplate]]) -> None:
