@@ -22,8 +22,8 @@ from fingerprint.model.minutiae.cylinders import CELLS, Cylinders, build_many
 from fingerprint.model.minutiae.extract import MASK_CELL_PX
 from fingerprint.model.minutiae.template import MinutiaeTemplate
 
-_MIN_PAIRS, _MAX_PAIRS, _MU_P, _TAU_P = 4, 12, 20.0, 0.4
-_MIN_COMMON_SHARE = 0.6  # of a cylinder's disc valid in both, or the pair is not comparable
+_MIN_PAIRS, MAX_PAIRS, _MU_P, _TAU_P = 4, 12, 20.0, 0.4
+MIN_COMMON_SHARE = 0.6  # of a cylinder's disc valid in both, or the pair is not comparable
 _MAX_ANGLE = math.pi / 2  # directions further apart than this cannot be the same minutia
 _RELAXATION_STEPS, _RELAXATION_WEIGHT = 5, 0.5
 # px and radians two pairs may disagree by and stay compatible: the paper's 5 px is too strict for the
@@ -68,7 +68,7 @@ def local_similarities(a: Cylinders, bs: Sequence[Cylinders]) -> np.ndarray:
     distance = np.sqrt(np.clip(norm_a2 + norm_b2 - 2 * cross, 0.0, None))
     lam = 1.0 - distance / np.maximum(norm_a + norm_b, 1e-9)
     angles = np.abs(_wrap(a.minutiae[:, None, 2] - b_minutiae[None, :, 2]))
-    ok = ((common >= _MIN_COMMON_SHARE * _DISC_CELLS) & (norm_a + norm_b > 0) & (angles <= _MAX_ANGLE)
+    ok = ((common >= MIN_COMMON_SHARE * _DISC_CELLS) & (norm_a + norm_b > 0) & (angles <= _MAX_ANGLE)
           & a.usable[:, None] & b_usable[None, :])
     return np.where(ok, lam, 0.0).astype(np.float32)
 
@@ -82,12 +82,17 @@ def _pair_geometry(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return distance, turn, radial
 
 
+def pairs_averaged(n: np.ndarray) -> np.ndarray:
+    """How many of the best pairs a score averages, where the smaller print has n minutiae (elementwise)."""
+    return (_MIN_PAIRS + np.round(_sigmoid(n, _MU_P, _TAU_P) * (MAX_PAIRS - _MIN_PAIRS))).astype(np.int64)
+
+
 def consolidate(sims: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     """LSA-R: the global score in [0, 1] of (n_a, n_b) local similarities of minutiae `a`, `b`."""
     na, nb = sims.shape
     if na == 0 or nb == 0:
         return 0.0
-    n_pairs = int(_MIN_PAIRS + round(float(_sigmoid(min(na, nb), _MU_P, _TAU_P)) * (_MAX_PAIRS - _MIN_PAIRS)))
+    n_pairs = int(pairs_averaged(np.asarray(min(na, nb))))
     ia, ib = linear_sum_assignment(sims, maximize=True)
     # pairs that cannot be compared are not pairs; left in, the relaxation would lift them from zero
     comparable = sims[ia, ib] > 0

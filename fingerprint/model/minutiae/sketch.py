@@ -19,13 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from fingerprint.model.minutiae.cylinders import CELLS, LAYERS, Cylinders
+from fingerprint.model.minutiae.match import MAX_PAIRS, MIN_COMMON_SHARE, pairs_averaged
 
 POOL = 2  # cells of the full cylinder along each side of a sketch cell
 _SIDE = CELLS // POOL
-_MIN_COMMON_SHARE = 0.6  # of a sketch cell disc valid in both, as the full comparison asks of its cells
-_DISC = math.pi * (_SIDE / 2) ** 2
-_MAX_ANGLE = math.pi / 2
-_MIN_PAIRS, _MAX_PAIRS, _MU_P, _TAU_P = 4, 12, 20.0, 0.4  # the full comparison's count of pairs
+_DISC = math.pi * (_SIDE / 2) ** 2  # cells of a sketch's disc: the share valid in both is the full comparison's
 
 
 @dataclass(frozen=True)
@@ -57,12 +55,6 @@ def _unpacked(packed: np.ndarray, width: int) -> np.ndarray:
     return np.unpackbits(packed, axis=1, count=width).astype(np.float32)
 
 
-def _pairs(n: np.ndarray) -> np.ndarray:
-    """The full comparison's number of pairs for a smaller side of n minutiae."""
-    lift = 1.0 / (1.0 + np.exp(-_TAU_P * (n - _MU_P)))
-    return (_MIN_PAIRS + np.round(lift * (_MAX_PAIRS - _MIN_PAIRS))).astype(np.int64)
-
-
 def sketch_scores(probe: Sketch, views: int, candidates: Sequence[Sketch | None]) -> np.ndarray:
     """(len(candidates),) scores in [0, 1] of a probe's sketch (its `views` direction views stacked in
     row blocks, as `Probe.stacked`) against each candidate's; 0 for a candidate with none. Each probe
@@ -88,12 +80,12 @@ def sketch_scores(probe: Sketch, views: int, candidates: Sequence[Sketch | None]
     # directions at most a right angle apart: the cosine of their difference is not negative
     b_angles = np.concatenate([s.angles for _, s in chosen])
     aligned = _directions(probe.angles) @ _directions(b_angles).T >= 0
-    lam = np.where((common >= _MIN_COMMON_SHARE * _DISC) & (total > 0) & aligned, lam, 0.0)
+    lam = np.where((common >= MIN_COMMON_SHARE * _DISC) & (total > 0) & aligned, lam, 0.0)
     best = lam.reshape(views, rows, -1).max(0)  # (rows, sum of counts)
     partner = np.maximum.reduceat(best, np.concatenate([[0], np.cumsum(counts)[:-1]]), axis=1).T  # (candidates, rows)
-    most = min(_MAX_PAIRS, rows)
+    most = min(MAX_PAIRS, rows)
     best_of = -np.sort(-np.partition(partner, rows - most, axis=1)[:, -most:], axis=1)
-    pairs = np.minimum(_pairs(np.minimum(counts, rows)), most)
+    pairs = np.minimum(pairs_averaged(np.minimum(counts, rows)), most)
     out[[k for k, _ in chosen]] = np.cumsum(best_of, axis=1)[np.arange(len(chosen)), pairs - 1] / pairs
     return out
 
