@@ -1,15 +1,13 @@
 """The in-memory search index: every template of the current model, searched exactly.
 
-Embeddings are float16 rows of one growable matrix (512 bytes per template at d=256). A search
-multiplies in float16 directly (no float32 copy of the gallery), keeps a running top-k per chunk
-(no full sort), then re-scores the few candidates in float32 so scores and order are exact.
-For models with dense matching each row also has an int8 descriptor grid (6.4 KB) in a parallel
-array: verify and the identify shortlist are scored on it (model/dense.py), the scan never reads it.
-Models that also compare minutiae keep each row's minutiae (a few hundred bytes) beside it; the
-best candidates by grid are then ranked on their minutiae sketches (~2 KB a template, built on first
-use or by `warm_sketches`, model/minutiae/sketch.py) and the best of those re-scored with the minutiae
-themselves. Every score comes from the model's
-`Comparator` (model/comparator.py), shortlist sizes included: the index only finds candidates.
+Embeddings are float16 rows of one growable matrix (512 bytes per template at d=256), scanned
+exactly (gallery/scan.py). For models with dense matching each row also has an int8 descriptor grid
+(6.4 KB) in a parallel array: verify and the identify shortlist are scored on it (model/dense.py), the
+scan never reads it. Models that also compare minutiae keep each row's minutiae beside it
+(gallery/minutiae_column.py); the best candidates by grid are then ranked on their minutiae sketches
+(~2 KB a template, built on first use or by `warm_sketches`) and the best of those re-scored with the
+minutiae themselves. Every score comes from the model's `Comparator` (model/comparator.py), shortlist
+sizes included: the index only finds candidates.
 A lock makes mutations and searches safe from several threads.
 """
 
@@ -21,14 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from fingerprint.gallery.minutiae_column import MinutiaeColumn, decoded
+from fingerprint.gallery.scan import best_rows
 from fingerprint.gallery.store import Template
 from fingerprint.model.comparator import Comparator, MinutiaeProbe
 from fingerprint.model.dense import GridMatcher
 from fingerprint.model.minutiae import MinutiaeTemplate
 from fingerprint.model.minutiae.sketch import Sketch
 
-_CHUNK = 262144
-_RESCORE_MARGIN = 32
 _ADDED_KEPT = 100_000  # an estimator that samples scores needs no more of a burst of additions
 
 
@@ -46,11 +44,7 @@ class GalleryIndex:
         self.comparator = comparator or Comparator(GridMatcher())
         self._matrix = torch.zeros(initial_capacity, dim, dtype=torch.float16)
         self._grids: torch.Tensor | None = None  # (capacity, C, H, W) int8 once a grid is added
-        self._minutiae: list[bytes | None] = []  # stored layout (~350 bytes); parsed for the few re-scored
-        self._minutiae_bytes = 0
-        self._sketches: list[Sketch | None] = []  # of each row's minutiae, once built
-        self._sketch_bytes = 0
-        self._warmed = 0  # rows before this one were visited by warm_sketches
+        self._minutiae = MinutiaeColumn()
         self._size = 0
         self._template_ids: list[str] = []
         self._subjects: list[str] = []
@@ -66,7 +60,7 @@ class GalleryIndex:
     @property
     def bytes_per_template(self) -> int:
         grid = 0 if self._grids is None else int(np.prod(self._grids.shape[1:]))
-        return self.dim * 2 + grid + (self._minutiae_bytes + self._sketch_bytes) // max(1, self._size)
+        return self.dim * 2 + grid + self._minutiae.nbytes // max(1, self._size)
 
     def add_template(self, t: Template) -> None:
         self.add(t.meta.template_id, t.meta.subject_id, t.meta.finger, t.embedding, t.dense, t.minutiae)
@@ -94,9 +88,7 @@ class GalleryIndex:
             self._template_ids.append(template_id)
             self._subjects.append(subject_id)
             self._fingers.append(finger)
-            self._minutiae.append(None if minutiae is None else minutiae.to_bytes())
-            self._sketches.append(None)
-            self._minutiae_bytes += len(self._minutiae[-1] or b"")
+            self._minutiae.append(minutiae)
             self._row_of[template_id] = row
             self._rows_of_subject.setdefault(subject_id, set()).add(row)
             self._size += 1
@@ -127,8 +119,7 @@ class GalleryIndex:
         last = self._size - 1
         tid = self._template_ids[row]
         del self._row_of[tid]
-        self._minutiae_bytes -= len(self._minutiae[row] or b"")
-        self._sketch_bytes -= _size_of(self._sketches[row])
+        self._minutiae.move_last_to(row)
         if row != last:
             # move the last row into the hole so the matrix stays dense
             moved = self._template_ids[last]
@@ -138,8 +129,6 @@ class GalleryIndex:
             self._template_ids[row] = moved
             self._subjects[row] = self._subjects[last]
             self._fingers[row] = self._fingers[last]
-            self._minutiae[row] = self._minutiae[last]
-            self._sketches[row] = self._sketches[last]
             self._row_of[moved] = row
             rows = self._rows_of_subject[self._subjects[row]]
             rows.discard(last)
@@ -147,8 +136,6 @@ class GalleryIndex:
         self._template_ids.pop()
         self._subjects.pop()
         self._fingers.pop()
-        self._minutiae.pop()
-        self._sketches.pop()
         self._size -= 1
 
     def drain_added(self) -> list[str]:
@@ -173,7 +160,7 @@ class GalleryIndex:
             cos = c.view_cosines_torch(self._matrix[rows].float(), self._matrix[row].float()[None])
             probe_grid = None if self._grids is None else self._grids[row][None].clone()
             grids = None if self._grids is None else self._grids[rows]
-            probe_minutiae, stored = self._minutiae[row], [self._minutiae[r] for r in rows]
+            probe_minutiae, stored = self._minutiae.stored[row], [self._minutiae.stored[r] for r in rows]
         if probe_grid is not None and grids is not None:
             cos = c.grid_cosines(probe_grid, grids, cos[None])[0]
         scores = cos.tolist()
@@ -188,33 +175,9 @@ class GalleryIndex:
         return self.search_batch(probe[None, :], top_k)[0]
 
     def search_batch(self, probes: np.ndarray, top_k: int) -> list[list[Hit]]:
-        """Exact top-k by cosine: a float16 scan for candidates, then float32 re-scoring of those rows."""
-        q32 = torch.from_numpy(np.ascontiguousarray(probes, dtype=np.float32))
-        q16 = q32.to(torch.float16)
+        """Exact top-k by cosine (gallery/scan.py)."""
         with self._lock:
-            n = self._size
-            k = min(top_k, n)
-            if k == 0:
-                return [[] for _ in range(len(probes))]
-            # a margin of extra candidates absorbs float16 rounding in the scan's ranking
-            wide = min(n, k + _RESCORE_MARGIN)
-            best_scores = torch.empty((len(probes), 0))
-            best_rows = torch.empty((len(probes), 0), dtype=torch.long)
-            for start in range(0, n, _CHUNK):
-                sims = (q16 @ self._matrix[start : min(n, start + _CHUNK)].T).float()
-                s, r = torch.topk(sims, min(wide, sims.shape[1]), dim=1)
-                best_scores = torch.cat([best_scores, s], dim=1)
-                best_rows = torch.cat([best_rows, r + start], dim=1)
-                if best_scores.shape[1] > wide:
-                    best_scores, keep = torch.topk(best_scores, wide, dim=1)
-                    best_rows = torch.gather(best_rows, 1, keep)
-            out = []
-            for p in range(len(probes)):
-                rows = best_rows[p]
-                exact = self._matrix[rows].float() @ q32[p]
-                scores, order = torch.topk(exact, k)
-                out.append(self._hits(scores.tolist(), rows[order].tolist()))
-            return out
+            return [self._hits(scores, rows) for scores, rows in best_rows(self._matrix, self._size, probes, top_k)]
 
     def search_views(self, views: np.ndarray, top_k: int, dense: np.ndarray | None = None,
                      minutiae: MinutiaeTemplate | MinutiaeProbe | None = None) -> list[Hit]:
@@ -231,11 +194,10 @@ class GalleryIndex:
         views = np.atleast_2d(views)
         if len(views) == 1 and dense is None:
             return self.search(views[0], top_k)
-        shortlist = self.search(views[0], max(top_k, c.view_shortlist))
-        if not shortlist:
-            return []
         with self._lock:
-            rows = [self._row_of[h.template_id] for h in shortlist if h.template_id in self._row_of]
+            rows = best_rows(self._matrix, self._size, views[:1], max(top_k, c.view_shortlist))[0][1]
+            if not rows:
+                return []
             best = c.view_cosines_torch(self._matrix[rows].float(),
                                         torch.from_numpy(np.ascontiguousarray(views, dtype=np.float32)))
             if dense is None or self._grids is None:
@@ -245,16 +207,16 @@ class GalleryIndex:
             rows = [rows[i] for i in order.tolist()]
             grids = self._grids[rows]  # indexing copies: the rows are safe to score outside the lock
             names = [(self._template_ids[r], self._subjects[r], self._fingers[r]) for r in rows]
-            stored = [self._minutiae[r] for r in rows]
+            stored = [self._minutiae.stored[r] for r in rows]
         # the grid comparison is the costly part: done outside the lock
         probe_grid = torch.from_numpy(np.asarray(dense, dtype=np.int8))[None]
         grid_cos = c.grid_cosines(probe_grid, grids, view_best[None])[0]
         if c.fuses_minutiae and minutiae is not None:
             keep = min(max(top_k, c.minutiae_shortlist), len(rows))
             best_grid = torch.topk(grid_cos, keep).indices.tolist()
-            decoded = _decoded([stored[i] for i in best_grid])
-            sketches = self._sketches_of([names[i][0] for i in best_grid], decoded) if c.sketch_shortlist else None
-            ranked = c.ranked(grid_cos[best_grid].tolist(), minutiae, decoded, top_k, sketches)
+            parsed = decoded([stored[i] for i in best_grid])
+            sketches = self._sketches_of([names[i][0] for i in best_grid], parsed) if c.sketch_shortlist else None
+            ranked = c.ranked(grid_cos[best_grid].tolist(), minutiae, parsed, top_k, sketches)
             hits = [(names[best_grid[j]], c.to_score(sc)) for j, sc in ranked]
             return [Hit(name[0], name[1], name[2], sc) for name, sc in hits]
         scores, order = torch.topk(grid_cos, min(top_k, len(rows)))
@@ -266,7 +228,7 @@ class GalleryIndex:
         outside the lock and kept, unless the template left the index meanwhile."""
         with self._lock:
             rows = [self._row_of.get(t) for t in template_ids]
-            found = [None if r is None else self._sketches[r] for r in rows]
+            found = [None if r is None else self._minutiae.sketches[r] for r in rows]
         missing = [k for k, (f, t) in enumerate(zip(found, templates, strict=True)) if f is None and t is not None]
         if missing:
             for k, sketch in zip(missing, self.comparator.sketches([templates[k] for k in missing]), strict=True):
@@ -278,9 +240,8 @@ class GalleryIndex:
         with self._lock:
             for template_id, sketch in built.items():
                 row = self._row_of.get(template_id)
-                if row is not None and self._sketches[row] is None and sketch is not None:
-                    self._sketches[row] = sketch
-                    self._sketch_bytes += sketch.nbytes
+                if row is not None:
+                    self._minutiae.keep(row, sketch)
 
     def warm_sketches(self, limit: int) -> int:
         """Build the sketches not built yet of up to `limit` more rows (identify builds the rest on first
@@ -289,21 +250,16 @@ class GalleryIndex:
         if not self.comparator.fuses_minutiae or not self.comparator.sketch_shortlist:
             return 0
         with self._lock:
-            todo: list[tuple[str, bytes | None]] = []
-            start = self._warmed
-            while self._warmed < self._size and len(todo) < limit:  # rows moved by removals are built on use
-                if self._sketches[self._warmed] is None and self._minutiae[self._warmed] is not None:
-                    todo.append((self._template_ids[self._warmed], self._minutiae[self._warmed]))
-                self._warmed += 1
-            visited = self._warmed - start
+            rows, visited = self._minutiae.unwarmed(limit)
+            todo = [(self._template_ids[r], self._minutiae.stored[r]) for r in rows]
         if todo:
-            self._keep_sketches(dict(zip([t for t, _ in todo], self.comparator.sketches(_decoded([m for _, m in todo])),
-                                         strict=True)))
+            built = self.comparator.sketches(decoded([m for _, m in todo]))
+            self._keep_sketches(dict(zip([t for t, _ in todo], built, strict=True)))
         return visited
 
     def _fused(self, grid_cosines: list[float], probe: MinutiaeTemplate | MinutiaeProbe,
                stored: list[bytes | None]) -> list[float]:
-        return self.comparator.fused(grid_cosines, probe, _decoded(stored))
+        return self.comparator.fused(grid_cosines, probe, decoded(stored))
 
     def _hits(self, scores: list[float], rows: list[int]) -> list[Hit]:
         return [Hit(self._template_ids[r], self._subjects[r], self._fingers[r], self.comparator.to_score(sc))
@@ -323,7 +279,7 @@ class GalleryIndex:
             if dense is not None and self._grids is not None:
                 probe_grid = torch.from_numpy(np.asarray(dense, dtype=np.int8))[None]
                 sims = c.grid_cosines(probe_grid, self._grids[rows], sims[None])[0]
-            stored = [self._minutiae[r] for r in rows]
+            stored = [self._minutiae.stored[r] for r in rows]
             names = [(self._template_ids[r], self._subjects[r], self._fingers[r]) for r in rows]
         scores = sims.tolist()
         if c.fuses_minutiae and minutiae is not None and dense is not None:
@@ -331,10 +287,3 @@ class GalleryIndex:
         i = int(np.argmax(scores))
         return Hit(names[i][0], names[i][1], names[i][2], c.to_score(scores[i]))
 
-
-def _size_of(sketch: Sketch | None) -> int:
-    return 0 if sketch is None else sketch.nbytes
-
-
-def _decoded(stored: list[bytes | None]) -> list[MinutiaeTemplate | None]:
-    return [None if s is None else MinutiaeTemplate.from_bytes(s) for s in stored]

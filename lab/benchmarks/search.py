@@ -42,8 +42,8 @@ def build_index(vecs: np.ndarray) -> GalleryIndex:
     idx._template_ids = [str(i) for i in range(len(vecs))]
     idx._subjects = idx._template_ids
     idx._fingers = [None] * len(vecs)
-    idx._minutiae = [None] * len(vecs)  # every per-row list the index keeps, or the re-rank reads past the end
-    idx._sketches = [None] * len(vecs)
+    for _ in range(len(vecs)):  # every per-row column the index keeps, or the re-rank reads past the end
+        idx._minutiae.append(None)
     idx._row_of = {t: i for i, t in enumerate(idx._template_ids)}
     idx._size = len(vecs)
     return idx

@@ -34,7 +34,7 @@ async def test_it_builds_every_loaded_templates_sketch_pausing_between_chunks(mo
     warmer.start()
     await asyncio.wait_for(warmer._task, 30)  # type: ignore[arg-type]
     await warmer.stop()
-    assert all(s is not None for s in idx._sketches)
+    assert all(s is not None for s in idx._minutiae.sketches)
     assert len(pauses) == 3 and all(p > 0 for p in pauses)  # 3 + 3 + 1 rows, then nothing left
     with pytest.raises(ValueError):
         SketchWarmer(idx, busy_share=0)
