@@ -46,10 +46,13 @@ log = structlog.get_logger("fingerprint.gallery.impostors")
 MIN_TAIL = 3  # impostor scores at or above the threshold before the sample may set it
 SAMPLE_CAPACITY = 20_000
 PARTNERS = 16  # other-subject templates each template is scored against, once the gallery is large
+# a backlog (a restarted replica's gallery) is scored in blocks of this many, every pair within a block: each
+# template still meets PARTNERS others, and a block needs one cylinder build a template instead of one a score
+BLOCK = PARTNERS + 1
 SMALL_GALLERY = 200  # up to this many templates, each is scored against every one before it (all pairs)
 _PARTNER_POOL = 10_000
 # A restarted replica with a large gallery has minutes of scoring to do (a 10,000-template gallery: ~40,000
-# comparisons); unthrottled, it took a core and the GIL from serving (identify throughput fell ~5x in the load
+# comparisons, in blocks); unthrottled, it took a core and the GIL from serving (identify throughput fell ~5x in the load
 # benchmark). The card's prior decides until the sample is large enough, so the estimate can wait.
 BUSY_SHARE = 0.25
 
@@ -193,11 +196,14 @@ class ImpostorEstimator:
         while fresh := self._index.drain_added():
             self._rng.shuffle(fresh)
             # a large gallery at start: enough templates to fill the sample with PARTNERS scores each
-            for template_id in fresh[: max(SMALL_GALLERY, 2 * self._sample.capacity // PARTNERS)]:
+            todo = fresh[: max(SMALL_GALLERY, 2 * self._sample.capacity // PARTNERS)]
+            while todo:
+                block = len(self._scored) >= SMALL_GALLERY and len(todo) >= BLOCK
+                taken, todo = (todo[:BLOCK], todo[BLOCK:]) if block else (todo[:1], todo[1:])
                 started = time.perf_counter()
                 try:
-                    await asyncio.to_thread(self._score, template_id)
-                except Exception as exc:  # an estimate that misses one template is still an estimate
+                    await asyncio.to_thread(self._score_block if block else self._score, taken)
+                except Exception as exc:  # an estimate that misses a few templates is still an estimate
                     log.warning("impostor scoring failed", **{"error.type": type(exc).__name__})
                 if self._busy_share < 1:
                     await self._sleep((time.perf_counter() - started) * (1 / self._busy_share - 1))
@@ -212,9 +218,18 @@ class ImpostorEstimator:
             return list(self._scored)
         return self._rng.sample(self._scored, PARTNERS)
 
-    def _score(self, template_id: str) -> None:
-        self._sample.add(self._index.score_against(template_id, self._partners()))
-        if len(self._scored) < _PARTNER_POOL:
-            self._scored.append(template_id)
-        else:  # a bounded pool of partners, kept uniform over everything scored
-            self._scored[self._rng.randrange(len(self._scored))] = template_id
+    def _score(self, taken: list[str]) -> None:
+        """One template against partners already scored (all of them while the gallery is small)."""
+        self._sample.add(self._index.score_against(taken[0], self._partners()))
+        self._keep(taken)
+
+    def _score_block(self, taken: list[str]) -> None:
+        self._sample.add(self._index.score_among(taken))
+        self._keep(taken)
+
+    def _keep(self, taken: list[str]) -> None:
+        for template_id in taken:
+            if len(self._scored) < _PARTNER_POOL:
+                self._scored.append(template_id)
+            else:  # a bounded pool of partners, kept uniform over everything scored
+                self._scored[self._rng.randrange(len(self._scored))] = template_id

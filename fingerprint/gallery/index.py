@@ -24,6 +24,7 @@ from fingerprint.gallery.scan import best_rows
 from fingerprint.gallery.store import Template
 from fingerprint.model.comparator import Comparator, MinutiaeProbe
 from fingerprint.model.dense import GridMatcher
+from fingerprint.model.embedder import Embedding
 from fingerprint.model.minutiae import MinutiaeTemplate
 from fingerprint.model.minutiae.sketch import Sketch
 
@@ -167,6 +168,26 @@ class GalleryIndex:
         if c.fuses_minutiae and probe_minutiae is not None:
             scores = self._fused(scores, c.probe(MinutiaeTemplate.from_bytes(probe_minutiae)), stored)
         return [c.to_score(s) for s in scores]
+
+    def score_among(self, template_ids: list[str]) -> list[float]:
+        """Every pair of these templates still stored that belong to different subjects, scored once as
+        `score_against` scores it (the earlier one as the probe): n templates give n(n-1)/2 impostor
+        scores for n cylinder builds, where `score_against` builds one a score."""
+        c = self.comparator
+        with self._lock:
+            rows = [r for r in (self._row_of.get(t) for t in template_ids) if r is not None]
+            subjects = [self._subjects[r] for r in rows]
+            vectors = self._matrix[rows].float().numpy()
+            grids = None if self._grids is None else self._grids[rows].numpy()
+            minutiae = decoded([self._minutiae.stored[r] for r in rows])
+        if c.fuses_minutiae and (grids is None or any(m is None or (c.leader_weight > 0 and m.leader_template() is None)
+                                                      for m in minutiae)):
+            return [s for k, t in enumerate(template_ids) for s in self.score_against(t, template_ids[k + 1 :])]
+        cos = c.all_pairs([Embedding(v[None], None if grids is None else g, m)
+                           for v, g, m in zip(vectors, grids if grids is not None else [None] * len(rows), minutiae,
+                                              strict=True)])
+        return [c.to_score(float(cos[i, j])) for i in range(len(rows)) for j in range(i + 1, len(rows))
+                if subjects[i] != subjects[j]]
 
     def has_subject(self, subject_id: str) -> bool:
         return subject_id in self._rows_of_subject

@@ -11,9 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from fingerprint.gallery import impostors
 from fingerprint.gallery.impostors import DecisionThreshold, ImpostorEstimator, ImpostorSample, SyntheticTail
 from fingerprint.gallery.index import GalleryIndex
 from fingerprint.model.comparator import Comparator
+from fingerprint.model.dense import GridMatcher
+from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate
 
 
 def test_the_threshold_is_the_score_the_target_share_of_impostors_reaches() -> None:
@@ -100,6 +103,55 @@ async def test_the_estimator_scores_other_subjects_only_and_follows_enrolment() 
     index.add("late", "s99", None, np.ones(8, np.float32) / np.sqrt(8))
     await estimator.catch_up()
     assert len(sample.scores) == 435 - 30 + 30
+
+
+def _fusing_index(n: int, seed: int) -> GalleryIndex:
+    """n templates of n // 2 subjects with grids and both minutiae sets, compared as model 5 compares them."""
+    rng = np.random.default_rng(seed)
+    index = GalleryIndex(16, Comparator(GridMatcher(rotations=(-10.0, 10.0), fusion_weight=0.25),
+                                        MinutiaeMatcher(direction_offsets=(-6, 6)), minutiae_weight=2.0, leader_weight=3.0))
+    for k in range(n):
+        v = rng.normal(size=16).astype(np.float32)
+        points = np.c_[rng.uniform(60, 260, (40, 2)), rng.uniform(0, 2 * np.pi, 40)].astype(np.float32)
+        minutiae = MinutiaeTemplate(points, np.ones((20, 20), bool), points[rng.permutation(40)[:30]])
+        index.add(f"t{k}", f"s{k // 2}", None, v / np.linalg.norm(v), rng.integers(-60, 61, (8, 10, 10)).astype(np.int8),
+                  minutiae)
+    return index
+
+
+def test_a_block_scores_each_pair_as_one_template_against_the_other() -> None:
+    index = _fusing_index(7, 3)
+    ids = [f"t{k}" for k in range(7)] + ["never-stored"]
+    expected = [s for k, t in enumerate(ids) for s in index.score_against(t, ids[k + 1 :])]
+    assert len(expected) == 7 * 6 // 2 - 3  # the three pairs of one subject are not impostors
+    assert index.score_among(ids) == pytest.approx(expected, abs=1e-6)
+    index.add("bare", "s-bare", None, np.ones(16, np.float32) / 4, np.zeros((8, 10, 10), np.int8))
+    with_bare = ids[:3] + ["bare"]  # a template without minutiae: each pair as score_against scores it
+    assert index.score_among(with_bare) == pytest.approx(
+        [s for k, t in enumerate(with_bare) for s in index.score_against(t, with_bare[k + 1 :])], abs=1e-6)
+
+
+async def test_a_large_backlog_is_scored_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(impostors, "SMALL_GALLERY", 4)
+    monkeypatch.setattr(impostors, "PARTNERS", 3)
+    monkeypatch.setattr(impostors, "BLOCK", 4)
+    index = _fusing_index(14, 4)
+    blocks: list[list[str]] = []
+    among = index.score_among
+
+    def recorded(template_ids: list[str]) -> list[float]:
+        blocks.append(template_ids)
+        return among(template_ids)
+
+    index.score_among = recorded  # type: ignore[method-assign]
+    sample = ImpostorSample(capacity=1_000)
+    estimator = ImpostorEstimator(index, sample, busy_share=1.0)
+    await estimator.catch_up()
+    # four one by one (all pairs so far), two blocks of four, then two left over against three partners each
+    assert [len(b) for b in blocks] == [4, 4]
+    scored = {t for b in blocks for t in b}
+    assert len(scored) == 8 and len(estimator._scored) == 14
+    assert 6 + 2 * 6 + 2 * 3 - 7 <= len(sample.scores) <= 6 + 2 * 6 + 2 * 3  # less the pairs of one subject
 
 
 async def test_the_estimator_yields_the_cpu_in_proportion_to_its_work() -> None:

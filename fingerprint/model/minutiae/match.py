@@ -143,13 +143,21 @@ class MinutiaeMatcher:
         return build_many([(t.points, t.foreground) for t in templates], self.mask_cell_px)
 
     def probe(self, template: MinutiaeTemplate) -> Probe:
-        turned = [template.points]
-        for offset in self.direction_offsets:
-            points = template.points.copy()
-            points[:, 2] = np.remainder(points[:, 2] + offset, 2 * math.pi)
-            turned.append(points)
-        views = build_many([(points, template.foreground) for points in turned], self.mask_cell_px)
-        return Probe(views[0], _stack(views) if len(views) > 1 else views[0], len(views))
+        return self.probes([template])[0]
+
+    def probes(self, templates: Sequence[MinutiaeTemplate]) -> list[Probe]:
+        """`probe` of each template, every view of every one built together (a build's fixed cost is most of it)."""
+        turned: list[tuple[np.ndarray, np.ndarray]] = []
+        for template in templates:
+            turned.append((template.points, template.foreground))
+            for offset in self.direction_offsets:
+                points = template.points.copy()
+                points[:, 2] = np.remainder(points[:, 2] + offset, 2 * math.pi)
+                turned.append((points, template.foreground))
+        built = build_many(turned, self.mask_cell_px)
+        n = 1 + len(self.direction_offsets)
+        views = [built[k : k + n] for k in range(0, len(built), n)]
+        return [Probe(v[0], _stack(v) if n > 1 else v[0], n) for v in views]
 
     def score(self, probe: Probe, template: Cylinders) -> float:
         return self._scores_of(probe, [template])[0]
@@ -186,10 +194,10 @@ class MinutiaeMatcher:
         """(n, n) scores of every pair, each scored once with the earlier print as the probe (the score is
         symmetric up to ties, and up to the probe's turned directions when the matcher has offsets); 1 on
         the diagonal."""
-        probes = [self.probe(t) for t in templates]
+        probes = self.probes(templates)
         n = len(probes)
         scores = np.eye(n)
-        for i in range(n):
-            for j in range(i + 1, n):
-                scores[i, j] = scores[j, i] = self.score(probes[i], probes[j].own)
+        for i in range(n - 1):
+            later = self._scores_of(probes[i], [p.own for p in probes[i + 1 :]])  # one product for all of them
+            scores[i, i + 1 :] = scores[i + 1 :, i] = later
         return scores
