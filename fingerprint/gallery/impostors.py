@@ -51,9 +51,9 @@ PARTNERS = 16  # other-subject templates each template is scored against, once t
 BLOCK = PARTNERS + 1
 SMALL_GALLERY = 200  # up to this many templates, each is scored against every one before it (all pairs)
 _PARTNER_POOL = 10_000
-# A restarted replica with a large gallery has minutes of scoring to do (a 10,000-template gallery: ~40,000
-# comparisons, in blocks); unthrottled, it took a core and the GIL from serving (identify throughput fell ~5x in the load
-# benchmark). The card's prior decides until the sample is large enough, so the estimate can wait.
+# A restarted replica with a large gallery has minutes of scoring to do (a 10,000-template gallery: 20,000
+# comparisons, ~65 s of one core in blocks); unthrottled, it took a core and the GIL from serving (identify
+# throughput fell ~5x in the load benchmark). The card's prior decides until the sample is large enough, so the estimate can wait.
 BUSY_SHARE = 0.25
 
 ThresholdSource = Literal["setting", "gallery", "model_card", "synthetic_floor"]
@@ -195,10 +195,12 @@ class ImpostorEstimator:
         """Score every template added so far."""
         while fresh := self._index.drain_added():
             self._rng.shuffle(fresh)
-            # a large gallery at start: enough templates to fill the sample with PARTNERS scores each
-            todo = fresh[: max(SMALL_GALLERY, 2 * self._sample.capacity // PARTNERS)]
+            # a large gallery at start: enough templates to fill the sample with PARTNERS scores each, all in
+            # blocks (they fill it alone); a smaller one first scores its first SMALL_GALLERY every pair
+            enough = max(SMALL_GALLERY, 2 * self._sample.capacity // PARTNERS)
+            todo, large = fresh[:enough], len(fresh) >= enough
             while todo:
-                block = len(self._scored) >= SMALL_GALLERY and len(todo) >= BLOCK
+                block = len(todo) >= BLOCK and (large or len(self._scored) >= SMALL_GALLERY)
                 taken, todo = (todo[:BLOCK], todo[BLOCK:]) if block else (todo[:1], todo[1:])
                 started = time.perf_counter()
                 try:

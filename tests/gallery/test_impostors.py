@@ -126,7 +126,7 @@ def test_a_block_scores_each_pair_as_one_template_against_the_other() -> None:
     assert len(expected) == 7 * 6 // 2 - 3  # the three pairs of one subject are not impostors
     assert index.score_among(ids) == pytest.approx(expected, abs=1e-6)
     index.add("bare", "s-bare", None, np.ones(16, np.float32) / 4, np.zeros((8, 10, 10), np.int8))
-    with_bare = ids[:3] + ["bare"]  # a template without minutiae: each pair as score_against scores it
+    with_bare = [*ids[:3], "bare"]  # a template without minutiae: each pair as score_against scores it
     assert index.score_among(with_bare) == pytest.approx(
         [s for k, t in enumerate(with_bare) for s in index.score_against(t, with_bare[k + 1 :])], abs=1e-6)
 
@@ -152,6 +152,12 @@ async def test_a_large_backlog_is_scored_in_blocks(monkeypatch: pytest.MonkeyPat
     scored = {t for b in blocks for t in b}
     assert len(scored) == 8 and len(estimator._scored) == 14
     assert 6 + 2 * 6 + 2 * 3 - 7 <= len(sample.scores) <= 6 + 2 * 6 + 2 * 3  # less the pairs of one subject
+    blocks.clear()
+    large = _fusing_index(14, 5)
+    large.score_among = recorded  # type: ignore[method-assign]
+    estimator = ImpostorEstimator(large, ImpostorSample(capacity=15), busy_share=1.0)
+    await estimator.catch_up()  # 2 x 15 / 3 = 10 templates fill the sample: 14 need no pass of every pair
+    assert [len(b) for b in blocks] == [4, 4] and len(estimator._scored) == 10
 
 
 async def test_the_estimator_yields_the_cpu_in_proportion_to_its_work() -> None:
