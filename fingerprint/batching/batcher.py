@@ -1,7 +1,8 @@
 """Micro-batching: requests that arrive together share one forward pass.
 
 Semantics follow Triton's dynamic batcher: a batch is dispatched as soon as it is full; a partial
-batch waits at most `max_wait` for company. Work whose caller has gone (timed out, disconnected) or
+batch waits at most `max_wait` for company, and not at all when none is on its way (`expecting`).
+Work whose caller has gone (timed out, disconnected) or
 whose deadline has passed is dropped before it costs a forward pass.
 """
 
@@ -55,8 +56,12 @@ class MicroBatcher(Generic[T, R]):
         max_wait_s: float,
         observer: BatchObserver | None = None,
         thread_initializer: Callable[[], None] | None = None,
+        expecting: Callable[[], bool] | None = None,
     ) -> None:
+        """`expecting`: whether more items may come soon (the pipeline: another print is being prepared); a
+        lone item is sent at once when none can, instead of waiting `max_wait_s` for nothing."""
         self._run_batch = run_batch
+        self._expecting = expecting
         self._max_batch = max_batch_size
         self._max_wait = max_wait_s
         self._observer = observer or _NullObserver()
@@ -101,6 +106,9 @@ class MicroBatcher(Generic[T, R]):
             future.cancel()  # the caller went away: let the loop skip this job
             raise
 
+    def _company_may_come(self) -> bool:
+        return self._expecting is None or self._expecting()
+
     def _take_batch(self) -> list[_Job[T, R]]:
         batch: list[_Job[T, R]] = []
         while self._pending and len(batch) < self._max_batch:
@@ -123,7 +131,7 @@ class MicroBatcher(Generic[T, R]):
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            if len(self._pending) < self._max_batch and not self._stopping:
+            if len(self._pending) < self._max_batch and not self._stopping and self._company_may_come():
                 oldest = self._pending[0].enqueued
                 wait = self._max_wait - (time.monotonic() - oldest)
                 if wait > 0:

@@ -59,6 +59,11 @@ class CoreShare:
         self._running = 0
         self._lock = threading.Lock()
 
+    @property
+    def running(self) -> int:
+        """Claims held now."""
+        return self._running
+
     @contextlib.contextmanager
     def claim(self) -> Iterator[None]:
         """Around one extraction, on its compute thread: sets that thread's torch thread count."""

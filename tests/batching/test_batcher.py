@@ -124,3 +124,25 @@ def test_admission_is_bounded_and_releases() -> None:
     with pytest.raises(QueueFull):
         adm.slot()
     assert depth == [1, 2, 1, 0]
+
+
+async def test_a_lone_item_goes_at_once_when_no_company_can_come() -> None:
+    run = Recorder()
+    coming = [False]
+    batcher: MicroBatcher[int] = MicroBatcher(run, max_batch_size=8, max_wait_s=60.0, expecting=lambda: coming[0])
+    batcher.start()
+    try:
+        # with a minute's wait for company the stage timeout (5 s) would fire first: it is not waited for
+        assert float((await batcher.submit(1, Deadline.after(10.0), 5.0))[0]) == 1.0
+        coming[0] = True  # another print is being prepared: the next lone item waits for it
+        first = asyncio.create_task(batcher.submit(2, Deadline.after(10.0), 5.0))
+        await asyncio.sleep(0.05)
+        assert not first.done()
+        second = asyncio.create_task(batcher.submit(3, Deadline.after(10.0), 5.0))
+        await asyncio.sleep(0.05)
+        coming[0] = False
+        await batcher.submit(4, Deadline.after(10.0), 5.0)  # wakes the batcher: nothing more is coming
+        await asyncio.gather(first, second)
+        assert run.batches == [[1], [2, 3, 4]]
+    finally:
+        await batcher.stop()
