@@ -1,14 +1,11 @@
 """The in-memory search index: every template of the current model, searched exactly.
 
-Embeddings are float16 rows of one growable matrix (512 bytes per template at d=256), scanned
-exactly (gallery/scan.py). For models with dense matching each row also has an int8 descriptor grid
-(6.4 KB) in a parallel array: verify and the identify shortlist are scored on it (model/dense.py), the
-scan never reads it. Models that also compare minutiae keep each row's minutiae beside it
-(gallery/minutiae_column.py); the best candidates by grid are then ranked on their minutiae sketches
-(~2 KB a template, built on first use or by `warm_sketches`) and the best of those re-scored with the
-minutiae themselves. Every score comes from the model's `Comparator` (model/comparator.py), shortlist
-sizes included: the index only finds candidates.
-A lock makes mutations and searches safe from several threads.
+Embeddings are float16 rows of one growable matrix (512 bytes a template at d=256), scanned exactly
+(gallery/scan.py). With dense matching each row also has an int8 descriptor grid (6.4 KB), which scores
+verify and identify's shortlist (model/dense.py); with minutiae, each row's minutiae and their sketch
+(gallery/minutiae_column.py) rank the best of those and re-score the last few. Every score and shortlist
+size comes from the model's `Comparator` (model/comparator.py): the index only finds candidates. A lock
+makes mutations and searches safe from several threads.
 """
 
 from __future__ import annotations
@@ -73,13 +70,9 @@ class GalleryIndex:
                 return
             if self._size == self._matrix.shape[0]:
                 capacity = max(1024, self._size * 2)
-                grown = torch.zeros(capacity, self.dim, dtype=torch.float16)
-                grown[: self._size] = self._matrix[: self._size]
-                self._matrix = grown
+                self._matrix = _grown(self._matrix, capacity, self._size)
                 if self._grids is not None:
-                    grids = torch.zeros((capacity, *self._grids.shape[1:]), dtype=torch.int8)
-                    grids[: self._size] = self._grids[: self._size]
-                    self._grids = grids
+                    self._grids = _grown(self._grids, capacity, self._size)
             row = self._size
             self._matrix[row] = torch.from_numpy(np.asarray(embedding, dtype=np.float32)).to(torch.float16)
             if dense is not None:
@@ -166,7 +159,7 @@ class GalleryIndex:
             cos = c.grid_cosines(probe_grid, grids, cos[None])[0]
         scores = cos.tolist()
         if c.fuses_minutiae and probe_minutiae is not None:
-            scores = self._fused(scores, c.probe(MinutiaeTemplate.from_bytes(probe_minutiae)), stored)
+            scores = c.fused(scores, c.probe(MinutiaeTemplate.from_bytes(probe_minutiae)), decoded(stored))
         return [c.to_score(s) for s in scores]
 
     def score_among(self, template_ids: list[str]) -> list[float]:
@@ -180,12 +173,11 @@ class GalleryIndex:
             vectors = self._matrix[rows].float().numpy()
             grids = None if self._grids is None else self._grids[rows].numpy()
             minutiae = decoded([self._minutiae.stored[r] for r in rows])
-        if c.fuses_minutiae and (grids is None or any(m is None or (c.leader_weight > 0 and m.leader_template() is None)
-                                                      for m in minutiae)):
+        lacking = [m is None or (c.leader_weight > 0 and m.leader_template() is None) for m in minutiae]
+        if c.fuses_minutiae and (grids is None or any(lacking)):  # all_pairs would not fuse: pair by pair
             return [s for k, t in enumerate(template_ids) for s in self.score_against(t, template_ids[k + 1 :])]
-        cos = c.all_pairs([Embedding(v[None], None if grids is None else g, m)
-                           for v, g, m in zip(vectors, grids if grids is not None else [None] * len(rows), minutiae,
-                                              strict=True)])
+        per_row = [None] * len(rows) if grids is None else list(grids)
+        cos = c.all_pairs([Embedding(v[None], g, m) for v, g, m in zip(vectors, per_row, minutiae, strict=True)])
         return [c.to_score(float(cos[i, j])) for i in range(len(rows)) for j in range(i + 1, len(rows))
                 if subjects[i] != subjects[j]]
 
@@ -278,10 +270,6 @@ class GalleryIndex:
             self._keep_sketches(dict(zip([t for t, _ in todo], built, strict=True)))
         return visited
 
-    def _fused(self, grid_cosines: list[float], probe: MinutiaeTemplate | MinutiaeProbe,
-               stored: list[bytes | None]) -> list[float]:
-        return self.comparator.fused(grid_cosines, probe, decoded(stored))
-
     def _hits(self, scores: list[float], rows: list[int]) -> list[Hit]:
         return [Hit(self._template_ids[r], self._subjects[r], self._fingers[r], self.comparator.to_score(sc))
                 for sc, r in zip(scores, rows, strict=True)]
@@ -304,7 +292,12 @@ class GalleryIndex:
             names = [(self._template_ids[r], self._subjects[r], self._fingers[r]) for r in rows]
         scores = sims.tolist()
         if c.fuses_minutiae and minutiae is not None and dense is not None:
-            scores = self._fused(scores, minutiae, stored)
+            scores = c.fused(scores, minutiae, decoded(stored))
         i = int(np.argmax(scores))
         return Hit(names[i][0], names[i][1], names[i][2], c.to_score(scores[i]))
 
+
+def _grown(rows: torch.Tensor, capacity: int, used: int) -> torch.Tensor:
+    out = torch.zeros((capacity, *rows.shape[1:]), dtype=rows.dtype)
+    out[:used] = rows[:used]
+    return out
