@@ -66,7 +66,7 @@ class CoreShare:
 
     @contextlib.contextmanager
     def claim(self) -> Iterator[None]:
-        """Around one extraction, on its compute thread: sets that thread's torch thread count."""
+        """Around one extraction (or search), on its compute thread: sets that thread's torch thread count."""
         with self._lock:
             self._running += 1
             share = max(1, self._threads // self._running)

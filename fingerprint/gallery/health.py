@@ -14,6 +14,7 @@ from typing import Literal
 
 import structlog
 
+from fingerprint.gallery.background import BackgroundTask
 from fingerprint.gallery.store import GalleryStore, StoreFull, StoreUnavailable
 
 log = structlog.get_logger("fingerprint.gallery.health")
@@ -21,8 +22,11 @@ StoreState = Literal["ok", "unavailable", "disk_full"]
 CENSUS_SECONDS = 15.0
 
 
-class StoreHealth:
+class StoreHealth(BackgroundTask):
+    name = "store-health"
+
     def __init__(self, store: GalleryStore, interval: float = 1.0, timeout: float = 2.0) -> None:
+        super().__init__()
         self._store = store
         self._interval = interval
         self._timeout = timeout
@@ -30,16 +34,6 @@ class StoreHealth:
         # stored templates by model version, counted every CENSUS_SECONDS: readiness shows a `gallery
         # reindex` progressing (the new version's count growing) without a request waiting on the database
         self.templates_by_version: dict[str, int] | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._watch(), name="store-health")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     @property
     def readiness(self) -> Literal["ready", "degraded"]:
@@ -79,7 +73,7 @@ class StoreHealth:
             self.templates_by_version = await asyncio.wait_for(self._store.count_by_version(), self._timeout)
         return self.templates_by_version
 
-    async def _watch(self) -> None:
+    async def run(self) -> None:
         last_census = -CENSUS_SECONDS
         loop = asyncio.get_running_loop()
         while True:

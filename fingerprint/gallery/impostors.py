@@ -27,7 +27,6 @@ service never decides below it (source "synthetic_floor").
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import random
 import time
@@ -36,6 +35,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import structlog
+
+from fingerprint.gallery.background import BUSY_SHARE, PacedTask
 
 if TYPE_CHECKING:
     from fingerprint.gallery.index import GalleryIndex
@@ -52,9 +53,8 @@ BLOCK = PARTNERS + 1
 SMALL_GALLERY = 200  # up to this many templates, each is scored against every one before it (all pairs)
 _PARTNER_POOL = 10_000
 # A restarted replica with a large gallery has minutes of scoring to do (a 10,000-template gallery: 20,000
-# comparisons, ~65 s of one core in blocks); unthrottled, it took a core and the GIL from serving (identify
-# throughput fell ~5x in the load benchmark). The card's prior decides until the sample is large enough, so the estimate can wait.
-BUSY_SHARE = 0.25
+# comparisons, ~65 s of one core in blocks), paced (gallery/background.py): the card's prior decides until
+# the sample is large enough, so the estimate can wait.
 
 ThresholdSource = Literal["setting", "gallery", "model_card", "synthetic_floor"]
 
@@ -163,33 +163,21 @@ def card_threshold(meta: ModelMeta, target_fmr: float) -> float:
                              SyntheticTail.of_card(meta)).value
 
 
-class ImpostorEstimator:
+class ImpostorEstimator(PacedTask):
     """Scores templates against other subjects' templates in the background, into the sample: what the
     gallery held at start (as much as fills the sample), then every template added, on this replica or
     by another (the index records each addition; this drains them)."""
 
+    name = "impostor-estimator"
+
     def __init__(self, index: GalleryIndex, sample: ImpostorSample, interval: float = 1.0, seed: int = 0,
                  busy_share: float = BUSY_SHARE, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-        """`busy_share`: the most of one core the scoring may take; it pauses in proportion to what it did."""
-        if not 0 < busy_share <= 1:
-            raise ValueError("busy_share must be in (0, 1]")
+        super().__init__(busy_share, sleep)
         self._index = index
-        self._busy_share = busy_share
-        self._sleep = sleep
         self._sample = sample
         self._interval = interval
         self._rng = random.Random(seed)
         self._scored: list[str] = []  # templates already scored, the partners of the next ones
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="impostor-estimator")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def catch_up(self) -> None:
         """Score every template added so far."""
@@ -207,10 +195,9 @@ class ImpostorEstimator:
                     await asyncio.to_thread(self._score_block if block else self._score, taken)
                 except Exception as exc:  # an estimate that misses a few templates is still an estimate
                     log.warning("impostor scoring failed", **{"error.type": type(exc).__name__})
-                if self._busy_share < 1:
-                    await self._sleep((time.perf_counter() - started) * (1 / self._busy_share - 1))
+                await self.rest(started)
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
         while True:
             await self.catch_up()
             await asyncio.sleep(self._interval)

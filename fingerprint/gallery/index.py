@@ -172,7 +172,8 @@ class GalleryIndex:
             subjects = [self._subjects[r] for r in rows]
             vectors = self._matrix[rows].float().numpy()
             grids = None if self._grids is None else self._grids[rows].numpy()
-            minutiae = decoded([self._minutiae.stored[r] for r in rows])
+            stored = [self._minutiae.stored[r] for r in rows]
+        minutiae = decoded(stored)  # parsed outside the lock, as every other reader does
         lacking = [m is None or (c.leader_weight > 0 and m.leader_template() is None) for m in minutiae]
         if c.fuses_minutiae and (grids is None or any(lacking)):  # all_pairs would not fuse: pair by pair
             return [s for k, t in enumerate(template_ids) for s in self.score_against(t, template_ids[k + 1 :])]

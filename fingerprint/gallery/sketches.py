@@ -11,7 +11,6 @@ cylinders keeps its peak in its arena, and the shared default pool's many thread
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from fingerprint.gallery.impostors import BUSY_SHARE
+from fingerprint.gallery.background import BUSY_SHARE, PacedTask
 
 if TYPE_CHECKING:
     from fingerprint.gallery.index import GalleryIndex
@@ -28,24 +27,13 @@ log = structlog.get_logger("fingerprint.gallery")
 CHUNK = 64  # rows a step: ~0.1-0.2 s of one core
 
 
-class SketchWarmer:
+class SketchWarmer(PacedTask):
+    name = "sketch-warmer"
+
     def __init__(self, index: GalleryIndex, busy_share: float = BUSY_SHARE,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-        if not 0 < busy_share <= 1:
-            raise ValueError("busy_share must be in (0, 1]")
+        super().__init__(busy_share, sleep)
         self._index = index
-        self._busy_share = busy_share
-        self._sleep = sleep
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="sketch-warmer")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def run(self) -> None:
         """Until every row loaded so far was visited (later ones are built by identify on use)."""
@@ -60,6 +48,6 @@ class SketchWarmer:
                     return
                 if not visited:
                     return
-                await self._sleep((time.perf_counter() - started) * (1 / self._busy_share - 1))
+                await self.rest(started)
         finally:
             thread.shutdown(wait=False)  # a chunk under way finishes on its own; stopping does not wait for it

@@ -1,0 +1,48 @@
+"""Work the service runs beside requests: one asyncio task from `start` until `stop`, and, for work that
+competes with requests for a core, a pause after each step in proportion to what the step took."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+
+# the most of one core paced background work may take: a restarted replica's catch-up (a 10,000-template
+# gallery's impostor scores and sketches) once took a core and the GIL from serving when unthrottled
+# (identify throughput fell ~5x in the load benchmark)
+BUSY_SHARE = 0.25
+
+
+class BackgroundTask:
+    name = "background"
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name=self.name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def run(self) -> None:
+        raise NotImplementedError
+
+
+class PacedTask(BackgroundTask):
+    def __init__(self, busy_share: float = BUSY_SHARE, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        """`busy_share`: the most of one core the work may take; it pauses in proportion to what it did."""
+        if not 0 < busy_share <= 1:
+            raise ValueError("busy_share must be in (0, 1]")
+        super().__init__()
+        self._busy_share = busy_share
+        self._sleep = sleep
+
+    async def rest(self, started: float) -> None:
+        """The pause after a step that began at `started` (time.perf_counter), none at a busy share of 1."""
+        if self._busy_share < 1:
+            await self._sleep((time.perf_counter() - started) * (1 / self._busy_share - 1))
