@@ -16,7 +16,6 @@ from functools import lru_cache
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 RADIUS = 70.0  # px at 500 dpi
 CELLS = 16  # per side
@@ -152,7 +151,7 @@ def _gaussian(offset: torch.Tensor) -> torch.Tensor:
     give denormal floats, which made this function and the products after it ~20x slower."""
     exponent = offset.square_().mul_(-0.5 / SIGMA_S**2)  # offset is each caller's own temporary
     # clamped, the smallest is exp(_MIN_EXPONENT) itself, which the threshold then sets to 0
-    return F.threshold_(exponent.clamp_(min=_MIN_EXPONENT).exp_(), _FLOOR, 0.0)
+    return torch.threshold_(exponent.clamp_(min=_MIN_EXPONENT).exp_(), _FLOOR, 0.0)
 
 
 def _on_print(px: torch.Tensor, py: torch.Tensor, fg: torch.Tensor, cell: float) -> torch.Tensor:
