@@ -40,6 +40,37 @@ def _gabor_bank() -> torch.Tensor:
     return torch.stack(kernels).unsqueeze(1)
 
 
+def _fast_length(n: int) -> int:
+    """The smallest length >= n with no prime factor above 5 (an FFT of 212 points took 3x one of 216)."""
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
+
+
+@lru_cache(maxsize=8)
+def _bank_spectrum(size: tuple[int, int]) -> torch.Tensor:
+    """The kernels' 2-D real FFT at `size` (never written to)."""
+    spectrum: torch.Tensor = torch.fft.rfft2(_gabor_bank()[:, 0], s=size)
+    return spectrum
+
+
+def gabor_responses(x: torch.Tensor) -> torch.Tensor:
+    """(B, ORIENTATIONS, H, W): `x` (B, 1, H, W) filtered by each kernel, zero beyond its edges (as a
+    convolution padded by half the kernel), through FFTs: on one core a third of the direct convolution's
+    time (which was most of the enhancement's), equal within 1e-5. The kernels are point-symmetric, so
+    convolving is correlating."""
+    h, w = x.shape[-2:]
+    size = (_fast_length(h + _KERNEL - 1), _fast_length(w + _KERNEL - 1))
+    full: torch.Tensor = torch.fft.irfft2(torch.fft.rfft2(x, s=size) * _bank_spectrum(size), s=size)
+    half = _KERNEL // 2
+    return full[..., half : half + h, half : half + w]
+
+
 def ridge_orientation(x: torch.Tensor) -> torch.Tensor:
     """(B, 1, H, W) ridge direction in [0, pi) from smoothed structure tensors (doubled angles)."""
     gx = F.pad(x[..., :, 2:] - x[..., :, :-2], (1, 1, 0, 0))
@@ -64,7 +95,7 @@ def enhance(x: torch.Tensor, foreground: torch.Tensor) -> torch.Tensor:
 
     Returns the steered Gabor response in [-1, 1], zero on the background.
     """
-    responses = F.conv2d(x, _gabor_bank(), padding=_KERNEL // 2)
+    responses = gabor_responses(x)
     theta = ridge_orientation(x)
     step = math.pi / ORIENTATIONS
     pos = theta / step

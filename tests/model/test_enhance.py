@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from fingerprint.model.enhance import enhance, ridge_orientation
+from fingerprint.model.enhance import _gabor_bank, enhance, gabor_responses, ridge_orientation
 
 
 def _ridges(angle: float, size: int = 96, period: float = 4.5) -> torch.Tensor:
@@ -46,3 +46,11 @@ def test_background_stays_zero_and_output_is_bounded() -> None:
     out = enhance(x, mask)
     assert out[mask == 0].abs().max().item() == 0.0
     assert out.abs().max().item() <= 1.0
+
+
+def test_the_filter_bank_by_fft_is_the_padded_convolution() -> None:
+    gen = torch.Generator().manual_seed(1)
+    for shape in ((1, 1, 200, 200), (3, 1, 57, 90)):  # odd sides and a batch: FFT lengths other than the sides
+        x = torch.randn(shape, generator=gen)
+        direct = torch.nn.functional.conv2d(x, _gabor_bank(), padding=_gabor_bank().shape[-1] // 2)
+        assert torch.allclose(gabor_responses(x), direct, atol=2e-5)
