@@ -30,6 +30,7 @@ _RELAXATION_STEPS, _RELAXATION_WEIGHT = 5, 0.5
 # distortion of the held-out copies; 8 px chosen there (model card)
 _RHO_DISTANCE, _RHO_ANGLE = 8.0, math.pi / 12
 _DISC_CELLS = math.pi * (CELLS / 2) ** 2
+_TURN = 2 * math.pi
 
 
 def one_blas_thread() -> None:
@@ -46,7 +47,9 @@ def _sigmoid(v: np.ndarray | float, mu: float, tau: float) -> np.ndarray:
 
 
 def _wrap(a: np.ndarray) -> np.ndarray:
-    return np.asarray(np.remainder(a + np.pi, 2 * np.pi) - np.pi)
+    """Angles to [-pi, pi]. By the nearest whole turn: numpy's float32 remainder is ~25x slower, and was a
+    tenth of identify's minutiae comparisons."""
+    return np.asarray(a - _TURN * np.rint(a / _TURN))
 
 
 def local_similarities(a: Cylinders, bs: Sequence[Cylinders]) -> np.ndarray:
