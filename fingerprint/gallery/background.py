@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 
 # the most of one core paced background work may take: a restarted replica's catch-up (a 10,000-template
@@ -14,7 +15,7 @@ from collections.abc import Awaitable, Callable
 BUSY_SHARE = 0.25
 
 
-class BackgroundTask:
+class BackgroundTask(ABC):
     name = "background"
 
     def __init__(self) -> None:
@@ -29,8 +30,9 @@ class BackgroundTask:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    @abstractmethod
     async def run(self) -> None:
-        raise NotImplementedError
+        """The work, from `start` until it returns or `stop` cancels it."""
 
 
 class PacedTask(BackgroundTask):

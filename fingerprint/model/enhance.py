@@ -62,7 +62,7 @@ def _bank_spectrum(size: tuple[int, int]) -> torch.Tensor:
 def gabor_responses(x: torch.Tensor) -> torch.Tensor:
     """(B, ORIENTATIONS, H, W): `x` (B, 1, H, W) filtered by each kernel, zero beyond its edges (as a
     convolution padded by half the kernel), through FFTs: on one core a third of the direct convolution's
-    time (which was most of the enhancement's), equal within 1e-5. The kernels are point-symmetric, so
+    time (which was most of the enhancement's), equal within 2e-5. The kernels are point-symmetric, so
     convolving is correlating."""
     h, w = x.shape[-2:]
     size = (_fast_length(h + _KERNEL - 1), _fast_length(w + _KERNEL - 1))
