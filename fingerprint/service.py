@@ -64,7 +64,7 @@ class ModelState:
     meta: ModelMeta | None = None
     load_seconds: float | None = None
     precision: str = "float32"  # what the network computes in (Embedder.precision)
-    probe_minutiae: str = "leader"  # what finds a probe's LEADER minutiae: "leader" or "distilled"
+    probe_minutiae: str = "leader"  # what finds a probe's LEADER minutiae: api/schemas.py ModelInfo
     error: str | None = None
     stale_templates: dict[str, int] = field(default_factory=dict)
 
@@ -168,7 +168,8 @@ class FingerprintService:
         self.admission.observe_stage(await asyncio.to_thread(time_extraction, embedder))
         self.model.meta = meta
         self.model.precision = embedder.precision
-        self.model.probe_minutiae = "distilled" if embedder.distinct_probe_minutiae else "leader"
+        self.model.probe_minutiae = "leader" if not embedder.distinct_probe_minutiae else \
+            "distilled_then_leader" if self.settings.fast_accept > 0 else "distilled"
         self.model.load_seconds = time.perf_counter() - started
         sample = ImpostorSample()
         self.threshold = DecisionThreshold(self.settings.target_fmr, meta.threshold_fmr_1e3, self.settings.match_threshold,
@@ -321,12 +322,13 @@ class FingerprintService:
         pipeline, index, meta = self.require_ready()
         if not index.has_subject(subject_id):
             raise SubjectNotFound(subject_id)
+        threshold = self.decision_threshold().value
         hit = await pipeline.match(image, dpi, self._deadline(),
                                    lambda probe: index.best_for_subject(probe.views, subject_id, probe.dense,
-                                                                            probe.comparable_minutiae))
+                                                                            probe.comparable_minutiae),
+                                   lambda found: found is None or self._settled(found.score, threshold))
         if hit is None:  # erased while the probe was being embedded
             raise SubjectNotFound(subject_id)
-        threshold = self.decision_threshold().value
         match = hit.score >= threshold
         self._count("verify", "match" if match else "no_match")
         return Verified(subject_id, match, self._public(hit.score), threshold, hit.template_id, meta.version)
@@ -336,11 +338,30 @@ class FingerprintService:
         used = self.decision_threshold().value if threshold is None else threshold
         hits: list[Hit] = await pipeline.match(
             image, dpi, self._deadline(),
-            lambda probe: index.search_views(probe.views, top_k, probe.dense, probe.comparable_minutiae))
+            lambda probe: index.search_views(probe.views, top_k, probe.dense, probe.comparable_minutiae),
+            lambda found: self._settled_identify(found, used))
         candidates = [Candidate(h.subject_id, h.finger, h.template_id, self._public(h.score)) for h in hits if h.score >= used]
         decision: Literal["match", "no_match"] = "match" if candidates else "no_match"
         self._count("identify", decision)
         return Identified(decision, candidates, used, meta.version)
+
+    def _settled(self, best: float, threshold: float, rival: float = 0.0) -> bool:
+        """Whether a fast probe's answer is clear enough to stand: its best score at least FAST_ACCEPT times
+        the threshold, and no `rival` (another subject's best) reaching the threshold. Otherwise the
+        distilled network's minutiae disagree with LEADER's too often (model card), and the probe is
+        compared again on LEADER's; counted, as the share of requests that pay for both."""
+        margin = self.settings.fast_accept
+        if margin == 0 or (best >= margin * threshold and rival < threshold):
+            return True
+        self.telemetry.probes_refined.add(1)
+        return False
+
+    def _settled_identify(self, hits: list[Hit], threshold: float) -> bool:
+        if not hits:
+            return self._settled(0.0, threshold)
+        best = max(hits, key=lambda h: h.score)
+        rival = max((h.score for h in hits if h.subject_id != best.subject_id), default=0.0)
+        return self._settled(best.score, threshold, rival)
 
     def status(self) -> Status:
         _, index, meta = self.require_ready()

@@ -35,9 +35,14 @@ class Settings:
     max_batch_wait_ms: float = 5.0
     torch_threads: int = 0  # 0: one per available core
     inference_precision: str = "auto"  # auto: bfloat16 where the CPU computes it natively (model card)
-    # probes find LEADER's minutiae with the card's distilled network: faster identify and verify, less
-    # accurate (model card); enrolment always runs LEADER, so templates are the same either way
-    fast_probes: bool = False
+    # probes find LEADER's minutiae with the card's distilled network first (a fraction of LEADER's time);
+    # enrolment always runs LEADER, so templates are the same either way
+    fast_probes: bool = True
+    # with fast_probes, a verify or identify whose best score is below this many times the threshold it
+    # decides with (or, identify, where another subject also reaches the threshold) is compared again on
+    # minutiae LEADER finds, so doubtful answers are LEADER's (chosen on seven sets, model card); 0: the
+    # distilled network always decides (faster, less accurate)
+    fast_accept: float = 2.0
     compute_niceness: int = 10  # preprocessing/inference threads run this far below the event loop (Linux)
     min_enroll_quality: float = 0.3
     # keep each enrolment image, sealed with the template key, so `fingerprint gallery reindex` can build a
@@ -148,6 +153,8 @@ def _validate(s: Settings) -> None:
         raise SettingsError("OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL")
     if not 0.0 < s.target_fmr <= 0.5:
         raise SettingsError("TARGET_FMR must be within (0, 0.5]")
+    if not 0.0 <= s.fast_accept <= 100.0:
+        raise SettingsError("FAST_ACCEPT must be within [0, 100] (0: the distilled network always decides)")
     if not 0.0 <= s.min_enroll_quality <= 1.0:
         raise SettingsError("MIN_ENROLL_QUALITY must be within [0, 1]")
     if s.keep_enrollment_images and s.template_key_file is None:

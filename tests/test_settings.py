@@ -15,9 +15,13 @@ def test_the_match_threshold_defaults_to_the_model_card_and_is_checked() -> None
             load_settings({"MATCH_THRESHOLD": bad})
 
 
-def test_fast_probes_are_off_unless_asked_for() -> None:
-    assert load_settings({}).fast_probes is False
-    assert load_settings({"FAST_PROBES": "true"}).fast_probes is True
+def test_fast_probes_are_on_and_accept_only_clear_answers_unless_told_otherwise() -> None:
+    assert load_settings({}).fast_probes is True and load_settings({}).fast_accept == 2.0
+    assert load_settings({"FAST_PROBES": "false"}).fast_probes is False
+    assert load_settings({"FAST_ACCEPT": "0"}).fast_accept == 0.0
+    for bad in ("-1", "nan", "inf", "often"):
+        with pytest.raises(SettingsError, match="FAST_ACCEPT"):
+            load_settings({"FAST_ACCEPT": bad})
 
 
 def test_inference_precision_is_one_of_three() -> None:

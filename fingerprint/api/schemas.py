@@ -150,7 +150,9 @@ class ModelInfo(msgspec.Struct):
     threshold: ThresholdInfo
     dense_matching: bool  # scores compare descriptor grids (see the model card)
     precision: str  # what the network computes in here: "float32" or "bfloat16" (INFERENCE_PRECISION)
-    # what finds a probe's LEADER minutiae: "leader", or "distilled" (FAST_PROBES: faster, less accurate)
+    # what finds a probe's LEADER minutiae: "distilled_then_leader" (the default: the distilled network, and
+    # LEADER where its answer is not clear, FAST_ACCEPT), "distilled" (FAST_ACCEPT=0: faster, less accurate)
+    # or "leader" (FAST_PROBES=false)
     probe_minutiae: str
 
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import numpy as np
@@ -17,7 +17,7 @@ from fingerprint.batching.batcher import BatchObserver, MicroBatcher
 from fingerprint.batching.compute_threads import CoreShare, compute_thread
 from fingerprint.batching.deadline import Deadline, StageTimeout
 from fingerprint.model.comparator import MinutiaeProbe
-from fingerprint.model.embedder import Embedder, Embedding, PreparedImage
+from fingerprint.model.embedder import Embedder, Embedding, LeaderSource, PreparedImage
 from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.minutiae.template import MinutiaeTemplate
 
@@ -39,6 +39,7 @@ class Extracted:
     embedding: Embedding
     quality: float
     probe: MinutiaeProbe | None = None  # the minutiae's cylinders, built beside inference for verify and identify
+    leader_source: LeaderSource | None = None  # a fast probe's print: LEADER may find its minutiae after all
 
     @property
     def views(self) -> np.ndarray:
@@ -116,14 +117,37 @@ class InferencePipeline:
         with self._admit():
             return await self._extract(data, dpi, deadline, min_quality)
 
-    async def match(self, data: bytes, dpi: float | None, deadline: Deadline, search: Callable[[Extracted], T]) -> T:
+    async def match(self, data: bytes, dpi: float | None, deadline: Deadline, search: Callable[[Extracted], T],
+                    settled: Callable[[T], bool] = lambda _: True) -> T:
         """Extract, then run `search` (gallery scoring) on the search thread, all inside one admission
         slot: the queue bound covers the whole request, so overload is refused at the door instead of
-        piling up behind a busy search thread. The search gets what is left of the request deadline."""
+        piling up behind a busy search thread. The search gets what is left of the request deadline.
+        A fast probe's result that is not `settled` is searched again once, on minutiae LEADER finds."""
         with self._admit():
             extracted = await self._extract(data, dpi, deadline, None, build_probe=True)
-            work = asyncio.get_running_loop().run_in_executor(self._search_pool, self._search, search, extracted)
-            return await self.within(work, deadline)
+            result = await self._search_within(search, extracted, deadline)
+            if extracted.leader_source is None or extracted.minutiae is None or settled(result):
+                return result
+            refined = await self._refine(extracted, extracted.minutiae, extracted.leader_source, deadline)
+            return await self._search_within(search, refined, deadline)
+
+    async def _search_within(self, search: Callable[[Extracted], T], extracted: Extracted, deadline: Deadline) -> T:
+        work = asyncio.get_running_loop().run_in_executor(self._search_pool, self._search, search, extracted)
+        return await self.within(work, deadline)
+
+    async def _refine(self, extracted: Extracted, minutiae: MinutiaeTemplate, source: LeaderSource,
+                      deadline: Deadline) -> Extracted:
+        """`extracted` with LEADER's minutiae (and their cylinders) in place of the distilled network's: a
+        feature extraction stage, with its deadline."""
+        refined = await self._in_extraction_stage(self._refined_minutiae, deadline, minutiae, source)
+        embedding = replace(extracted.embedding, minutiae=refined[0])
+        return Extracted(embedding=embedding, quality=extracted.quality, probe=refined[1])
+
+    def _refined_minutiae(self, minutiae: MinutiaeTemplate,
+                          source: LeaderSource) -> tuple[MinutiaeTemplate, MinutiaeProbe | None]:
+        with self._cores.claim():
+            found = self.embedder.refine(minutiae, source)
+            return found, None if self._probe_builder is None else self._probe_builder(found)
 
     def _search(self, search: Callable[[Extracted], T], extracted: Extracted) -> T:
         # one client's search on both cores of an idle machine: 92-107 -> 71-78 ms at 10,000 templates
@@ -155,16 +179,20 @@ class InferencePipeline:
         probe = None
         if building is not None:
             probe = await self.within(building, deadline)
-        return Extracted(embedding=embedding, quality=prepared.quality, probe=probe)
+        return Extracted(embedding=embedding, quality=prepared.quality, probe=probe, leader_source=prepared.leader_source)
 
     def _preprocess(self, data: bytes, dpi: float | None, probe: bool) -> PreparedImage:
         with self._cores.claim():
             return self.embedder.preprocess(data, dpi, probe)
 
     async def _prepare(self, data: bytes, dpi: float | None, deadline: Deadline, probe: bool) -> PreparedImage:
+        return await self._in_extraction_stage(self._preprocess, deadline, data, dpi, probe)
+
+    async def _in_extraction_stage(self, work_fn: Callable[..., T], deadline: Deadline, *args: object) -> T:
+        """`work_fn(*args)` on an extraction thread, within the feature extraction stage's deadline."""
         budget, binding = deadline.budget(self._limits.feature_extraction_timeout)
         loop = asyncio.get_running_loop()
-        work = loop.run_in_executor(self._extract_pool, self._preprocess, data, dpi, probe)
+        work = loop.run_in_executor(self._extract_pool, work_fn, *args)
         started = time.perf_counter()
         try:
             return await asyncio.wait_for(work, timeout=budget)

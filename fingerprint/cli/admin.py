@@ -43,9 +43,10 @@ def calibrate(dirs: tuple[Path, ...], weights: Path | None, dpi: float | None, e
     from fingerprint.model.weights import DEFAULT_WEIGHTS
 
     settings = settings_with()
-    # probes as the service finds them (FAST_PROBES), so the threshold is for the scores it will compute
+    # probes as the service finds them near a threshold, so it is for the scores the service computes there:
+    # LEADER's minutiae, unless the distilled network always decides (FAST_ACCEPT=0)
     embedder = TorchEmbedder(weights or DEFAULT_WEIGHTS, settings.max_image_pixels, precision=settings.inference_precision,
-                             fast_probes=settings.fast_probes)
+                             fast_probes=settings.fast_probes and settings.fast_accept == 0)
     progress = lambda line: click.echo(line, err=True)  # noqa: E731  (stdout stays the JSON report)
     report = as_report(run_calibration(list(dirs), embedder, dpi, enrolled, progress), embedder.meta.version, enrolled)
     click.echo(json.dumps(report, indent=2))

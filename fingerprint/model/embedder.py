@@ -22,10 +22,20 @@ from fingerprint.model.weights import ModelMeta, WeightsError, load_leader, load
 
 
 @dataclass(frozen=True)
+class LeaderSource:
+    """What LEADER reads to find a probe's minutiae after all (`Embedder.refine`): kept only for probes whose
+    minutiae the distilled network found."""
+
+    gray: np.ndarray  # the 500 dpi print (H, W) uint8
+    origin: tuple[int, int]  # the minutiae window's top-left corner in it (row, column)
+
+
+@dataclass(frozen=True)
 class PreparedImage:
     tensor: torch.Tensor  # (2, S, S), S = the card's window / 2, see preprocess.Prepared
     quality: float
     minutiae: MinutiaeTemplate | None = None  # for models that compare minutiae (card minutiae_weight)
+    leader_source: LeaderSource | None = None  # a fast probe's print, for LEADER when its answer is doubtful
 
 
 @dataclass(frozen=True)
@@ -63,13 +73,18 @@ class Embedder(Protocol):
         """One Embedding per prepared image, in order."""
         ...
 
+    def refine(self, minutiae: MinutiaeTemplate, source: LeaderSource) -> MinutiaeTemplate:
+        """A fast probe's `minutiae` with LEADER's own minutiae in place of the distilled network's."""
+        ...
+
 
 class TorchEmbedder:
     def __init__(self, weights: Path, max_pixels: int, threads: int = 0, precision: str = "auto",
                  fast_probes: bool = False) -> None:
         """`precision` "auto": bfloat16 where this CPU computes it natively, else float32. `fast_probes`:
         probes find LEADER's minutiae with the card's network distilled from it (a fraction of LEADER's
-        time, some accuracy lost: model card); enrolment always runs LEADER."""
+        time, less accurate alone: model card), and `refine` finds them with LEADER where the answer is
+        doubtful; enrolment always runs LEADER."""
         if precision not in PRECISIONS:
             raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")
         if threads > 0:  # torch's intra-op pool is process-wide; 0 keeps its default of one per core
@@ -110,12 +125,22 @@ class TorchEmbedder:
             # extraction stage's thread rather than in the batched forward pass
             minutiae = extract_minutiae(prepared.minutiae_map[0]) if self._meta.minutiae_weight > 0 else None
             find = self._probe_finder if probe else self._leader
+            source = None
             if minutiae is not None and find is not None and prepared.origin is not None:
                 # LEADER reads the raw print (its training input), over the same window and foreground
                 origin = (int(prepared.origin[0, 0]), int(prepared.origin[0, 1]))
                 leader = window_minutiae(find, gray, origin, minutiae.foreground, MASK_CELL_PX)
                 minutiae = MinutiaeTemplate(minutiae.points, minutiae.foreground, leader)
-        return PreparedImage(tensor=prepared.tensor[0], quality=float(prepared.quality[0]), minutiae=minutiae)
+                source = LeaderSource(gray, origin) if find is not self._leader else None
+        return PreparedImage(tensor=prepared.tensor[0], quality=float(prepared.quality[0]), minutiae=minutiae,
+                             leader_source=source)
+
+    def refine(self, minutiae: MinutiaeTemplate, source: LeaderSource) -> MinutiaeTemplate:
+        if self._leader is None:
+            return minutiae
+        with torch.inference_mode():
+            leader = window_minutiae(self._leader, source.gray, source.origin, minutiae.foreground, MASK_CELL_PX)
+        return MinutiaeTemplate(minutiae.points, minutiae.foreground, leader)
 
     def embed(self, batch: list[PreparedImage]) -> list[Embedding]:
         with torch.inference_mode():

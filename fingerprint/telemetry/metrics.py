@@ -64,6 +64,9 @@ class Telemetry:
             "fingerprint.model.load.failures", unit="1", description="Failed attempts to load the model")
         self.operations = meter.create_counter(
             "fingerprint.operations", unit="1", description="enroll/verify/identify/erase outcomes")
+        self.probes_refined = meter.create_counter(
+            "fingerprint.probes.refined", unit="1",
+            description="Fast probes compared again on LEADER's minutiae: their first answer was not clear (FAST_ACCEPT)")
         self._gauges: dict[str, Callable[[], float]] = {}
         self._model_version = service_version
         for name, description in (

@@ -99,6 +99,14 @@ class Spawned:
         self.proc.wait(60)
 
 
+def refined_count(metrics_url: str) -> float:
+    """The server's count of probes compared again on LEADER's minutiae (FAST_ACCEPT) so far."""
+    for line in httpx.get(metrics_url, timeout=10).text.splitlines():
+        if line.startswith("fingerprint_probes_refined_total"):
+            return float(line.split()[-1])
+    return 0.0
+
+
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q) * 1000) if values else float("nan")
 
@@ -114,14 +122,14 @@ async def sequential(url: str, body: dict[str, object], n: int) -> list[float]:
     return times
 
 
-async def sequential_enroll(url: str, images: list[bytes]) -> list[float]:
+async def sequential_enroll(url: str, images: list[bytes], prefix: str = "enroll") -> list[float]:
     """One client enrolling distinct prints one after another: what an enrolment costs end to end."""
     times = []
     async with httpx.AsyncClient(base_url=url, timeout=120) as c:
         for n, image in enumerate(images):
             t0 = time.perf_counter()
             r = await c.post("/api/v1/fingerprint/enroll",
-                             json={"image": base64.b64encode(image).decode(), "subject_id": f"enroll-{n}"})
+                             json={"image": base64.b64encode(image).decode(), "subject_id": f"{prefix}-{n}"})
             r.raise_for_status()
             times.append(time.perf_counter() - t0)
     return times
@@ -173,13 +181,17 @@ def main() -> None:
     ap.add_argument("--compare-niceness", action="store_true", help="repeat the soak with COMPUTE_NICENESS=0")
     ap.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="the model served (WEIGHTS_PATH)")
     ap.add_argument("--enrolls", type=int, default=10, help="sequential enrolments timed")
+    ap.add_argument("--mated", action="store_true",
+                    help="enrol another impression of the probe's finger first: identify finds its mate (the "
+                         "distilled network's clear answers stand, FAST_ACCEPT); without it every probe is an impostor's")
     ap.add_argument("--settle", type=float, default=0,
                     help="seconds to wait once ready: the minutiae sketches are built in the background meanwhile "
                          "(10,000 templates: ~100 s); before that identify builds the ones it needs")
     args = ap.parse_args()
 
     meta = read_meta(args.weights)
-    probe = encode_png(synthetic_impressions([424242], 1, seed=3)[0][0])
+    impressions = synthetic_impressions([424242], 2, seed=3)[0]
+    probe, mate = encode_png(impressions[0]), encode_png(impressions[1])
     body = {"image": base64.b64encode(probe).decode(), "top_k": 5}
     results: dict[str, object] = {"model": meta.version, "gallery": args.gallery}
     with tempfile.TemporaryDirectory() as tmp:
@@ -192,12 +204,17 @@ def main() -> None:
             try:
                 ready = server.wait_ready()
                 time.sleep(args.settle)
+                if args.mated and label == "batched":  # stored: the batch1 server finds it too
+                    asyncio.run(sequential_enroll(server.url, [mate], prefix="mate"))
                 asyncio.run(sequential(server.url, body, 5))  # warm
                 if label == "batched":
                     results["startup_to_ready_s"] = round(ready, 2)
                     results["rss_ready_mb"] = round(rss_mb(server.proc.pid), 1)  # the gallery loaded, warm
                     seq = asyncio.run(sequential(server.url, body, args.sequential))
                     results["single_client"] = {"p50_ms": round(pct(seq, 50), 1), "p99_ms": round(pct(seq, 99), 1)}
+                    results["identify_answer"] = httpx.post(server.url + "/api/v1/fingerprint/identify", json=body,
+                                                            timeout=60).json().get("candidates", [])[:1]
+                    results["probes_refined"] = refined_count(server.metrics_url)
                     results["overload_2x_capacity"] = asyncio.run(burst(server.url, body, 2 * args.capacity))
                     if args.enrolls:
                         prints = synthetic_impressions(list(range(515_000, 515_000 + args.enrolls)), 1, seed=5)

@@ -46,7 +46,7 @@ async def test_health_and_readiness(app_client: Callable[..., Any]) -> None:
         assert status["model"]["threshold"]["value"] == ready["threshold"]["value"]
         assert status["model"]["threshold"]["source"] == "synthetic_floor"
         assert status["model"]["precision"] in ("float32", "bfloat16")
-        assert status["model"]["probe_minutiae"] == "leader"  # FAST_PROBES is off by default
+        assert status["model"]["probe_minutiae"] == "distilled_then_leader"  # FAST_PROBES and FAST_ACCEPT by default
 
 
 async def test_identify_re_scores_as_many_candidates_on_the_minutiae_as_set(app_client: Callable[..., Any]) -> None:

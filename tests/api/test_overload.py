@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from fingerprint.model.embedder import Embedder, Embedding, PreparedImage
+from fingerprint.model.embedder import Embedder, Embedding, LeaderSource, PreparedImage
+from fingerprint.model.minutiae import MinutiaeTemplate
 from fingerprint.model.weights import DEFAULT_WEIGHTS, ModelMeta, meta_path
 from fingerprint.service import load_torch_embedder
 from fingerprint.settings import Settings
@@ -47,6 +48,9 @@ class SlowEmbedder:
     def preprocess(self, data: bytes, dpi: float | None, probe: bool = False) -> PreparedImage:
         time.sleep(self.preprocess_delay)
         return self.inner.preprocess(data, dpi)
+
+    def refine(self, minutiae: MinutiaeTemplate, source: LeaderSource) -> MinutiaeTemplate:
+        return self.inner.refine(minutiae, source)
 
     def embed(self, batch: list[PreparedImage]) -> list[Embedding]:
         hold, self.hold_until = self.hold_until, None

@@ -1,5 +1,6 @@
 """The pipeline builds a probe's minutiae cylinders beside its inference, off the search thread, and only
-for the requests that compare (verify, identify), not for enrollment (plumbing: a fake embedder)."""
+for the requests that compare (verify, identify), not for enrollment; a fast probe whose first answer is
+not settled is searched again on refined minutiae (plumbing: a fake embedder)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 from fingerprint.batching.admission import Admission
 from fingerprint.batching.deadline import Deadline
 from fingerprint.batching.pipeline import Extracted, InferencePipeline, PipelineLimits
-from fingerprint.model.embedder import Embedding, PreparedImage
+from fingerprint.model.embedder import Embedding, LeaderSource, PreparedImage
 from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate, Probe
 from fingerprint.model.weights import DEFAULT_WEIGHTS, read_meta
 from tests.batching.test_batcher import Observer
@@ -33,6 +34,30 @@ class FakeEmbedder:
 
     def embed(self, batch: list[PreparedImage]) -> list[Embedding]:
         return [Embedding(np.ones((1, 4), np.float32), None, p.minutiae) for p in batch]
+
+    def refine(self, minutiae: MinutiaeTemplate, source: LeaderSource) -> MinutiaeTemplate:
+        raise AssertionError("a probe without a LeaderSource is never refined")
+
+
+_REFINED = MinutiaeTemplate(_POINTS[:8] + 3, np.ones((25, 25), bool))
+
+
+class FastProbeEmbedder(FakeEmbedder):
+    """Probes come with their print kept for LEADER, as the distilled network's do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refined_on: list[str] = []
+
+    def preprocess(self, data: bytes, dpi: float | None, probe: bool = False) -> PreparedImage:
+        prepared = super().preprocess(data, dpi, probe)
+        source = LeaderSource(np.zeros((64, 64), np.uint8), (0, 0)) if probe else None
+        return PreparedImage(prepared.tensor, prepared.quality, prepared.minutiae, source)
+
+    def refine(self, minutiae: MinutiaeTemplate, source: LeaderSource) -> MinutiaeTemplate:
+        assert minutiae is _MINUTIAE and source.gray.shape == (64, 64)
+        self.refined_on.append(threading.current_thread().name)
+        return _REFINED
 
 
 def _limits() -> PipelineLimits:
@@ -79,3 +104,31 @@ async def test_without_a_builder_the_search_gets_the_minutiae() -> None:
     finally:
         await pipeline.stop()
     assert compared is _MINUTIAE
+
+
+async def test_a_fast_probes_unsettled_answer_is_searched_again_on_refined_minutiae() -> None:
+    matcher = MinutiaeMatcher(direction_offsets=(-6, 6))
+    embedder = FastProbeEmbedder()
+    pipeline = InferencePipeline(embedder, Admission(4), _limits(), Observer(), matcher.probe)
+    pipeline.start()
+    searched: list[Extracted] = []
+    answers = iter(("doubtful", "sure"))
+
+    def search(extracted: Extracted) -> str:
+        searched.append(extracted)
+        return next(answers)
+
+    try:
+        answer = await pipeline.match(b"img", 500.0, Deadline.after(5.0), search, lambda a: a == "sure")
+        settled = await pipeline.match(b"img", 500.0, Deadline.after(5.0), lambda e: "sure", lambda a: a == "sure")
+        enrolled = await pipeline.extract(b"img", 500.0, Deadline.after(5.0))
+    finally:
+        await pipeline.stop()
+    assert answer == "sure" and settled == "sure"
+    assert len(embedder.refined_on) == 1 and embedder.refined_on[0].startswith("extract")  # the second never
+    first, second = searched
+    assert first.minutiae is _MINUTIAE and second.minutiae is _REFINED
+    assert isinstance(second.probe, Probe)  # the refined minutiae's own cylinders, not the first ones
+    np.testing.assert_array_equal(second.probe.stacked.values, matcher.probe(_REFINED).stacked.values)
+    np.testing.assert_array_equal(second.views, first.views)  # the network's embedding is not computed again
+    assert second.leader_source is None and enrolled.leader_source is None

@@ -92,7 +92,7 @@ def test_the_bundled_model_fuses_leaders_minutiae_and_they_separate_fingers(png_
 def test_fast_probes_find_leaders_minutiae_with_the_distilled_network(tmp_path: Path, png_prints: list[list[bytes]]) -> None:
     """Enrolment runs LEADER; a probe, with fast probes, the card's network distilled from it
     (model/student.py): most of LEADER's minutiae of a print are found again, a few pixels off at most,
-    in the same directions."""
+    in the same directions. Refined, a probe has exactly the minutiae its enrolment would have."""
     embedder = TorchEmbedder(DEFAULT_WEIGHTS, 16_000_000, fast_probes=True)
     assert embedder.distinct_probe_minutiae and not TorchEmbedder(DEFAULT_WEIGHTS, 16_000_000).distinct_probe_minutiae
     found, recalled = 0, 0
@@ -107,6 +107,11 @@ def test_fast_probes_find_leaders_minutiae_with_the_distilled_network(tmp_path: 
         turn = np.remainder(lead[near, 2] - student[distance.argmin(1)[near], 2] + np.pi, 2 * np.pi) - np.pi
         assert np.median(np.abs(turn)) < np.radians(15)
         found, recalled = found + len(lead), recalled + int(near.sum())
+        assert enrolled.leader_source is None and probe.leader_source is not None
+        refined = embedder.refine(probe.minutiae, probe.leader_source)
+        np.testing.assert_array_equal(refined.leader, lead)
+        np.testing.assert_array_equal(refined.points, enrolled.minutiae.points)
+        np.testing.assert_array_equal(refined.foreground, enrolled.minutiae.foreground)
     assert recalled / found > 0.6
     without = card_variant(tmp_path / "w", probe_minutiae_sha256="")
     with pytest.raises(WeightsError, match="fast probes"):

@@ -1,0 +1,131 @@
+"""FAST_ACCEPT chosen leave-one-set-out: when may a fast probe's answer stand without LEADER?
+
+With fast probes the service finds a probe's LEADER minutiae with the distilled network, and compares it
+again on LEADER's own minutiae when its best score is below FAST_ACCEPT times the threshold it decides
+with (service.py `_settled`). Per set, every pair is scored both ways as verify scores it (probe as
+found, enrolled as stored, the set's fold fusion weights); a margin's scores are the fast ones where the
+fast score reaches margin x threshold and LEADER's elsewhere. The threshold stands in for what the set's
+own gallery estimates (gallery/impostors.py): the score 0.1 % of its impostor pairs reach.
+
+Each set's margin is the smallest that keeps every other set's figures at LEADER's: all-pairs EER within
+0.1 point, FNMR at the threshold within 0.5 point, FMR there within 0.02 point, rank-1 no lower. Its own
+figures at that margin are then out of sample. Identify (rank-1, each finger's first impression enrolled)
+re-scores a probe on LEADER's minutiae when its best fast score is below margin x threshold or a second
+finger's reaches the threshold.
+
+    python -m lab.evaluation.fast_accept_folds ../shared/fingerprints/FVC* --folds F --prepared-cache runs/prepared
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from fingerprint.calibration.dataset import folder_dpi, scan_folder
+from fingerprint.calibration.folder import embedded, prepared_or_blank
+from fingerprint.calibration.metrics import cmc, eer
+from fingerprint.calibration.protocol import all_pairs, identification_split
+from fingerprint.model.comparator import Comparator
+from fingerprint.model.minutiae.match import one_blas_thread
+from fingerprint.model.weights import DEFAULT_WEIGHTS
+from lab.evaluation.prepared_cache import embedder_for
+from lab.evaluation.report import fold_comparators
+
+MARGINS = (0.0, 1.0, 1.1, 1.2, 1.3, 1.5, 2.0)  # 0: the distilled network always decides
+_EER_SLACK, _FNMR_SLACK, _FMR_SLACK = 0.001, 0.005, 0.0002
+
+
+def _of_pairs(m: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """`m[probe, enrolled]` of each pair, its second image the probe (as calibration/folder.py reads pairs)."""
+    return m[pairs[:, 1], pairs[:, 0]]
+
+
+@dataclass(frozen=True)
+class SetScores:
+    leader: np.ndarray  # (N, N) scores in [0, 1], probe minutiae found by LEADER
+    fast: np.ndarray  # the same with the distilled network's
+    fingers: list[str]
+    impressions: list[int]
+
+    @property
+    def threshold(self) -> float:
+        impostor = _of_pairs(self.leader, all_pairs(self.fingers).impostor)
+        return float(np.quantile(impostor, 0.999))
+
+
+def figures(s: SetScores, margin: float) -> dict[str, float]:
+    t = s.threshold
+    accepted = s.fast >= margin * t if margin > 0 else np.ones_like(s.fast, bool)
+    cascade = np.where(accepted, s.fast, s.leader)
+    pairs = all_pairs(s.fingers)
+    gen, imp = _of_pairs(cascade, pairs.genuine), _of_pairs(cascade, pairs.impostor)
+    gallery, probes = identification_split(s.fingers, s.impressions)
+    fast_rows, leader_rows = s.fast[np.ix_(probes, gallery)], s.leader[np.ix_(probes, gallery)]
+    ranked = -np.sort(-fast_rows, axis=1)
+    # identify's answer stands when one candidate clears margin x t and no other reaches t
+    refined = ((ranked[:, 0] < margin * t) | (ranked[:, 1] >= t)) if margin > 0 else np.zeros(len(probes), bool)
+    rows = np.where(refined[:, None], leader_rows, fast_rows)
+    labels = np.array(s.fingers)
+    return {"eer": eer(gen, imp), "fnmr": float((gen < t).mean()), "fmr": float((imp >= t).mean()),
+            "rank1": float(cmc(rows, labels[probes], labels[gallery], ranks=1)[0]),
+            "fast_genuine": float(_of_pairs(accepted, pairs.genuine).mean()),
+            "fast_impostor": float(_of_pairs(accepted, pairs.impostor).mean()),
+            "fast_identify": float(1.0 - refined.mean()), "threshold": t}
+
+
+def keeps_leaders(at: dict[str, float], leader: dict[str, float]) -> bool:
+    return (at["eer"] <= leader["eer"] + _EER_SLACK and at["fnmr"] <= leader["fnmr"] + _FNMR_SLACK
+            and at["fmr"] <= leader["fmr"] + _FMR_SLACK and at["rank1"] >= leader["rank1"])
+
+
+def score_set(folder: Path, weights: Path, comparator: Comparator | None, prepared_cache: Path | None) -> SetScores:
+    embedder = embedder_for(weights, 16_000_000, prepared_cache, precision="float32", fast_probes=True)
+    comparing = comparator or Comparator.from_card(embedder.meta)
+    imps = scan_folder(folder)
+    dpi = folder_dpi(folder)
+    prepared = [prepared_or_blank(embedder, i.path.read_bytes(), dpi) for i in imps]
+    fast = [prepared_or_blank(embedder, i.path.read_bytes(), dpi, probe=True).minutiae for i in imps]
+    embeddings = embedded(embedder, prepared)
+    stored = [replace(e, minutiae=None if e.minutiae is None else e.minutiae.as_stored()) for e in embeddings]
+    leader = comparing.all_pairs(stored, [e.minutiae for e in embeddings])
+    quick = comparing.all_pairs(stored, fast)
+    return SetScores(Comparator.to_score(leader), Comparator.to_score(quick), [i.finger for i in imps],
+                     [i.impression for i in imps])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("dirs", nargs="+", type=Path)
+    ap.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
+    ap.add_argument("--folds", type=Path, default=None, help="fusion weights chosen without each set (report.py)")
+    ap.add_argument("--prepared-cache", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=Path("runs/fast-accept.json"))
+    args = ap.parse_args()
+    one_blas_thread()
+    meta_weights = fold_comparators(embedder_for(args.weights, 16_000_000, None).meta, args.folds) if args.folds else {}
+    scores = {d.name: score_set(d, args.weights, meta_weights.get(d.name), args.prepared_cache) for d in args.dirs}
+    table = {name: {m: figures(s, m) for m in (*MARGINS, np.inf)} for name, s in scores.items()}
+    report = {}
+    print("set | margin chosen without it | all-pairs EER % LEADER / fast / chosen | FNMR % at t | FMR % at t | "
+          "rank-1 % | answered by the fast network: genuine / impostor pairs, identify probes")
+    for name, by_margin in table.items():
+        leader = {n: table[n][np.inf] for n in table if n != name}
+        margin = next((m for m in MARGINS if m > 0 and all(keeps_leaders(table[n][m], leader[n]) for n in leader)),
+                      MARGINS[-1])
+        own, lead, fast = by_margin[margin], by_margin[np.inf], by_margin[0.0]
+        report[name] = {"margin": margin, "chosen": own, "leader": lead, "fast": fast}
+        print(f"{name} | {margin:g} | {100 * lead['eer']:.2f} / {100 * fast['eer']:.2f} / {100 * own['eer']:.2f} | "
+              f"{100 * lead['fnmr']:.1f} / {100 * fast['fnmr']:.1f} / {100 * own['fnmr']:.1f} | "
+              f"{100 * lead['fmr']:.2f} / {100 * fast['fmr']:.2f} / {100 * own['fmr']:.2f} | "
+              f"{100 * lead['rank1']:.1f} / {100 * fast['rank1']:.1f} / {100 * own['rank1']:.1f} | "
+              f"{100 * own['fast_genuine']:.0f} / {100 * own['fast_impostor']:.0f} / {100 * own['fast_identify']:.0f}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
