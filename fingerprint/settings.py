@@ -42,7 +42,7 @@ class Settings:
     # decides with (or, identify, where another subject also reaches the threshold) is compared again on
     # minutiae LEADER finds, so doubtful answers are LEADER's (chosen on seven sets, model card); 0: the
     # distilled network always decides (faster, less accurate)
-    fast_accept: float = 2.0
+    fast_accept: float = 1.1
     compute_niceness: int = 10  # preprocessing/inference threads run this far below the event loop (Linux)
     min_enroll_quality: float = 0.3
     # keep each enrolment image, sealed with the template key, so `fingerprint gallery reindex` can build a

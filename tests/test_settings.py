@@ -16,7 +16,7 @@ def test_the_match_threshold_defaults_to_the_model_card_and_is_checked() -> None
 
 
 def test_fast_probes_are_on_and_accept_only_clear_answers_unless_told_otherwise() -> None:
-    assert load_settings({}).fast_probes is True and load_settings({}).fast_accept == 2.0
+    assert load_settings({}).fast_probes is True and load_settings({}).fast_accept == 1.1
     assert load_settings({"FAST_PROBES": "false"}).fast_probes is False
     assert load_settings({"FAST_ACCEPT": "0"}).fast_accept == 0.0
     for bad in ("-1", "nan", "inf", "often"):
