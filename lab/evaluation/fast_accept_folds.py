@@ -29,7 +29,7 @@ import numpy as np
 from fingerprint.calibration.dataset import folder_dpi, scan_folder
 from fingerprint.calibration.folder import embedded, prepared_or_blank
 from fingerprint.calibration.metrics import cmc, eer
-from fingerprint.calibration.protocol import all_pairs, identification_split
+from fingerprint.calibration.protocol import all_pairs, fvc_pairs, identification_split
 from fingerprint.gallery.impostors import SyntheticTail
 from fingerprint.model.comparator import Comparator
 from fingerprint.model.minutiae.match import one_blas_thread
@@ -73,7 +73,10 @@ def figures(s: SetScores, margin: float) -> dict[str, float]:
     refined = ((ranked[:, 0] < margin * t) | (ranked[:, 1] >= t)) if margin > 0 else np.zeros(len(probes), bool)
     rows = np.where(refined[:, None], leader_rows, fast_rows)
     labels = np.array(s.fingers)
-    return {"eer": eer(gen, imp), "fnmr": float((gen < t).mean()), "fmr": float((imp >= t).mean()),
+    fvc = fvc_pairs(s.fingers, s.impressions)
+    ordered = np.array(s.fingers)[:, None] != np.array(s.fingers)[None, :]  # every impostor pair, both ways
+    return {"eer": eer(gen, imp), "fvc_eer": eer(_of_pairs(cascade, fvc.genuine), _of_pairs(cascade, fvc.impostor)),
+            "verify_fmr": float((cascade[ordered] >= t).mean()), "fnmr": float((gen < t).mean()), "fmr": float((imp >= t).mean()),
             "rank1": float(cmc(rows, labels[probes], labels[gallery], ranks=1)[0]),
             "fast_genuine": float(_of_pairs(accepted, pairs.genuine).mean()),
             "fast_impostor": float(_of_pairs(accepted, pairs.impostor).mean()),
@@ -117,8 +120,9 @@ def main() -> None:
     every = next((m for m in MARGINS if m > 0 and all(keeps_leaders(table[n][m], table[n][np.inf]) for n in table)),
                  MARGINS[-1])
     report: dict[str, object] = {"margin_on_every_set": every}
-    print("set | margin chosen without it | all-pairs EER % LEADER / fast / chosen | FNMR % at t | FMR % at t | "
-          "rank-1 % | answered by the fast network: genuine / impostor pairs, identify probes")
+    print("set | margin chosen without it | all-pairs EER % LEADER / fast / chosen | FVC EER % | FNMR % at t | "
+          "FMR % at t (all impostor pairs both ways) | rank-1 % | answered by the fast network: genuine / impostor "
+          "pairs, identify probes")
     for name, by_margin in table.items():
         leader = {n: table[n][np.inf] for n in table if n != name}
         margin = next((m for m in MARGINS if m > 0 and all(keeps_leaders(table[n][m], leader[n]) for n in leader)),
@@ -126,8 +130,9 @@ def main() -> None:
         own, lead, fast = by_margin[margin], by_margin[np.inf], by_margin[0.0]
         report[name] = {"margin": margin, "chosen": own, "leader": lead, "fast": fast}
         print(f"{name} | {margin:g} | {100 * lead['eer']:.2f} / {100 * fast['eer']:.2f} / {100 * own['eer']:.2f} | "
+              f"{100 * lead['fvc_eer']:.2f} / {100 * fast['fvc_eer']:.2f} / {100 * own['fvc_eer']:.2f} | "
               f"{100 * lead['fnmr']:.1f} / {100 * fast['fnmr']:.1f} / {100 * own['fnmr']:.1f} | "
-              f"{100 * lead['fmr']:.2f} / {100 * fast['fmr']:.2f} / {100 * own['fmr']:.2f} | "
+              f"{100 * lead['verify_fmr']:.2f} / {100 * fast['verify_fmr']:.2f} / {100 * own['verify_fmr']:.2f} | "
               f"{100 * lead['rank1']:.1f} / {100 * fast['rank1']:.1f} / {100 * own['rank1']:.1f} | "
               f"{100 * own['fast_genuine']:.0f} / {100 * own['fast_impostor']:.0f} / {100 * own['fast_identify']:.0f}")
     print(f"on every set: {every:g} (what the card's FAST_ACCEPT default should be)")
