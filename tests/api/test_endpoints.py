@@ -58,12 +58,13 @@ async def test_identify_re_scores_as_many_candidates_on_the_minutiae_as_set(app_
 
 async def test_a_threshold_measured_on_the_operators_sensor_decides_verify_and_identify(
         app_client: Callable[..., Any], png_prints: list[list[bytes]]) -> None:
-    async with app_client() as c:
+    # LEADER on every probe: with fast probes the mate's score depends on the threshold (FAST_ACCEPT)
+    async with app_client(fast_probes=False) as c:
         for n, finger in enumerate(png_prints[:2]):
             await c.post("/api/v1/fingerprint/enroll", **_multipart(finger[0], subject_id=f"subject-{n}"))
         mate = (await c.post("/api/v1/fingerprint/verify", **_multipart(png_prints[0][1], subject_id="subject-0"))).json()
-    strict = min(1.0, mate["score"] + 0.01)  # a step above the mate's (rounded) score: the mate no longer matches
-    async with app_client(match_threshold=strict) as c:
+    strict = round(min(1.0, mate["score"] + 0.01), 6)  # a step above the mate's (rounded) score: no longer a match
+    async with app_client(match_threshold=strict, fast_probes=False) as c:
         status = (await c.get("/api/v1/status")).json()["model"]
         assert status["threshold"]["value"] == strict and status["threshold"]["source"] == "setting"
         assert status["threshold_fmr_1e3"] != strict  # the card's own figures are still reported

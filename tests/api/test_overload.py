@@ -207,7 +207,8 @@ async def test_gallery_search_is_inside_the_queue_bound_and_the_request_deadline
         return real_search(self, *args)
 
     monkeypatch.setattr(GalleryIndex, "search_views", slow_search)
-    async with live_server(max_pool_size=1, request_timeout=60.0) as (c, _):
+    # LEADER on every probe: a fast probe with no mate in this empty gallery is searched twice
+    async with live_server(max_pool_size=1, request_timeout=60.0, fast_probes=False) as (c, _):
         busy = asyncio.ensure_future(c.post("/api/v1/fingerprint/identify", **_body(png_prints[0][0])))
         while not searching.is_set():  # extracted and embedded: it is searching, holding the one slot
             await asyncio.sleep(0.02)
@@ -217,7 +218,7 @@ async def test_gallery_search_is_inside_the_queue_bound_and_the_request_deadline
     monkeypatch.setattr(GalleryIndex, "search_views", first_search_only)
     # three searches on the one search thread: the first answers, the second is held past the
     # deadline and the third waits behind it for the thread; both must end as 504 at the deadline
-    async with live_server(max_pool_size=4, request_timeout=DEADLINE_SECONDS) as (c, _):
+    async with live_server(max_pool_size=4, request_timeout=DEADLINE_SECONDS, fast_probes=False) as (c, _):
         started = time.perf_counter()
         try:
             three = await asyncio.gather(*(c.post("/api/v1/fingerprint/identify", **_body(png_prints[0][0]))

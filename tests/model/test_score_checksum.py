@@ -1,6 +1,8 @@
 """Score checksum: fixed synthetic prints give exactly these verify scores through the service with the
-bundled model (float32, one thread). A change to preprocessing, the network, the comparator or the
-index that moves any served score fails here; a deliberate one updates the table with the model card."""
+bundled model (float32, one thread, LEADER on every probe). A change to preprocessing, the network, the
+comparator or the index that moves any served score fails here; a deliberate one updates the table with
+the model card. With fast probes (the default) each score is LEADER's unless it clears FAST_ACCEPT x the
+threshold."""
 
 from __future__ import annotations
 
@@ -26,13 +28,16 @@ EXPECTED = {
 }
 
 
+def _settings(tmp_path: Path, fast_probes: bool) -> Settings:
+    # scores, not speed: generous deadlines, so a busy machine cannot turn this into a timeout
+    return Settings(data_dir=tmp_path, inference_precision="float32", torch_threads=1, score_decimals=6,
+                    feature_extraction_timeout=120.0, request_timeout=300.0, fast_probes=fast_probes)
+
+
 async def test_served_scores_match_the_checksum(tmp_path: Path, png_prints: list[list[bytes]]) -> None:
     store = SqliteStore(tmp_path / "g.sqlite3")
     await store.open()
-    # scores, not speed: generous deadlines, so a busy machine cannot turn this into a timeout
-    settings = Settings(data_dir=tmp_path, inference_precision="float32", torch_threads=1, score_decimals=6,
-                        feature_extraction_timeout=120.0, request_timeout=300.0)
-    service = FingerprintService(settings, store, Telemetry("t", "t"))
+    service = FingerprintService(_settings(tmp_path, fast_probes=False), store, Telemetry("t", "t"))
     await service.load()
     try:
         for n, finger in enumerate(png_prints):
@@ -42,6 +47,25 @@ async def test_served_scores_match_the_checksum(tmp_path: Path, png_prints: list
             assert got == pytest.approx(expected, abs=2e-4), (n, i)
             ranked = (await service.identify(png_prints[n][i], 500.0, 4, 0.0)).candidates
             assert [c.score for c in ranked] == sorted(got, reverse=True)  # identify scores as verify does
+        await service.stop()
+        # the same gallery with fast probes: a score that does not clear FAST_ACCEPT x the threshold is
+        # LEADER's, exactly; the impostors' all are, and some genuine pair is answered by the fast network
+        service = FingerprintService(_settings(tmp_path, fast_probes=True), store, Telemetry("t", "t"))
+        await service.load()
+        clear = service.settings.fast_accept * service.decision_threshold().value
+        fast_answers = 0
+        for (n, i), expected in EXPECTED.items():
+            for m in range(4):
+                got = (await service.verify(png_prints[n][i], 500.0, f"s{m}")).score
+                if got != pytest.approx(expected[m], abs=2e-4):
+                    assert n == m and got >= clear, (n, i, m, got)
+                    fast_answers += 1
+                elif n != m:
+                    assert expected[m] < clear
+        assert fast_answers > 0
+        counted = [line for line in service.telemetry.exposition().decode().splitlines()
+                   if line.startswith("fingerprint_probes_refined_total")]
+        assert counted and float(counted[0].split()[-1]) == 4 * len(EXPECTED) - fast_answers  # each LEADER one
     finally:
         await service.stop()
         await store.close()
