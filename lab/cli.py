@@ -54,7 +54,8 @@ def train(config_path: Path, data: Path, out: Path, cache: Path, weights: Path |
               help="what the network computes in; auto: as the service would here (INFERENCE_PRECISION)")
 @click.option("--folds", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="fusion weights chosen without each set (minutiae_folds choose): out-of-sample figures")
-@click.option("--fast-probes", is_flag=True, help="probes' LEADER minutiae from the distilled network (FAST_PROBES)")
+@click.option("--fast-probes", is_flag=True,
+              help="probes' LEADER minutiae from the distilled network alone (FAST_ACCEPT=0; as served: fast_accept_folds)")
 @click.option("--prepared-cache", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="keep prepared prints here (lab.evaluation.prepared_cache): another network re-uses them")
 def evaluate(dirs: tuple[Path, ...], baseline: str, weights: Path | None, out: Path, dpi: float | None,

@@ -264,7 +264,7 @@ def main() -> None:
                     help="enrol each finger's first impression with at least this many minutiae (MIN_ENROLL_MINUTIAE)")
     ap.add_argument("--wrong-names", action="store_true", help="list each probe identify names wrongly")
     ap.add_argument("--false-matches", action="store_true", help="list each impostor attempt verify accepts")
-    ap.add_argument("--fast-probes", action="store_true", help="probes as FAST_PROBES finds them")
+    ap.add_argument("--fast-probes", action="store_true", help="probes as the distilled network alone finds them (FAST_ACCEPT=0)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (one: beside other jobs, no spinning teams)")
     ap.add_argument("--prepared-cache", type=Path, default=None,
                     help="keep prepared prints here (lab.evaluation.prepared_cache): another network re-uses them")
