@@ -25,6 +25,8 @@ from fingerprint.gallery.impostors import (
     ImpostorSample,
     SyntheticTail,
     ThresholdEstimate,
+    answer_is_clear,
+    best_and_rival,
 )
 from fingerprint.gallery.index import GalleryIndex, Hit
 from fingerprint.gallery.sketches import SketchWarmer
@@ -346,22 +348,16 @@ class FingerprintService:
         return Identified(decision, candidates, used, meta.version)
 
     def _settled(self, best: float, threshold: float, rival: float = 0.0) -> bool:
-        """Whether a fast probe's answer is clear enough to stand: its best score at least FAST_ACCEPT times
-        the threshold, and no `rival` (another subject's best) reaching the threshold. Otherwise the
-        distilled network's minutiae disagree with LEADER's too often (model card), and the probe is
-        compared again on LEADER's; counted, as the share of requests that pay for both."""
-        margin = self.settings.fast_accept
-        if margin == 0 or (best >= margin * threshold and rival < threshold):
+        """Whether a fast probe's answer stands (`answer_is_clear`); otherwise it is compared again on LEADER's
+        minutiae, counted as the share of requests that pay for both."""
+        if answer_is_clear(best, rival, threshold, self.settings.fast_accept):
             return True
         self.telemetry.probes_refined.add(1)
         return False
 
     def _settled_identify(self, hits: list[Hit], threshold: float) -> bool:
-        if not hits:
-            return self._settled(0.0, threshold)
-        best = max(hits, key=lambda h: h.score)
-        rival = max((h.score for h in hits if h.subject_id != best.subject_id), default=0.0)
-        return self._settled(best.score, threshold, rival)
+        best, rival = best_and_rival(hits)
+        return self._settled(best, threshold, rival)
 
     def status(self) -> Status:
         _, index, meta = self.require_ready()

@@ -39,7 +39,7 @@ import structlog
 from fingerprint.gallery.background import BUSY_SHARE, PacedTask
 
 if TYPE_CHECKING:
-    from fingerprint.gallery.index import GalleryIndex
+    from fingerprint.gallery.index import GalleryIndex, Hit
     from fingerprint.model.weights import ModelMeta
 
 log = structlog.get_logger("fingerprint.gallery.impostors")
@@ -153,6 +153,21 @@ class DecisionThreshold:
     @property
     def value(self) -> float:
         return self.estimate().value
+
+
+def answer_is_clear(best: float, rival: float, threshold: float, margin: float) -> bool:
+    """Whether a fast probe's answer stands (FAST_ACCEPT, `margin`): its best score at least `margin` times
+    the threshold and no other subject's best (`rival`) reaching the threshold. Below, the distilled
+    network's minutiae disagree with LEADER's too often (model card). `margin` 0: every answer stands."""
+    return margin == 0 or (best >= margin * threshold and rival < threshold)
+
+
+def best_and_rival(hits: Sequence[Hit]) -> tuple[float, float]:
+    """An identify's best score and the best of any other subject's (0 where there is none)."""
+    if not hits:
+        return 0.0, 0.0
+    best = max(hits, key=lambda h: h.score)
+    return best.score, max((h.score for h in hits if h.subject_id != best.subject_id), default=0.0)
 
 
 def card_threshold(meta: ModelMeta, target_fmr: float) -> float:

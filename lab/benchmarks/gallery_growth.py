@@ -34,7 +34,14 @@ from typing import Any
 
 from fingerprint.calibration.dataset import folder_dpi, scan_folder
 from fingerprint.calibration.folder import embedded, prepared_or_blank
-from fingerprint.gallery.impostors import DecisionThreshold, ImpostorEstimator, ImpostorSample, SyntheticTail
+from fingerprint.gallery.impostors import (
+    DecisionThreshold,
+    ImpostorEstimator,
+    ImpostorSample,
+    SyntheticTail,
+    answer_is_clear,
+    best_and_rival,
+)
 from fingerprint.gallery.index import GalleryIndex
 from fingerprint.model.comparator import Comparator, MinutiaeProbe
 from fingerprint.model.embedder import Embedding, TorchEmbedder
@@ -46,6 +53,7 @@ from lab.evaluation.prepared_cache import embedder_for
 from lab.synth.export import single_impression_blocks, single_impressions
 from lab.training.real_data import finger_identity
 
+TOP_K = 5  # identify's default: the hand-made minutiae re-score that many, and a rival is sought among them
 DISTRACTOR_SEED = 8_000_000  # outside the training bank's seeds and the card's synthetic impostors'
 
 
@@ -163,14 +171,26 @@ def _probes(prints: list[Print], gallery: Gallery, set_name: str) -> list[Print]
             and (set_name, p.finger) in gallery.enrolled]
 
 
-def _verify(gallery: Gallery, set_name: str, fingers: list[str], p: Print,
-            probe: MinutiaeProbe | None) -> list[Attempt]:
-    """The probe against its own finger and the set's next nine, as verify scores them."""
+def _leader_probe(comparator: Comparator, p: Print) -> MinutiaeProbe | None:
+    """The probe on LEADER's own minutiae, where its first comparison was on the fast network's."""
+    if p.probe_minutiae is None or p.embedding.minutiae is None or not comparator.fuses_minutiae:
+        return None
+    return comparator.probe(p.embedding.minutiae)
+
+
+def _verify(gallery: Gallery, set_name: str, fingers: list[str], p: Print, probe: MinutiaeProbe | None,
+            leader: MinutiaeProbe | None = None, fast_accept: float = 0.0) -> list[Attempt]:
+    """The probe against its own finger and the set's next nine, as verify scores them (again on `leader`
+    where the first answer is not clear, with `fast_accept` > 0)."""
     at = fingers.index(p.finger)
     out = []
     for finger in [fingers[(at + d) % len(fingers)] for d in range(min(10, len(fingers)))]:
-        hit = gallery.index.best_for_subject(p.embedding.views, subject_of(set_name, finger), p.embedding.dense, probe)
+        subject = subject_of(set_name, finger)
+        hit = gallery.index.best_for_subject(p.embedding.views, subject, p.embedding.dense, probe)
         assert hit is not None
+        if leader is not None and not answer_is_clear(hit.score, 0.0, gallery.threshold, fast_accept):
+            hit = gallery.index.best_for_subject(p.embedding.views, subject, p.embedding.dense, leader)
+            assert hit is not None
         out.append(Attempt(f"{p.finger}_{p.impression}", finger, finger == p.finger, hit.score))
     return out
 
@@ -186,9 +206,13 @@ def verify_attempts(prints: list[Print], gallery: Gallery, set_name: str) -> lis
     return out
 
 
-def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bool = True) -> dict[str, Any]:
-    """One set's probes (every impression not enrolled, of an enrolled finger) against the whole gallery."""
+def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bool = True,
+                fast_accept: float = 0.0) -> dict[str, Any]:
+    """One set's probes (every impression not enrolled, of an enrolled finger) against the whole gallery.
+    With fast probes and `fast_accept` > 0, an answer that is not clear is searched again on LEADER's
+    minutiae, as the service does (`answer_is_clear`)."""
     index, threshold, comparator = gallery.index, gallery.threshold, gallery.index.comparator
+    refined = attempts = 0
     fingers = sorted({f for s, f in gallery.enrolled if s == set_name})
     rank1 = named = wrong = genuine_miss = genuine = impostor_hit = impostor = probes = 0
     wrong_names: list[str] = []
@@ -200,8 +224,13 @@ def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bo
         found = p.probe_minutiae if p.probe_minutiae is not None else e.minutiae
         probe = comparator.probe(found) if comparator.fuses_minutiae and found is not None else None
         started = time.perf_counter()
-        hits = index.search_views(e.views, 1, e.dense, probe)
+        hits = index.search_views(e.views, TOP_K, e.dense, probe)
         searches.append(time.perf_counter() - started)
+        leader = _leader_probe(comparator, p)
+        attempts += 1
+        if leader is not None and not answer_is_clear(*best_and_rival(hits), threshold, fast_accept):
+            refined += 1
+            hits = index.search_views(e.views, TOP_K, e.dense, leader)
         top = hits[0] if hits else None
         rank1 += top is not None and top.subject_id == own
         if top is not None and top.score >= threshold:
@@ -211,7 +240,7 @@ def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bo
                 wrong_names.append(f"{p.finger}_{p.impression} -> {top.template_id} ({top.score:.4f})")
         if not verify:
             continue
-        for a in _verify(gallery, set_name, fingers, p, probe):
+        for a in _verify(gallery, set_name, fingers, p, probe, leader, fast_accept):
             accepted = a.score >= threshold
             if a.genuine:
                 genuine += 1
@@ -225,21 +254,22 @@ def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bo
         "probes": probes, "rank1": rank1 / probes, "identify_named_right": named / probes,
         "identify_named_wrong": wrong / probes, "wrong_names": wrong_names,
         "fingers_not_enrolled": len({p.finger for p in prints if p.set_name == set_name}) - len(fingers),
-        "search_ms_p50": round(1000 * statistics.median(searches), 1) if searches else None}
+        "search_ms_p50": round(1000 * statistics.median(searches), 1) if searches else None,
+        "identify_refined": refined / max(attempts, 1)}
     if verify:
         out.update(verify_fnmr=genuine_miss / genuine, verify_fmr=impostor_hit / max(impostor, 1),
                    impostor_verifications=impostor, false_matches=false_matches)
     return out
 
 
-def measure(prints: list[Print], gallery: Gallery,
-            on_set: Callable[[str, dict[str, Any]], None] | None = None, verify: bool = True) -> dict[str, Any]:
+def measure(prints: list[Print], gallery: Gallery, on_set: Callable[[str, dict[str, Any]], None] | None = None,
+            verify: bool = True, fast_accept: float = 0.0) -> dict[str, Any]:
     """Every set against `gallery`; `on_set(name, result)` as soon as each is measured (a gallery of 10,000
     takes minutes a set)."""
     out: dict[str, Any] = {"gallery": len(gallery.index), "threshold": gallery.threshold,
                            "threshold_source": gallery.source, "impostor_scores": len(gallery.sample.scores), "sets": {}}
     for name in sorted({p.set_name for p in prints}):
-        out["sets"][name] = measure_set(prints, gallery, name, verify)
+        out["sets"][name] = measure_set(prints, gallery, name, verify, fast_accept)
         if on_set:
             on_set(name, out["sets"][name])
     return out
@@ -264,7 +294,10 @@ def main() -> None:
                     help="enrol each finger's first impression with at least this many minutiae (MIN_ENROLL_MINUTIAE)")
     ap.add_argument("--wrong-names", action="store_true", help="list each probe identify names wrongly")
     ap.add_argument("--false-matches", action="store_true", help="list each impostor attempt verify accepts")
-    ap.add_argument("--fast-probes", action="store_true", help="probes as the distilled network alone finds them (FAST_ACCEPT=0)")
+    ap.add_argument("--fast-probes", action="store_true", help="probes' minutiae first from the distilled network")
+    ap.add_argument("--fast-accept", type=float, default=0.0,
+                    help="with --fast-probes: answers below this x the threshold are compared again on LEADER's "
+                         "minutiae, as served (FAST_ACCEPT); 0: the distilled network alone")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (one: beside other jobs, no spinning teams)")
     ap.add_argument("--prepared-cache", type=Path, default=None,
                     help="keep prepared prints here (lab.evaluation.prepared_cache): another network re-uses them")
@@ -285,7 +318,7 @@ def main() -> None:
         print(f"  {name}: rank-1 {100 * r['rank1']:.1f} %, identify right at threshold "
               f"{100 * r['identify_named_right']:.1f} % / wrong {100 * r['identify_named_wrong']:.1f} %"
               + (f", verify FNMR {100 * r['verify_fnmr']:.1f} % FMR {100 * r['verify_fmr']:.2f} %" if "verify_fnmr" in r else "")
-              + f" ({r['probes']} probes, search p50 {r['search_ms_p50']} ms, "
+              + f" ({r['probes']} probes, {100 * r['identify_refined']:.0f} % refined, search p50 {r['search_ms_p50']} ms, "
               f"{r['fingers_not_enrolled']} fingers not enrolled)", flush=True)
         for line in r["wrong_names"] if args.wrong_names else []:
             print(f"    named wrongly: {line}")
@@ -299,7 +332,7 @@ def main() -> None:
         gallery = build(prints, extra, comparator, args.target_fmr, embedder.meta, args.min_minutiae)
         print(f"+{n} distractors: gallery {len(gallery.index)}, threshold {gallery.threshold} from "
               f"{len(gallery.sample.scores)} impostor scores ({gallery.source})", flush=True)
-        result = measure(prints, gallery, show, not args.identify_only)
+        result = measure(prints, gallery, show, not args.identify_only, args.fast_accept)
         result.update(distractors=n, seconds=round(time.perf_counter() - start, 1), model=embedder.meta.version)
         report.append(result)
     if args.out:

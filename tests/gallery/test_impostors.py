@@ -12,8 +12,15 @@ import numpy as np
 import pytest
 
 from fingerprint.gallery import impostors
-from fingerprint.gallery.impostors import DecisionThreshold, ImpostorEstimator, ImpostorSample, SyntheticTail
-from fingerprint.gallery.index import GalleryIndex
+from fingerprint.gallery.impostors import (
+    DecisionThreshold,
+    ImpostorEstimator,
+    ImpostorSample,
+    SyntheticTail,
+    answer_is_clear,
+    best_and_rival,
+)
+from fingerprint.gallery.index import GalleryIndex, Hit
 from fingerprint.model.comparator import Comparator
 from fingerprint.model.dense import GridMatcher
 from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate
@@ -228,3 +235,14 @@ def test_before_a_gallery_estimate_the_card_decides_with_its_prior_or_its_floor(
     assert card_threshold(meta, 0.01) >= meta.threshold_fmr_1e2
     bare = replace(meta, synthetic_impostor_scores=0, synthetic_impostor_top=())  # a card before 5.1.0
     assert (card_threshold(bare, 0.01), card_threshold(bare, 0.001)) == (meta.threshold_fmr_1e2, meta.threshold_fmr_1e3)
+
+
+def test_a_fast_answer_stands_only_when_clear_of_the_threshold_and_of_rivals() -> None:
+    hits = [Hit("t1", "alice", None, 0.30), Hit("t2", "alice", None, 0.25), Hit("t3", "bob", None, 0.05)]
+    assert best_and_rival(hits) == (0.30, 0.05)  # alice's second template is no rival
+    assert best_and_rival([]) == (0.0, 0.0)
+    assert answer_is_clear(0.30, 0.05, 0.1, 1.1)
+    assert not answer_is_clear(0.105, 0.05, 0.1, 1.1)  # above the threshold, not clear of it
+    assert not answer_is_clear(0.30, 0.10, 0.1, 1.1)  # another subject also reaches the threshold
+    assert not answer_is_clear(0.0, 0.0, 0.1, 1.1)  # nothing found: LEADER looks again
+    assert answer_is_clear(0.0, 0.5, 0.1, 0.0)  # FAST_ACCEPT=0: the distilled network always decides
