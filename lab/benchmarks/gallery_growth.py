@@ -212,7 +212,7 @@ def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bo
     With fast probes and `fast_accept` > 0, an answer that is not clear is searched again on LEADER's
     minutiae, as the service does (`answer_is_clear`)."""
     index, threshold, comparator = gallery.index, gallery.threshold, gallery.index.comparator
-    refined = attempts = 0
+    refined = 0
     fingers = sorted({f for s, f in gallery.enrolled if s == set_name})
     rank1 = named = wrong = genuine_miss = genuine = impostor_hit = impostor = probes = 0
     wrong_names: list[str] = []
@@ -226,8 +226,7 @@ def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bo
         started = time.perf_counter()
         hits = index.search_views(e.views, TOP_K, e.dense, probe)
         searches.append(time.perf_counter() - started)
-        leader = _leader_probe(comparator, p)
-        attempts += 1
+        leader = _leader_probe(comparator, p) if fast_accept > 0 else None
         if leader is not None and not answer_is_clear(*best_and_rival(hits), threshold, fast_accept):
             refined += 1
             hits = index.search_views(e.views, TOP_K, e.dense, leader)
@@ -255,7 +254,7 @@ def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bo
         "identify_named_wrong": wrong / probes, "wrong_names": wrong_names,
         "fingers_not_enrolled": len({p.finger for p in prints if p.set_name == set_name}) - len(fingers),
         "search_ms_p50": round(1000 * statistics.median(searches), 1) if searches else None,
-        "identify_refined": refined / max(attempts, 1)}
+        "identify_refined": refined / max(probes, 1)}
     if verify:
         out.update(verify_fnmr=genuine_miss / genuine, verify_fmr=impostor_hit / max(impostor, 1),
                    impostor_verifications=impostor, false_matches=false_matches)

@@ -2,9 +2,10 @@
 
 With fast probes the service finds a probe's LEADER minutiae with the distilled network, and compares it
 again on LEADER's own minutiae when its best score is below FAST_ACCEPT times the threshold it decides
-with (service.py `_settled`). Per set, every pair is scored both ways as verify scores it (probe as
-found, enrolled as stored, the set's fold fusion weights); a margin's scores are the fast ones where the
-fast score reaches margin x threshold and LEADER's elsewhere. The threshold stands in for what a gallery
+with (gallery/impostors.py `answer_is_clear`, applied here to whole score matrices at once). Per set,
+every pair is scored both ways as verify scores it (probe as found, enrolled as stored, the set's fold
+fusion weights); a margin's scores are the fast ones where the fast score reaches margin x threshold and
+LEADER's elsewhere. The threshold stands in for what a gallery
 of the set decides with (gallery/impostors.py): the score 0.1 % of its impostor pairs reach, or the card's
 synthetic floor where that is higher.
 
@@ -43,7 +44,8 @@ _EER_SLACK, _FNMR_SLACK, _FMR_SLACK, _RANK1_SLACK = 0.001, 0.005, 0.0002, 0.015 
 
 def _of_pairs(m: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """`m[probe, enrolled]` of each pair, its second image the probe (as calibration/folder.py reads pairs)."""
-    return m[pairs[:, 1], pairs[:, 0]]
+    picked: np.ndarray = m[pairs[:, 1], pairs[:, 0]]
+    return picked
 
 
 @dataclass(frozen=True)
