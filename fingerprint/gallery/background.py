@@ -8,11 +8,21 @@ import contextlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from fingerprint.batching.compute_threads import compute_thread
+
+T = TypeVar("T")
 
 # the most of one core paced background work may take: a restarted replica's catch-up (a 10,000-template
 # gallery's impostor scores and sketches) once took a core and the GIL from serving when unthrottled
 # (identify throughput fell ~5x in the load benchmark)
 BUSY_SHARE = 0.25
+# the lowest priority Linux gives (it clamps to 19): while requests keep the cores busy, paced work gets
+# what they leave. At normal priority it outranked the compute threads (nice COMPUTE_NICENESS), and a
+# replica catching up on its gallery's impostor scores took ~8 % of the CPU from a saturated identify
+BACKGROUND_NICENESS = 19
 
 
 class BackgroundTask(ABC):
@@ -43,6 +53,20 @@ class PacedTask(BackgroundTask):
         super().__init__()
         self._busy_share = busy_share
         self._sleep = sleep
+        self._thread: ThreadPoolExecutor | None = None
+
+    async def in_background(self, work: Callable[..., T], *args: object) -> T:
+        """`work(*args)` on this task's own thread, at BACKGROUND_NICENESS, one torch thread."""
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix=self.name,
+                                              initializer=compute_thread(BACKGROUND_NICENESS, 1))
+        return await asyncio.get_running_loop().run_in_executor(self._thread, work, *args)
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self._thread is not None:
+            self._thread.shutdown(wait=False)  # a step under way finishes on its own; stopping does not wait for it
+            self._thread = None
 
     async def rest(self, started: float) -> None:
         """The pause after a step that began at `started` (time.perf_counter), none at a busy share of 1."""

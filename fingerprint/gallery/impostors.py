@@ -207,7 +207,7 @@ class ImpostorEstimator(PacedTask):
                 taken, todo = (todo[:BLOCK], todo[BLOCK:]) if block else (todo[:1], todo[1:])
                 started = time.perf_counter()
                 try:
-                    await asyncio.to_thread(self._score_block if block else self._score, taken)
+                    await self.in_background(self._score_block if block else self._score, taken)
                 except Exception as exc:  # an estimate that misses a few templates is still an estimate
                     log.warning("impostor scoring failed", **{"error.type": type(exc).__name__})
                 await self.rest(started)

@@ -3,9 +3,10 @@
 Identify ranks its minutiae shortlist on the candidates' sketches (model/minutiae/sketch.py) and
 builds a missing one on first use, which costs what the full comparison it saves would have cost.
 A gallery loaded at start has none: this builds them all, a chunk at a time, with at most
-`busy_share` of one core, so that the first minutes of traffic are not the slow ones. It runs on one
-thread of its own: with glibc keeping freed memory (model/allocator.py), each thread that builds
-cylinders keeps its peak in its arena, and the shared default pool's many threads would each keep one.
+`busy_share` of one core, so that the first minutes of traffic are not the slow ones. It runs on its
+task's one thread (`PacedTask.in_background`): with glibc keeping freed memory (model/allocator.py), each
+thread that builds cylinders keeps its peak in its arena, and the shared default pool's many threads
+would each keep one.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import structlog
@@ -37,17 +37,13 @@ class SketchWarmer(PacedTask):
 
     async def run(self) -> None:
         """Until every row loaded so far was visited (later ones are built by identify on use)."""
-        thread = ThreadPoolExecutor(1, thread_name_prefix="sketches")
-        try:
-            while True:
-                started = time.perf_counter()
-                try:
-                    visited = await asyncio.get_running_loop().run_in_executor(thread, self._index.warm_sketches, CHUNK)
-                except Exception as exc:  # identify still builds what is missing
-                    log.warning("minutiae sketches not built", **{"error.type": type(exc).__name__})
-                    return
-                if not visited:
-                    return
-                await self.rest(started)
-        finally:
-            thread.shutdown(wait=False)  # a chunk under way finishes on its own; stopping does not wait for it
+        while True:
+            started = time.perf_counter()
+            try:
+                visited = await self.in_background(self._index.warm_sketches, CHUNK)
+            except Exception as exc:  # identify still builds what is missing
+                log.warning("minutiae sketches not built", **{"error.type": type(exc).__name__})
+                return
+            if not visited:
+                return
+            await self.rest(started)
