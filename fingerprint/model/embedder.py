@@ -55,7 +55,8 @@ class Embedder(Protocol):
 
     @property
     def precision(self) -> str:
-        """What the network's convolutions compute in: "float32" or "bfloat16"."""
+        """What the search network's and the fast probe network's convolutions compute in: "float32" or
+        "bfloat16" (LEADER's always float32)."""
         ...
 
     @property
@@ -95,11 +96,12 @@ class TorchEmbedder:
         distilled = load_probe_minutiae(weights, self._meta) if fast_probes else None
         if fast_probes and distilled is None:
             raise WeightsError(f"fast probes need a card with LEADER and a probe minutiae network; {weights}'s has none")
-        self._probe_finder = self._leader if distilled is None else student_finder(distilled)
         if precision == "auto":
             precision = "bfloat16" if bfloat16_is_native() else "float32"
         self._precision = precision
-        self._model = inference_copy(model, torch.bfloat16 if precision == "bfloat16" else torch.float32)
+        dtype = torch.bfloat16 if precision == "bfloat16" else torch.float32
+        self._probe_finder = self._leader if distilled is None else student_finder(distilled, dtype)
+        self._model = inference_copy(model, dtype)
         self._max_pixels = max_pixels
 
     @property

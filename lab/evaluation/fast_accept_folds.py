@@ -90,8 +90,9 @@ def keeps_leaders(at: dict[str, float], leader: dict[str, float]) -> bool:
             and at["fmr"] <= leader["fmr"] + _FMR_SLACK and at["rank1"] >= leader["rank1"] - _RANK1_SLACK)
 
 
-def score_set(folder: Path, weights: Path, comparator: Comparator | None, prepared_cache: Path | None) -> SetScores:
-    embedder = embedder_for(weights, 16_000_000, prepared_cache, precision="float32", fast_probes=True)
+def score_set(folder: Path, weights: Path, comparator: Comparator | None, prepared_cache: Path | None,
+              precision: str = "float32") -> SetScores:
+    embedder = embedder_for(weights, 16_000_000, prepared_cache, precision=precision, fast_probes=True)
     comparing = comparator or Comparator.from_card(embedder.meta)
     imps = scan_folder(folder)
     dpi = folder_dpi(folder)
@@ -114,10 +115,13 @@ def main() -> None:
     ap.add_argument("--folds", type=Path, default=None, help="fusion weights chosen without each set (report.py)")
     ap.add_argument("--prepared-cache", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=Path("runs/fast-accept.json"))
+    ap.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
+                    help="what the search and fast probe networks compute in (the service: bfloat16 where native)")
     args = ap.parse_args()
     one_blas_thread()
     meta_weights = fold_comparators(embedder_for(args.weights, 16_000_000, None).meta, args.folds) if args.folds else {}
-    scores = {d.name: score_set(d, args.weights, meta_weights.get(d.name), args.prepared_cache) for d in args.dirs}
+    scores = {d.name: score_set(d, args.weights, meta_weights.get(d.name), args.prepared_cache, args.precision)
+              for d in args.dirs}
     table = {name: {m: figures(s, m) for m in (*MARGINS, np.inf)} for name, s in scores.items()}
     every = next((m for m in MARGINS if m > 0 and all(keeps_leaders(table[n][m], table[n][np.inf]) for n in table)),
                  MARGINS[-1])

@@ -41,6 +41,8 @@ class CachingEmbedder(TorchEmbedder):
         parts = [hashlib.sha256(data).hexdigest(), repr(dpi), str(meta.window), str(meta.minutiae_crop()),
                  str(meta.minutiae_weight > 0), meta.leader_sha256 if meta.leader_weight > 0 else "",
                  meta.probe_minutiae_sha256 if probe_network else "", str(self._max_pixels)]
+        if probe_network and self.precision != "float32":  # the probe network computes in it (keys before it: float32)
+            parts.append(self.precision)
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
     def preprocess(self, data: bytes, dpi: float | None, probe: bool = False) -> PreparedImage:

@@ -118,6 +118,19 @@ def test_fast_probes_find_leaders_minutiae_with_the_distilled_network(tmp_path: 
         TorchEmbedder(without, 16_000_000, fast_probes=True)
 
 
+def test_the_fast_probe_network_in_bfloat16_finds_float32s_minutiae(png_prints: list[list[bytes]]) -> None:
+    """Where bfloat16 is the served precision the distilled network computes in it too: the same minutiae
+    but for a few at its threshold, within a pixel."""
+    exact, half = (TorchEmbedder(DEFAULT_WEIGHTS, 16_000_000, precision=p, fast_probes=True) for p in ("float32", "bfloat16"))
+    same, total = 0, 0
+    for finger in png_prints:
+        a, b = (e.preprocess(finger[0], 500.0, probe=True).minutiae for e in (exact, half))
+        assert a is not None and b is not None and a.leader is not None and b.leader is not None
+        distance = np.linalg.norm(a.leader[:, None, :2] - b.leader[None, :, :2], axis=2)
+        same, total = same + int((distance.min(1) <= 1.0).sum()), total + max(len(a.leader), len(b.leader))
+    assert total > 20 and same / total >= 0.9
+
+
 def test_evaluation_scores_every_pair_as_verify_scores_it(png_prints: list[list[bytes]]) -> None:
     """`Comparator.all_pairs` with the probes' own minutiae and the enrolled side as stored is what the
     evaluation, calibration and release report: each pair must score exactly as a verify of that probe
