@@ -12,7 +12,7 @@ cosine scale inside the stages and are mapped to [0, 1] once, by `to_score`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
@@ -95,6 +95,26 @@ class Comparator:
             return view_cos
         with torch.inference_mode():
             return self.grid.scores(probe_grids, grids, view_cos)
+
+    def grid_shortlist_cosines(self, probe_grid: torch.Tensor, grids: torch.Tensor, view_cos: torch.Tensor,
+                               keep: int) -> tuple[list[int], torch.Tensor]:
+        """Identify's grid stage on one probe: the positions in `grids` (G, C, H, W) of the `keep` best
+        candidates, best first, and their grid cosines, as verify scores them. Past `keep`, the candidates are
+        first ranked on the grids untilted (a seventh of the cost with the card's six rotations) and only the
+        best `keep` are scored at every rotation. The untilted ranking kept a mate among 10,000 templates as
+        often as the tilted one on every real sensor, or more often: tilting lifts impostors' best placement
+        more than a mate's (lab/evaluation/shortlist_recall.py)."""
+        keep = min(keep, len(grids))
+        if self.grid is None or not self.grid.rotations or len(grids) <= keep:
+            cos = self.grid_cosines(probe_grid, grids, view_cos[None])[0]
+            order = torch.topk(cos, keep).indices
+            return order.tolist(), cos[order]
+        with torch.inference_mode():
+            untilted = replace(self.grid, rotations=()).scores(probe_grid, grids, view_cos[None])[0]
+        best = torch.topk(untilted, keep).indices
+        cos = self.grid_cosines(probe_grid, grids[best], view_cos[best][None])[0]
+        order = torch.argsort(cos, descending=True, stable=True)
+        return best[order].tolist(), cos[order]
 
     @property
     def fuses_minutiae(self) -> bool:

@@ -79,7 +79,7 @@ class StudentNet(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """(N, 1, H, W) grey levels 0-255, sides multiples of 16 -> (N, 6, H/4, W/4)."""
-        x = local_contrast(image).to(self.head[1].weight.dtype)  # the statistics in float32 whatever the body's
+        x = local_contrast(image).to(cast(nn.Conv2d, self.head[1]).weight.dtype)  # the statistics in float32 whatever the body's
         c1 = self.enc1(self.stem(x))
         c2 = self.enc2(c1)
         c3 = self.enc3(c2)

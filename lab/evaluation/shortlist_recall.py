@@ -19,6 +19,7 @@ import argparse
 import itertools
 import pickle
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +35,13 @@ from lab.benchmarks.gallery_growth import enrolled_prints, load_sets, subject_of
 def outscoring_shares(probe: Embedding, mates: list[int], templates: list[Embedding], impostors: np.ndarray,
                       comparator: Comparator, grids: torch.Tensor) -> np.ndarray:
     """(3,): at each stage, the share of the `impostors` (a mask over `templates`) that outscore the
-    probe's best-scoring mate."""
+    probe's best-scoring mate: by the centred view (the scan), the best view (the grid shortlist) and the
+    untilted grid (the minutiae shortlist: `Comparator.grid_shortlist_cosines`)."""
     vectors = np.stack([t.views[0] for t in templates]).astype(np.float32)
     centred = vectors @ probe.views[0].astype(np.float32)
     best = comparator.view_cosines(probe.views[None].astype(np.float32), vectors)[0]
-    grid = comparator.grid_cosines(torch.from_numpy(probe.dense)[None], grids, torch.from_numpy(best)[None])[0].numpy()
+    untilted = comparator if comparator.grid is None else replace(comparator, grid=replace(comparator.grid, rotations=()))
+    grid = untilted.grid_cosines(torch.from_numpy(probe.dense)[None], grids, torch.from_numpy(best)[None])[0].numpy()
     return np.array([(s[impostors] > s[mates].max()).mean() for s in (centred, best, grid)])
 
 
