@@ -37,6 +37,9 @@ def test_the_threshold_is_the_score_the_target_share_of_impostors_reaches() -> N
     reached = sum(s >= t for s in scores) / len(scores)
     assert reached <= 0.001 and sum(s >= t - 0.0002 for s in scores) / len(scores) > 0.001
     assert sample.threshold(0.01) < t  # a looser target, a lower threshold
+    assert sample.threshold(0.001) == t  # read again unchanged...
+    sample.add([0.99995] * 20)
+    assert sample.threshold(0.001) > t  # ...until scores are added
 
 
 def test_the_sample_stays_bounded_and_uniform() -> None:
