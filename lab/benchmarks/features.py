@@ -36,10 +36,12 @@ def main() -> None:
     ap.add_argument("--weights", nargs="+", type=Path, default=[DEFAULT_WEIGHTS])
     ap.add_argument("--images", type=int, default=20)
     ap.add_argument("--fast-probes", action="store_true", help="each model also with FAST_PROBES, in the same run")
+    ap.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
+                    help="INFERENCE_PRECISION; auto (as served): bfloat16 where the CPU computes it natively")
     args = ap.parse_args()
     keep_freed_memory()  # as the server does
     torch.set_num_threads(1)
-    embedders = [TorchEmbedder(w, 16_000_000, threads=1, precision="float32", fast_probes=fast)
+    embedders = [TorchEmbedder(w, 16_000_000, threads=1, precision=args.precision, fast_probes=fast)
                  for w in args.weights for fast in ((False, True) if args.fast_probes else (False,))]
     for folder in args.dirs:
         dpi = folder_dpi(folder)
