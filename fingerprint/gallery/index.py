@@ -224,9 +224,7 @@ class GalleryIndex:
             stored = [self._minutiae.stored[r] for r in rows]
         # the grid comparison is the costly part: done outside the lock
         probe_grid = torch.from_numpy(np.asarray(dense, dtype=np.int8))[None]
-        fuses = c.fuses_minutiae and minutiae is not None
-        best_grid, grid_cos = c.grid_shortlist_cosines(probe_grid, grids, view_best,
-                                                       max(top_k, c.minutiae_shortlist if fuses else 0))
+        best_grid, grid_cos = c.grid_shortlist_cosines(probe_grid, grids, view_best, max(top_k, c.minutiae_shortlist))
         if c.fuses_minutiae and minutiae is not None:
             parsed = decoded([stored[i] for i in best_grid])
             sketches = self._sketches_of([names[i][0] for i in best_grid], parsed) if c.sketch_shortlist else None
@@ -234,7 +232,7 @@ class GalleryIndex:
             hits = [(names[best_grid[j]], c.to_score(sc)) for j, sc in ranked]
             return [Hit(name[0], name[1], name[2], sc) for name, sc in hits]
         return [Hit(names[i][0], names[i][1], names[i][2], c.to_score(sc))
-                for sc, i in zip(grid_cos.tolist(), best_grid, strict=True)]
+                for sc, i in zip(grid_cos[:top_k].tolist(), best_grid[:top_k], strict=True)]
 
     def _sketches_of(self, template_ids: list[str], templates: list[MinutiaeTemplate | None]) -> list[Sketch | None]:
         """The sketches of these templates (`templates` their minutiae): those not built yet are built
