@@ -105,7 +105,8 @@ class ImpostorSample:
         self.seen = 0
         self._rng = random.Random(seed)
         # every verify and identify asks for the threshold; sorting 20,000 scores each time held the GIL for
-        # ~2 ms a request. Read once per state of the sample: (seen when read, target) -> threshold
+        # ~2 ms a request. Read once per state of the sample: target -> (version when read, threshold)
+        self._version = 0  # bumped once an `add` has finished: a read during one is read again afterwards
         self._read: dict[float, tuple[int, float | None]] = {}
 
     def add(self, scores: list[float]) -> None:
@@ -117,6 +118,7 @@ class ImpostorSample:
                 j = self._rng.randrange(self.seen)
                 if j < self.capacity:
                     self.scores[j] = s
+        self._version += 1
 
     @staticmethod
     def needed(target_fmr: float) -> int:
@@ -125,10 +127,10 @@ class ImpostorSample:
     def threshold(self, target_fmr: float) -> float | None:
         """The lowest score that at most `target_fmr` of the sample reaches; None while the sample is
         too small for that tail."""
-        seen = self.seen  # before reading: scores added meanwhile make the next call read again
+        version = self._version
         read = self._read.get(target_fmr)
-        if read is None or read[0] != seen:
-            read = seen, tail_threshold(sorted(self.scores, reverse=True), len(self.scores), target_fmr)
+        if read is None or read[0] != version:
+            read = version, tail_threshold(sorted(self.scores, reverse=True), len(self.scores), target_fmr)
             self._read[target_fmr] = read
         return read[1]
 
