@@ -12,7 +12,7 @@ cosine scale inside the stages and are mapped to [0, 1] once, by `to_score`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
@@ -100,17 +100,18 @@ class Comparator:
                                keep: int) -> tuple[list[int], torch.Tensor]:
         """Identify's grid stage on one probe: the positions in `grids` (G, C, H, W) of the `keep` best
         candidates, best first, and their grid cosines, as verify scores them. Past `keep`, the candidates are
-        first ranked on the grids untilted (a seventh of the cost with the card's six rotations) and only the
-        best `keep` are scored at every rotation. The untilted ranking kept a mate among 10,000 templates as
-        often as the tilted one on every real sensor, or more often: tilting lifts impostors' best placement
-        more than a mate's (lab/evaluation/shortlist_recall.py)."""
+        first ranked on the grids untilted, in integer arithmetic (`GridMatcher.ranking_scores`, a small share
+        of the cost of the card's seven placements), and only the best `keep` are scored at every rotation.
+        The untilted ranking kept a mate among 10,000 templates as often as the tilted one on every real
+        sensor, or more often: tilting lifts impostors' best placement more than a mate's
+        (lab/evaluation/shortlist_recall.py)."""
         keep = min(keep, len(grids))
         if self.grid is None or not self.grid.rotations or len(grids) <= keep:
             cos = self.grid_cosines(probe_grid, grids, view_cos[None])[0]
             order = torch.topk(cos, keep).indices
             return order.tolist(), cos[order]
         with torch.inference_mode():
-            untilted = replace(self.grid, rotations=()).scores(probe_grid, grids, view_cos[None])[0]
+            untilted = self.grid.ranking_scores(probe_grid, grids, view_cos)
         best = torch.topk(untilted, keep).indices
         cos = self.grid_cosines(probe_grid, grids[best], view_cos[best][None])[0]
         order = torch.argsort(cos, descending=True, stable=True)

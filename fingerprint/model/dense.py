@@ -96,6 +96,20 @@ def grid_scores(probes: torch.Tensor, templates: torch.Tensor, max_shift: int = 
     return rotation_scores(p, cell_mask(p), t, cell_mask(t), max_shift, rotations)
 
 
+def untilted_grid_scores(probe: torch.Tensor, templates: torch.Tensor, max_shift: int = MAX_SHIFT) -> torch.Tensor:
+    """(G,) `grid_scores` of one stored int8 grid (1, C, H, W) against (G, C, H, W), untilted, for ranking:
+    every shift's sum as one int8 product summed in int32 (exact, where float32's last bits depend on the
+    product's shape), a few times faster than the float convolution; not the score verify returns."""
+    pad = (max_shift,) * 4
+    size = probe.shape[-2:]
+    patches = F.unfold(F.pad(probe.float(), pad), size)[0].to(torch.int8)  # (C*H*W, shifts)
+    num = torch._int_mm(templates.reshape(len(templates), -1), patches)
+    probe_mask = (probe != 0).any(1, keepdim=True).float()
+    mask_patches = F.unfold(F.pad(probe_mask, pad), size)[0].to(torch.int8)  # (H*W, shifts)
+    overlap = torch._int_mm((templates != 0).any(1).reshape(len(templates), -1).to(torch.int8), mask_patches)
+    return (num.float() / 127**2 / (overlap.float() + _OVERLAP_PRIOR)).amax(1)
+
+
 @dataclass(frozen=True)
 class GridMatcher:
     """A comparison as the model card defines it: the grid score over `max_shift` and `rotations`,
@@ -109,7 +123,14 @@ class GridMatcher:
 
     def scores(self, probes: torch.Tensor, templates: torch.Tensor, view_cosines: torch.Tensor) -> torch.Tensor:
         """(P, G) from int8 grids (P, C, H, W), (G, C, H, W) and the (P, G) best-view cosines."""
-        grid = grid_scores(probes, templates, self.max_shift, self.rotations)
+        return self._fused(grid_scores(probes, templates, self.max_shift, self.rotations), view_cosines)
+
+    def ranking_scores(self, probe: torch.Tensor, templates: torch.Tensor, view_cosines: torch.Tensor) -> torch.Tensor:
+        """(G,) `scores` of one int8 grid (1, C, H, W) against (G, C, H, W) untilted, in integer arithmetic
+        (`untilted_grid_scores`): what ranks candidates before the full scores of the best."""
+        return self._fused(untilted_grid_scores(probe, templates, self.max_shift), view_cosines)
+
+    def _fused(self, grid: torch.Tensor, view_cosines: torch.Tensor) -> torch.Tensor:
         if self.fusion_weight == 0:
             return grid
         return (grid + self.fusion_weight * view_cosines) / (1 + self.fusion_weight)

@@ -19,7 +19,6 @@ import argparse
 import itertools
 import pickle
 from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +39,8 @@ def outscoring_shares(probe: Embedding, mates: list[int], templates: list[Embedd
     vectors = np.stack([t.views[0] for t in templates]).astype(np.float32)
     centred = vectors @ probe.views[0].astype(np.float32)
     best = comparator.view_cosines(probe.views[None].astype(np.float32), vectors)[0]
-    untilted = comparator if comparator.grid is None else replace(comparator, grid=replace(comparator.grid, rotations=()))
-    grid = untilted.grid_cosines(torch.from_numpy(probe.dense)[None], grids, torch.from_numpy(best)[None])[0].numpy()
+    probe_grid, view_cos = torch.from_numpy(probe.dense)[None], torch.from_numpy(best)
+    grid = (view_cos if comparator.grid is None else comparator.grid.ranking_scores(probe_grid, grids, view_cos)).numpy()
     return np.array([(s[impostors] > s[mates].max()).mean() for s in (centred, best, grid)])
 
 

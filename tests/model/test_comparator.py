@@ -28,3 +28,13 @@ def test_the_grid_stage_ranks_untilted_then_scores_the_best_at_every_rotation() 
     everyone, all_cos = c.grid_shortlist_cosines(probe, grids[:10], view_cos[:10], 10)
     full = c.grid_cosines(probe, grids[:10], view_cos[:10][None])[0]
     assert everyone == torch.argsort(full, descending=True).tolist() and torch.equal(all_cos, full[everyone])
+
+
+def test_the_ranking_scores_are_the_untilted_grid_scores_in_integer_arithmetic() -> None:
+    matcher = GridMatcher(max_shift=2, rotations=(-20.0, 20.0), fusion_weight=0.25)
+    probe, grids = _grids(2, 1), _grids(3, 30)
+    probe[:, :, 4:] = 0  # cells off the print: the overlap counts only cells on both
+    grids[:10, :, :, :2] = 0
+    view_cos = torch.linspace(-0.3, 0.3, 30)
+    untilted = GridMatcher(max_shift=2, fusion_weight=0.25).scores(probe, grids, view_cos[None])[0]
+    torch.testing.assert_close(matcher.ranking_scores(probe, grids, view_cos), untilted, atol=1e-6, rtol=0)

@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
-from fingerprint.model.minutiae.cylinders import CELLS, LAYERS, Cylinders
+from fingerprint.model.minutiae.cylinders import CELLS, LAYERS, LEVELS, Cylinders
 from fingerprint.model.minutiae.match import MAX_PAIRS, MIN_COMMON_SHARE, pairs_averaged
 
 POOL = 2  # cells of the full cylinder along each side of a sketch cell
@@ -43,7 +44,7 @@ def sketch_of(c: Cylinders, every_row: bool = False) -> Sketch:
     `every_row` (a probe's stacked views, whose row blocks must stay aligned) kept with no valid cell."""
     keep = np.ones(len(c.usable), bool) if every_row else c.usable
     n = int(keep.sum())
-    values = c.values[keep].reshape(n, _SIDE, POOL, _SIDE, POOL, LAYERS).mean(axis=(2, 4))
+    values = c.values[keep].reshape(n, _SIDE, POOL, _SIDE, POOL, LAYERS).mean(axis=(2, 4), dtype=np.float32) / LEVELS
     valid = (c.valid_cells[keep].reshape(n, _SIDE, POOL, _SIDE, POOL).min(axis=(2, 4)) > 0) & c.usable[keep, None, None]
     # layer by layer (each layer's cells together), so that a cell's energy is a sum of whole rows
     bits = ((values > 0.5) & valid[..., None]).transpose(0, 3, 1, 2)
@@ -51,8 +52,15 @@ def sketch_of(c: Cylinders, every_row: bool = False) -> Sketch:
                   np.packbits(valid.reshape(n, -1), axis=1))
 
 
-def _unpacked(packed: np.ndarray, width: int) -> np.ndarray:
-    return np.unpackbits(packed, axis=1, count=width).astype(np.float32)
+def _unpacked(packed: np.ndarray, width: int) -> torch.Tensor:
+    """Packed bits as an (n, width) int8 tensor of 0s and 1s."""
+    return torch.from_numpy(np.unpackbits(packed, axis=1, count=width)).view(torch.int8)
+
+
+def _counts(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
+    """a @ b.T of small non-negative integers, exactly: int8 products summed in int32 (a fourth of the time of
+    the float32 product, which gave the same integers)."""
+    return torch._int_mm(a, b.T).numpy().astype(np.float32)
 
 
 def sketch_scores(probe: Sketch, views: int, candidates: Sequence[Sketch | None]) -> np.ndarray:
@@ -71,10 +79,10 @@ def sketch_scores(probe: Sketch, views: int, candidates: Sequence[Sketch | None]
     b_bits = _unpacked(np.concatenate([s.bits for _, s in chosen]), cells * LAYERS)
     b_valid = _unpacked(np.concatenate([s.valid for _, s in chosen]), cells)
     # bits are their own squares: a cell's energy is how many of its layers are set
-    a_energy = a_bits.reshape(-1, LAYERS, cells).sum(1)
-    b_energy = b_bits.reshape(-1, LAYERS, cells).sum(1)
-    norm_a2, norm_b2 = a_energy @ b_valid.T, a_valid @ b_energy.T
-    cross, common = a_bits @ b_bits.T, a_valid @ b_valid.T
+    a_energy = a_bits.view(-1, LAYERS, cells).sum(1, dtype=torch.int8)
+    b_energy = b_bits.view(-1, LAYERS, cells).sum(1, dtype=torch.int8)
+    norm_a2, norm_b2 = _counts(a_energy, b_valid), _counts(a_valid, b_energy)
+    cross, common = _counts(a_bits, b_bits), _counts(a_valid, b_valid)
     total = np.sqrt(norm_a2) + np.sqrt(norm_b2)
     lam = 1.0 - np.sqrt(np.clip(norm_a2 + norm_b2 - 2 * cross, 0.0, None)) / np.maximum(total, 1e-9)
     # directions at most a right angle apart: the cosine of their difference is not negative
