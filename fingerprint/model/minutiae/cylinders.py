@@ -27,11 +27,6 @@ MU_PSI, TAU_PSI = 0.01, 400.0  # the sigmoid that saturates a cell's summed cont
 # minutiae of partial prints (held-out split and its placed copy, model card "Minutiae")
 MIN_VALID_SHARE = 0.5
 MIN_NEIGHBOURS = 2
-# a cell's value is kept as a whole number of 63rds: every product of two cylinders, and each cell energy
-# summed over a disc, is then a whole number below 2**24, which float32 and int32 compute exactly in any
-# order, so one product compares a probe with all of identify's candidates and verify still gets exactly
-# identify's score (at 1/127 the energies could pass 2**24); a value moves at most 1/126 (model card)
-LEVELS = 63
 _CELL = 2 * RADIUS / CELLS
 _NEGLIGIBLE = 1e-9  # a contribution this small cannot move a cell across the sigmoid's 0.01
 _MIN_EXPONENT = math.log(_NEGLIGIBLE)
@@ -47,9 +42,9 @@ _BATCH = 16  # prints built together: more costs more in memory traffic than it 
 @dataclass(frozen=True)
 class Cylinders:
     minutiae: np.ndarray  # (n, 3) x, y, angle
-    values: np.ndarray  # (n, CELLS*CELLS*LAYERS) int8 in [0, LEVELS], zero on invalid cells
-    valid_cells: np.ndarray  # (n, CELLS*CELLS) int8 {0, 1}
-    energy: np.ndarray  # (n, CELLS*CELLS) float32: each cell's squared values summed over its layers (whole numbers)
+    values: np.ndarray  # (n, CELLS*CELLS*LAYERS) float32, zero on invalid cells
+    valid_cells: np.ndarray  # (n, CELLS*CELLS) float32 {0, 1}
+    energy: np.ndarray  # (n, CELLS*CELLS) float32: each cell's squared values summed over its layers
     usable: np.ndarray  # (n,) bool
 
 
@@ -80,8 +75,8 @@ def _build_batch(prints: list[tuple[np.ndarray, np.ndarray]], mask_cell_px: floa
     size = CELLS * CELLS
     b, n = len(prints), max(len(m) for m, _ in prints)
     if n == 0:
-        return [Cylinders(m, np.zeros((0, size * LAYERS), np.int8), np.zeros((0, size), np.int8),
-                          np.zeros((0, size), np.float32), np.zeros(0, bool)) for m, _ in prints]
+        empty = np.zeros((0, size), np.float32)
+        return [Cylinders(m, np.zeros((0, size * LAYERS), np.float32), empty, empty, np.zeros(0, bool)) for m, _ in prints]
     # a print with fewer minutiae is padded with points far beyond every cell (each of their Gaussians is
     # exactly 0, so they add nothing to a real minutia's cells) and its foreground with background
     m = torch.full((b, n, 3), _FAR, dtype=torch.float32)
@@ -127,10 +122,9 @@ def _build_batch(prints: list[tuple[np.ndarray, np.ndarray]], mask_cell_px: floa
     py = y[..., None] + s[..., None] * oi + c[..., None] * oj
     valid = in_disc & _on_print(px, py, fg, mask_cell_px)
     values = summed.sub_(MU_PSI).mul_(TAU_PSI).sigmoid_().mul_(valid[..., None])  # in place: 5 M cells for 64 prints
-    values = values.mul_(LEVELS).round_()
     near = distance <= RADIUS + 3 * SIGMA_S
     usable = (valid.sum(-1) >= MIN_VALID_SHARE * in_disc.sum()) & (near.sum(-1) >= MIN_NEIGHBOURS)
-    values_, valid_, energy, usable_ = (values.reshape(b, n, -1).to(torch.int8).numpy(), valid.to(torch.int8).numpy(),
+    values_, valid_, energy, usable_ = (values.reshape(b, n, -1).numpy(), valid.float().numpy(),
                                         _layer_sums(values * values).numpy(), usable.numpy())
     return [Cylinders(points, values_[k, : len(points)], valid_[k, : len(points)], energy[k, : len(points)],
                       usable_[k, : len(points)]) for k, (points, _) in enumerate(prints)]

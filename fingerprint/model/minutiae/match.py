@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
-import torch
 from scipy.optimize import linear_sum_assignment
 from threadpoolctl import threadpool_limits
 
@@ -55,20 +54,17 @@ def _wrap(a: np.ndarray) -> np.ndarray:
 
 def local_similarities(a: Cylinders, bs: Sequence[Cylinders]) -> np.ndarray:
     """(n_a, sum of their n_b) similarities in [0, 1] of `a`'s cylinders against each of `bs`'s, side by
-    side; 0 for pairs that cannot be compared. All of `bs` in one product: the cylinders' values are whole
-    numbers (cylinders.LEVELS), so each pair's terms are exact whatever the product's width, and verify gets
-    the similarities identify got."""
+    side; 0 for pairs that cannot be compared. All of `bs` at once: identify compares a probe with 64
+    candidates, and per candidate the arithmetic after the products of matrices was a third of the
+    comparison. The products stay one per candidate: a product's last bits depend on its width, and
+    verify must give a template the score identify gave it."""
     width = sum(len(b.values) for b in bs)
     if len(a.values) == 0 or width == 0:
         return np.zeros((len(a.values), width), np.float32)
-    b_values, b_valid, b_energy = (torch.from_numpy(np.concatenate([getattr(b, f) for b in bs]))
-                                   for f in ("values", "valid_cells", "energy"))
-    a_values, a_valid = torch.from_numpy(a.values), torch.from_numpy(a.valid_cells)
+    products = [(a.energy @ b.valid_cells.T, a.valid_cells @ b.energy.T, a.values @ b.values.T,
+                 a.valid_cells @ b.valid_cells.T) for b in bs]
     # a's squared norm over the cells valid in both, b's, their cross term, the cells valid in both
-    norm_a2 = (torch.from_numpy(a.energy) @ b_valid.T.float()).numpy()
-    norm_b2 = (a_valid.float() @ b_energy.T).numpy()
-    cross = torch._int_mm(a_values, b_values.T).numpy().astype(np.float32)
-    common = torch._int_mm(a_valid, b_valid.T).numpy()
+    norm_a2, norm_b2, cross, common = (np.concatenate([p[k] for p in products], 1) for k in range(4))
     b_minutiae = np.concatenate([b.minutiae for b in bs])
     b_usable = np.concatenate([b.usable for b in bs])
     norm_a, norm_b = np.sqrt(norm_a2), np.sqrt(norm_b2)

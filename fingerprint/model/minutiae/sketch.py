@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fingerprint.model.minutiae.cylinders import CELLS, LAYERS, LEVELS, Cylinders
+from fingerprint.model.minutiae.cylinders import CELLS, LAYERS, Cylinders
 from fingerprint.model.minutiae.match import MAX_PAIRS, MIN_COMMON_SHARE, pairs_averaged
 
 POOL = 2  # cells of the full cylinder along each side of a sketch cell
@@ -44,7 +44,7 @@ def sketch_of(c: Cylinders, every_row: bool = False) -> Sketch:
     `every_row` (a probe's stacked views, whose row blocks must stay aligned) kept with no valid cell."""
     keep = np.ones(len(c.usable), bool) if every_row else c.usable
     n = int(keep.sum())
-    values = c.values[keep].reshape(n, _SIDE, POOL, _SIDE, POOL, LAYERS).mean(axis=(2, 4), dtype=np.float32) / LEVELS
+    values = c.values[keep].reshape(n, _SIDE, POOL, _SIDE, POOL, LAYERS).mean(axis=(2, 4))
     valid = (c.valid_cells[keep].reshape(n, _SIDE, POOL, _SIDE, POOL).min(axis=(2, 4)) > 0) & c.usable[keep, None, None]
     # layer by layer (each layer's cells together), so that a cell's energy is a sum of whole rows
     bits = ((values > 0.5) & valid[..., None]).transpose(0, 3, 1, 2)
