@@ -350,7 +350,7 @@ class FingerprintService:
     def _settled(self, best: float, threshold: float, rival: float = 0.0) -> bool:
         """Whether a fast probe's answer stands (`answer_is_clear`); otherwise it is compared again on LEADER's
         minutiae, counted as the share of requests that pay for both."""
-        if answer_is_clear(best, rival, threshold, self.settings.fast_accept):
+        if answer_is_clear(best, rival, threshold, self.settings.fast_accept, self.settings.fast_reject):
             return True
         self.telemetry.probes_refined.add(1)
         return False

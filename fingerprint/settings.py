@@ -43,6 +43,9 @@ class Settings:
     # minutiae LEADER finds, so doubtful answers are LEADER's (chosen on seven sets, model card); 0: the
     # distilled network always decides (faster, less accurate)
     fast_accept: float = 1.1
+    # and one whose best score stays below this many times the threshold stands as no match: LEADER would
+    # not lift it that far (chosen on seven sets, model card); 0: every answer below FAST_ACCEPT is compared again
+    fast_reject: float = 0.4
     compute_niceness: int = 10  # preprocessing/inference threads run this far below the event loop (Linux)
     min_enroll_quality: float = 0.3
     # keep each enrolment image, sealed with the template key, so `fingerprint gallery reindex` can build a
@@ -155,6 +158,8 @@ def _validate(s: Settings) -> None:
         raise SettingsError("TARGET_FMR must be within (0, 0.5]")
     if not 0.0 <= s.fast_accept <= 100.0:
         raise SettingsError("FAST_ACCEPT must be within [0, 100] (0: the distilled network always decides)")
+    if not 0.0 <= s.fast_reject <= 1.0:
+        raise SettingsError("FAST_REJECT must be within [0, 1] (0: a fast answer below FAST_ACCEPT never stands)")
     if not 0.0 <= s.min_enroll_quality <= 1.0:
         raise SettingsError("MIN_ENROLL_QUALITY must be within [0, 1]")
     if s.keep_enrollment_images and s.template_key_file is None:

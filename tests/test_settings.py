@@ -17,11 +17,16 @@ def test_the_match_threshold_defaults_to_the_model_card_and_is_checked() -> None
 
 def test_fast_probes_are_on_and_accept_only_clear_answers_unless_told_otherwise() -> None:
     assert load_settings({}).fast_probes is True and load_settings({}).fast_accept == 1.1
+    assert load_settings({}).fast_reject == 0.4
     assert load_settings({"FAST_PROBES": "false"}).fast_probes is False
     assert load_settings({"FAST_ACCEPT": "0"}).fast_accept == 0.0
     for bad in ("-1", "nan", "inf", "often"):
         with pytest.raises(SettingsError, match="FAST_ACCEPT"):
             load_settings({"FAST_ACCEPT": bad})
+    assert load_settings({"FAST_REJECT": "0.4"}).fast_reject == 0.4
+    for bad in ("-0.1", "1.5", "nan"):
+        with pytest.raises(SettingsError, match="FAST_REJECT"):
+            load_settings({"FAST_REJECT": bad})
 
 
 def test_inference_precision_is_one_of_three() -> None:

@@ -98,9 +98,9 @@ class InferencePipeline:
         self.batcher: MicroBatcher[PreparedImage, Embedding] = MicroBatcher(
             embedder.embed, limits.max_batch_size, limits.max_batch_wait_s, observer, thread_initializer=compute,
             expecting=lambda: self._cores.running > 0)
-        # gallery search and grid scoring: one thread, which claims its share of the cores like an extraction
-        # (`_search`): alone it uses them all, beside extractions one, since a second OpenMP team beside theirs
-        # would fight them for the cores (measured: 60 vs 70 identify/s, 2 cores)
+        # gallery search and grid scoring: one thread with one torch thread, never a share of the cores: its
+        # products are small since the int8 sketch and grid ranking, and a second OpenMP thread's spinning
+        # cost a saturated server ~10 ms CPU an identify (17.1 -> 19.4 identify/s, one client 77 -> 73 ms)
         self._search_pool = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="search", initializer=compute_thread(limits.compute_niceness, 1))
 
@@ -132,7 +132,7 @@ class InferencePipeline:
             return await self._search_within(search, refined, deadline)
 
     async def _search_within(self, search: Callable[[Extracted], T], extracted: Extracted, deadline: Deadline) -> T:
-        work = asyncio.get_running_loop().run_in_executor(self._search_pool, self._search, search, extracted)
+        work = asyncio.get_running_loop().run_in_executor(self._search_pool, search, extracted)
         return await self.within(work, deadline)
 
     async def _refine(self, extracted: Extracted, minutiae: MinutiaeTemplate, source: LeaderSource,
@@ -148,11 +148,6 @@ class InferencePipeline:
         with self._cores.claim():
             found = self.embedder.refine(minutiae, source)
             return found, None if self._probe_builder is None else self._probe_builder(found)
-
-    def _search(self, search: Callable[[Extracted], T], extracted: Extracted) -> T:
-        # one client's search on both cores of an idle machine: 92-107 -> 71-78 ms at 10,000 templates
-        with self._cores.claim():
-            return search(extracted)
 
     async def within(self, work: Awaitable[T], deadline: Deadline) -> T:
         """`work`'s result if it comes before the request deadline, else StageTimeout('request_timeout'),

@@ -165,11 +165,12 @@ class DecisionThreshold:
         return self.estimate().value
 
 
-def answer_is_clear(best: float, rival: float, threshold: float, margin: float) -> bool:
+def answer_is_clear(best: float, rival: float, threshold: float, margin: float, reject: float = 0.0) -> bool:
     """Whether a fast probe's answer stands (FAST_ACCEPT, `margin`): its best score at least `margin` times
-    the threshold and no other subject's best (`rival`) reaching the threshold. Below, the distilled
-    network's minutiae disagree with LEADER's too often (model card). `margin` 0: every answer stands."""
-    return margin == 0 or (best >= margin * threshold and rival < threshold)
+    the threshold and no other subject's best (`rival`) reaching the threshold, or (FAST_REJECT, `reject`)
+    below `reject` times the threshold. Between, the distilled network's minutiae disagree with LEADER's
+    too often (model card). `margin` 0: every answer stands."""
+    return margin == 0 or (best >= margin * threshold and rival < threshold) or best < reject * threshold
 
 
 def best_and_rival(hits: Sequence[Hit]) -> tuple[float, float]:

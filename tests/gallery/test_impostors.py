@@ -249,3 +249,6 @@ def test_a_fast_answer_stands_only_when_clear_of_the_threshold_and_of_rivals() -
     assert not answer_is_clear(0.30, 0.10, 0.1, 1.1)  # another subject also reaches the threshold
     assert not answer_is_clear(0.0, 0.0, 0.1, 1.1)  # nothing found: LEADER looks again
     assert answer_is_clear(0.0, 0.5, 0.1, 0.0)  # FAST_ACCEPT=0: the distilled network always decides
+    # FAST_REJECT: an answer far below the threshold stands as no match, one near it is compared again
+    assert answer_is_clear(0.03, 0.01, 0.1, 1.1, reject=0.5)
+    assert not answer_is_clear(0.07, 0.01, 0.1, 1.1, reject=0.5)

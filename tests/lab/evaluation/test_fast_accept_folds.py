@@ -36,3 +36,16 @@ def test_identify_with_two_fingers_above_the_threshold_is_rescored() -> None:
     assert figures(s, 1.1)["rank1"] == 1.0  # its mate also reaches the threshold: LEADER decides
     assert figures(s, 0.0)["rank1"] < 1.0  # the fast network alone names the wrong finger
     assert figures(s, 1.1)["verify_fmr"] > 0  # as a verify that pair's fast score stands
+
+
+def test_a_fast_score_far_below_the_threshold_stands_as_a_reject() -> None:
+    leader = _scores(0.30, 0.02)
+    fast = _scores(0.30, 0.02)
+    fast[2, 0] = 0.03  # a genuine pair the fast network all but misses; LEADER finds it (0.30)
+    s = SetScores(leader, fast, FINGERS, IMPRESSIONS, floor=0.1)
+    lost = figures(s, 1.1, reject=0.5)  # 0.03 < 0.5 x 0.1: the fast reject stands, the pair is lost
+    assert lost["fnmr"] > 0 and lost["fast_impostor"] == 1.0
+    spared = figures(s, 1.1, reject=0.25)  # 0.03 is not below 0.025: LEADER decides it; impostors' 0.02 stand
+    assert spared["fnmr"] == 0.0 and spared["fast_impostor"] == 1.0 and spared["fast_no_mate"] == 1.0
+    none = figures(s, 1.1)  # no reject margin: every score below 1.1 x t is LEADER's
+    assert none["fast_impostor"] == 0.0 and none["fast_no_mate"] == 0.0
