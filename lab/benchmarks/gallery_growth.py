@@ -179,16 +179,16 @@ def _leader_probe(comparator: Comparator, p: Print) -> MinutiaeProbe | None:
 
 
 def _verify(gallery: Gallery, set_name: str, fingers: list[str], p: Print, probe: MinutiaeProbe | None,
-            leader: MinutiaeProbe | None = None, fast_accept: float = 0.0) -> list[Attempt]:
+            leader: MinutiaeProbe | None = None, fast_accept: float = 0.0, fast_reject: float = 0.0) -> list[Attempt]:
     """The probe against its own finger and the set's next nine, as verify scores them (again on `leader`
-    where the first answer is not clear, with `fast_accept` > 0)."""
+    where the first answer is not clear, with `fast_accept` > 0 and `fast_reject` as served)."""
     at = fingers.index(p.finger)
     out = []
     for finger in [fingers[(at + d) % len(fingers)] for d in range(min(10, len(fingers)))]:
         subject = subject_of(set_name, finger)
         hit = gallery.index.best_for_subject(p.embedding.views, subject, p.embedding.dense, probe)
         assert hit is not None
-        if leader is not None and not answer_is_clear(hit.score, 0.0, gallery.threshold, fast_accept):
+        if leader is not None and not answer_is_clear(hit.score, 0.0, gallery.threshold, fast_accept, fast_reject):
             hit = gallery.index.best_for_subject(p.embedding.views, subject, p.embedding.dense, leader)
             assert hit is not None
         out.append(Attempt(f"{p.finger}_{p.impression}", finger, finger == p.finger, hit.score))
@@ -207,7 +207,7 @@ def verify_attempts(prints: list[Print], gallery: Gallery, set_name: str) -> lis
 
 
 def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bool = True,
-                fast_accept: float = 0.0) -> dict[str, Any]:
+                fast_accept: float = 0.0, fast_reject: float = 0.0) -> dict[str, Any]:
     """One set's probes (every impression not enrolled, of an enrolled finger) against the whole gallery.
     With fast probes and `fast_accept` > 0, an answer that is not clear is searched again on LEADER's
     minutiae, as the service does (`answer_is_clear`)."""
@@ -227,7 +227,7 @@ def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bo
         hits = index.search_views(e.views, TOP_K, e.dense, probe)
         searches.append(time.perf_counter() - started)
         leader = _leader_probe(comparator, p) if fast_accept > 0 else None
-        if leader is not None and not answer_is_clear(*best_and_rival(hits), threshold, fast_accept):
+        if leader is not None and not answer_is_clear(*best_and_rival(hits), threshold, fast_accept, fast_reject):
             refined += 1
             hits = index.search_views(e.views, TOP_K, e.dense, leader)
         top = hits[0] if hits else None
@@ -239,7 +239,7 @@ def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bo
                 wrong_names.append(f"{p.finger}_{p.impression} -> {top.template_id} ({top.score:.4f})")
         if not verify:
             continue
-        for a in _verify(gallery, set_name, fingers, p, probe, leader, fast_accept):
+        for a in _verify(gallery, set_name, fingers, p, probe, leader, fast_accept, fast_reject):
             accepted = a.score >= threshold
             if a.genuine:
                 genuine += 1
@@ -262,13 +262,13 @@ def measure_set(prints: list[Print], gallery: Gallery, set_name: str, verify: bo
 
 
 def measure(prints: list[Print], gallery: Gallery, on_set: Callable[[str, dict[str, Any]], None] | None = None,
-            verify: bool = True, fast_accept: float = 0.0) -> dict[str, Any]:
+            verify: bool = True, fast_accept: float = 0.0, fast_reject: float = 0.0) -> dict[str, Any]:
     """Every set against `gallery`; `on_set(name, result)` as soon as each is measured (a gallery of 10,000
     takes minutes a set)."""
     out: dict[str, Any] = {"gallery": len(gallery.index), "threshold": gallery.threshold,
                            "threshold_source": gallery.source, "impostor_scores": len(gallery.sample.scores), "sets": {}}
     for name in sorted({p.set_name for p in prints}):
-        out["sets"][name] = measure_set(prints, gallery, name, verify, fast_accept)
+        out["sets"][name] = measure_set(prints, gallery, name, verify, fast_accept, fast_reject)
         if on_set:
             on_set(name, out["sets"][name])
     return out
@@ -297,6 +297,8 @@ def main() -> None:
     ap.add_argument("--fast-accept", type=float, default=0.0,
                     help="with --fast-probes: answers below this x the threshold are compared again on LEADER's "
                          "minutiae, as served (FAST_ACCEPT); 0: the distilled network alone")
+    ap.add_argument("--fast-reject", type=float, default=0.0,
+                    help="with --fast-accept: answers below this x the threshold stand as no match (FAST_REJECT)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (one: beside other jobs, no spinning teams)")
     ap.add_argument("--prepared-cache", type=Path, default=None,
                     help="keep prepared prints here (lab.evaluation.prepared_cache): another network re-uses them")
@@ -331,7 +333,7 @@ def main() -> None:
         gallery = build(prints, extra, comparator, args.target_fmr, embedder.meta, args.min_minutiae)
         print(f"+{n} distractors: gallery {len(gallery.index)}, threshold {gallery.threshold} from "
               f"{len(gallery.sample.scores)} impostor scores ({gallery.source})", flush=True)
-        result = measure(prints, gallery, show, not args.identify_only, args.fast_accept)
+        result = measure(prints, gallery, show, not args.identify_only, args.fast_accept, args.fast_reject)
         result.update(distractors=n, seconds=round(time.perf_counter() - start, 1), model=embedder.meta.version)
         report.append(result)
     if args.out:
