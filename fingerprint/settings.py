@@ -33,7 +33,7 @@ class Settings:
     inference_timeout: float = 10.0
     max_batch_size: int = 16
     max_batch_wait_ms: float = 5.0
-    torch_threads: int = 0  # 0: one per available core
+    torch_threads: int = 0  # what a LEADER pass may use when alone (other stages use one); 0: one per core
     inference_precision: str = "auto"  # auto: bfloat16 where the CPU computes it natively (model card)
     # probes find LEADER's minutiae with the card's distilled network first (a fraction of LEADER's time);
     # enrolment always runs LEADER, so templates are the same either way

@@ -50,9 +50,12 @@ def compute_thread(niceness: int, torch_threads: int) -> Callable[[], None]:
 
 
 class CoreShare:
-    """The cores split among the extractions running at once. One print alone gets every intra-op thread
+    """The cores split among the extractions running at once. A LEADER pass alone gets every intra-op thread
     (its latency); several each get their share, so three LEADER passes on two cores do not run six OpenMP
-    threads that spin against each other (three at once all overran a deadline that fits one, twice over)."""
+    threads that spin against each other (three at once all overran a deadline that fits one, twice over).
+    Lighter work claims one thread (`most`), and every claim leaves its thread with one: an OpenMP team's
+    worker spins after each parallel region, and the spinning of five of them (the extraction threads after a
+    claim of two, the inference thread) cost a saturated server ~10 ms of CPU an identify."""
 
     def __init__(self, threads: int) -> None:
         self._threads = max(1, threads)
@@ -65,14 +68,16 @@ class CoreShare:
         return self._running
 
     @contextlib.contextmanager
-    def claim(self) -> Iterator[None]:
-        """Around one extraction (or search), on its compute thread: sets that thread's torch thread count."""
+    def claim(self, most: int | None = None) -> Iterator[None]:
+        """Around one extraction, on its compute thread: sets that thread's torch thread count to its share
+        of the cores (at most `most`), and back to one after."""
         with self._lock:
             self._running += 1
-            share = max(1, self._threads // self._running)
+            share = max(1, min(most or self._threads, self._threads // self._running))
         torch.set_num_threads(share)
         try:
             yield
         finally:
+            torch.set_num_threads(1)
             with self._lock:
                 self._running -= 1

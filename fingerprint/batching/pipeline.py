@@ -73,7 +73,7 @@ class PipelineLimits:
     max_batch_wait_s: float
     workers: int
     compute_niceness: int = 0  # how far below the event loop the compute threads run
-    torch_threads: int = 1  # intra-op threads of each extraction and inference thread (search has one)
+    torch_threads: int = 1  # intra-op threads a LEADER pass may take (every other stage computes on one)
 
 
 class InferencePipeline:
@@ -90,7 +90,10 @@ class InferencePipeline:
         self._limits = limits
         self._observer = observer
         one_blas_thread()
-        compute = compute_thread(limits.compute_niceness, limits.torch_threads)
+        # one torch thread each, a LEADER pass excepted (`CoreShare`): more only pays for LEADER's large maps
+        # (113 vs 200 ms a window); a fast probe's extraction and the batch's forward pass were as fast on one
+        # (one client 83 -> 77 ms) and their OpenMP workers' spinning cost the saturated server 16.7 -> 19.0 /s
+        compute = compute_thread(limits.compute_niceness, 1)
         self._cores = CoreShare(limits.torch_threads)
         self._extract_pool = ThreadPoolExecutor(
             max_workers=limits.workers, thread_name_prefix="extract", initializer=compute)
@@ -177,7 +180,8 @@ class InferencePipeline:
         return Extracted(embedding=embedding, quality=prepared.quality, probe=probe, leader_source=prepared.leader_source)
 
     def _preprocess(self, data: bytes, dpi: float | None, probe: bool) -> PreparedImage:
-        with self._cores.claim():
+        runs_leader = not (probe and self.embedder.distinct_probe_minutiae)
+        with self._cores.claim(None if runs_leader else 1):
             return self.embedder.preprocess(data, dpi, probe)
 
     async def _prepare(self, data: bytes, dpi: float | None, deadline: Deadline, probe: bool) -> PreparedImage:

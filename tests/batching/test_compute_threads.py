@@ -73,3 +73,19 @@ def test_extractions_running_at_once_share_the_cores() -> None:
         leave.set()
         assert sorted(f.result() for f in running) == [1, 2, 4]  # claimed one after another: 4 // 1, 4 // 2, 4 // 3
         assert pool.submit(alone).result() == 4
+
+
+def test_light_work_claims_one_thread_and_every_claim_leaves_one() -> None:
+    """Only a LEADER pass takes more than one torch thread; after any claim the thread is back on one, so
+    unclaimed work there (a probe's cylinders) does not keep a team whose worker spins."""
+    share = CoreShare(4)
+
+    def light_then_after() -> tuple[int, int, int]:
+        with share.claim(1):
+            light = torch.get_num_threads()
+        with share.claim():
+            heavy = torch.get_num_threads()
+        return light, heavy, torch.get_num_threads()
+
+    with ThreadPoolExecutor(max_workers=1, initializer=compute_thread(0, 1)) as pool:
+        assert pool.submit(light_then_after).result() == (1, 4, 1)

@@ -5,6 +5,7 @@ not settled is searched again on refined minutiae (plumbing: a fake embedder).""
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -24,12 +25,15 @@ _MINUTIAE = MinutiaeTemplate(_POINTS, np.ones((25, 25), bool))
 class FakeEmbedder:
     meta = read_meta(DEFAULT_WEIGHTS)
     precision = "float32"
+    distinct_probe_minutiae = False
 
     def __init__(self) -> None:
         self.asked_as_probe: list[bool] = []
+        self.torch_threads: list[int] = []  # each preprocess's intra-op thread count
 
     def preprocess(self, data: bytes, dpi: float | None, probe: bool = False) -> PreparedImage:
         self.asked_as_probe.append(probe)
+        self.torch_threads.append(torch.get_num_threads())
         return PreparedImage(tensor=torch.zeros(2, 4, 4), quality=1.0, minutiae=_MINUTIAE)
 
     def embed(self, batch: list[PreparedImage]) -> list[Embedding]:
@@ -45,6 +49,8 @@ _REFINED = MinutiaeTemplate(_POINTS[:8] + 3, np.ones((25, 25), bool))
 class FastProbeEmbedder(FakeEmbedder):
     """Probes come with their print kept for LEADER, as the distilled network's do."""
 
+    distinct_probe_minutiae = True
+
     def __init__(self) -> None:
         super().__init__()
         self.refined_on: list[str] = []
@@ -57,6 +63,7 @@ class FastProbeEmbedder(FakeEmbedder):
     def refine(self, minutiae: MinutiaeTemplate, source: LeaderSource) -> MinutiaeTemplate:
         assert minutiae is _MINUTIAE and source.gray.shape == (64, 64)
         self.refined_on.append(threading.current_thread().name)
+        self.torch_threads.append(torch.get_num_threads())
         return _REFINED
 
 
@@ -109,7 +116,7 @@ async def test_without_a_builder_the_search_gets_the_minutiae() -> None:
 async def test_a_fast_probes_unsettled_answer_is_searched_again_on_refined_minutiae() -> None:
     matcher = MinutiaeMatcher(direction_offsets=(-6, 6))
     embedder = FastProbeEmbedder()
-    pipeline = InferencePipeline(embedder, Admission(4), _limits(), Observer(), matcher.probe)
+    pipeline = InferencePipeline(embedder, Admission(4), replace(_limits(), torch_threads=2), Observer(), matcher.probe)
     pipeline.start()
     searched: list[Extracted] = []
     answers = iter(("doubtful", "sure"))
@@ -132,3 +139,5 @@ async def test_a_fast_probes_unsettled_answer_is_searched_again_on_refined_minut
     np.testing.assert_array_equal(second.probe.stacked.values, matcher.probe(_REFINED).stacked.values)
     np.testing.assert_array_equal(second.views, first.views)  # the network's embedding is not computed again
     assert second.leader_source is None and enrolled.leader_source is None
+    # only LEADER's passes (the refinement, the enrolment) take both cores; the fast probes' extractions one
+    assert embedder.torch_threads == [1, 2, 1, 2]
