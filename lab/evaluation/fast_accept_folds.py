@@ -37,7 +37,7 @@ from fingerprint.calibration.protocol import all_pairs, fvc_pairs, identificatio
 from fingerprint.gallery.impostors import SyntheticTail
 from fingerprint.model.comparator import Comparator
 from fingerprint.model.minutiae.match import one_blas_thread
-from fingerprint.model.weights import DEFAULT_WEIGHTS
+from fingerprint.model.weights import DEFAULT_WEIGHTS, read_meta
 from lab.evaluation.prepared_cache import embedder_for
 from lab.evaluation.report import fold_comparators
 
@@ -107,7 +107,7 @@ def cached_scores(cache: Path | None, folder: Path, weights: Path, comparator: C
     the margins are chosen from these matrices alone, and scoring a set is most of a run."""
     if cache is None:
         return score_set(folder, weights, comparator, prepared_cache, precision)
-    sha = embedder_for(weights, 16_000_000, None).meta.sha256[:12]
+    sha = read_meta(weights).sha256[:12]  # the card alone: loading the networks for it was a load a set
     fusion = "card" if comparator is None else f"{comparator.minutiae_weight:g}-{comparator.leader_weight:g}"
     path = cache / f"{folder.name}-{sha}-{fusion}-{precision}.npz"
     if path.exists():

@@ -49,7 +49,26 @@ async def test_served_scores_match_the_checksum(tmp_path: Path, png_prints: list
             ranked = (await service.identify(png_prints[n][i], 500.0, 4, 0.0)).candidates
             assert [c.score for c in ranked] == sorted(got, reverse=True)  # identify scores as verify does
         await service.stop()
-        # the same gallery with fast probes: a score between FAST_REJECT and FAST_ACCEPT x the threshold is
+        # the same gallery with fast probes, no FAST_REJECT: a score that does not clear FAST_ACCEPT x the
+        # threshold is LEADER's, exactly; the impostors' all are, and some genuine pair is answered fast
+        service = FingerprintService(_settings(tmp_path, fast_probes=True), store, Telemetry("t", "t"))
+        await service.load()
+        clear = service.settings.fast_accept * service.decision_threshold().value
+        fast_answers = 0
+        for (n, i), expected in EXPECTED.items():
+            for m in range(4):
+                got = (await service.verify(png_prints[n][i], 500.0, f"s{m}")).score
+                if got != pytest.approx(expected[m], abs=2e-4):
+                    assert n == m and got >= clear, (n, i, m, got)
+                    fast_answers += 1
+                elif n != m:
+                    assert expected[m] < clear
+        assert fast_answers > 0
+        counted = [line for line in service.telemetry.exposition().decode().splitlines()
+                   if line.startswith("fingerprint_probes_refined_total")]
+        assert counted and float(counted[0].split()[-1]) == 4 * len(EXPECTED) - fast_answers  # each LEADER one
+        await service.stop()
+        # again with FAST_REJECT: a score between FAST_REJECT and FAST_ACCEPT x the threshold is
         # LEADER's, exactly; some genuine pair is answered by the fast network, and (FAST_REJECT 0.6 puts
         # these impostors' ~0.04-0.06 about its edge) some impostor pairs are, others not
         service = FingerprintService(_settings(tmp_path, fast_probes=True, fast_reject=0.6), store, Telemetry("t", "t"))
