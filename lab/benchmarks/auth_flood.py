@@ -72,13 +72,13 @@ async def _phases(url: str, key: str, body: dict[str, object], seconds: float, c
             "flood_codes": codes, "flood_rps": round(sum(codes.values()) / elapsed, 1)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--flood-connections", type=int, default=48)
     parser.add_argument("--flood-rps", type=float, default=65.0, help="offered flood rate; 0 = as fast as answered")
     parser.add_argument("--port", type=int, default=8790)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     image = encode_png(synthetic_impressions([5], impressions=1, seed=3)[0][0])
     body = {"image": base64.b64encode(image).decode(), "threshold": 0.0}
     with tempfile.TemporaryDirectory() as tmp:
@@ -93,6 +93,7 @@ def main() -> None:
         finally:
             server.stop()
     print(json.dumps(result))
+    return result
 
 
 if __name__ == "__main__":

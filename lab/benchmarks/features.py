@@ -30,7 +30,7 @@ def per_image_ms(embedder: TorchEmbedder, images: list[bytes], dpi: float) -> li
     return times
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dirs", nargs="+", type=Path)
     ap.add_argument("--weights", nargs="+", type=Path, default=[DEFAULT_WEIGHTS])
@@ -38,19 +38,23 @@ def main() -> None:
     ap.add_argument("--fast-probes", action="store_true", help="each model also with FAST_PROBES, in the same run")
     ap.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
                     help="INFERENCE_PRECISION; auto (as served): bfloat16 where the CPU computes it natively")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     keep_freed_memory()  # as the server does
     torch.set_num_threads(1)
     embedders = [TorchEmbedder(w, 16_000_000, threads=1, precision=args.precision, fast_probes=fast)
                  for w in args.weights for fast in ((False, True) if args.fast_probes else (False,))]
+    report: dict[str, dict[str, float]] = {}  # "folder: model[ fast probes]": p50 and p90 ms
     for folder in args.dirs:
         dpi = folder_dpi(folder)
         images = [i.path.read_bytes() for i in scan_folder(folder)[: args.images]]
         for embedder in embedders:
             t = per_image_ms(embedder, images, dpi)
             mode = " fast probes" if embedder.distinct_probe_minutiae else ""
-            print(f"{folder.name}: model {embedder.meta.version}{mode}: p50 {np.percentile(t, 50):.0f} ms, "
-                  f"p90 {np.percentile(t, 90):.0f} ms per image (one core)", flush=True)
+            p50, p90 = float(np.percentile(t, 50)), float(np.percentile(t, 90))
+            report[f"{folder.name}: {embedder.meta.version}{mode}"] = {"images": len(t), "p50_ms": p50, "p90_ms": p90}
+            print(f"{folder.name}: model {embedder.meta.version}{mode}: p50 {p50:.0f} ms, "
+                  f"p90 {p90:.0f} ms per image (one core)", flush=True)
+    return report
 
 
 if __name__ == "__main__":

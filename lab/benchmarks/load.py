@@ -169,7 +169,7 @@ async def burst(url: str, body: dict[str, object], n: int) -> dict[int, int]:
     return codes
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, object]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gallery", type=int, default=10000)
     ap.add_argument("--seconds", type=float, default=20)
@@ -187,7 +187,7 @@ def main() -> None:
     ap.add_argument("--settle", type=float, default=0,
                     help="seconds to wait once ready: the minutiae sketches are built in the background meanwhile "
                          "(10,000 templates: ~100 s); before that identify builds the ones it needs")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     meta = read_meta(args.weights)
     impressions = synthetic_impressions([424242], 2, seed=3)[0]
@@ -245,6 +245,7 @@ def main() -> None:
     one = results["saturation_batch1"]["rps"]  # type: ignore[index]
     results["batching_speedup"] = round(b / one, 2) if one else None
     print(json.dumps(results, indent=2))
+    return results
 
 
 if __name__ == "__main__":

@@ -62,11 +62,11 @@ def _check(server: Server, kept: list[str], erased: list[str]) -> tuple[int, int
     return erased_matched, missing
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, object]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--writers", type=int, default=8)
     ap.add_argument("--per-writer", type=int, default=50)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     pg = PostgresServer()
     pg.start()
     tmp = Path(tempfile.mkdtemp())
@@ -84,9 +84,12 @@ def main() -> None:
         erased = [s for _, e in results for s in e]
         time.sleep(1.5)  # one sync interval: the bound on replica staleness
         checks = [_check(s, kept, erased) for s in servers]
-        print(json.dumps({"writers": args.writers, "enrolled": len(kept) + len(erased), "erased": len(erased),
-                          "write_seconds": round(wrote, 1), "erased_subjects_matched": sum(c[0] for c in checks),
-                          "acknowledged_not_identifiable": sum(c[1] for c in checks)}))
+        report: dict[str, object] = {
+            "writers": args.writers, "enrolled": len(kept) + len(erased), "erased": len(erased),
+            "write_seconds": round(wrote, 1), "erased_subjects_matched": sum(c[0] for c in checks),
+            "acknowledged_not_identifiable": sum(c[1] for c in checks)}
+        print(json.dumps(report))
+        return report
     finally:
         for s in servers:
             s.stop()

@@ -5,8 +5,9 @@
 For each gallery size (random unit vectors of the model's dimension): single-probe search time p50/p99,
 probes/s when 64 probes are batched, bytes per template in the index, recall@1 and recall@10 against
 exact float32 (probes are noisy copies of gallery vectors, as a real mate would be, plus random probes),
-the numpy reference time and the ratio; then the re-ranking a dense-matching model adds to identify.
-Start-up load time from each store is measured at --load-size.
+the numpy reference time and the ratio. Then identify's whole search as served (shortlists, descriptor grids,
+minutiae sketches and full comparisons, one thread) at each of --identify-sizes, and the cost of one minutiae
+comparison. Start-up load time from each store is measured at --load-size.
 """
 
 from __future__ import annotations
@@ -92,28 +93,66 @@ def bench_size(n: int, d: int, k: int, rng: np.random.Generator) -> dict[str, ob
     }
 
 
-def bench_rerank(d: int, rng: np.random.Generator, n: int = 10_000) -> dict[str, object]:
-    """What identify adds to the scan for a model with dense matching: the probe's 9 views re-score
-    the 256-row shortlist, then its descriptor grid (with the card's rotations) re-scores the best 64
-    (independent of n)."""
-    gallery = unit(n, d, rng)
-    idx = build_index(gallery)
-    meta = read_meta(DEFAULT_WEIGHTS)
-    shape = meta.grid_shape() or (64, 10, 10)  # the bundled model's grid and comparison
-    idx._grids = torch.randint(-60, 61, (n, *shape), dtype=torch.int8)
-    idx.comparator = Comparator.from_card(meta)  # the card's grid comparison (no minutiae: none stored here)
-    views = unit(9, d, rng)
-    grid = torch.randint(-60, 61, shape, dtype=torch.int8).numpy()
-    assert len(idx.search_views(views, 10, grid)) == 10  # warm
-    scan = timed(lambda: idx.search(views[0], 10), 30)
-    full = timed(lambda: idx.search_views(views, 10, grid), 30)
+def bench_identify(n: int, rng: np.random.Generator, repeats: int = 30) -> dict[str, object]:
+    """Identify's search as the service runs it for a probe with a mate enrolled, on the search thread's one
+    core: the scan, the views, the descriptor grids, the minutiae sketches and the full comparison of the
+    card's shortlists. The gallery is `n` random templates (search vectors, int8 grids of the card's shape,
+    random minutiae sets of 50 hand-made and 35 LEADER points, as `benchmarks.load` seeds) plus the mate;
+    the probe is a real synthetic print embedded by the bundled model with the fast probe network."""
+    from fingerprint.model.embedder import TorchEmbedder
+    from fingerprint.model.minutiae.match import one_blas_thread
+    from lab.benchmarks.load import _random_minutiae
+    from lab.synth.export import encode_png, synthetic_impressions
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the service's search thread
+    one_blas_thread()
+    embedder = TorchEmbedder(DEFAULT_WEIGHTS, 16_000_000, threads=1, fast_probes=True)
+    meta = embedder.meta
+    idx = GalleryIndex(meta.embedding_dim, Comparator.from_card(meta), initial_capacity=n + 1)
+    vectors, shape = unit(n, meta.embedding_dim, rng), meta.grid_shape()
+    fuses = meta.minutiae_weight > 0 or meta.leader_weight > 0
+    for i in range(n):
+        idx.add(f"t{i}", f"s{i}", None, vectors[i], None if shape is None else rng.integers(-60, 61, shape, np.int8),
+                _random_minutiae(rng, meta.leader_weight > 0) if fuses else None)
+    impressions = synthetic_impressions([424242], 2, seed=3)[0]
+    mate = embedder.embed([embedder.preprocess(encode_png(impressions[1]), None)])[0]
+    idx.add("mate", "mate", None, mate.views[0], mate.dense, mate.minutiae)
+    t0 = time.perf_counter()
+    while idx.warm_sketches(5000):
+        pass
+    warm = time.perf_counter() - t0
+    probe = embedder.embed([embedder.preprocess(encode_png(impressions[0]), None, probe=True)])[0]
+    minutiae = None if probe.minutiae is None or not fuses else idx.comparator.probe(probe.minutiae)
+    top = idx.search_views(probe.views, 5, probe.dense, minutiae)  # warm
+    full = timed(lambda: idx.search_views(probe.views, 5, probe.dense, minutiae), repeats)
+    torch.set_num_threads(threads)
     return {
-        "templates": n,
-        "scan_ms_p50": round(float(np.percentile(scan, 50)) * 1000, 2),
-        "identify_ms_p50": round(float(np.percentile(full, 50)) * 1000, 2),
-        "identify_ms_p99": round(float(np.percentile(full, 99)) * 1000, 2),
+        "templates": n + 1,
+        "identify_search_ms_p50": round(float(np.percentile(full, 50)) * 1000, 2),
+        "identify_search_ms_p99": round(float(np.percentile(full, 99)) * 1000, 2),
+        "mate_ranked_first": bool(top) and top[0].template_id == "mate",
         "bytes_per_template": idx.bytes_per_template,
+        "sketches_built_s": round(warm, 1),
     }
+
+
+def bench_comparison(repeats: int = 200) -> dict[str, float]:
+    """One minutiae comparison (LEADER's set, as identify's full comparison): building a template's
+    cylinders, then comparing the probe's (built once) with them."""
+    from fingerprint.model.minutiae.match import MinutiaeMatcher
+    from lab.benchmarks.load import _random_minutiae
+
+    rng = np.random.default_rng(3)
+    matcher = Comparator.from_card(read_meta(DEFAULT_WEIGHTS)).minutiae
+    probe_set, other = (_random_minutiae(rng, True).leader_template() for _ in range(2))
+    assert probe_set is not None and other is not None and isinstance(matcher, MinutiaeMatcher)
+    probe = matcher.probe(probe_set)
+    build = timed(lambda: matcher.cylinders_of([other]), repeats)
+    built = matcher.cylinders_of([other])[0]
+    compare = timed(lambda: matcher.score(probe, built), repeats)
+    return {"minutiae": len(other.points), "build_ms_p50": round(float(np.percentile(build, 50)) * 1000, 3),
+            "compare_ms_p50": round(float(np.percentile(compare, 50)) * 1000, 3)}
 
 
 async def load_time(store: GalleryStore, n: int, d: int) -> dict[str, float]:
@@ -138,7 +177,7 @@ async def load_time(store: GalleryStore, n: int, d: int) -> dict[str, float]:
     return {"templates": n, "enroll_writes_per_s": round(n / write, 1), "startup_load_s": round(load, 2)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, object]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--dim", type=int, default=256)
@@ -146,12 +185,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--load-size", type=int, default=20_000)
     ap.add_argument("--postgres-url", default=None)
-    args = ap.parse_args()
+    ap.add_argument("--identify-sizes", type=int, nargs="*", default=[10_000],
+                    help="gallery sizes at which identify's whole search (shortlists and minutiae) is timed")
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     report: dict[str, object] = {"threads": args.threads, "dim": args.dim,
                                  "search": [bench_size(n, args.dim, args.k, rng) for n in args.sizes],
-                                 "identify_with_dense_rerank": bench_rerank(args.dim, rng)}
+                                 "identify": [bench_identify(n, rng) for n in args.identify_sizes],
+                                 "minutiae_comparison": bench_comparison()}
     with tempfile.TemporaryDirectory() as tmp:
         loads = {"sqlite": asyncio.run(load_time(SqliteStore(Path(tmp) / "g.sqlite3"), args.load_size, args.dim))}
     if args.postgres_url:
@@ -160,6 +202,7 @@ def main() -> None:
         loads["postgres"] = asyncio.run(load_time(PostgresStore(args.postgres_url), args.load_size, args.dim))
     report["store_load"] = loads
     print(json.dumps(report, indent=2))
+    return report
 
 
 if __name__ == "__main__":

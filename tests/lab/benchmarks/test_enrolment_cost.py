@@ -1,4 +1,4 @@
-"""Benchmarks run at toy sizes so they break loudly, not silently (no timing asserts)."""
+"""The enrolment cost benchmark at a toy size, so that it breaks loudly, not silently (no timing asserts)."""
 
 from __future__ import annotations
 

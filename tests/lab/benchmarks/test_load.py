@@ -1,0 +1,24 @@
+"""The load benchmark end to end at a toy size against real server processes (no timing asserts): every
+phase runs and reports, the probe's enrolled mate is what identify names, and the soak is answered."""
+
+from __future__ import annotations
+
+import json
+
+from lab.benchmarks.load import main
+from tests.conftest import free_port
+
+
+def test_load_benchmark_runs_every_phase() -> None:
+    report = main(["--gallery", "40", "--seconds", "1", "--clients", "2", "--sequential", "3", "--capacity", "4",
+                   "--enrolls", "1", "--mated", "--overload-seconds", "1", "--port", str(free_port())])
+    assert report["gallery"] == 40 and report["startup_to_ready_s"] > 0  # type: ignore[operator]
+    assert str(report["identify_answer"][0]["subject_id"]).startswith("mate")  # type: ignore[index]
+    for label in ("saturation_batched", "saturation_batch1"):
+        saturation = report[label]
+        assert saturation["rps"] > 0 and set(json.loads(saturation["codes"])) == {"200"}  # type: ignore[index]
+    assert report["batching_speedup"] is not None and report["enroll_sequential"]["p50_ms"] > 0  # type: ignore[index]
+    assert sum(report["overload_2x_capacity"].values()) == 8  # type: ignore[union-attr]
+    soak = report["overload_soak"]
+    assert not soak["transport_errors"] and soak["codes"].get(200, 0) > 0  # type: ignore[index]
+    assert soak["server_200"]["count"] > 0  # the server's own request histogram was read  # type: ignore[index]
