@@ -27,7 +27,9 @@ class Settings:
     gallery_sync_interval: float = 1.0  # seconds: the bound on replica staleness if notifications are lost
     weights_path: Path = DEFAULT_WEIGHTS
     workers: int = 4  # threads decoding and preprocessing images
-    max_pool_size: int = 100  # requests admitted to the inference pipeline at once
+    # requests admitted to the pipeline at once: ~8 a core keeps an admitted identify's p99 under 2 s in a 2x
+    # overload (lab.benchmarks.sweep, docs/performance.md); 100 let it reach 2.9 s for no more throughput
+    max_pool_size: int = 16
     request_timeout: float = 30.0
     feature_extraction_timeout: float = 5.0
     inference_timeout: float = 10.0

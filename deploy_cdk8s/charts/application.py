@@ -27,12 +27,17 @@ TERMINATION_GRACE = SHUTDOWN_DELAY + SHUTDOWN_GRACE + 15
 SECRETS_DIR = "/var/run/secrets/fingerprint"  # created out of band (sealed-secrets, external-secrets...): never here
 
 
+def cores(env: EnvConfig) -> int:
+    return max(1, int(float(env.api_resources.cpu_limit)))
+
+
 def app_settings(env: EnvConfig) -> dict[str, str]:
     calibrated = {} if env.match_threshold is None else {"MATCH_THRESHOLD": str(env.match_threshold)}
     return calibrated | {
         "LOG_LEVEL": env.log_level,
         # one extraction per CPU: more only share the cores and hold more LEADER activations in memory
-        "WORKERS": str(max(1, int(float(env.api_resources.cpu_limit)))), "MAX_POOL_SIZE": "100", "REQUEST_TIMEOUT": "30",
+        # ~8 admitted requests a core: an admitted identify's p99 stays under 2 s at 2x overload (docs/performance.md)
+        "WORKERS": str(cores(env)), "MAX_POOL_SIZE": str(8 * cores(env)), "REQUEST_TIMEOUT": "30",
         "FEATURE_EXTRACTION_TIMEOUT": "5", "INFERENCE_TIMEOUT": "10", "ENABLE_CORS": "false",
         "ENABLE_METRICS": "true", "HOST": "0.0.0.0", "PORT": str(API_PORT), "DATA_DIR": "/tmp/data",
         "METRICS_HOST": "0.0.0.0", "METRICS_PORT": str(METRICS_PORT),

@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                    "transport_errors": soak["transport_errors"],
                    "admitted_p99_ms": soak["client_admitted_p99_ms"], "refused_p99_ms": soak["client_rejected_p99_ms"],
                    "server_200_p99_at_most_s": soak["server_200"].get("p99_at_most_s"),  # type: ignore[attr-defined]
+                   "server_503_p99_at_most_s": soak["server_503"].get("p99_at_most_s"),  # type: ignore[attr-defined]
                    "queue_depth_max": soak["queue_depth_max"]}
             admission.append(row)
             print(json.dumps(row), flush=True)

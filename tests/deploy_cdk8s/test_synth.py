@@ -45,7 +45,7 @@ def test_application_numbers(synthesized: Path, env: str, hpa_min: int, hpa_max:
     cfg = find(objs, "ConfigMap", "fingerprint-api-config")["data"]
     assert cfg["LOG_LEVEL"] == level
     assert {k: cfg[k] for k in ("WORKERS", "MAX_POOL_SIZE", "REQUEST_TIMEOUT", "FEATURE_EXTRACTION_TIMEOUT",
-                                "INFERENCE_TIMEOUT")} == {"WORKERS": "2", "MAX_POOL_SIZE": "100", "REQUEST_TIMEOUT": "30",
+                                "INFERENCE_TIMEOUT")} == {"WORKERS": "2", "MAX_POOL_SIZE": "16", "REQUEST_TIMEOUT": "30",
                                                           "FEATURE_EXTRACTION_TIMEOUT": "5", "INFERENCE_TIMEOUT": "10"}
     assert {"ENABLE_CORS", "ENABLE_METRICS"} <= set(cfg)
     dep = find(objs, "Deployment", "fingerprint-api")
