@@ -40,8 +40,8 @@ async def test_health_and_readiness(app_client: Callable[..., Any]) -> None:
         status = (await c.get("/api/v1/status")).json()
         assert status["status"] == "ready" and status["store"] == "ok"
         assert len(status["model"]["sha256"]) == 64 and status["model"]["embedding_dim"] <= 512
-        assert status["queue"]["depth"] == 0 and status["queue"]["max_capacity"] == 100
-        assert 2 <= status["queue"]["capacity"] <= 100  # what measured extraction can finish in time
+        assert status["queue"]["depth"] == 0 and status["queue"]["max_capacity"] == 16
+        assert 2 <= status["queue"]["capacity"] <= 16  # what measured extraction can finish in time
         assert status["gallery"]["size"] == 0
         assert status["model"]["threshold"]["value"] == ready["threshold"]["value"]
         assert status["model"]["threshold"]["source"] == "synthetic_floor"
