@@ -274,7 +274,7 @@ def measure(prints: list[Print], gallery: Gallery, on_set: Callable[[str, dict[s
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dirs", nargs="+", type=Path)
     ap.add_argument("--distractors", default="0,1000")
@@ -302,7 +302,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (one: beside other jobs, no spinning teams)")
     ap.add_argument("--prepared-cache", type=Path, default=None,
                     help="keep prepared prints here (lab.evaluation.prepared_cache): another network re-uses them")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     one_blas_thread()
     embedder = embedder_for(args.weights, 16_000_000, args.prepared_cache, threads=args.threads, precision="float32",
                             fast_probes=args.fast_probes)
@@ -338,6 +338,7 @@ def main() -> None:
         report.append(result)
     if args.out:
         args.out.write_text(json.dumps(report, indent=1))
+    return report
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""The gallery-growth benchmark's per-set measures, on hand-made search vectors (plumbing only)."""
+"""The gallery-growth benchmark: its per-set measures on hand-made search vectors (plumbing), and the whole
+benchmark at a toy size with the real model."""
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 
@@ -47,3 +49,24 @@ def test_measure_reports_each_set_as_soon_as_it_is_measured() -> None:
     assert seen == ["A", "B"] and set(out["sets"]) == {"A", "B"}
     assert out["gallery"] == 4 and all(r["rank1"] == 1.0 for r in out["sets"].values())
     assert out["threshold"] == gallery.threshold
+
+
+def test_the_benchmark_runs_end_to_end_as_served(tmp_path: Path, png_prints: list[list[bytes]]) -> None:
+    """The whole benchmark on four synthetic fingers (three impressions each) with the real model, then with
+    three synthetic distractors more: each finger's first impression enrolled, the others identify and verify
+    as served (fast probes, LEADER where their answer is not clear)."""
+    from lab.benchmarks.gallery_growth import main
+
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    for f, finger in enumerate(png_prints, start=1):
+        for i, image in enumerate(finger, start=1):
+            (folder / f"{f}_{i}.png").write_bytes(image)
+    report = main([str(folder), "--distractors", "0,3", "--cache", str(tmp_path / "cache"), "--fast-probes",
+                   "--fast-accept", "1.1", "--fast-reject", "0.4"])
+    assert [r["distractors"] for r in report] == [0, 3] and report[1]["gallery"] == report[0]["gallery"] + 3
+    assert report[0]["sets"]["toy"]["rank1"] == 1.0
+    for r in report:  # a distractor may outrank a mate below the threshold, never be named above it
+        toy = r["sets"]["toy"]
+        assert toy["probes"] == 8 and toy["rank1"] >= 0.75 and toy["identify_named_right"] >= 0.75
+        assert toy["identify_named_wrong"] == 0.0 and toy["verify_fmr"] == 0.0
