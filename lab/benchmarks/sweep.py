@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from fingerprint.model.weights import DEFAULT_WEIGHTS, read_meta
-from lab.benchmarks.load import Spawned, closed_loop, seed_gallery, sequential, sequential_enroll
+from lab.benchmarks.load import Spawned, closed_loop, pct, seed_gallery, sequential, sequential_enroll
 from lab.benchmarks.overload import open_loop
 from lab.synth.export import encode_png, synthetic_impressions
 
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                 finally:
                     server.stop()
                 row = {"max_batch_size": size, "max_batch_wait_ms": wait,
-                       "one_client_p50_ms": round(float(sorted(one)[len(one) // 2]) * 1000, 1),
+                       "one_client_p50_ms": round(pct(one, 50), 1),
                        **{f"saturated_{k}": (round(v, 1) if isinstance(v, float) else v) for k, v in sat.items()}}
                 batching.append(row)
                 print(json.dumps(row), flush=True)
