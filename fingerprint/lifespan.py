@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import structlog
 from litestar import Litestar
 
+from fingerprint.gallery.background import cancel_and_wait
 from fingerprint.gallery.factory import create_store
 from fingerprint.service import FingerprintService
 from fingerprint.settings import Settings
@@ -39,10 +40,8 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         yield
     finally:
         service.draining = True
-        if not loading.done():
-            loading.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loading
+        if not loading.done():  # one that ended has been logged by _log_failure
+            await cancel_and_wait(loading)
         try:
             await asyncio.wait_for(service.stop(), timeout=settings.shutdown_grace)
         except TimeoutError:

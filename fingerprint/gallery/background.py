@@ -4,14 +4,17 @@ competes with requests for a core, a pause after each step in proportion to what
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+import structlog
+
 from fingerprint.batching.compute_threads import compute_thread
+
+log = structlog.get_logger("fingerprint.gallery.background")
 
 T = TypeVar("T")
 
@@ -25,6 +28,18 @@ BUSY_SHARE = 0.25
 BACKGROUND_NICENESS = 19
 
 
+async def cancel_and_wait(task: asyncio.Task[T]) -> None:
+    """Cancel `task` and wait until it has ended. One cancel is not enough on Python 3.11: a task inside
+    `asyncio.wait_for` whose inner call completes as the cancel lands swallows it and runs on (CPython
+    gh-86296), and a periodic loop then never ends; so the cancel is repeated until the task is done."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.05)
+    if not task.cancelled() and (failure := task.exception()) is not None:
+        # stopping goes on: the service's other parts still have to stop
+        log.error("background task failed", task=task.get_name(), error=repr(failure))
+
+
 class BackgroundTask(ABC):
     name = "background"
 
@@ -36,9 +51,7 @@ class BackgroundTask(ABC):
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     @abstractmethod
     async def run(self) -> None:

@@ -54,7 +54,9 @@ class StoreHealth(BackgroundTask):
 
     async def check(self) -> StoreState:
         try:
-            await asyncio.wait_for(self._store.ping(), self._timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel (stop would wait forever)
+            async with asyncio.timeout(self._timeout):
+                await self._store.ping()
             self._set("ok")
         except StoreFull:
             self._set("disk_full")
@@ -70,7 +72,8 @@ class StoreHealth(BackgroundTask):
 
     async def census(self) -> dict[str, int] | None:
         with contextlib.suppress(StoreUnavailable, TimeoutError):
-            self.templates_by_version = await asyncio.wait_for(self._store.count_by_version(), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                self.templates_by_version = await self._store.count_by_version()
         return self.templates_by_version
 
     async def run(self) -> None:

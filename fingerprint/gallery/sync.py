@@ -9,11 +9,11 @@ hid. Both apply the log strictly by sequence, so the index converges to the data
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Protocol
 
 import structlog
 
+from fingerprint.gallery.background import cancel_and_wait
 from fingerprint.gallery.index import GalleryIndex
 from fingerprint.gallery.store import Change, StoreUnavailable
 
@@ -46,8 +46,7 @@ class GallerySync:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     def _apply(self, change: Change) -> None:
         if change.op == "erase":
