@@ -10,7 +10,7 @@ import structlog
 from litestar import Litestar
 
 from fingerprint.gallery.background import cancel_and_wait
-from fingerprint.gallery.factory import create_store
+from fingerprint.gallery.factory import create_store, create_vector_engine
 from fingerprint.service import FingerprintService
 from fingerprint.settings import Settings
 from fingerprint.telemetry.metrics import Telemetry
@@ -31,7 +31,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     telemetry: Telemetry = app.state.telemetry
     store = create_store(settings, app.state.template_cipher)
     await store.open()
-    service = FingerprintService(settings, store, telemetry, app.state.embedder_factory)
+    service = FingerprintService(settings, store, telemetry, app.state.embedder_factory, create_vector_engine(settings))
     app.state.service = service
     # the model loads in the background: /health answers at once, readiness turns 200 when warm
     loading = asyncio.create_task(service.load(), name="model-load")

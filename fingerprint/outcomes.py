@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from fingerprint.gallery.engine_shortlist import EngineStatus
 from fingerprint.gallery.health import StoreState
 from fingerprint.gallery.impostors import ThresholdEstimate
 
@@ -94,3 +95,4 @@ class Status:
     stale_templates: dict[str, int]
     bytes_per_template: int
     refused_templates: int
+    engine: EngineStatus | None = None  # identify's first stage when a vector engine gives it

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Literal
 
 import structlog
@@ -17,6 +18,7 @@ from fingerprint.batching.admission import Admission
 from fingerprint.batching.deadline import Deadline
 from fingerprint.batching.pipeline import InferencePipeline, LowQuality, PipelineLimits
 from fingerprint.batching.to_the_end import to_the_end
+from fingerprint.gallery.engine_shortlist import EngineShortlist, EngineSync
 from fingerprint.gallery.health import StoreHealth
 from fingerprint.gallery.identifiers import check_subject_id
 from fingerprint.gallery.impostors import (
@@ -40,6 +42,7 @@ from fingerprint.gallery.store import (
     TemplateMeta,
 )
 from fingerprint.gallery.sync import GallerySync
+from fingerprint.gallery.vector_engine import VectorEngine
 from fingerprint.model.comparator import Comparator
 from fingerprint.model.embedder import Embedder, TorchEmbedder, time_extraction
 from fingerprint.model.nfiq2 import nfiq2_score
@@ -83,9 +86,12 @@ def load_torch_embedder(settings: Settings) -> Embedder:
 
 class FingerprintService:
     def __init__(self, settings: Settings, store: GalleryStore, telemetry: Telemetry,
-                 embedder_factory: EmbedderFactory = load_torch_embedder) -> None:
+                 embedder_factory: EmbedderFactory = load_torch_embedder, vector_engine: VectorEngine | None = None) -> None:
+        """`vector_engine`: identify's first stage from that engine (gallery/engine_shortlist.py)."""
         self.settings = settings
         self._embedder_factory = embedder_factory
+        self._vector_engine = vector_engine
+        self.engine_sync: EngineSync | None = None
         self.store = store
         self.telemetry = telemetry
         self.admission = Admission(settings.max_pool_size, on_refused=lambda: telemetry.dropped("queue_full"),
@@ -132,7 +138,8 @@ class FingerprintService:
                              sketch_shortlist=self.settings.identify_sketch_shortlist)
         backoff = 0.5
         while True:  # the database may be down at start-up: keep trying, readiness says why
-            index = GalleryIndex(meta.embedding_dim, comparator)
+            engine = None if self._vector_engine is None else EngineShortlist("milvus")
+            index = GalleryIndex(meta.embedding_dim, comparator, engine=engine)
             try:
                 await self._load_gallery(index, readable)
                 counts = await self.store.count_by_version()
@@ -180,6 +187,10 @@ class FingerprintService:
         self.impostors.start()
         self.sketches = SketchWarmer(index)
         self.sketches.start()
+        if self._vector_engine is not None:
+            self.engine_sync = EngineSync.of(index, partial(self._vector_engine, meta.version, meta.embedding_dim),
+                                             self.store, self.settings.gallery_sync_interval)
+            self.engine_sync.start()
         self.index = index
         self.pipeline = pipeline
         await self.health.census()
@@ -211,6 +222,8 @@ class FingerprintService:
             await self.sketches.stop()
         if self.sync is not None:
             await self.sync.stop()
+        if self.engine_sync is not None:
+            await self.engine_sync.stop()
         if self.pipeline is not None:
             await self.pipeline.stop()
 
@@ -371,4 +384,5 @@ class FingerprintService:
             queue_depth=self.admission.depth, queue_capacity=self.admission.capacity,
             queue_max_capacity=self.admission.max_capacity,
             gallery_size=len(index), stale_templates=self.model.stale_templates,
-            bytes_per_template=index.bytes_per_template, refused_templates=self.store.codec.refused)
+            bytes_per_template=index.bytes_per_template, refused_templates=self.store.codec.refused,
+            engine=None if index.engine is None else index.engine.status())

@@ -25,6 +25,12 @@ class Settings:
     data_dir: Path = Path("data")
     database_url: str = ""  # empty: SQLite in data_dir; postgresql://... for a shared gallery
     gallery_sync_interval: float = 1.0  # seconds: the bound on replica staleness if notifications are lost
+    # identify's first stage: "memory" scans each replica's own copy; "milvus" asks the Milvus at
+    # VECTOR_ENGINE_URI (http://host:19530, or a .db file for embedded milvus-lite), the re-rank staying
+    # here. Not MILVUS_URI: pymilvus reads that variable itself as it is imported, and refuses a file
+    vector_engine: str = "memory"
+    vector_engine_uri: str = ""
+    vector_engine_token_file: Path | None = None  # "user:password" or an API key, in a file like every other secret
     weights_path: Path = DEFAULT_WEIGHTS
     workers: int = 4  # threads decoding and preprocessing images
     # requests admitted to the pipeline at once: ~8 a core keeps an admitted identify's p99 under 2 s in a 2x
@@ -177,7 +183,11 @@ def _validate(s: Settings) -> None:
     if s.api_keys_file is None and not s.allow_unauthenticated and not is_loopback(s.host):
         raise SettingsError(f"HOST={s.host!r} without API_KEYS_FILE: set API_KEYS_FILE, or ALLOW_UNAUTHENTICATED=true "
                             "to expose an unauthenticated API deliberately")
-    for name in ("api_keys_file", "template_key_file"):
+    if s.vector_engine not in ("memory", "milvus"):
+        raise SettingsError(f"VECTOR_ENGINE {s.vector_engine!r} is not one of memory, milvus")
+    if s.vector_engine == "milvus" and not s.vector_engine_uri:
+        raise SettingsError("VECTOR_ENGINE=milvus needs VECTOR_ENGINE_URI (http://host:19530, or a file for milvus-lite)")
+    for name in ("api_keys_file", "template_key_file", "vector_engine_token_file"):
         path = getattr(s, name)
         if path is not None and not Path(path).is_file():
             raise SettingsError(f"{name.upper()}={path} does not exist or is not a file")

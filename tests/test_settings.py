@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fingerprint.settings import SettingsError, load_settings
@@ -55,3 +57,16 @@ def test_identifys_minutiae_shortlist_is_the_comparators_unless_set_and_is_check
     for bad in ("-1", "257"):
         with pytest.raises(SettingsError, match="IDENTIFY_SKETCH_SHORTLIST"):
             load_settings({"IDENTIFY_SKETCH_SHORTLIST": bad})
+
+
+def test_the_vector_engine_is_memory_unless_milvus_is_named_with_its_address(tmp_path: Path) -> None:
+    assert load_settings({}).vector_engine == "memory"
+    with pytest.raises(SettingsError, match="VECTOR_ENGINE"):
+        load_settings({"VECTOR_ENGINE": "faiss"})
+    with pytest.raises(SettingsError, match="VECTOR_ENGINE_URI"):
+        load_settings({"VECTOR_ENGINE": "milvus"})
+    with pytest.raises(SettingsError, match="VECTOR_ENGINE_TOKEN_FILE"):
+        load_settings({"VECTOR_ENGINE": "milvus", "VECTOR_ENGINE_URI": "http://milvus:19530",
+                       "VECTOR_ENGINE_TOKEN_FILE": str(tmp_path / "missing")})
+    s = load_settings({"VECTOR_ENGINE": "milvus", "VECTOR_ENGINE_URI": "http://milvus:19530"})
+    assert (s.vector_engine, s.vector_engine_uri) == ("milvus", "http://milvus:19530")

@@ -162,6 +162,19 @@ class QueueInfo(msgspec.Struct):
     max_capacity: int  # MAX_POOL_SIZE
 
 
+class EngineInfo(msgspec.Struct):
+    """Identify's first stage from a vector engine (VECTOR_ENGINE): the service still re-scores every
+    candidate, and finds in memory what the engine lacks, so its lag costs speed, never answers."""
+
+    name: str
+    # connecting | catching_up (scanning in memory until the engine holds the gallery) | synced | unavailable
+    state: Literal["connecting", "catching_up", "synced", "unavailable"]
+    unwritten: int  # templates the engine lacks yet (found in memory meanwhile)
+    unerased: int  # erased templates whose delete has not reached the engine yet
+    fallbacks: int  # searches scanned in memory because the engine failed to answer
+    last_error: str
+
+
 class GalleryInfo(msgspec.Struct):
     size: int
     stale_templates: dict[str, int]
@@ -170,6 +183,7 @@ class GalleryInfo(msgspec.Struct):
     # every stored template by model version, counted now (null while the store is unavailable): a
     # `gallery reindex` shows its progress here as the new version's count grows
     templates_by_version: dict[str, int] | None = None
+    engine: EngineInfo | None = None  # null: the in-memory scan (VECTOR_ENGINE=memory)
 
 
 class ReadinessResponse(msgspec.Struct, omit_defaults=True):

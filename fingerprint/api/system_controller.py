@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
 from fingerprint.api.schemas import (
+    EngineInfo,
     ErrorResponse,
     GalleryInfo,
     HealthResponse,
@@ -68,5 +69,8 @@ class SystemController(Controller):
             queue=QueueInfo(depth=s.queue_depth, capacity=s.queue_capacity, max_capacity=s.queue_max_capacity),
             gallery=GalleryInfo(size=s.gallery_size, stale_templates=s.stale_templates,
                                 bytes_per_template=s.bytes_per_template, refused_templates=s.refused_templates,
-                                templates_by_version=by_version),
+                                templates_by_version=by_version,
+                                engine=None if s.engine is None else EngineInfo(
+                                    s.engine.engine, s.engine.state, s.engine.unwritten, s.engine.unerased,
+                                    s.engine.fallbacks, s.engine.last_error)),
         )

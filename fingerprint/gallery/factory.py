@@ -5,6 +5,7 @@ from __future__ import annotations
 from fingerprint.gallery.codec import EmbeddingCodec
 from fingerprint.gallery.sqlite_store import SqliteStore
 from fingerprint.gallery.store import GalleryStore
+from fingerprint.gallery.vector_engine import MilvusCollection, VectorEngine
 from fingerprint.security.template_cipher import CipherError, TemplateCipher
 from fingerprint.settings import Settings, SettingsError
 
@@ -30,3 +31,12 @@ def create_store(settings: Settings, cipher: TemplateCipher | None = None) -> Ga
 
         return PostgresStore(url, codec=codec)
     raise SettingsError(f"DATABASE_URL scheme of {url.split(':', 1)[0]!r} is not supported")
+
+
+def create_vector_engine(settings: Settings) -> VectorEngine | None:
+    """How to reach the vector engine's collection for a model, or None to scan in memory."""
+    if settings.vector_engine != "milvus":
+        return None
+    token = "" if settings.vector_engine_token_file is None else settings.vector_engine_token_file.read_text().strip()
+    uri = settings.vector_engine_uri
+    return lambda version, dim: MilvusCollection(uri, token, version, dim)

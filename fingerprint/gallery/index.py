@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from fingerprint.gallery.engine_shortlist import EngineShortlist
 from fingerprint.gallery.minutiae_column import MinutiaeColumn, decoded
-from fingerprint.gallery.scan import best_rows
+from fingerprint.gallery.scan import RESCORE_MARGIN, best_among, best_rows
 from fingerprint.gallery.store import Template
 from fingerprint.model.comparator import Comparator, MinutiaeProbe
 from fingerprint.model.dense import GridMatcher
@@ -37,9 +38,12 @@ class Hit:
 
 
 class GalleryIndex:
-    def __init__(self, dim: int, comparator: Comparator | None = None, initial_capacity: int = 1024) -> None:
+    def __init__(self, dim: int, comparator: Comparator | None = None, initial_capacity: int = 1024,
+                 engine: EngineShortlist | None = None) -> None:
+        """`engine`: identify's first stage from a vector engine instead of the in-memory scan."""
         self.dim = dim
         self.comparator = comparator or Comparator(GridMatcher())
+        self.engine = engine
         self._matrix = torch.zeros(initial_capacity, dim, dtype=torch.float16)
         self._grids: torch.Tensor | None = None  # (capacity, C, H, W) int8 once a grid is added
         self._minutiae = MinutiaeColumn()
@@ -88,6 +92,8 @@ class GalleryIndex:
             self._size += 1
             if len(self._added) < _ADDED_KEPT:
                 self._added.append(template_id)
+            if self.engine is not None:
+                self.engine.added(template_id)
 
     def remove_subject(self, subject_id: str) -> int:
         with self._lock:
@@ -113,6 +119,8 @@ class GalleryIndex:
         last = self._size - 1
         tid = self._template_ids[row]
         del self._row_of[tid]
+        if self.engine is not None:
+            self.engine.removed(tid)
         self._minutiae.move_last_to(row)
         if row != last:
             # move the last row into the hole so the matrix stays dense
@@ -189,9 +197,35 @@ class GalleryIndex:
         return self.search_batch(probe[None, :], top_k)[0]
 
     def search_batch(self, probes: np.ndarray, top_k: int) -> list[list[Hit]]:
-        """Exact top-k by cosine (gallery/scan.py)."""
+        """Exact top-k by cosine (gallery/scan.py) of the first stage's candidates."""
+        found = self._engine_candidates(probes, top_k)
         with self._lock:
-            return [self._hits(scores, rows) for scores, rows in best_rows(self._matrix, self._size, probes, top_k)]
+            return [self._hits(scores, rows) for scores, rows in self._first_stage(probes, top_k, found)]
+
+    def _engine_candidates(self, probes: np.ndarray, k: int) -> list[list[str]] | None:
+        # asked outside the lock: a network round trip must not hold up enrolments and other searches
+        return None if self.engine is None else self.engine.candidates(probes, k + RESCORE_MARGIN)
+
+    def _first_stage(self, probes: np.ndarray, k: int, found: list[list[str]] | None) -> list[tuple[list[float], list[int]]]:
+        """Each probe's best k rows by exact cosine: over the whole matrix, or over the engine's `found`
+        that are still indexed plus what the engine does not have yet. Call with the lock held."""
+        if found is None:
+            return best_rows(self._matrix, self._size, probes, k)
+        assert self.engine is not None
+        unwritten = [r for r in (self._row_of.get(t) for t in self.engine.unwritten()) if r is not None]
+        return [best_among(self._matrix, [r for r in (self._row_of.get(t) for t in ids) if r is not None] + unwritten,
+                           probe, k) for probe, ids in zip(probes, found, strict=True)]
+
+    def template_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._template_ids)
+
+    def vectors_of(self, template_ids: list[str]) -> tuple[list[str], np.ndarray]:
+        """The search vectors (float32) of those of `template_ids` still indexed, and their ids."""
+        with self._lock:
+            present = [t for t in template_ids if t in self._row_of]
+            rows = [self._row_of[t] for t in present]
+            return present, self._matrix[rows].float().numpy()
 
     def search_views(self, views: np.ndarray, top_k: int, dense: np.ndarray | None = None,
                      minutiae: MinutiaeTemplate | MinutiaeProbe | None = None) -> list[Hit]:
@@ -208,8 +242,10 @@ class GalleryIndex:
         views = np.atleast_2d(views)
         if len(views) == 1 and dense is None:
             return self.search(views[0], top_k)
+        k = max(top_k, c.view_shortlist)
+        found = self._engine_candidates(views[:1], k)
         with self._lock:
-            rows = best_rows(self._matrix, self._size, views[:1], max(top_k, c.view_shortlist))[0][1]
+            rows = self._first_stage(views[:1], k, found)[0][1]
             if not rows:
                 return []
             best = c.view_cosines_torch(self._matrix[rows].float(),

@@ -39,3 +39,13 @@ def best_rows(matrix: torch.Tensor, size: int, probes: np.ndarray, k: int) -> li
         scores, order = torch.topk(matrix[rows].float() @ q32[p], k)
         out.append((scores.tolist(), rows[order].tolist()))
     return out
+
+
+def best_among(matrix: torch.Tensor, rows: list[int], probe: np.ndarray, k: int) -> tuple[list[float], list[int]]:
+    """The float32 cosines and rows of the probe's best min(k, ...) of `rows` (duplicates counted once), best first."""
+    rows = list(dict.fromkeys(rows))
+    if not rows:
+        return [], []
+    cos = matrix[rows].float() @ torch.from_numpy(np.asarray(probe, dtype=np.float32))
+    scores, order = torch.topk(cos, min(k, len(rows)))
+    return scores.tolist(), [rows[i] for i in order.tolist()]
