@@ -41,6 +41,13 @@ class EnvConfig:
     operator_release: str = "kube-prometheus-stack"  # the `release` label the operator's selectors match
     # MATCH_THRESHOLD measured on this deployment's sensor (`fingerprint calibrate`); None: the model card's
     match_threshold: float | None = None
+    # identify's first stage: "memory" (each pod scans its own copy) or "milvus" (charts/milvus.py; the image
+    # must be built with `--build-arg EXTRAS=milvus`); `python -m deploy_cdk8s ENV --vector-engine milvus`
+    vector_engine: str = "memory"
+    milvus_image: str = "docker.io/milvusdb/milvus:v2.6.20"
+    milvus_storage: str = "50Gi"
+    # FLAT keeps every search vector in memory: ~1.1 GB a million templates at d=256, plus Milvus's own
+    milvus_resources: Resources = Resources("1", "4Gi", "4", "8Gi")
 
     @property
     def prometheus_namespace(self) -> str:
@@ -60,6 +67,10 @@ class EnvConfig:
     def image_ref(self) -> str:
         ref = f"{self.image}:{self.tag}"
         return f"{ref}@{self.digest}" if self.digest else ref
+
+    @property
+    def vector_engine_uri(self) -> str:
+        return f"http://milvus.{MILVUS_NAMESPACE}.svc:{MILVUS_GRPC_PORT}"
 
     def with_image(self, reference: str) -> EnvConfig:
         """This environment serving `registry/name:tag[@sha256:<64 hex>]` (what a release pipeline pushed)."""
@@ -98,3 +109,6 @@ SECRET_NAME = "fingerprint-api-secrets"  # created out of band (sealed-secrets, 
 API_PORT = 8000
 METRICS_PORT = 9464  # /metrics has its own listener: the API port never serves it
 APP_UID = 10001  # >= 10000: UIDs below collide with host users and fail common scanners (checkov CKV_K8S_40)
+MILVUS_NAMESPACE = "milvus"
+MILVUS_GRPC_PORT = 19530
+MILVUS_HTTP_PORT = 9091  # /healthz and /metrics

@@ -145,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="backup/restore: the gallery database (default: database-url of the saved Secret)")
     parser.add_argument("--image", default=None, metavar="REF",
                         help="the image to serve, name:tag[@sha256:...] (default: EnvConfig's image, tag and digest)")
+    parser.add_argument("--vector-engine", choices=["memory", "milvus"], default=None,
+                        help="identify's first stage: milvus adds Milvus standalone (namespace milvus) and points "
+                             "the API at it; the image must be built with --build-arg EXTRAS=milvus")
     parser.add_argument("--outdir", type=Path, default=None)
     parser.add_argument("--observability", type=Path, default=None,
                         help="the repository's observability/ folder (needed when run from an install, not a checkout)")
@@ -164,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             for folder in synth_all(args.outdir or (Path(given) if given else None)):
                 print(folder)
             return 0
-        folder = synth(args.env, args.outdir, args.prometheus_operator, args.image)
+        folder = synth(args.env, args.outdir, args.prometheus_operator, args.image, args.vector_engine)
         if args.action == "preview":
             return preview(folder)
         if args.action == "apply":

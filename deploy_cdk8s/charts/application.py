@@ -18,7 +18,17 @@ from deploy_cdk8s.charts.builders import (
     tmp_volume,
 )
 from deploy_cdk8s.charts.metrics_adapter import RATE_METRIC
-from deploy_cdk8s.config import API_PORT, APP_NAME, APP_NAMESPACE, APP_UID, METRICS_PORT, SECRET_NAME, EnvConfig
+from deploy_cdk8s.config import (
+    API_PORT,
+    APP_NAME,
+    APP_NAMESPACE,
+    APP_UID,
+    METRICS_PORT,
+    MILVUS_GRPC_PORT,
+    MILVUS_NAMESPACE,
+    SECRET_NAME,
+    EnvConfig,
+)
 
 SHUTDOWN_DELAY = 5
 SHUTDOWN_GRACE = 25
@@ -33,7 +43,9 @@ def cores(env: EnvConfig) -> int:
 
 def app_settings(env: EnvConfig) -> dict[str, str]:
     calibrated = {} if env.match_threshold is None else {"MATCH_THRESHOLD": str(env.match_threshold)}
-    return calibrated | {
+    engine = {"VECTOR_ENGINE": env.vector_engine} | (
+        {"VECTOR_ENGINE_URI": env.vector_engine_uri} if env.vector_engine == "milvus" else {})
+    return calibrated | engine | {
         "LOG_LEVEL": env.log_level,
         # one extraction per CPU: more only share the cores and hold more LEADER activations in memory
         # ~8 admitted requests a core: an admitted identify's p99 stays under 2 s at 2x overload (docs/performance.md)
@@ -179,6 +191,8 @@ class ApplicationChart(Chart):
                     k8s.NetworkPolicyPort(port=port(53), protocol="UDP"), k8s.NetworkPolicyPort(port=port(53), protocol=tcp)]),
                 k8s.NetworkPolicyEgressRule(to=[from_ns(env.database_namespace)], ports=[
                     k8s.NetworkPolicyPort(port=port(env.database_port), protocol=tcp)]),
+                *([k8s.NetworkPolicyEgressRule(to=[from_ns(MILVUS_NAMESPACE)], ports=[
+                    k8s.NetworkPolicyPort(port=port(MILVUS_GRPC_PORT), protocol=tcp)])] if env.vector_engine == "milvus" else []),
                 k8s.NetworkPolicyEgressRule(to=[k8s.NetworkPolicyPeer(ip_block=k8s.IpBlock(cidr="0.0.0.0/0"))],
                                             ports=[k8s.NetworkPolicyPort(port=port(443), protocol=tcp)]),
             ],

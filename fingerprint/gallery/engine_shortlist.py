@@ -174,8 +174,6 @@ class EngineSync(BackgroundTask):
                     await self.sweep()
                     last_sweep = time.monotonic()
                 await self.flush()
-                unwritten, _ = s.counts()
-                s.state = "catching_up" if unwritten > MAX_UNWRITTEN else "synced"
                 backoff = self._interval
             except EngineUnavailable as exc:
                 s.failed(exc)
@@ -221,3 +219,5 @@ class EngineSync(BackgroundTask):
             if present:
                 await asyncio.to_thread(collection.upsert, present, vectors)
             s.written(ids)  # those no longer indexed were erased meanwhile: `removed` queued their delete
+        if s.synced:
+            s.state = "catching_up" if s.counts()[0] > MAX_UNWRITTEN else "synced"

@@ -39,7 +39,7 @@ def test_docker_compose_config_and_compose_spec_schema() -> None:
 def test_services_and_health_ordering() -> None:
     services = _compose()["services"]
     assert set(services) == {"api", "postgres", "prometheus", "alertmanager", "grafana", "elasticsearch", "es-setup",
-                             "logstash", "kibana", "filebeat"}
+                             "logstash", "kibana", "filebeat", "milvus"}
     # Kibana starts once kibana_system has its password, the lifecycle policy and the template are loaded
     assert services["kibana"]["depends_on"]["es-setup"]["condition"] == "service_completed_successfully"
     assert services["es-setup"]["entrypoint"] == ["sh", "/templates/setup.sh"]
