@@ -148,35 +148,37 @@ async def test_sync_retries_an_engine_that_cannot_be_reached() -> None:
 def test_a_real_server_on_milvus_identifies_and_erases_from_the_engine(tmp_path: Path, png_prints: list[list[bytes]]) -> None:
     uri = str(tmp_path / "milvus.db")
     server = Server(tmp_path / "data", VECTOR_ENGINE="milvus", VECTOR_ENGINE_URI=uri, GALLERY_SYNC_INTERVAL="0.2")
-    server.wait_ready(120)
-    b64 = [[base64.b64encode(p).decode() for p in finger] for finger in png_prints]
-    with httpx.Client(base_url=server.url, timeout=60) as c:
-        ids = {}
-        for i, subject in enumerate(("alice", "bob", "carol")):
-            r = c.post("/api/v1/fingerprint/enroll", json={"image": b64[i][0], "subject_id": subject})
-            assert r.status_code == 201, r.text
-            ids[subject] = r.json()["template_id"]
-        engine = {}
-        for _ in range(100):  # the sync writes within a few intervals
-            engine = c.get("/api/v1/status").json()["gallery"]["engine"]
-            if engine["state"] == "synced" and engine["unwritten"] == 0:
-                break
-            time.sleep(0.1)
-        assert engine["state"] == "synced" and engine["unwritten"] == 0, engine
-        version = c.get("/api/v1/status").json()["model"]["version"]
-        for i, subject in enumerate(("alice", "bob", "carol")):
-            r = c.post("/api/v1/fingerprint/identify", json={"image": b64[i][1], "threshold": 0.0, "top_k": 3})
-            assert r.status_code == 200 and r.json()["candidates"][0]["subject_id"] == subject, r.text
-        assert c.delete("/api/v1/subjects/bob").status_code in (200, 204)
-        r = c.post("/api/v1/fingerprint/identify", json={"image": b64[1][1], "threshold": 0.0, "top_k": 3})
-        assert "bob" not in {x["subject_id"] for x in r.json()["candidates"]}
-        for _ in range(100):
-            engine = c.get("/api/v1/status").json()["gallery"]["engine"]
-            if engine["unerased"] == 0:
-                break
-            time.sleep(0.1)
-        assert engine["unerased"] == 0 and engine["fallbacks"] == 0, engine
-    server.stop()
+    try:
+        server.wait_ready(120)
+        b64 = [[base64.b64encode(p).decode() for p in finger] for finger in png_prints]
+        with httpx.Client(base_url=server.url, timeout=60) as c:
+            ids = {}
+            for i, subject in enumerate(("alice", "bob", "carol")):
+                r = c.post("/api/v1/fingerprint/enroll", json={"image": b64[i][0], "subject_id": subject})
+                assert r.status_code == 201, r.text
+                ids[subject] = r.json()["template_id"]
+            engine = {}
+            for _ in range(100):  # the sync writes within a few intervals
+                engine = c.get("/api/v1/status").json()["gallery"]["engine"]
+                if engine["state"] == "synced" and engine["unwritten"] == 0:
+                    break
+                time.sleep(0.1)
+            assert engine["state"] == "synced" and engine["unwritten"] == 0, engine
+            version = c.get("/api/v1/status").json()["model"]["version"]
+            for i, subject in enumerate(("alice", "bob", "carol")):
+                r = c.post("/api/v1/fingerprint/identify", json={"image": b64[i][1], "threshold": 0.0, "top_k": 3})
+                assert r.status_code == 200 and r.json()["candidates"][0]["subject_id"] == subject, r.text
+            assert c.delete("/api/v1/subjects/bob").status_code in (200, 204)
+            r = c.post("/api/v1/fingerprint/identify", json={"image": b64[1][1], "threshold": 0.0, "top_k": 3})
+            assert "bob" not in {x["subject_id"] for x in r.json()["candidates"]}
+            for _ in range(100):
+                engine = c.get("/api/v1/status").json()["gallery"]["engine"]
+                if engine["unerased"] == 0:
+                    break
+                time.sleep(0.1)
+            assert engine["unerased"] == 0 and engine["fallbacks"] == 0, engine
+    finally:
+        server.stop()
     left = MilvusCollection(uri, "", version, 0)  # the service's collection for its model version
     assert left.name == collection_name(version)
     assert left.present(list(ids.values())) == {ids["alice"], ids["carol"]}  # bob's search vector is gone
