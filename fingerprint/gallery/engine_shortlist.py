@@ -32,6 +32,10 @@ log = structlog.get_logger("fingerprint.gallery.engine")
 
 # beyond this many templates the engine lacks, identify scans in memory (catching up after a restart)
 MAX_UNWRITTEN = 20_000
+# Milvus searches rows still in growing segments ~30x slower (milvus-lite, 100,000 rows: 2.1 s against 61 ms
+# once flushed); it seals them itself in time, sooner after a bulk write, but a flush is costly (5 s there)
+SEAL_AFTER_ROWS = 10_000
+SEAL_AFTER_SECONDS = 600.0
 SWEEP_SECONDS = 3600.0
 _BATCH = 5000
 
@@ -147,6 +151,8 @@ class EngineSync(BackgroundTask):
         self._vectors_of = vectors_of
         self._stored = stored
         self._interval = interval
+        self._unsealed = 0  # rows written since the engine last sealed them
+        self._sealed_at = time.monotonic()
 
     @classmethod
     def of(cls, index: GalleryIndex, connect: Callable[[], VectorCollection], store: GalleryStore,
@@ -173,7 +179,7 @@ class EngineSync(BackgroundTask):
                         s.state = "catching_up"
                     await self.sweep()
                     last_sweep = time.monotonic()
-                await self.flush()
+                await self.write()
                 backoff = self._interval
             except EngineUnavailable as exc:
                 s.failed(exc)
@@ -207,9 +213,9 @@ class EngineSync(BackgroundTask):
             log.info("vector engine held erased templates; deleted", **{"fingerprint.engine.deleted": len(gone)})
         self._shortlist.synced = True
 
-    async def flush(self) -> None:
+    async def write(self) -> None:
         """Delete what left the index, then write what the engine lacks (deletes first: a row both
-        written and erased meanwhile is deleted again at the next flush, never left behind)."""
+        written and erased meanwhile is deleted again at the next pass, never left behind)."""
         s, collection = self._shortlist, await self.connect()
         while ids := s.take_unerased():
             await asyncio.to_thread(collection.delete, ids)
@@ -218,6 +224,10 @@ class EngineSync(BackgroundTask):
             present, vectors = self._vectors_of(ids)
             if present:
                 await asyncio.to_thread(collection.upsert, present, vectors)
+                self._unsealed += len(present)
             s.written(ids)  # those no longer indexed were erased meanwhile: `removed` queued their delete
+        if self._unsealed >= SEAL_AFTER_ROWS or (self._unsealed and time.monotonic() - self._sealed_at >= SEAL_AFTER_SECONDS):
+            await asyncio.to_thread(collection.seal)
+            self._unsealed, self._sealed_at = 0, time.monotonic()
         if s.synced:
             s.state = "catching_up" if s.counts()[0] > MAX_UNWRITTEN else "synced"

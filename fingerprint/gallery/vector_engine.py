@@ -31,6 +31,10 @@ class VectorCollection(Protocol):
         """Which of `ids` the collection holds."""
         ...
 
+    def seal(self) -> None:
+        """Make what was written searchable at full speed (Milvus: flush its growing segments)."""
+        ...
+
     def all_ids(self) -> Iterator[list[str]]:
         """Every id the collection holds, in pages."""
         ...
@@ -106,6 +110,9 @@ class MilvusCollection:
         for start in range(0, len(ids), _PAGE):
             found.update(str(r["id"]) for r in self._call("get", ids=ids[start : start + _PAGE], output_fields=["id"]))
         return found
+
+    def seal(self) -> None:
+        self._call("flush")
 
     def all_ids(self) -> Iterator[list[str]]:
         try:

@@ -87,7 +87,7 @@ class _NoStore:
 
 async def _write(sync: EngineSync) -> None:
     await sync.sweep()
-    await sync.flush()
+    await sync.write()
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:

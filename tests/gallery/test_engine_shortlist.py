@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
+from fingerprint.gallery import engine_shortlist
 from fingerprint.gallery.engine_shortlist import EngineShortlist, EngineSync
 from fingerprint.gallery.index import GalleryIndex, Hit
 from fingerprint.gallery.vector_engine import EngineUnavailable, MilvusCollection, VectorCollection, collection_name
@@ -56,13 +57,31 @@ def _pair(collection: VectorCollection, n: int, seed: int) -> tuple[GalleryIndex
     return memory, engine, sync, vectors
 
 
-async def test_the_engines_shortlist_gives_the_in_memory_answers(milvus: MilvusCollection) -> None:
-    memory, engine, sync, vectors = _pair(milvus, 400, seed=1)
+class _Sealing:
+    """The collection, counting how often it is sealed."""
+
+    def __init__(self, inner: MilvusCollection) -> None:
+        self.inner, self.seals = inner, 0
+
+    def seal(self) -> None:
+        self.seals += 1
+        self.inner.seal()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+async def test_the_engines_shortlist_gives_the_in_memory_answers(milvus: MilvusCollection,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_shortlist, "SEAL_AFTER_ROWS", 300)  # a bulk write is sealed (searched fast)
+    sealing = _Sealing(milvus)
+    memory, engine, sync, vectors = _pair(sealing, 400, seed=1)  # type: ignore[arg-type]
     assert engine.engine is not None and engine.engine.candidates(vectors[:1], 5) is None  # not compared yet: scan
     await sync.sweep()
     assert engine.engine.counts() == (400, 0)  # the engine lacked all of them: found in memory meanwhile
-    await sync.flush()
+    await sync.write()
     assert engine.engine.counts() == (0, 0) and len(milvus.present([f"s1-t{i}" for i in range(400)])) == 400
+    assert sealing.seals == 1
     probes = vectors[:20] + 0.3 * _unit(np.random.default_rng(9), 20)
     assert engine.engine.candidates(probes, 5) is not None  # the engine answers now
     for p in probes:
@@ -72,7 +91,7 @@ async def test_the_engines_shortlist_gives_the_in_memory_answers(milvus: MilvusC
 async def test_a_template_the_engine_lacks_is_found_and_an_erased_one_never(milvus: MilvusCollection) -> None:
     memory, engine, sync, vectors = _pair(milvus, 50, seed=2)
     await sync.sweep()
-    await sync.flush()
+    await sync.write()
     fresh = _unit(np.random.default_rng(3), 1)[0]
     for index in (memory, engine):
         index.add("s2-fresh", "s2-newcomer", None, fresh)
@@ -83,7 +102,7 @@ async def test_a_template_the_engine_lacks_is_found_and_an_erased_one_never(milv
     assert engine.engine.counts() == (1, 2)
     hits = engine.search(vectors[0], 50)
     assert "s2-subject0" not in {h.subject_id for h in hits} and _same(hits, memory.search(vectors[0], 50))
-    await sync.flush()
+    await sync.write()
     assert milvus.present(["s2-t0", "s2-t1", "s2-fresh"]) == {"s2-fresh"}  # the erasure reached the engine
     assert engine.engine.counts() == (0, 0)
 
@@ -101,7 +120,7 @@ async def test_the_sweep_deletes_what_no_store_holds_and_keeps_other_replicas_en
     await sync.sweep()
     assert milvus.present(["s4-erased-while-down", "s4-other-replicas"]) == {"s4-other-replicas"}
     assert engine.engine is not None and engine.engine.counts() == (9, 0)  # all but s4-t3, which it held already
-    await sync.flush()
+    await sync.write()
     assert len(milvus.present([f"s4-t{i}" for i in range(10)])) == 10
 
 
