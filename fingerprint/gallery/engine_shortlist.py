@@ -12,6 +12,7 @@ with the index, and deletes those no replica's store holds any more (erased whil
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -108,8 +109,8 @@ class EngineShortlist:
         self.state, self.last_error = "unavailable", str(exc)[:300]
 
     def _take(self, pending: dict[str, None], limit: int) -> list[str]:
-        with self._lock:
-            return list(pending)[:limit]
+        with self._lock:  # islice: catching up a million templates takes 200 batches, not 200 copies of all
+            return list(itertools.islice(pending, limit))
 
     def _done(self, pending: dict[str, None], ids: list[str]) -> None:
         with self._lock:
