@@ -11,9 +11,11 @@ from deploy_cdk8s.charts.builders import (
     http_probe,
     labels,
     meta,
+    namespace_peer,
     pod_security,
     port,
     resources,
+    restricted_namespace,
     skip,
     tmp_volume,
 )
@@ -69,8 +71,7 @@ class ApplicationChart(Chart):
         super().__init__(scope, "application", disable_resource_name_hashes=True)
         ns = APP_NAMESPACE
         selector = {"app.kubernetes.io/name": APP_NAME}
-        k8s.KubeNamespace(self, "namespace", metadata=k8s.ObjectMeta(
-            name=ns, labels={"kubernetes.io/metadata.name": ns, "pod-security.kubernetes.io/enforce": "restricted"}))
+        restricted_namespace(self, ns)
         k8s.KubeConfigMap(self, "config", metadata=meta("fingerprint-api-config", ns), data=app_settings(env))
         self._rbac(env, ns)
         self._deployment(env, ns, selector)
@@ -174,24 +175,21 @@ class ApplicationChart(Chart):
         ))
 
     def _network_policy(self, env: EnvConfig, ns: str, selector: dict[str, str]) -> None:
-        def from_ns(name: str) -> k8s.NetworkPolicyPeer:
-            return k8s.NetworkPolicyPeer(namespace_selector=k8s.LabelSelector(
-                match_labels={"kubernetes.io/metadata.name": name}))
-
         tcp = "TCP"
         k8s.KubeNetworkPolicy(self, "netpol", metadata=meta("fingerprint-api-netpol", ns), spec=k8s.NetworkPolicySpec(
             pod_selector=k8s.LabelSelector(match_labels=selector), policy_types=["Ingress", "Egress"],
             ingress=[k8s.NetworkPolicyIngressRule(
-                from_=[from_ns(env.ingress_namespace), from_ns(env.prometheus_namespace)],
+                from_=[namespace_peer(env.ingress_namespace), namespace_peer(env.prometheus_namespace)],
                 ports=[k8s.NetworkPolicyPort(port=port(API_PORT), protocol=tcp)]),
                      k8s.NetworkPolicyIngressRule(  # only Prometheus reaches the metrics listener
-                from_=[from_ns(env.prometheus_namespace)], ports=[k8s.NetworkPolicyPort(port=port(METRICS_PORT), protocol=tcp)])],
+                from_=[namespace_peer(env.prometheus_namespace)],
+                ports=[k8s.NetworkPolicyPort(port=port(METRICS_PORT), protocol=tcp)])],
             egress=[
-                k8s.NetworkPolicyEgressRule(to=[from_ns("kube-system")], ports=[
+                k8s.NetworkPolicyEgressRule(to=[namespace_peer("kube-system")], ports=[
                     k8s.NetworkPolicyPort(port=port(53), protocol="UDP"), k8s.NetworkPolicyPort(port=port(53), protocol=tcp)]),
-                k8s.NetworkPolicyEgressRule(to=[from_ns(env.database_namespace)], ports=[
+                k8s.NetworkPolicyEgressRule(to=[namespace_peer(env.database_namespace)], ports=[
                     k8s.NetworkPolicyPort(port=port(env.database_port), protocol=tcp)]),
-                *([k8s.NetworkPolicyEgressRule(to=[from_ns(MILVUS_NAMESPACE)], ports=[
+                *([k8s.NetworkPolicyEgressRule(to=[namespace_peer(MILVUS_NAMESPACE)], ports=[
                     k8s.NetworkPolicyPort(port=port(MILVUS_GRPC_PORT), protocol=tcp)])] if env.vector_engine == "milvus" else []),
                 k8s.NetworkPolicyEgressRule(to=[k8s.NetworkPolicyPeer(ip_block=k8s.IpBlock(cidr="0.0.0.0/0"))],
                                             ports=[k8s.NetworkPolicyPort(port=port(443), protocol=tcp)]),

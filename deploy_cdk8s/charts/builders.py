@@ -69,6 +69,17 @@ def skip(*checks: tuple[str, str]) -> dict[str, str]:
     return {f"checkov.io/skip{i}": f"{check}={reason}" for i, (check, reason) in enumerate(checks, start=1)}
 
 
+def restricted_namespace(scope: Construct, name: str) -> None:
+    """A namespace whose pods must meet the `restricted` Pod Security Standard."""
+    k8s.KubeNamespace(scope, "namespace", metadata=k8s.ObjectMeta(
+        name=name, labels={"kubernetes.io/metadata.name": name, "pod-security.kubernetes.io/enforce": "restricted"}))
+
+
+def namespace_peer(name: str) -> k8s.NetworkPolicyPeer:
+    """Every pod of the namespace `name`, as a NetworkPolicy peer."""
+    return k8s.NetworkPolicyPeer(namespace_selector=k8s.LabelSelector(match_labels={"kubernetes.io/metadata.name": name}))
+
+
 def namespace_policy(scope: Construct, namespace: str, ingress_from: list[str]) -> None:
     """Observability pods accept traffic only from the listed namespaces; egress stays open (scraping, shipping)."""
     k8s.KubeNetworkPolicy(scope, f"netpol-{namespace}", metadata=meta(f"{namespace}-ingress", namespace,
@@ -76,5 +87,4 @@ def namespace_policy(scope: Construct, namespace: str, ingress_from: list[str]) 
                           spec=k8s.NetworkPolicySpec(
         pod_selector=k8s.LabelSelector(match_labels={"app.kubernetes.io/part-of": "observability"}),
         policy_types=["Ingress"],
-        ingress=[k8s.NetworkPolicyIngressRule(from_=[k8s.NetworkPolicyPeer(namespace_selector=k8s.LabelSelector(
-            match_labels={"kubernetes.io/metadata.name": ns})) for ns in ingress_from])]))
+        ingress=[k8s.NetworkPolicyIngressRule(from_=[namespace_peer(ns) for ns in ingress_from])]))

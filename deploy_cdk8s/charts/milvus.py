@@ -13,7 +13,18 @@ from cdk8s import Chart
 from cdk8s_plus_33 import k8s
 from constructs import Construct
 
-from deploy_cdk8s.charts.builders import container_security, http_probe, labels, meta, port, resources, skip, tmp_volume
+from deploy_cdk8s.charts.builders import (
+    container_security,
+    http_probe,
+    labels,
+    meta,
+    namespace_peer,
+    port,
+    resources,
+    restricted_namespace,
+    skip,
+    tmp_volume,
+)
 from deploy_cdk8s.config import APP_NAMESPACE, MILVUS_GRPC_PORT, MILVUS_HTTP_PORT, MILVUS_NAMESPACE, EnvConfig
 
 NAME = "milvus"
@@ -26,9 +37,8 @@ class MilvusChart(Chart):
         super().__init__(scope, "milvus", disable_resource_name_hashes=True)
         ns = MILVUS_NAMESPACE
         selector = {"app.kubernetes.io/name": NAME}
-        k8s.KubeNamespace(self, "namespace", metadata=k8s.ObjectMeta(
-            name=ns, labels={"kubernetes.io/metadata.name": ns, "pod-security.kubernetes.io/enforce": "restricted"}))
-        k8s.KubeConfigMap(self, "config", metadata=meta("milvus-config", ns, part_of="fingerprint-api"),
+        restricted_namespace(self, ns)
+        k8s.KubeConfigMap(self, "config", metadata=meta("milvus-config", ns),
                           data={"embedEtcd.yaml": ETCD_CONFIG.read_text()})
         k8s.KubeService(self, "service", metadata=meta(NAME, ns), spec=k8s.ServiceSpec(
             type="ClusterIP", selector=selector,
@@ -38,9 +48,9 @@ class MilvusChart(Chart):
         k8s.KubeNetworkPolicy(self, "netpol", metadata=meta("milvus-netpol", ns), spec=k8s.NetworkPolicySpec(
             pod_selector=k8s.LabelSelector(match_labels=selector), policy_types=["Ingress"],
             ingress=[
-                k8s.NetworkPolicyIngressRule(from_=[_namespace(APP_NAMESPACE)],
+                k8s.NetworkPolicyIngressRule(from_=[namespace_peer(APP_NAMESPACE)],
                                              ports=[k8s.NetworkPolicyPort(port=port(MILVUS_GRPC_PORT), protocol="TCP")]),
-                k8s.NetworkPolicyIngressRule(from_=[_namespace(env.prometheus_namespace)],
+                k8s.NetworkPolicyIngressRule(from_=[namespace_peer(env.prometheus_namespace)],
                                              ports=[k8s.NetworkPolicyPort(port=port(MILVUS_HTTP_PORT), protocol="TCP")]),
             ]))
 
@@ -90,6 +100,3 @@ class MilvusChart(Chart):
                         "storage": k8s.Quantity.from_string(env.milvus_storage)})))],
         ))
 
-
-def _namespace(name: str) -> k8s.NetworkPolicyPeer:
-    return k8s.NetworkPolicyPeer(namespace_selector=k8s.LabelSelector(match_labels={"kubernetes.io/metadata.name": name}))

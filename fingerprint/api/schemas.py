@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from fingerprint.gallery.engine_shortlist import EngineStatus
 from fingerprint.gallery.health import StoreState
 from fingerprint.gallery.identifiers import SUBJECT_ID_PATTERN
 from fingerprint.gallery.impostors import ThresholdEstimate
@@ -173,6 +174,10 @@ class EngineInfo(msgspec.Struct):
     unerased: int  # erased templates whose delete has not reached the engine yet
     fallbacks: int  # searches scanned in memory because the engine failed to answer
     last_error: str
+
+    @classmethod
+    def of(cls, e: EngineStatus) -> EngineInfo:
+        return cls(e.name, e.state, e.unwritten, e.unerased, e.fallbacks, e.last_error)
 
 
 class GalleryInfo(msgspec.Struct):

@@ -70,7 +70,5 @@ class SystemController(Controller):
             gallery=GalleryInfo(size=s.gallery_size, stale_templates=s.stale_templates,
                                 bytes_per_template=s.bytes_per_template, refused_templates=s.refused_templates,
                                 templates_by_version=by_version,
-                                engine=None if s.engine is None else EngineInfo(
-                                    s.engine.engine, s.engine.state, s.engine.unwritten, s.engine.unerased,
-                                    s.engine.fallbacks, s.engine.last_error)),
+                                engine=None if s.engine is None else EngineInfo.of(s.engine)),
         )

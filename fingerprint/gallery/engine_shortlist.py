@@ -45,7 +45,7 @@ EngineState = Literal["connecting", "catching_up", "synced", "unavailable"]
 
 @dataclass(frozen=True)
 class EngineStatus:
-    engine: str
+    name: str
     state: EngineState
     unwritten: int  # templates identify finds in memory because the engine lacks them yet
     unerased: int  # templates erased here whose delete has not reached the engine yet
@@ -92,15 +92,22 @@ class EngineShortlist:
         if collection is None or not self.synced or len(self._unwritten) > MAX_UNWRITTEN:
             return None
         try:
-            return collection.search(probes, limit)
+            found = collection.search(probes, limit)
         except EngineUnavailable as exc:
             self.fallbacks += 1
             self.failed(exc)
             return None
+        self.answered()
+        return found
 
     def status(self) -> EngineStatus:
         unwritten, unerased = self.counts()
         return EngineStatus(self.name, self.state, unwritten, unerased, self.fallbacks, self.last_error)
+
+    def answered(self) -> None:
+        """The engine just answered a call: reachable again, and as current as its lag says."""
+        if self.synced:
+            self.state = "catching_up" if len(self._unwritten) > MAX_UNWRITTEN else "synced"
 
     def failed(self, exc: Exception) -> None:
         if self.state != "unavailable":
@@ -213,22 +220,26 @@ class EngineSync(BackgroundTask):
         if gone:
             log.info("vector engine held erased templates; deleted", **{"fingerprint.engine.deleted": len(gone)})
         self._shortlist.synced = True
+        self._shortlist.answered()
 
     async def write(self) -> None:
         """Delete what left the index, then write what the engine lacks (deletes first: a row both
         written and erased meanwhile is deleted again at the next pass, never left behind)."""
         s, collection = self._shortlist, await self.connect()
+        called = False  # a pass with nothing to write proves nothing about the engine: its state stays
         while ids := s.take_unerased():
             await asyncio.to_thread(collection.delete, ids)
             s.erased(ids)
+            called = True
         while ids := s.take_unwritten():
             present, vectors = self._vectors_of(ids)
             if present:
                 await asyncio.to_thread(collection.upsert, present, vectors)
                 self._unsealed += len(present)
+                called = True
             s.written(ids)  # those no longer indexed were erased meanwhile: `removed` queued their delete
         if self._unsealed >= SEAL_AFTER_ROWS or (self._unsealed and time.monotonic() - self._sealed_at >= SEAL_AFTER_SECONDS):
             await asyncio.to_thread(collection.seal)
             self._unsealed, self._sealed_at = 0, time.monotonic()
-        if s.synced:
-            s.state = "catching_up" if s.counts()[0] > MAX_UNWRITTEN else "synced"
+        if called:
+            s.answered()

@@ -32,10 +32,9 @@ from lab.benchmarks.load import pct
 from lab.benchmarks.search import build_index, unit
 
 
-def _engine_index(memory: GalleryIndex) -> GalleryIndex:
-    """The same rows as `memory`, sharing its arrays, with an engine first stage."""
-    index = build_index(np.zeros((0, memory.dim), dtype=np.float32))
-    index.__dict__.update({k: v for k, v in memory.__dict__.items() if k not in ("engine", "_lock")})
+def _engine_index(vectors: np.ndarray) -> GalleryIndex:
+    """The gallery's rows in an index whose first stage is the engine."""
+    index = build_index(vectors)
     index.engine = EngineShortlist("milvus")
     return index
 
@@ -63,7 +62,7 @@ def run_size(n: int, dim: int, probes: int, uri: str, k: int, seed: int) -> dict
     rng = np.random.default_rng(seed)
     vectors = unit(n, dim, rng)
     memory = build_index(vectors)
-    engine = _engine_index(memory)
+    engine = _engine_index(vectors)
     assert engine.engine is not None
     collection = MilvusCollection(uri, "", f"bench-{n}-{seed}", dim)
     sync = EngineSync.of(engine, lambda: collection, _NoStore(), 1.0)  # type: ignore[arg-type]

@@ -124,9 +124,16 @@ async def test_the_sweep_deletes_what_no_store_holds_and_keeps_other_replicas_en
     assert len(milvus.present([f"s4-t{i}" for i in range(10)])) == 10
 
 
-class _Down:
+class _Flaky:
+    """An engine that refuses every call until it is back `up` (then it knows every template)."""
+
+    def __init__(self, ids: list[str]) -> None:
+        self.ids, self.up = ids, False
+
     def search(self, vectors: np.ndarray, limit: int) -> list[list[str]]:
-        raise EngineUnavailable("connection refused")
+        if not self.up:
+            raise EngineUnavailable("connection refused")
+        return [self.ids[:limit] for _ in vectors]
 
 
 async def test_identify_scans_in_memory_while_the_engine_is_down() -> None:
@@ -137,11 +144,22 @@ async def test_identify_scans_in_memory_while_the_engine_is_down() -> None:
         memory.add(f"t{i}", f"s{i}", None, v)
         engine.add(f"t{i}", f"s{i}", None, v)
     assert engine.engine is not None
-    engine.engine.collection, engine.engine.synced = _Down(), True  # type: ignore[assignment]
+    flaky = _Flaky([f"t{i}" for i in range(30)])
+    engine.engine.collection, engine.engine.synced = flaky, True  # type: ignore[assignment]
     engine.engine.written([f"t{i}" for i in range(30)])
     assert _same(engine.search(vectors[3], 5), memory.search(vectors[3], 5))
     status = engine.engine.status()
     assert (status.state, status.fallbacks) == ("unavailable", 1) and "refused" in status.last_error
+
+    async def stored(template_id: str) -> bool:
+        return True
+
+    sync = EngineSync(engine.engine, lambda: flaky, engine.template_ids, engine.vectors_of, stored, 1.0)  # type: ignore[arg-type]
+    await sync.write()  # nothing to write: no call reached the engine, so it is not reported back
+    assert engine.engine.status().state == "unavailable"
+    flaky.up = True
+    assert _same(engine.search(vectors[3], 5), memory.search(vectors[3], 5))
+    assert (engine.engine.status().state, engine.engine.status().fallbacks) == ("synced", 1)  # answered: back
 
 
 async def test_sync_retries_an_engine_that_cannot_be_reached() -> None:
