@@ -4,7 +4,7 @@ A threshold measured on other sensors is wrong on a new one (model 4.0.0's card 
 training sensors, rejected 10-40 % of genuine attempts on sensors it had not seen while accepting no
 impostor). Every gallery already holds the impostor distribution of its own sensor and population:
 templates of different subjects. `ImpostorEstimator` scores enrolled templates against templates of
-other subjects, exactly as verify scores a probe (the one scorer, through the index), keeps a bounded
+other subjects, exactly as verify scores a probe (the one scorer, gallery/impostor_pairs.py), keeps a bounded
 uniform sample of those scores, and `DecisionThreshold` decides with the score that the target share of
 them (TARGET_FMR, default 0.1 %) reaches. No labels are needed; enrolment keeps it current.
 
@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Literal
 import structlog
 
 from fingerprint.gallery.background import BUSY_SHARE, PacedTask
+from fingerprint.gallery.impostor_pairs import ImpostorPairs
 
 if TYPE_CHECKING:
     from fingerprint.gallery.index import GalleryIndex, Hit
@@ -197,9 +198,11 @@ class ImpostorEstimator(PacedTask):
     name = "impostor-estimator"
 
     def __init__(self, index: GalleryIndex, sample: ImpostorSample, interval: float = 1.0, seed: int = 0,
-                 busy_share: float = BUSY_SHARE, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 busy_share: float = BUSY_SHARE, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 pairs: ImpostorPairs | None = None) -> None:
         super().__init__(busy_share, sleep)
         self._index = index
+        self._pairs = pairs or ImpostorPairs(index)
         self._sample = sample
         self._interval = interval
         self._rng = random.Random(seed)
@@ -235,11 +238,11 @@ class ImpostorEstimator(PacedTask):
 
     def _score(self, taken: list[str]) -> None:
         """One template against partners already scored (all of them while the gallery is small)."""
-        self._sample.add(self._index.score_against(taken[0], self._partners()))
+        self._sample.add(self._pairs.score_against(taken[0], self._partners()))
         self._keep(taken)
 
     def _score_block(self, taken: list[str]) -> None:
-        self._sample.add(self._index.score_among(taken))
+        self._sample.add(self._pairs.score_among(taken))
         self._keep(taken)
 
     def _keep(self, taken: list[str]) -> None:

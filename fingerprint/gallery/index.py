@@ -22,7 +22,6 @@ from fingerprint.gallery.scan import RESCORE_MARGIN, best_among, best_rows
 from fingerprint.gallery.store import Template
 from fingerprint.model.comparator import Comparator, MinutiaeProbe
 from fingerprint.model.dense import GridMatcher
-from fingerprint.model.embedder import Embedding
 from fingerprint.model.minutiae import MinutiaeTemplate
 from fingerprint.model.minutiae.sketch import Sketch
 
@@ -35,6 +34,17 @@ class Hit:
     subject_id: str
     finger: str | None
     score: float  # cosine (or dense grid) similarity mapped to [0, 1]
+
+
+@dataclass(frozen=True)
+class StoredRows:
+    """Some of the index's rows, copied (gallery/impostor_pairs.py scores them outside the lock)."""
+
+    template_ids: list[str]
+    subjects: list[str]
+    vectors: torch.Tensor  # (n, D) float32
+    grids: torch.Tensor | None  # (n, C, H, W) int8
+    minutiae: list[bytes | None]  # as stored
 
 
 class GalleryIndex:
@@ -146,49 +156,13 @@ class GalleryIndex:
             added, self._added = self._added, []
             return added
 
-    def score_against(self, template_id: str, others: list[str]) -> list[float]:
-        """One stored template scored, as verify would score it as a probe (its enrolled view only), against
-        each of `others` that is still stored and belongs to another subject: the gallery's own impostor
-        scores (gallery/impostors.py)."""
-        c = self.comparator
-        with self._lock:
-            row = self._row_of.get(template_id)
-            if row is None:
-                return []
-            subject = self._subjects[row]
-            rows = [r for r in (self._row_of.get(o) for o in others) if r is not None and self._subjects[r] != subject]
-            if not rows:
-                return []
-            cos = c.view_cosines_torch(self._matrix[rows].float(), self._matrix[row].float()[None])
-            probe_grid = None if self._grids is None else self._grids[row][None].clone()
-            grids = None if self._grids is None else self._grids[rows]
-            probe_minutiae, stored = self._minutiae.stored[row], [self._minutiae.stored[r] for r in rows]
-        if probe_grid is not None and grids is not None:
-            cos = c.grid_cosines(probe_grid, grids, cos[None])[0]
-        scores = cos.tolist()
-        if c.fuses_minutiae and probe_minutiae is not None:
-            scores = c.fused(scores, c.probe(MinutiaeTemplate.from_bytes(probe_minutiae)), decoded(stored))
-        return [c.to_score(s) for s in scores]
-
-    def score_among(self, template_ids: list[str]) -> list[float]:
-        """Every pair of these templates still stored that belong to different subjects, scored once as
-        `score_against` scores it (the earlier one as the probe): n templates give n(n-1)/2 impostor
-        scores for n cylinder builds, where `score_against` builds one a score."""
-        c = self.comparator
+    def rows_of(self, template_ids: list[str]) -> StoredRows:
+        """Copies of those of `template_ids` still stored, in their order, taken together under the lock."""
         with self._lock:
             rows = [r for r in (self._row_of.get(t) for t in template_ids) if r is not None]
-            subjects = [self._subjects[r] for r in rows]
-            vectors = self._matrix[rows].float().numpy()
-            grids = None if self._grids is None else self._grids[rows].numpy()
-            stored = [self._minutiae.stored[r] for r in rows]
-        minutiae = decoded(stored)  # parsed outside the lock, as every other reader does
-        lacking = [m is None or (c.leader_weight > 0 and m.leader_template() is None) for m in minutiae]
-        if c.fuses_minutiae and (grids is None or any(lacking)):  # all_pairs would not fuse: pair by pair
-            return [s for k, t in enumerate(template_ids) for s in self.score_against(t, template_ids[k + 1 :])]
-        per_row = [None] * len(rows) if grids is None else list(grids)
-        cos = c.all_pairs([Embedding(v[None], g, m) for v, g, m in zip(vectors, per_row, minutiae, strict=True)])
-        return [c.to_score(float(cos[i, j])) for i in range(len(rows)) for j in range(i + 1, len(rows))
-                if subjects[i] != subjects[j]]
+            return StoredRows([self._template_ids[r] for r in rows], [self._subjects[r] for r in rows],
+                              self._matrix[rows].float(), None if self._grids is None else self._grids[rows],
+                              [self._minutiae.stored[r] for r in rows])
 
     def has_subject(self, subject_id: str) -> bool:
         return subject_id in self._rows_of_subject

@@ -7,7 +7,9 @@ probes/s when 64 probes are batched, bytes per template in the index, recall@1 a
 exact float32 (probes are noisy copies of gallery vectors, as a real mate would be, plus random probes),
 the numpy reference time and the ratio. Then identify's whole search as served (shortlists, descriptor grids,
 minutiae sketches and full comparisons, one thread) at each of --identify-sizes, and the cost of one minutiae
-comparison. Start-up load time from each store is measured at --load-size.
+comparison; beside it, the rest of an identify's work stage by stage on one thread (the probe's preparation
+with the fast network, its forward pass and cylinders, the search without its minutiae stage, and LEADER on
+the probe, which an unclear answer adds). Start-up load time from each store is measured at --load-size.
 """
 
 from __future__ import annotations
@@ -122,10 +124,21 @@ def bench_identify(n: int, rng: np.random.Generator, repeats: int = 30) -> dict[
     while idx.warm_sketches(5000):
         pass
     warm = time.perf_counter() - t0
-    probe = embedder.embed([embedder.preprocess(encode_png(impressions[0]), None, probe=True)])[0]
+    png = encode_png(impressions[0])
+    prepared = embedder.preprocess(png, None, probe=True)
+    probe = embedder.embed([prepared])[0]
     minutiae = None if probe.minutiae is None or not fuses else idx.comparator.probe(probe.minutiae)
     top = idx.search_views(probe.views, 5, probe.dense, minutiae)  # warm
     full = timed(lambda: idx.search_views(probe.views, 5, probe.dense, minutiae), repeats)
+    # the rest of an identify's work, each stage on one thread as served: where the CPU goes
+    stages = {"probe_preprocess": timed(lambda: embedder.preprocess(png, None, probe=True), repeats),
+              "probe_forward_pass": timed(lambda: embedder.embed([prepared]), repeats),
+              "search_before_minutiae": timed(lambda: idx.search_views(probe.views, 5, probe.dense, None), repeats)}
+    if minutiae is not None and probe.minutiae is not None:
+        found, source = probe.minutiae, prepared.leader_source
+        stages["probe_cylinders"] = timed(lambda: idx.comparator.probe(found), repeats)
+        if source is not None:  # what an unclear answer adds: LEADER on the probe, then searched again
+            stages["leader_on_probe"] = timed(lambda: embedder.refine(found, source), max(3, repeats // 10))
     torch.set_num_threads(threads)
     return {
         "templates": n + 1,
@@ -134,6 +147,7 @@ def bench_identify(n: int, rng: np.random.Generator, repeats: int = 30) -> dict[
         "mate_ranked_first": bool(top) and top[0].template_id == "mate",
         "bytes_per_template": idx.bytes_per_template,
         "sketches_built_s": round(warm, 1),
+        "stages_ms_p50": {k: round(float(np.percentile(v, 50)) * 1000, 2) for k, v in stages.items()},
     }
 
 

@@ -26,7 +26,8 @@ from fingerprint.model.comparator import Comparator
 from fingerprint.model.embedder import TorchEmbedder
 from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.weights import DEFAULT_WEIGHTS
-from lab.benchmarks.gallery_growth import build, load_sets, measure_set
+from lab.benchmarks.gallery_growth import measure_set
+from lab.benchmarks.growth_gallery import build, load_sets
 
 # (minutiae shortlist, enrolment minimum, hand-made minutiae shortlist, grid shortlist)
 Combination = tuple[int, int, int, int]

@@ -28,7 +28,7 @@ from fingerprint.model.comparator import Comparator
 from fingerprint.model.embedder import Embedding, TorchEmbedder
 from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.weights import DEFAULT_WEIGHTS
-from lab.benchmarks.gallery_growth import enrolled_prints, load_sets, subject_of
+from lab.benchmarks.growth_gallery import enrolled_prints, load_sets, subject_of
 
 
 def outscoring_shares(probe: Embedding, mates: list[int], templates: list[Embedding], impostors: np.ndarray,

@@ -24,7 +24,7 @@ from fingerprint.model.comparator import Comparator
 from fingerprint.model.embedder import Embedding
 from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.weights import DEFAULT_WEIGHTS, meta_path
-from lab.benchmarks.gallery_growth import synthetic_fingers
+from lab.benchmarks.growth_gallery import synthetic_fingers
 from lab.evaluation.prepared_cache import embedder_for
 
 FIRST_SEED = 9_000_000  # beyond the training bank's seeds and the growth benchmark's distractors (8,000,000)

@@ -27,7 +27,8 @@ from fingerprint.model.embedder import TorchEmbedder
 from fingerprint.model.minutiae.match import one_blas_thread
 from fingerprint.model.weights import DEFAULT_WEIGHTS, meta_path
 from fingerprint.settings import Settings
-from lab.benchmarks.gallery_growth import Attempt, build, load_sets, verify_attempts
+from lab.benchmarks.gallery_growth import Attempt, verify_attempts
+from lab.benchmarks.growth_gallery import build, load_sets
 
 
 def rates(attempts: list[Attempt], threshold: float) -> dict[str, float]:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from fingerprint.gallery import impostors
+from fingerprint.gallery.impostor_pairs import ImpostorPairs
 from fingerprint.gallery.impostors import (
     DecisionThreshold,
     ImpostorEstimator,
@@ -22,8 +23,7 @@ from fingerprint.gallery.impostors import (
 )
 from fingerprint.gallery.index import GalleryIndex, Hit
 from fingerprint.model.comparator import Comparator
-from fingerprint.model.dense import GridMatcher
-from fingerprint.model.minutiae import MinutiaeMatcher, MinutiaeTemplate
+from tests.gallery.test_impostor_pairs import fusing_index
 
 
 def test_the_threshold_is_the_score_the_target_share_of_impostors_reaches() -> None:
@@ -115,45 +115,19 @@ async def test_the_estimator_scores_other_subjects_only_and_follows_enrolment() 
     assert len(sample.scores) == 435 - 30 + 30
 
 
-def _fusing_index(n: int, seed: int) -> GalleryIndex:
-    """n templates of n // 2 subjects with grids and both minutiae sets, compared as model 5 compares them."""
-    rng = np.random.default_rng(seed)
-    index = GalleryIndex(16, Comparator(GridMatcher(rotations=(-10.0, 10.0), fusion_weight=0.25),
-                                        MinutiaeMatcher(direction_offsets=(-6, 6)), minutiae_weight=2.0, leader_weight=3.0))
-    for k in range(n):
-        v = rng.normal(size=16).astype(np.float32)
-        points = np.c_[rng.uniform(60, 260, (40, 2)), rng.uniform(0, 2 * np.pi, 40)].astype(np.float32)
-        minutiae = MinutiaeTemplate(points, np.ones((20, 20), bool), points[rng.permutation(40)[:30]])
-        index.add(f"t{k}", f"s{k // 2}", None, v / np.linalg.norm(v), rng.integers(-60, 61, (8, 10, 10)).astype(np.int8),
-                  minutiae)
-    return index
-
-
-def test_a_block_scores_each_pair_as_one_template_against_the_other() -> None:
-    index = _fusing_index(7, 3)
-    ids = [f"t{k}" for k in range(7)] + ["never-stored"]
-    expected = [s for k, t in enumerate(ids) for s in index.score_against(t, ids[k + 1 :])]
-    assert len(expected) == 7 * 6 // 2 - 3  # the three pairs of one subject are not impostors
-    assert index.score_among(ids) == pytest.approx(expected, abs=1e-6)
-    index.add("bare", "s-bare", None, np.ones(16, np.float32) / 4, np.zeros((8, 10, 10), np.int8))
-    with_bare = [*ids[:3], "bare"]  # a template without minutiae: each pair as score_against scores it
-    assert index.score_among(with_bare) == pytest.approx(
-        [s for k, t in enumerate(with_bare) for s in index.score_against(t, with_bare[k + 1 :])], abs=1e-6)
-
-
 async def test_a_large_backlog_is_scored_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(impostors, "SMALL_GALLERY", 4)
     monkeypatch.setattr(impostors, "PARTNERS", 3)
     monkeypatch.setattr(impostors, "BLOCK", 4)
-    index = _fusing_index(14, 4)
+    index = fusing_index(14, 4)
     blocks: list[list[str]] = []
-    among = index.score_among
+    among = ImpostorPairs.score_among
 
-    def recorded(template_ids: list[str]) -> list[float]:
+    def recorded(pairs: ImpostorPairs, template_ids: list[str]) -> list[float]:
         blocks.append(template_ids)
-        return among(template_ids)
+        return among(pairs, template_ids)
 
-    index.score_among = recorded  # type: ignore[method-assign]
+    monkeypatch.setattr(ImpostorPairs, "score_among", recorded)
     sample = ImpostorSample(capacity=1_000)
     estimator = ImpostorEstimator(index, sample, busy_share=1.0)
     await estimator.catch_up()
@@ -163,8 +137,7 @@ async def test_a_large_backlog_is_scored_in_blocks(monkeypatch: pytest.MonkeyPat
     assert len(scored) == 8 and len(estimator._scored) == 14
     assert 6 + 2 * 6 + 2 * 3 - 7 <= len(sample.scores) <= 6 + 2 * 6 + 2 * 3  # less the pairs of one subject
     blocks.clear()
-    large = _fusing_index(14, 5)
-    large.score_among = recorded  # type: ignore[method-assign]
+    large = fusing_index(14, 5)
     estimator = ImpostorEstimator(large, ImpostorSample(capacity=15), busy_share=1.0)
     await estimator.catch_up()  # 2 x 15 / 3 = 10 templates fill the sample: 14 need no pass of every pair
     assert [len(b) for b in blocks] == [4, 4] and len(estimator._scored) == 10
@@ -180,22 +153,23 @@ async def test_the_estimator_yields_the_cpu_in_proportion_to_its_work() -> None:
     for n in range(6):
         v = rng.normal(size=8).astype(np.float32)
         index.add(f"t{n}", f"s{n}", None, v / np.linalg.norm(v))
-    real = index.score_against
+    pairs = ImpostorPairs(index)
+    real = pairs.score_against
 
     def slow(template_id: str, partners: list[str]) -> list[float]:
         time.sleep(0.02)  # at least 20 ms of work per template
         return real(template_id, partners)
 
-    index.score_against = slow  # type: ignore[method-assign]
+    pairs.score_against = slow  # type: ignore[method-assign]
     pauses: list[float] = []
 
     async def record(seconds: float) -> None:
         pauses.append(seconds)
 
-    await ImpostorEstimator(index, ImpostorSample(), busy_share=0.2, sleep=record).catch_up()
+    await ImpostorEstimator(index, ImpostorSample(), busy_share=0.2, sleep=record, pairs=pairs).catch_up()
     assert len(pauses) == 6 and all(p >= 0.02 * 4 for p in pauses)  # 20 % busy: 4x the work spent waiting
     pauses.clear()
-    await ImpostorEstimator(index, ImpostorSample(), busy_share=1.0, sleep=record).catch_up()
+    await ImpostorEstimator(index, ImpostorSample(), busy_share=1.0, sleep=record, pairs=pairs).catch_up()
     assert pauses == []  # a benchmark with nothing else to serve runs flat out
     with pytest.raises(ValueError):
         ImpostorEstimator(index, ImpostorSample(), busy_share=0)

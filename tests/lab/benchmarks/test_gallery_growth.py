@@ -12,7 +12,8 @@ from fingerprint.gallery.impostors import ImpostorSample
 from fingerprint.gallery.index import GalleryIndex
 from fingerprint.model.embedder import Embedding
 from fingerprint.model.weights import DEFAULT_WEIGHTS, read_meta
-from lab.benchmarks.gallery_growth import Gallery, Print, build, measure, measure_set, subject_of
+from lab.benchmarks.gallery_growth import measure, measure_set
+from lab.benchmarks.growth_gallery import Gallery, Print, build, subject_of
 
 
 def _unit(v: list[float]) -> np.ndarray:

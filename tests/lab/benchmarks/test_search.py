@@ -13,6 +13,9 @@ def test_search_benchmark_runs_every_part() -> None:
     (identify,) = report["identify"]  # type: ignore[misc]
     assert identify["templates"] == 151 and identify["mate_ranked_first"] is True
     assert identify["identify_search_ms_p50"] > 0 and identify["bytes_per_template"] > 6400  # grid and minutiae
+    assert set(identify["stages_ms_p50"]) == {"probe_preprocess", "probe_forward_pass", "search_before_minutiae",
+                                              "probe_cylinders", "leader_on_probe"}
+    assert all(ms > 0 for ms in identify["stages_ms_p50"].values())
     comparison = report["minutiae_comparison"]
     assert comparison["minutiae"] == 35 and comparison["build_ms_p50"] > 0 and comparison["compare_ms_p50"] > 0  # type: ignore[index]
     assert report["store_load"]["sqlite"]["templates"] == 40  # type: ignore[index]

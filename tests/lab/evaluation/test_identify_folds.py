@@ -7,7 +7,7 @@ import numpy as np
 
 from fingerprint.model.embedder import Embedding
 from fingerprint.model.minutiae import MinutiaeTemplate
-from lab.benchmarks.gallery_growth import Print, enrolled_prints
+from lab.benchmarks.growth_gallery import Print, enrolled_prints
 from lab.evaluation.identify_folds import choose
 
 
