@@ -187,20 +187,23 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     ap.add_argument("--settle", type=float, default=0,
                     help="seconds to wait once ready: the minutiae sketches are built in the background meanwhile "
                          "(10,000 templates: ~100 s); before that identify builds the ones it needs")
+    ap.add_argument("--env", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="settings of the served processes (e.g. FAST_ACCEPT=0), as their environment")
     args = ap.parse_args(argv)
+    env = dict(kv.split("=", 1) for kv in args.env)
 
     meta = read_meta(args.weights)
     impressions = synthetic_impressions([424242], 2, seed=3)[0]
     probe, mate = encode_png(impressions[0]), encode_png(impressions[1])
     body = {"image": base64.b64encode(probe).decode(), "top_k": 5}
-    results: dict[str, object] = {"model": meta.version, "gallery": args.gallery}
+    results: dict[str, object] = {"model": meta.version, "gallery": args.gallery, "settings": env}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         seed_gallery(data, args.gallery, meta.embedding_dim, meta.version, meta.grid_shape(), meta.minutiae_weight > 0,
                      meta.leader_weight > 0)
         for label, batch in (("batched", "16"), ("batch1", "1")):
-            server = Spawned(data, args.port, MAX_BATCH_SIZE=batch, MAX_POOL_SIZE=str(args.capacity),
-                             WEIGHTS_PATH=str(args.weights))
+            server = Spawned(data, args.port, **{"MAX_BATCH_SIZE": batch, "MAX_POOL_SIZE": str(args.capacity),
+                                                 "WEIGHTS_PATH": str(args.weights), **env})
             try:
                 ready = server.wait_ready()
                 time.sleep(args.settle)
@@ -232,7 +235,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             variants: list[tuple[str, dict[str, str]]] = [("overload_soak", {})] + (
                 [("overload_soak_niceness0", {"COMPUTE_NICENESS": "0"})] if args.compare_niceness else [])
             for label, extra in variants:
-                server = Spawned(data, args.port, MAX_POOL_SIZE=str(args.capacity), WEIGHTS_PATH=str(args.weights), **extra)
+                server = Spawned(data, args.port, **{"MAX_POOL_SIZE": str(args.capacity), "WEIGHTS_PATH": str(args.weights),
+                                                     **env, **extra})
                 try:
                     server.wait_ready()
                     asyncio.run(sequential(server.url, body, 5))  # warm

@@ -22,3 +22,13 @@ def test_load_benchmark_runs_every_phase() -> None:
     soak = report["overload_soak"]
     assert not soak["transport_errors"] and soak["codes"].get(200, 0) > 0  # type: ignore[index]
     assert soak["server_200"]["count"] > 0  # the server's own request histogram was read  # type: ignore[index]
+
+
+def test_the_served_settings_come_from_env() -> None:
+    """--env reaches the served processes: with the threshold at 0, identify names a candidate though no mate
+    is enrolled (at the served default it names none among random templates)."""
+    report = main(["--gallery", "20", "--seconds", "0.5", "--clients", "1", "--sequential", "2", "--capacity", "2",
+                   "--enrolls", "0", "--port", str(free_port()), "--env", "MATCH_THRESHOLD=0.0"])
+    assert report["settings"] == {"MATCH_THRESHOLD": "0.0"}
+    (named,) = report["identify_answer"]  # type: ignore[misc]
+    assert not str(named["subject_id"]).startswith("mate")
