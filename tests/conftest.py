@@ -106,6 +106,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_port_pair() -> int:
+    """A free port whose next one is free too: a benchmark's server listens on PORT and METRICS_PORT = PORT + 1."""
+    import socket
+
+    while True:
+        with socket.socket() as a, socket.socket() as b:
+            a.bind(("127.0.0.1", 0))
+            port = int(a.getsockname()[1])
+            try:
+                b.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+
+
 @pytest.fixture
 def live_server(tmp_path: Path) -> Callable[..., object]:
     """`async with live_server(**settings) as (client, app):` uvicorn on a free loopback port, in this loop.

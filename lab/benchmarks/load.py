@@ -80,8 +80,9 @@ class Spawned:
         environ = {**os.environ, "DATA_DIR": str(data_dir), "PORT": str(port), "LOG_LEVEL": "WARNING",
                    "RATE_LIMIT_PER_SECOND": "0", "METRICS_PORT": str(port + 1), **env}
         self.started = time.perf_counter()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop(); a file, not a pipe, which could fill and block
         self.proc = subprocess.Popen([sys.executable, "-m", "fingerprint.cli", "serve"], env=environ,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL, stderr=self._log)
 
     def wait_ready(self) -> float:
         while True:
@@ -91,12 +92,15 @@ class Spawned:
             except httpx.TransportError:
                 pass
             if self.proc.poll() is not None:
-                raise RuntimeError("server exited during start-up")
+                self._log.seek(0)
+                said = self._log.read().decode(errors="replace").strip().splitlines()[-3:]
+                raise RuntimeError(f"server exited during start-up: {' | '.join(said)}")
             time.sleep(0.05)
 
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(60)
+        self._log.close()
 
 
 def refined_count(metrics_url: str) -> float:

@@ -138,7 +138,7 @@ async def test_a_stalled_quality_score_ends_enrolment_at_the_deadline(app_client
         release.wait(60)
         return 50
 
-    monkeypatch.setattr("fingerprint.service.nfiq2_score", stalled)
+    monkeypatch.setattr("fingerprint.enrolment.nfiq2_score", stalled)
     factory = slow()
     async with app_client(embedder_factory=factory, request_timeout=8.0) as c:
         try:
