@@ -27,10 +27,6 @@ class VectorCollection(Protocol):
 
     def delete(self, ids: list[str]) -> None: ...
 
-    def present(self, ids: list[str]) -> set[str]:
-        """Which of `ids` the collection holds."""
-        ...
-
     def seal(self) -> None:
         """Make what was written searchable at full speed (Milvus: flush its growing segments)."""
         ...
@@ -104,12 +100,6 @@ class MilvusCollection:
     def delete(self, ids: list[str]) -> None:
         for start in range(0, len(ids), _PAGE):
             self._call("delete", ids=ids[start : start + _PAGE])
-
-    def present(self, ids: list[str]) -> set[str]:
-        found: set[str] = set()
-        for start in range(0, len(ids), _PAGE):
-            found.update(str(r["id"]) for r in self._call("get", ids=ids[start : start + _PAGE], output_fields=["id"]))
-        return found
 
     def seal(self) -> None:
         self._call("flush")
